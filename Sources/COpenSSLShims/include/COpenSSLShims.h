@@ -1,0 +1,36 @@
+// Real functions for OpenSSL 3.0 macros that Swift cannot import (function-like
+// macros and SSL_OP_* constants). Each wraps exactly one macro or one fixed policy,
+// so the Swift side names what it does instead of passing SSL_CTRL_* magic numbers.
+#ifndef C_OPENSSL_SHIMS_H
+#define C_OPENSSL_SHIMS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+int COpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int COpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long COpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long COpenSSLShims_SSL_set_mode(SSL *ssl, long mode);
+int COpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+int COpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
+long COpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+size_t COpenSSLShims_BIO_pending(BIO *bio);
+void COpenSSLShims_OPENSSL_free(void *ptr);
+
+/// Sets the options every context in this package uses: no TLS compression (CRIME),
+/// no renegotiation, server cipher preference, and a fresh ECDHE key per handshake.
+void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx);
+
+/// The mode bits this package sets on every context: partial writes off (we always
+/// write whole records), a write may be retried from a different buffer, and idle
+/// connections give their 16 KiB read/write buffers back (SSL_MODE_RELEASE_BUFFERS).
+long COpenSSLShims_default_mode(void);
+
+/// Writes the certificate's subjectAltName DNS and IP entries, comma separated,
+/// into buf (always NUL-terminated). Returns the number of entries written.
+/// Needed for error messages ("certificate is for X, not Y"): the sk_GENERAL_NAME
+/// stack macros do not import into Swift.
+int COpenSSLShims_X509_describe_subject_alt_names(X509 *cert, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,95 @@
+// Why this file exists: see include/COpenSSLShims.h.
+#include "COpenSSLShims.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/x509v3.h>
+
+int COpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+
+int COpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+long COpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+
+long COpenSSLShims_SSL_set_mode(SSL *ssl, long mode) {
+    return SSL_set_mode(ssl, mode);
+}
+
+int COpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+int COpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+
+long COpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+
+size_t COpenSSLShims_BIO_pending(BIO *bio) {
+    return BIO_pending(bio);
+}
+
+void COpenSSLShims_OPENSSL_free(void *ptr) {
+    OPENSSL_free(ptr);
+}
+
+void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION
+                             | SSL_OP_NO_RENEGOTIATION
+                             | SSL_OP_CIPHER_SERVER_PREFERENCE
+                             | SSL_OP_SINGLE_ECDH_USE);
+}
+
+long COpenSSLShims_default_mode(void) {
+    return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
+}
+
+int COpenSSLShims_X509_describe_subject_alt_names(X509 *cert, char *buf, size_t len) {
+    if (len == 0) return 0;
+    buf[0] = '\0';
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (names == NULL) return 0;
+    int written = 0;
+    size_t used = 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        char entry[64];
+        entry[0] = '\0';
+        if (name->type == GEN_DNS) {
+            const unsigned char *data = ASN1_STRING_get0_data(name->d.dNSName);
+            int n = ASN1_STRING_length(name->d.dNSName);
+            snprintf(entry, sizeof entry, "%.*s", n > 60 ? 60 : n, (const char *)data);
+        } else if (name->type == GEN_IPADD) {
+            const unsigned char *ip = ASN1_STRING_get0_data(name->d.iPAddress);
+            int n = ASN1_STRING_length(name->d.iPAddress);
+            if (n == 4) {
+                snprintf(entry, sizeof entry, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+            } else if (n == 16) {
+                // Compact enough for a message; not the canonical "::" form.
+                size_t o = 0;
+                for (int k = 0; k < 16 && o + 6 < sizeof entry; k += 2) {
+                    o += (size_t)snprintf(entry + o, sizeof entry - o, k ? ":%x" : "%x",
+                                          (ip[k] << 8) | ip[k + 1]);
+                }
+            }
+        }
+        if (entry[0] == '\0') continue;
+        size_t need = strlen(entry) + (written ? 2 : 0);
+        if (used + need + 1 > len) break;
+        if (written) { memcpy(buf + used, ", ", 2); used += 2; }
+        memcpy(buf + used, entry, strlen(entry));
+        used += strlen(entry);
+        buf[used] = '\0';
+        written++;
+    }
+    GENERAL_NAMES_free(names);
+    return written;
+}
