@@ -69,10 +69,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fixtures for every test target: certificates from scripts/gen-certs.sh, temporary
+        // directories, and the real chat-server / chat-client processes.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Shared",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SharedTests",
             dependencies: [
                 "Shared",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -83,6 +96,7 @@ let package = Package(
             dependencies: [
                 "Server",
                 "Shared",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -92,7 +106,14 @@ let package = Package(
         // executables makes `swift test` build them first.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Server", "Client", "Shared"],
+            dependencies: [
+                "Server",
+                "Client",
+                "Shared",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

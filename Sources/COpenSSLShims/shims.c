@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 
 int COpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -92,4 +93,38 @@ int COpenSSLShims_X509_describe_subject_alt_names(X509 *cert, char *buf, size_t 
     }
     GENERAL_NAMES_free(names);
     return written;
+}
+
+static int seen_leaf_index = -1;
+static pthread_once_t seen_leaf_once = PTHREAD_ONCE_INIT;
+
+static void free_seen_leaf(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    X509_free((X509 *)ptr);  // NULL-safe
+}
+
+static void make_seen_leaf_index(void) {
+    seen_leaf_index = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, NULL, free_seen_leaf);
+}
+
+static int remember_leaf(int preverify_ok, X509_STORE_CTX *store) {
+    if (X509_STORE_CTX_get_error_depth(store) == 0 && seen_leaf_index >= 0) {
+        SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+        X509 *leaf = X509_STORE_CTX_get_current_cert(store);
+        if (ssl != NULL && leaf != NULL && SSL_get_ex_data(ssl, seen_leaf_index) == NULL
+            && X509_up_ref(leaf) == 1) {
+            if (SSL_set_ex_data(ssl, seen_leaf_index, leaf) != 1) X509_free(leaf);
+        }
+    }
+    return preverify_ok;  // never changes OpenSSL's verdict
+}
+
+void COpenSSLShims_SSL_CTX_set_verify_peer(SSL_CTX *ctx) {
+    pthread_once(&seen_leaf_once, make_seen_leaf_index);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, remember_leaf);
+}
+
+X509 *COpenSSLShims_SSL_get0_seen_leaf_certificate(const SSL *ssl) {
+    if (seen_leaf_index < 0) return NULL;
+    return (X509 *)SSL_get_ex_data(ssl, seen_leaf_index);
 }

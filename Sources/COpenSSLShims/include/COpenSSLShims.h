@@ -33,4 +33,13 @@ long COpenSSLShims_default_mode(void);
 /// stack macros do not import into Swift.
 int COpenSSLShims_X509_describe_subject_alt_names(X509 *cert, char *buf, size_t len);
 
+/// Turns on peer verification (SSL_VERIFY_PEER) with a callback that keeps the
+/// peer's leaf certificate on the SSL object without changing the verdict, so a failed
+/// host-name check can still say which names the certificate holds (OpenSSL drops the
+/// peer certificate from a session whose verification failed).
+void COpenSSLShims_SSL_CTX_set_verify_peer(SSL_CTX *ctx);
+
+/// The leaf certificate seen during verification, or NULL. Owned by the SSL object.
+X509 *COpenSSLShims_SSL_get0_seen_leaf_certificate(const SSL *ssl);
+
 #endif

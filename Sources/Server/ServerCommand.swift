@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import Shared
+
+/// `chat-server`: parses the command line and wires the server together; nothing else.
+@main
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-server",
+        abstract: "Secure 1-1 chat server (TLS over system OpenSSL, GDBM storage).")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free port and prints it).")
+    var port = 5555
+
+    @Option(help: "PEM certificate chain of the server.")
+    var cert = "certs/server.pem"
+
+    @Option(help: "PEM private key of the server certificate.")
+    var key = "certs/server.key"
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the GDBM files (created 0700).")
+    var dataDir = "data"
+
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a TLS handshake may take.")
+    var handshakeTimeout = 10
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else {
+            throw ValidationError("--port must be between 0 and 65535")
+        }
+        guard handshakeTimeout > 0 else {
+            throw ValidationError("--handshake-timeout must be at least 1 second")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chat-server")
+
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.certificateFile = cert
+        configuration.privateKeyFile = key
+        configuration.dataDirectory = dataDir
+        configuration.handshakeTimeout = .seconds(Int64(handshakeTimeout))
+
+        let server: ChatServer
+        do {
+            server = try ChatServer(configuration: configuration, logger: logger)
+        } catch {
+            throw StartupFailure(message: "\(error)")
+        }
+        let address = try await server.start()
+        // Tests and scripts read this line to learn the real port; written unbuffered.
+        Console.writeLine("chat-server listening on \(address.ipAddress ?? host):\(address.port ?? port)")
+        let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
+            logger.notice("received signal \(signal), shutting down")
+            Task { await server.stop() }
+        }
+        try await server.waitUntilClosed()
+        signals.cancel()
+        logger.notice("chat-server stopped")
+    }
+}
+
+/// A start-up problem the user must fix (bad certificate, data directory in use):
+/// printed as one line, exit status 1.
+struct StartupFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { "chat-server: \(message)" }
+}

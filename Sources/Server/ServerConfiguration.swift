@@ -1,0 +1,17 @@
+import NIOCore
+
+/// Everything `ChatServer` needs to run, with the documented defaults.
+struct ServerConfiguration: Sendable {
+    /// Address to listen on.
+    var host = "127.0.0.1"
+    /// Port to listen on; 0 asks the OS for a free one (tests use this).
+    var port = 5555
+    /// PEM certificate chain, server certificate first.
+    var certificateFile = "certs/server.pem"
+    /// PEM private key of the server certificate.
+    var privateKeyFile = "certs/server.key"
+    /// Directory holding every GDBM file; created 0700.
+    var dataDirectory = "data"
+    /// A TLS handshake that takes longer is abandoned and its socket closed.
+    var handshakeTimeout: TimeAmount = .seconds(10)
+}

@@ -1,0 +1,229 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+import TestSupport
+
+@testable import Shared
+
+/// Records what reaches the top of a TLS pipeline.
+private final class Recorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    var received = ""
+    var handshakes: [TLSHandshakeCompleted] = []
+    var errors: [Error] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received += String(buffer: unwrapInboundIn(data))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let done = event as? TLSHandshakeCompleted { handshakes.append(done) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        errors.append(error)
+    }
+}
+
+/// A server-mode and a client-mode handler joined in memory, as two sockets would be.
+private struct Pair {
+    let server = EmbeddedChannel()
+    let client = EmbeddedChannel()
+    let serverRecorder = Recorder()
+    let clientRecorder = Recorder()
+
+    init(clientHost: String = "localhost") throws {
+        let certificates = try CertificateFixture.shared()
+        let serverContext = try TLSContext.server(
+            certificateChainFile: certificates.certificateFile, privateKeyFile: certificates.privateKeyFile)
+        let clientContext = try TLSContext.client(caFile: certificates.caFile)
+        try server.pipeline.syncOperations.addHandler(TLSHandler(context: serverContext))
+        try server.pipeline.syncOperations.addHandler(serverRecorder)
+        try client.pipeline.syncOperations.addHandler(TLSHandler(context: clientContext, serverHostname: clientHost))
+        try client.pipeline.syncOperations.addHandler(clientRecorder)
+    }
+
+    func connect() throws {
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+        try pump()
+    }
+
+    /// Closes whatever is still open the orderly way, then finishes both channels.
+    func finish() throws {
+        if client.isActive {
+            client.close(promise: nil)
+            try pump()
+        }
+        if server.isActive {
+            server.close(promise: nil)
+            try pump()
+        }
+        _ = try? server.finish()
+        _ = try? client.finish()
+    }
+
+    /// Moves bytes both ways until neither side has anything left to send.
+    func pump() throws {
+        var moved = true
+        while moved {
+            moved = false
+            while let bytes = try client.readOutbound(as: ByteBuffer.self) {
+                moved = true
+                if server.isActive { try server.writeInbound(bytes) }
+            }
+            while let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                moved = true
+                if client.isActive { try client.writeInbound(bytes) }
+            }
+        }
+    }
+}
+
+@Suite("TLS handler in memory")
+struct TLSInMemoryTests {
+    @Test("handshake, data both ways, close_notify both ways")
+    func handshakeDataAndClose() throws {
+        let pair = try Pair()
+        try pair.connect()
+        #expect(pair.clientRecorder.handshakes.first?.protocolVersion == "TLSv1.3")
+        #expect(pair.serverRecorder.handshakes.count == 1)
+
+        try pair.client.writeAndFlush(ByteBuffer(string: "hello server\n")).wait()
+        try pair.pump()
+        #expect(pair.serverRecorder.received == "hello server\n")
+
+        try pair.server.writeAndFlush(ByteBuffer(string: "hello client\n")).wait()
+        try pair.pump()
+        #expect(pair.clientRecorder.received == "hello client\n")
+
+        // The client closes: its close_notify reaches the server, which answers with its
+        // own and closes; the answer lets the client finish closing.
+        let closed = pair.client.close()
+        #expect(pair.client.isActive, "client must wait for the peer's close_notify")
+        try pair.pump()
+        #expect(!pair.server.isActive, "server must close after answering close_notify")
+        try closed.wait()
+        #expect(!pair.client.isActive)
+        #expect(pair.serverRecorder.errors.isEmpty, "an orderly close is not an error: \(pair.serverRecorder.errors)")
+        #expect(pair.clientRecorder.errors.isEmpty, "\(pair.clientRecorder.errors)")
+        try pair.finish()
+    }
+
+    @Test("writes before the handshake completes are held, then delivered in order")
+    func writesBeforeHandshake() throws {
+        let pair = try Pair()
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try pair.server.connect(to: address).wait()
+        try pair.client.connect(to: address).wait()
+        pair.client.write(ByteBuffer(string: "one "), promise: nil)
+        let second = pair.client.writeAndFlush(ByteBuffer(string: "two"))
+        try pair.pump()
+        try second.wait()
+        #expect(pair.serverRecorder.received == "one two")
+        try pair.finish()
+    }
+
+    @Test("EOF without close_notify is reported as an unclean shutdown")
+    func uncleanShutdown() throws {
+        let pair = try Pair()
+        try pair.connect()
+        // The client's socket vanishes: the server sees channelInactive with no close_notify.
+        pair.server.pipeline.fireChannelInactive()
+        #expect(pair.serverRecorder.errors.contains { ($0 as? TLSError) == .uncleanShutdown })
+        try pair.finish()
+    }
+
+    @Test("a client refuses a certificate for another name, saying whose it is")
+    func hostnameMismatch() throws {
+        let pair = try Pair(clientHost: "chat.example.org")
+        try pair.connect()
+        let error = pair.clientRecorder.errors.compactMap { $0 as? TLSError }.first
+        guard case .hostnameMismatch(let dialled, let names) = error else {
+            Issue.record("expected hostnameMismatch, got \(String(describing: error))")
+            return
+        }
+        #expect(dialled == "chat.example.org")
+        #expect(names.contains("localhost") && names.contains("127.0.0.1"))
+        #expect(!pair.client.isActive)
+        #expect(pair.clientRecorder.handshakes.isEmpty)
+        try pair.finish()
+    }
+
+    @Test("handshake timeout closes a connection that never finishes")
+    func handshakeTimeout() throws {
+        let certificates = try CertificateFixture.shared()
+        let context = try TLSContext.server(
+            certificateChainFile: certificates.certificateFile, privateKeyFile: certificates.privateKeyFile)
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let recorder = Recorder()
+        try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, handshakeTimeout: .seconds(10)))
+        try channel.pipeline.syncOperations.addHandler(recorder)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        loop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+        #expect(recorder.errors.contains { ($0 as? TLSError) == .handshakeTimeout })
+        _ = try? channel.finish()
+    }
+
+    @Test("garbage instead of a ClientHello fails the handshake and closes")
+    func garbage() throws {
+        let pair = try Pair()
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try pair.server.connect(to: address).wait()
+        try pair.server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(!pair.server.isActive)
+        let error = pair.serverRecorder.errors.compactMap { $0 as? TLSError }.first
+        guard case .handshakeFailed = error else {
+            Issue.record("expected handshakeFailed, got \(String(describing: error))")
+            return
+        }
+        try pair.finish()
+    }
+}
+
+@Suite("TLS state machine")
+struct TLSStateMachineTests {
+    @Test func orderlyLocalClose() {
+        var machine = TLSStateMachine()
+        let first = machine.channelActive()
+        let second = machine.channelActive()
+        #expect(first)
+        #expect(!second, "the handshake starts once")
+        machine.handshakeCompleted()
+        #expect(machine.state == .active)
+        do { let result = machine.closeRequested(); #expect(result == .sendCloseNotify) }
+        do { let result = machine.closeRequested(); #expect(result == .joinPendingClose) }
+        #expect(!machine.canAcceptWrites)
+        do { let result = machine.closeNotifyReceived(); #expect(result == .closeChannel) }
+        do { let result = machine.channelInactive(); #expect(result == .none) }
+    }
+
+    @Test func peerCloses() {
+        var machine = TLSStateMachine()
+        _ = machine.channelActive()
+        machine.handshakeCompleted()
+        do { let result = machine.closeNotifyReceived(); #expect(result == .replyThenClose) }
+        do { let result = machine.channelInactive(); #expect(result == .none) }
+        do { let result = machine.closeRequested(); #expect(result == .passThrough) }
+    }
+
+    @Test func abruptEnds() {
+        var handshaking = TLSStateMachine()
+        _ = handshaking.channelActive()
+        do { let result = handshaking.channelInactive(); #expect(result == .reportHandshakeAborted) }
+
+        var active = TLSStateMachine()
+        _ = active.channelActive()
+        active.handshakeCompleted()
+        do { let result = active.channelInactive(); #expect(result == .reportUncleanShutdown) }
+
+        var early = TLSStateMachine()
+        do { let result = early.closeRequested(); #expect(result == .closeChannel) }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// A real `chat-server` process on an ephemeral port with its own temporary data
+/// directory; its output goes to files the test can read.
+public final class ServerProcess: @unchecked Sendable {
+    // @unchecked: `process` is only started in init and then only signalled/waited on,
+    // which Foundation's Process allows from any thread.
+    public let process: Process
+    public let host: String
+    public let port: Int
+    public let workDirectory: TemporaryDirectory
+    public let dataDirectory: String
+    public let certificates: CertificateFixture
+    public let stdoutPath: String
+    public let stderrPath: String
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Starts the server and waits for its "listening on" line.
+    public init(
+        certificates: CertificateFixture,
+        host: String = "127.0.0.1",
+        dataDirectory: String? = nil,
+        arguments: [String] = [],
+        workDirectory: TemporaryDirectory? = nil
+    ) throws {
+        let work = try workDirectory ?? TemporaryDirectory(prefix: "server")
+        self.workDirectory = work
+        self.certificates = certificates
+        self.host = host
+        self.dataDirectory = dataDirectory ?? work.appending("data")
+        self.stdoutPath = work.appending("server-\(UUID().uuidString.prefix(6)).out")
+        self.stderrPath = stdoutPath.replacingOccurrences(of: ".out", with: ".err")
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: RepositoryPaths.binary("chat-server"))
+        process.arguments = [
+            "--host", host, "--port", "0",
+            "--cert", certificates.certificateFile, "--key", certificates.privateKeyFile,
+            "--data-dir", self.dataDirectory,
+        ] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+
+        // Wait for the bound port (bounded: a server that cannot start exits and says why).
+        var found: Int?
+        for _ in 0..<600 {
+            let output = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+            if let line = output.split(separator: "\n").first(where: { $0.contains("listening on") }),
+                let portText = line.split(separator: ":").last, let port = Int(portText)
+            {
+                found = port
+                break
+            }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        guard let found else {
+            process.terminate()
+            let errors = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            throw FixtureError("chat-server did not start: \(errors)")
+        }
+        self.port = found
+    }
+
+    /// Everything the server has logged so far.
+    public var logs: String {
+        (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Sends a signal (SIGTERM by default) and waits for the process to end.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning {
+            kill(process.processIdentifier, signal)
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Number of open file descriptors of the server process (from /proc/PID/fd).
+    public func openFileDescriptors() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
