@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Quick start #2: installs what the build and the tests need, builds the debug
+# binaries the integration tests launch, then runs the whole test suite.
+# Arguments go to `swift test` unchanged (for example: --filter TLSTests).
+# Exits with swift test's status.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+DEPS_PREFIX="test"
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+
+ensure_swift
+# tmux drives the interactive client in the end-to-end tests; openssl (the
+# command) makes test certificates through scripts/gen-certs.sh.
+ensure_packages libssl-dev libgdbm-dev tmux openssl
+
+deps_say "building chat-server and chat-client (debug)"
+swift build
+
+exec swift test "$@"
