@@ -41,8 +41,9 @@ final class GDBMFile {
             let systemError = errno
             throw Self.openError(path: path, gdbmError: gdbmError, systemError: systemError)
         }
-        // The creation mode above passes through the umask and does nothing for a file
-        // that already exists; force 0600 so the hashes are never world-readable.
+        // The creation mode above applies only to a new file; an existing one (copied in,
+        // restored from a backup) may be looser. Force 0600 so hashes are never readable
+        // by other users.
         if fchmod(gdbm_fdesc(db), 0o600) != 0 {
             let message = "cannot set mode 0600: " + String(cString: strerror(errno))
             gdbm_close(db)
@@ -237,13 +238,18 @@ final class GDBMFile {
         if systemError != 0 && gdbm_check_syserr(gdbmError) != 0 {
             text += " (" + String(cString: strerror(systemError)) + ")"
         }
+        // After a failed write (a full disk, say) GDBM refuses every further call on the
+        // handle; the file itself reopens fine (checked by filling a 64 KiB tmpfs).
+        if Int(gdbmError) == GDBM_NEED_RECOVERY {
+            text += "; an earlier write failed, close and reopen the file"
+        }
         return text
     }
 
     private static func isCorruption(_ gdbmError: Int32) -> Bool {
         let corruption = [
             GDBM_BAD_MAGIC_NUMBER, GDBM_EMPTY_DATABASE, GDBM_BYTE_SWAPPED, GDBM_BAD_FILE_OFFSET,
-            GDBM_NEED_RECOVERY, GDBM_BAD_BUCKET, GDBM_BAD_HEADER, GDBM_BAD_AVAIL,
+            GDBM_BAD_BUCKET, GDBM_BAD_HEADER, GDBM_BAD_AVAIL,
             GDBM_BAD_HASH_TABLE, GDBM_BAD_DIR_ENTRY, GDBM_BUCKET_CACHE_CORRUPTED,
             GDBM_BAD_HASH_ENTRY, GDBM_DIR_OVERFLOW,
         ]
