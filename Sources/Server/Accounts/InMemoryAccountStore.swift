@@ -1,0 +1,50 @@
+import Synchronization
+
+/// An `AccountStore` in a dictionary, for unit tests: the same semantics as
+/// `GDBMAccountStore` (taken names, missing accounts, use after close) without a disk.
+final class InMemoryAccountStore: AccountStore {
+    /// The accounts by username; nil once closed.
+    private let accounts = Mutex<[String: Account]?>([:])
+
+    /// Creates an empty store.
+    init() {}
+
+    func create(_ account: Account) throws {
+        try accounts.withLock { accounts throws in
+            guard accounts != nil else {
+                throw Self.closedError
+            }
+            guard accounts?[account.username] == nil else {
+                throw AccountStoreError.usernameTaken(account.username)
+            }
+            accounts?[account.username] = account
+        }
+    }
+
+    func find(username: String) throws -> Account? {
+        try accounts.withLock { accounts throws in
+            guard let accounts else {
+                throw Self.closedError
+            }
+            return accounts[username]
+        }
+    }
+
+    func update(_ account: Account) throws {
+        try accounts.withLock { accounts throws in
+            guard accounts != nil else {
+                throw Self.closedError
+            }
+            guard accounts?[account.username] != nil else {
+                throw AccountStoreError.notFound(account.username)
+            }
+            accounts?[account.username] = account
+        }
+    }
+
+    func close() {
+        accounts.withLock { $0 = nil }
+    }
+
+    private static let closedError = StorageError.closed(path: "in-memory account store")
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@testable import Server
+
+@Suite("GDBMAccountStore")
+struct GDBMAccountStoreTests {
+    @Test("accounts survive closing and reopening the store and the data directory")
+    func survivesReopen() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let path = parent + "/data"
+            let hasher = try PasswordHasher(parameters: .fastForTests)
+            let alice = Account(username: try Username("alice"), passwordHash: try hasher.hash(password: "password1"))
+
+            do {
+                let directory = try DataDirectory(path: path)
+                let store = try GDBMAccountStore(directory: directory)
+                try store.create(alice)
+                store.close()
+                directory.release()
+            }
+
+            let directory = try DataDirectory(path: path)
+            let store = try GDBMAccountStore(directory: directory)
+            defer { store.close() }
+            let found = try #require(try store.find(username: "alice"))
+            #expect(found == alice)
+            #expect(try found.passwordHash.verify(password: "password1"))
+            #expect(try found.passwordHash.verify(password: "password2") == false)
+            #expect(try StorageTestSupport.permissions(of: path + "/accounts.gdbm") == 0o600)
+            #expect(try StorageTestSupport.permissions(of: path) == 0o700)
+        }
+    }
+
+    @Test("the record is JSON with the scrypt parameters beside the hash")
+    func recordFormat() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let parameters = ScryptParameters(logN: 11, r: 8, p: 1)
+            let hasher = try PasswordHasher(parameters: parameters)
+            do {
+                let store = try GDBMAccountStore(directory: directory)
+                try store.create(Account(
+                    username: try Username("alice"),
+                    passwordHash: try hasher.hash(password: "password1"),
+                    createdAt: Date(timeIntervalSince1970: 1_700_000_000)
+                ))
+                store.close()
+            }
+
+            // Read the raw record the way a later server version would.
+            let file = try GDBMFile(path: directory.path(for: GDBMAccountStore.fileName))
+            defer { try? file.close() }
+            let raw = try #require(try file.fetch(key: Array("alice".utf8)))
+            let object = try #require(JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any])
+            #expect(object["username"] as? String == "alice")
+            #expect(object["createdAt"] as? String == "2023-11-14T22:13:20Z")
+            let hash = try #require(object["passwordHash"] as? [String: Any])
+            #expect(hash["algorithm"] as? String == "scrypt")
+            #expect(hash["logN"] as? Int == 11)
+            #expect(hash["r"] as? Int == 8)
+            #expect(hash["p"] as? Int == 1)
+        }
+    }
+
+    @Test("an undecodable record is reported as corrupt, naming the file and user")
+    func corruptRecord() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMAccountStore.fileName)
+            do {
+                let file = try GDBMFile(path: path)
+                try file.store(key: Array("mallory".utf8), value: Array("{not json".utf8), replace: false)
+                try file.close()
+            }
+            let store = try GDBMAccountStore(directory: directory)
+            defer { store.close() }
+            #expect {
+                try store.find(username: "mallory")
+            } throws: { error in
+                guard case StorageError.corrupt(let errorPath, let message) = error else { return false }
+                return errorPath == path && message.contains("mallory")
+            }
+        }
+    }
+
+    @Test("a second server on the same data directory is refused before any file is opened")
+    func secondServer() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let path = parent + "/data"
+            let directory = try DataDirectory(path: path)
+            let store = try GDBMAccountStore(directory: directory)
+            defer { store.close() }
+            #expect(throws: StorageError.alreadyInUse(path: path)) { try DataDirectory(path: path) }
+        }
+    }
+}

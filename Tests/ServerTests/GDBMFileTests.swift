@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+
+@testable import Server
+
+@Suite("GDBMFile")
+struct GDBMFileTests {
+    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test("store, fetch and delete round-trip bytes")
+    func storeFetchDelete() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let file = try GDBMFile(path: directory + "/test.gdbm")
+            #expect(try file.fetch(key: bytes("alice")) == nil)
+
+            #expect(try file.store(key: bytes("alice"), value: [0, 1, 2, 255], replace: false))
+            #expect(try file.fetch(key: bytes("alice")) == [0, 1, 2, 255])
+
+            #expect(try file.store(key: bytes("alice"), value: bytes("new"), replace: true))
+            #expect(try file.fetch(key: bytes("alice")) == bytes("new"))
+
+            #expect(try file.delete(key: bytes("alice")))
+            #expect(try file.fetch(key: bytes("alice")) == nil)
+            #expect(try file.delete(key: bytes("alice")) == false)
+            try file.close()
+        }
+    }
+
+    @Test("store with replace: false refuses an existing key and keeps the old value")
+    func insertRefusesExistingKey() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let file = try GDBMFile(path: directory + "/test.gdbm")
+            #expect(try file.store(key: bytes("k"), value: bytes("first"), replace: false))
+            #expect(try file.store(key: bytes("k"), value: bytes("second"), replace: false) == false)
+            #expect(try file.fetch(key: bytes("k")) == bytes("first"))
+        }
+    }
+
+    @Test("empty values and an empty key are stored, not rejected as malformed")
+    func emptyValue() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let file = try GDBMFile(path: directory + "/test.gdbm")
+            #expect(try file.store(key: bytes("empty"), value: [], replace: false))
+            #expect(try file.fetch(key: bytes("empty")) == [])
+            #expect(try file.store(key: [], value: bytes("under the empty key"), replace: false))
+            #expect(try file.fetch(key: []) == bytes("under the empty key"))
+        }
+    }
+
+    @Test("iteration visits every key exactly once")
+    func iterate() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let file = try GDBMFile(path: directory + "/test.gdbm")
+            #expect(try file.keys().isEmpty)
+            let expected = Set((0..<500).map { bytes("key-\($0)") })
+            for key in expected {
+                try file.store(key: key, value: key, replace: false)
+            }
+            try file.sync()
+            let keys = try file.keys()
+            #expect(keys.count == expected.count)
+            #expect(Set(keys) == expected)
+        }
+    }
+
+    @Test("values survive close and reopen")
+    func reopen() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/test.gdbm"
+            do {
+                let file = try GDBMFile(path: path)
+                try file.store(key: bytes("k"), value: bytes("v"), replace: false)
+                try file.sync()
+                try file.close()
+                try file.close()  // idempotent
+            }
+            let file = try GDBMFile(path: path)
+            #expect(try file.fetch(key: bytes("k")) == bytes("v"))
+        }
+    }
+
+    @Test("the file is created 0600, and an existing looser file is tightened to 0600")
+    func fileMode() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/test.gdbm"
+            try GDBMFile(path: path).close()
+            #expect(try StorageTestSupport.permissions(of: path) == 0o600)
+
+            #expect(chmod(path, 0o644) == 0)
+            try GDBMFile(path: path).close()
+            #expect(try StorageTestSupport.permissions(of: path) == 0o600)
+        }
+    }
+
+    @Test("use after close throws closed")
+    func useAfterClose() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/test.gdbm"
+            let file = try GDBMFile(path: path)
+            try file.close()
+            #expect(throws: StorageError.closed(path: path)) { try file.fetch(key: [1]) }
+            #expect(throws: StorageError.closed(path: path)) { try file.store(key: [1], value: [], replace: true) }
+            #expect(throws: StorageError.closed(path: path)) { try file.sync() }
+        }
+    }
+
+    @Test("a second writer on the same file gets alreadyInUse for its directory")
+    func secondWriter() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/test.gdbm"
+            let first = try GDBMFile(path: path)
+            #expect(throws: StorageError.alreadyInUse(path: directory)) { try GDBMFile(path: path) }
+            try first.close()
+            try GDBMFile(path: path).close()  // free again once the first is closed
+        }
+    }
+
+    @Test("a file that is not a GDBM database is reported as corrupt")
+    func notADatabase() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/garbage.gdbm"
+            try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
+            #expect {
+                try GDBMFile(path: path)
+            } throws: { error in
+                guard case StorageError.corrupt(let errorPath, _) = error else { return false }
+                return errorPath == path
+            }
+        }
+    }
+
+    @Test("a path in a missing directory is an I/O error naming the path and the system's reason")
+    func missingDirectory() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let path = directory + "/missing/test.gdbm"
+            #expect {
+                try GDBMFile(path: path)
+            } throws: { error in
+                guard case StorageError.io(let errorPath, let message) = error else { return false }
+                return errorPath == path && message.contains("No such file or directory")
+            }
+        }
+    }
+}
