@@ -75,6 +75,8 @@ let package = Package(
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                // ByteToMessageDecoderVerifier, for the line codec.
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
