@@ -1,0 +1,68 @@
+import NIOCore
+
+extension ClientFrame {
+    /// Decodes one line (without its newline) received by the server.
+    ///
+    /// Checks, in order: UTF-8, JSON object, `type`, then the type's fields. The failure carries the
+    /// request `id` whenever one could be read, so `ServerFrame.error(_:)` can echo it. Unknown
+    /// extra fields are ignored, so a newer client can add optional fields.
+    public static func decode(_ line: some Collection<UInt8>) -> Result<ClientFrame, ProtocolError> {
+        FrameFields.parse(line).flatMap { fields in
+            Result { () throws(ProtocolError) in try ClientFrame(fields) }
+        }
+    }
+
+    /// Decodes one line held in a `ByteBuffer`, as `LineFrameDecoder` produces it.
+    public static func decode(_ line: ByteBuffer) -> Result<ClientFrame, ProtocolError> {
+        self.decode(line.readableBytesView)
+    }
+
+    private init(_ fields: FrameFields) throws(ProtocolError) {
+        guard let kind = Kind(rawValue: fields.type) else {
+            throw .unknownType(fields.type, id: fields.id)
+        }
+        switch kind {
+        case .hello:
+            self = .hello(version: try fields.int("version"), agent: try fields.string("agent"))
+        case .register:
+            self = .register(
+                id: try fields.requiredID(),
+                username: try fields.string("username"),
+                password: try fields.string("password")
+            )
+        case .login:
+            self = .login(
+                id: try fields.requiredID(),
+                username: try fields.string("username"),
+                password: try fields.string("password")
+            )
+        case .logout:
+            self = .logout(id: try fields.requiredID())
+        case .ping:
+            self = .ping(id: try fields.requiredID())
+        }
+    }
+
+    /// The frame as compact JSON with sorted keys, without the trailing newline (the line encoder
+    /// adds it).
+    public func encode() -> [UInt8] {
+        var builder = FrameBuilder(type: self.kind.rawValue)
+        switch self {
+        case .hello(let version, let agent):
+            builder.set("version", version)
+            builder.set("agent", agent)
+        case .register(let id, let username, let password), .login(let id, let username, let password):
+            builder.set("id", id)
+            builder.set("username", username)
+            builder.set("password", password)
+        case .logout(let id), .ping(let id):
+            builder.set("id", id)
+        }
+        return builder.serialize()
+    }
+
+    /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
+    public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        allocator.buffer(bytes: self.encode())
+    }
+}

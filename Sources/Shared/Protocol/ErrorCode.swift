@@ -1,0 +1,163 @@
+/// The machine-readable reason carried by an `error` frame (`"code"` in JSON).
+///
+/// The list is fixed per protocol version, but a newer server may send codes this build does not know.
+/// Those decode to `.unknown(rawValue)` instead of failing, so an older client can still show the
+/// server's message and carry on.
+public enum ErrorCode: Hashable, Sendable {
+    /// A line was longer than the maximum frame length. The server closes the connection.
+    case frameTooLarge
+    /// A line was not valid UTF-8.
+    case invalidUTF8
+    /// A line was not valid JSON, or not a JSON object.
+    case invalidJSON
+    /// The frame's `type` is not one this side understands; the message names it.
+    case unknownType
+    /// A required field is absent; the message names it.
+    case missingField
+    /// A field has the wrong JSON type or an unacceptable value; the message names it.
+    case invalidField
+    /// The client's `hello` asked for a protocol version the server does not speak. The server closes.
+    case versionMismatch
+    /// A request arrived before the client's `hello`.
+    case helloRequired
+    /// The client sent a second `hello`.
+    case alreadyHello
+    /// The request needs a logged-in session.
+    case notLoggedIn
+    /// `register` or `login` on a session that is already logged in.
+    case alreadyLoggedIn
+    /// The username breaks the rules in `AccountRules`.
+    case invalidUsername
+    /// The password breaks the rules in `AccountRules`.
+    case invalidPassword
+    /// `register` for a username that already exists.
+    case usernameTaken
+    /// Login failed. Deliberately the same for an unknown user and a wrong password, so the reply
+    /// does not reveal which usernames exist.
+    case badCredentials
+    /// Too many failed logins; the frame's `retry_after` says how many seconds to wait.
+    case throttled
+    /// Too many bad frames in a row. The server closes the connection.
+    case tooManyErrors
+    /// The server failed on its side (storage, for example); the request may be retried.
+    case `internal`
+    /// A code this build does not know, kept verbatim.
+    case unknown(String)
+
+    /// Every code this build knows, in the order of the protocol document's table.
+    public static let known: [ErrorCode] = [
+        .frameTooLarge, .invalidUTF8, .invalidJSON, .unknownType, .missingField, .invalidField,
+        .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn, .alreadyLoggedIn,
+        .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
+        .tooManyErrors, .internal,
+    ]
+
+    /// A human-readable default text, used when a more specific message is not needed.
+    public var defaultMessage: String {
+        switch self {
+        case .frameTooLarge: "frame too large"
+        case .invalidUTF8: "frame is not valid UTF-8"
+        case .invalidJSON: "frame is not a valid JSON object"
+        case .unknownType: "unknown frame type"
+        case .missingField: "a required field is missing"
+        case .invalidField: "a field has the wrong type or value"
+        case .versionMismatch: "unsupported protocol version"
+        case .helloRequired: "send hello first"
+        case .alreadyHello: "hello was already sent"
+        case .notLoggedIn: "not logged in"
+        case .alreadyLoggedIn: "already logged in"
+        case .invalidUsername: AccountRules.usernameRuleText
+        case .invalidPassword: AccountRules.passwordRuleText
+        case .usernameTaken: "username is already taken"
+        case .badCredentials: "wrong username or password"
+        case .throttled: "too many attempts, try again later"
+        case .tooManyErrors: "too many bad frames, closing the connection"
+        case .internal: "internal server error"
+        case .unknown(let raw): "unknown error (\(raw))"
+        }
+    }
+
+    /// Whether the server closes the connection right after sending this error.
+    ///
+    /// After these the stream cannot be trusted (an oversize line cannot be resynchronised) or the
+    /// peer cannot be served (wrong version, persistent garbage). Every other error leaves the
+    /// session open.
+    public var closesConnection: Bool {
+        switch self {
+        case .frameTooLarge, .versionMismatch, .tooManyErrors: true
+        default: false
+        }
+    }
+
+    /// Whether the frame that caused this error counts as a bad frame towards `tooManyErrors`.
+    ///
+    /// Only malformed or out-of-order frames count: a client that keeps sending them is broken or
+    /// hostile. Login failures are limited by throttling instead, and state errors such as
+    /// `notLoggedIn` are ordinary user mistakes.
+    public var countsAsBadFrame: Bool {
+        switch self {
+        case .invalidUTF8, .invalidJSON, .unknownType, .missingField, .invalidField,
+            .helloRequired, .alreadyHello:
+            true
+        default:
+            false
+        }
+    }
+}
+
+extension ErrorCode: RawRepresentable {
+    /// Maps a wire code to a case; never fails, unknown codes become `.unknown(rawValue)`.
+    public init(rawValue: String) {
+        switch rawValue {
+        case "frame_too_large": self = .frameTooLarge
+        case "invalid_utf8": self = .invalidUTF8
+        case "invalid_json": self = .invalidJSON
+        case "unknown_type": self = .unknownType
+        case "missing_field": self = .missingField
+        case "invalid_field": self = .invalidField
+        case "version_mismatch": self = .versionMismatch
+        case "hello_required": self = .helloRequired
+        case "already_hello": self = .alreadyHello
+        case "not_logged_in": self = .notLoggedIn
+        case "already_logged_in": self = .alreadyLoggedIn
+        case "invalid_username": self = .invalidUsername
+        case "invalid_password": self = .invalidPassword
+        case "username_taken": self = .usernameTaken
+        case "bad_credentials": self = .badCredentials
+        case "throttled": self = .throttled
+        case "too_many_errors": self = .tooManyErrors
+        case "internal": self = .internal
+        default: self = .unknown(rawValue)
+        }
+    }
+
+    /// The snake_case code sent on the wire.
+    public var rawValue: String {
+        switch self {
+        case .frameTooLarge: "frame_too_large"
+        case .invalidUTF8: "invalid_utf8"
+        case .invalidJSON: "invalid_json"
+        case .unknownType: "unknown_type"
+        case .missingField: "missing_field"
+        case .invalidField: "invalid_field"
+        case .versionMismatch: "version_mismatch"
+        case .helloRequired: "hello_required"
+        case .alreadyHello: "already_hello"
+        case .notLoggedIn: "not_logged_in"
+        case .alreadyLoggedIn: "already_logged_in"
+        case .invalidUsername: "invalid_username"
+        case .invalidPassword: "invalid_password"
+        case .usernameTaken: "username_taken"
+        case .badCredentials: "bad_credentials"
+        case .throttled: "throttled"
+        case .tooManyErrors: "too_many_errors"
+        case .internal: "internal"
+        case .unknown(let raw): raw
+        }
+    }
+}
+
+extension ErrorCode: CustomStringConvertible {
+    /// The wire code, so logs show what was sent.
+    public var description: String { self.rawValue }
+}

@@ -1,0 +1,76 @@
+/// One received line, checked to be a UTF-8 JSON object with a string `type`, whose other fields
+/// are read on demand with the error the peer should get when one is missing or wrong.
+///
+/// Shared by `ClientFrame` and `ServerFrame` decoding so both sides report bad input the same way.
+struct FrameFields {
+    /// The object's members.
+    let members: [String: JSONValue]
+    /// The frame's `type`.
+    let type: String
+    /// The request `id` if present and an integer; read before anything can fail so that every
+    /// later error can echo it.
+    let id: Int?
+
+    /// Runs the checks common to every frame, in order: UTF-8, JSON, object, `type`.
+    static func parse(_ bytes: some Collection<UInt8>) -> Result<FrameFields, ProtocolError> {
+        // Checked before JSON so the peer learns the real problem, not a vague "invalid JSON".
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            return .failure(ProtocolError(.invalidUTF8))
+        }
+        guard let value = JSONValue.parse(bytes) else {
+            return .failure(ProtocolError(.invalidJSON))
+        }
+        guard case .object(let members) = value else {
+            return .failure(ProtocolError(.invalidJSON, message: "frame must be a JSON object, got \(value.typeName)"))
+        }
+        let id: Int? =
+            if case .int(let id) = members["id"] { id } else { nil }
+        switch members["type"] {
+        case .string(let type):
+            return .success(FrameFields(members: members, type: type, id: id))
+        case nil, .null:
+            return .failure(.missingField("type", id: id))
+        case .some:
+            return .failure(.invalidField("type", expected: "a string", id: id))
+        }
+    }
+
+    /// The request `id`, which every request except `hello` must carry.
+    func requiredID() throws(ProtocolError) -> Int {
+        try self.int("id")
+    }
+
+    /// A required integer field. JSON `null` counts as absent.
+    func int(_ name: String) throws(ProtocolError) -> Int {
+        guard let value = try self.optionalInt(name) else {
+            throw .missingField(name, id: self.id)
+        }
+        return value
+    }
+
+    /// A required string field. JSON `null` counts as absent.
+    func string(_ name: String) throws(ProtocolError) -> String {
+        guard let value = try self.optionalString(name) else {
+            throw .missingField(name, id: self.id)
+        }
+        return value
+    }
+
+    /// An optional integer field: nil when absent or `null`, an error when of another type.
+    func optionalInt(_ name: String) throws(ProtocolError) -> Int? {
+        switch self.members[name] {
+        case nil, .null: return nil
+        case .int(let value): return value
+        case .some: throw .invalidField(name, expected: "an integer", id: self.id)
+        }
+    }
+
+    /// An optional string field: nil when absent or `null`, an error when of another type.
+    func optionalString(_ name: String) throws(ProtocolError) -> String? {
+        switch self.members[name] {
+        case nil, .null: return nil
+        case .string(let value): return value
+        case .some: throw .invalidField(name, expected: "a string", id: self.id)
+        }
+    }
+}
