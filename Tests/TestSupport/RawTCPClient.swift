@@ -1,0 +1,71 @@
+import Foundation
+
+/// A plain blocking TCP socket for tests that must speak something other than TLS
+/// (garbage, HTTP, silence) or count how a server treats raw connections.
+public final class RawTCPClient {
+    private let descriptor: Int32
+
+    /// Connects to an IPv4 address; `receiveTimeout` bounds every read.
+    public init(host: String = "127.0.0.1", port: Int, receiveTimeout: Int = 10) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw FixtureError("socket: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            let message = String(cString: strerror(errno))
+            close(descriptor)
+            throw FixtureError("connect: \(message)")
+        }
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    public func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw FixtureError("send: \(String(cString: strerror(errno)))") }
+            offset += sent
+        }
+    }
+
+    public func send(_ text: String) throws {
+        try send(Array(text.utf8))
+    }
+
+    /// How a read loop ended.
+    public enum ReadEnd: Equatable {
+        /// The peer closed the connection (EOF or reset).
+        case closed
+        /// Nothing arrived within the receive timeout.
+        case timedOut
+    }
+
+    /// Reads until the peer closes or the timeout passes; returns what arrived and why it stopped.
+    public func readUntilClosed() -> (bytes: [UInt8], end: ReadEnd) {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received.append(contentsOf: chunk[0..<count])
+                continue
+            }
+            if count == 0 { return (received, .closed) }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return (received, .timedOut) }
+            return (received, .closed)
+        }
+    }
+}
