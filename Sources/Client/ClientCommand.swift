@@ -1,9 +1,7 @@
 import ArgumentParser
-import Foundation
-import NIOCore
 import Shared
 
-/// `chat-client`: parses the command line and starts the session; nothing else.
+/// `chat-client`: parses the command line and runs the session; nothing else.
 @main
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,37 +24,9 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let tls: TLSContext
-        do {
-            tls = try TLSContext.client(caFile: ca)
-        } catch {
-            Console.errorLine("chat-client: \(error)")
-            throw ExitCode(2)
-        }
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            let connected = try await TLSClientConnector.connect(host: host, port: port, context: tls) { channel in
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-            channel = connected.output
-            Console.writeLine(
-                "Connected to \(host):\(port) (\(connected.handshake.protocolVersion), "
-                    + "\(connected.handshake.cipherSuite)), certificate verified against \(ca)")
-        } catch {
-            Console.errorLine("chat-client: cannot connect to \(host):\(port): \(error)")
-            throw ExitCode(1)
-        }
-        try await channel.executeThenClose { inbound, outbound in
-            var replies = inbound.makeAsyncIterator()
-            while let line = readLine() {
-                if line == "exit" { break }
-                try await outbound.write(ByteBuffer(string: line + "\n"))
-                guard let reply = try await replies.next() else {
-                    Console.errorLine("chat-client: server closed the connection")
-                    throw ExitCode(1)
-                }
-                Console.write(String(buffer: reply))
-            }
+        let status = await ChatClient(host: host, port: port, caFile: ca).run()
+        if status != 0 {
+            throw ExitCode(status)
         }
     }
 }

@@ -5,47 +5,63 @@ import NIOCore
 import NIOPosix
 import Shared
 
-/// The TLS listener: loads the certificate once, accepts connections, and gives each one
-/// its own pipeline (TLS, then the session logic, then error containment).
+/// The server: loads the certificate, opens the data directory, accepts connections and
+/// gives each its own pipeline (TLS, line codec, session, error containment).
+///
+/// Start-up order matters: the certificate and key are checked first and the data
+/// directory locked second, both before a socket is opened, so a misconfigured server
+/// fails with one clear line and never half-starts.
 final class ChatServer: Sendable {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let group: EventLoopGroup
     private let tlsContext: TLSContext
+    private let directory: DataDirectory
+    private let accountStore: GDBMAccountStore
+    private let threadPool: NIOThreadPool
+    private let services: SessionServices
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
-    private let connectionCounter = NIOLockedValueBox<UInt64>(0)
+    private let connections = NIOLockedValueBox<(nextID: UInt64, open: [UInt64: Channel])>((0, [:]))
 
-    /// Loads the certificate and key; throws a `TLSError` naming the file before any
-    /// socket is opened.
-    init(configuration: ServerConfiguration, logger: Logger, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    init(
+        configuration: ServerConfiguration,
+        logger: Logger,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
         self.tlsContext = try TLSContext.server(
             certificateChainFile: configuration.certificateFile,
             privateKeyFile: configuration.privateKeyFile)
+        self.directory = try DataDirectory(path: configuration.dataDirectory)
+        for note in directory.notes {
+            logger.warning("\(note)")
+        }
+        self.accountStore = try GDBMAccountStore(directory: directory)
+        let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
+        // The KDF and GDBM syncs are blocking: they get threads of their own.
+        self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        threadPool.start()
+        let accounts = AccountService(
+            store: accountStore,
+            hasher: hasher,
+            throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
+            threadPool: threadPool,
+            logger: logger)
+        self.services = SessionServices(
+            accounts: accounts, registry: SessionRegistry(), maximumBadFrames: configuration.maximumBadFrames)
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).
     func start() async throws -> SocketAddress {
-        let tlsContext = self.tlsContext
-        let handshakeTimeout = configuration.handshakeTimeout
-        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    var connectionLogger = logger
-                    connectionLogger[metadataKey: "connection.id"] = "\(self.nextConnectionID())"
-                    if let remote = channel.remoteAddress {
-                        connectionLogger[metadataKey: "peer"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)"
-                    }
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: handshakeTimeout))
-                    try sync.addHandler(EchoHandler())
-                    try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
+                    try self.configurePipeline(channel)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -62,16 +78,54 @@ final class ChatServer: Sendable {
         try await channel.closeFuture.get()
     }
 
-    /// Stops accepting new connections.
-    func stop() async {
-        guard let channel = serverChannel.withLockedValue({ $0 }) else { return }
-        try? await channel.close()
+    /// Closes the listening socket; `waitUntilClosed` then returns and the caller runs
+    /// `shutdown()`. Safe to call from a signal handler's queue.
+    func stopAccepting() {
+        serverChannel.withLockedValue { $0 }?.close(promise: nil)
     }
 
-    private func nextConnectionID() -> UInt64 {
-        connectionCounter.withLockedValue { counter in
-            counter += 1
-            return counter
+    /// Stops accepting, tells every session the server is shutting down, waits (up to the
+    /// grace period) for them to close, then closes the stores.
+    func shutdown() async {
+        if let channel = serverChannel.withLockedValue({ $0 }) {
+            try? await channel.close()
         }
+        let open = connections.withLockedValue { Array($0.open.values) }
+        for channel in open {
+            channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
+        }
+        let deadline = NIODeadline.now() + configuration.shutdownGracePeriod
+        while NIODeadline.now() < deadline, connections.withLockedValue({ !$0.open.isEmpty }) {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let stragglers = connections.withLockedValue { Array($0.open.values) }
+        for channel in stragglers {
+            try? await channel.close()
+        }
+        try? await threadPool.shutdownGracefully()
+        accountStore.close()
+        directory.release()
+    }
+
+    private func configurePipeline(_ channel: Channel) throws {
+        let id = connections.withLockedValue { state -> UInt64 in
+            state.nextID += 1
+            state.open[state.nextID] = channel
+            return state.nextID
+        }
+        channel.closeFuture.whenComplete { [connections] _ in
+            connections.withLockedValue { _ = $0.open.removeValue(forKey: id) }
+        }
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "connection.id"] = "\(id)"
+        if let remote = channel.remoteAddress {
+            connectionLogger[metadataKey: "peer"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)"
+        }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
+        try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
+        try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+        try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))
+        try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
     }
 }

@@ -29,6 +29,17 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a TLS handshake may take.")
     var handshakeTimeout = 10
 
+    @Option(name: .customLong("max-frame"), help: "Longest protocol frame accepted, in bytes.")
+    var maxFrame = 64 * 1024
+
+    @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost for new password hashes, as log2(N) (10-20).")
+    var scryptLogN = 14
+
+    @Option(
+        name: .customLong("login-backoff"),
+        help: "Seconds of the first login back-off (from the 5th failure in a row; doubles each time, capped at 300).")
+    var loginBackoff = 1.0
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -38,6 +49,15 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard handshakeTimeout > 0 else {
             throw ValidationError("--handshake-timeout must be at least 1 second")
+        }
+        guard (1_024...16 * 1_024 * 1_024).contains(maxFrame) else {
+            throw ValidationError("--max-frame must be between 1024 and 16777216 bytes")
+        }
+        guard (10...20).contains(scryptLogN) else {
+            throw ValidationError("--scrypt-log-n must be between 10 and 20")
+        }
+        guard loginBackoff > 0, loginBackoff <= 300 else {
+            throw ValidationError("--login-backoff must be between 0 and 300 seconds")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -60,6 +80,9 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.privateKeyFile = key
         configuration.dataDirectory = dataDir
         configuration.handshakeTimeout = .seconds(Int64(handshakeTimeout))
+        configuration.maximumFrameLength = maxFrame
+        configuration.scryptLogN = scryptLogN
+        configuration.throttleBaseDelay = loginBackoff
 
         let server: ChatServer
         do {
@@ -72,10 +95,12 @@ struct ServerCommand: AsyncParsableCommand {
         Console.writeLine("chat-server listening on \(address.ipAddress ?? host):\(address.port ?? port)")
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
             logger.notice("received signal \(signal), shutting down")
-            Task { await server.stop() }
+            server.stopAccepting()
         }
         try await server.waitUntilClosed()
         signals.cancel()
+        // The listener closed (a signal): say goodbye to every session, close GDBM.
+        await server.shutdown()
         logger.notice("chat-server stopped")
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import Shared
 
 /// Everything `ChatServer` needs to run, with the documented defaults.
 struct ServerConfiguration: Sendable {
@@ -14,4 +15,14 @@ struct ServerConfiguration: Sendable {
     var dataDirectory = "data"
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Longest frame (line) accepted, in bytes; a longer one closes the connection.
+    var maximumFrameLength = LineFrameDecoder.defaultMaxFrameLength
+    /// Bad frames in a row after which a connection is closed.
+    var maximumBadFrames = 5
+    /// scrypt cost for new password hashes (log2 N); see ScryptParameters.default.
+    var scryptLogN = ScryptParameters.default.logN
+    /// First login back-off delay in seconds (doubles per failure from the 5th on).
+    var throttleBaseDelay: Double = 1
+    /// How long shutdown waits for sessions to say goodbye before closing them hard.
+    var shutdownGracePeriod: TimeAmount = .seconds(3)
 }

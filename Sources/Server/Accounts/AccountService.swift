@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Shared
+
+/// Registration and login: validation, the KDF on a thread pool, throttling, storage.
+///
+/// Every method returns a future on the caller's event loop; the slow parts (scrypt,
+/// GDBM writes and syncs) run on `threadPool`, never on an event loop.
+final class AccountService: Sendable {
+    private let store: AccountStore
+    private let hasher: PasswordHasher
+    private let throttle: LoginThrottle
+    private let threadPool: NIOThreadPool
+    private let logger: Logger
+
+    init(store: AccountStore, hasher: PasswordHasher, throttle: LoginThrottle, threadPool: NIOThreadPool, logger: Logger) {
+        self.store = store
+        self.hasher = hasher
+        self.throttle = throttle
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// Creates an account. Succeeds with the normalised username, or fails with the
+    /// `ProtocolError` to send (invalid name or password, name taken, storage failure).
+    func register(id: Int, username rawName: String, password: String, on loop: EventLoop) -> EventLoopFuture<String> {
+        let username: Username
+        do {
+            username = try Username(rawName)
+        } catch {
+            return loop.makeFailedFuture(ProtocolError(.invalidUsername, message: "\(error)", id: id))
+        }
+        do {
+            try PasswordPolicy.validate(password)
+        } catch {
+            return loop.makeFailedFuture(ProtocolError(.invalidPassword, message: "\(error)", id: id))
+        }
+        let store = self.store
+        let hasher = self.hasher
+        let logger = self.logger
+        return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
+            // Checked before hashing so a taken name costs no KDF; create() checks again.
+            if try store.find(username: username.value) != nil {
+                throw ProtocolError(.usernameTaken, id: id)
+            }
+            let hash = try hasher.hash(password: password)
+            do {
+                try store.create(Account(username: username, passwordHash: hash, createdAt: Date()))
+            } catch AccountStoreError.usernameTaken {
+                throw ProtocolError(.usernameTaken, id: id)
+            }
+            return username.value
+        }.flatMapErrorThrowing { error in
+            if let error = error as? ProtocolError { throw error }
+            logger.error("registration could not be stored: \(error)", metadata: ["user": "\(username.value)"])
+            throw ProtocolError(.internal, message: "account could not be stored; try again later", id: id)
+        }
+    }
+
+    /// Checks a login. Succeeds with the normalised username; fails with `bad_credentials`
+    /// (the same for an unknown user and a wrong password, at the same cost), `throttled`,
+    /// or `internal`.
+    func login(id: Int, username rawName: String, password: String, address: String, on loop: EventLoop)
+        -> EventLoopFuture<String>
+    {
+        // A name that cannot exist is still answered like a wrong password, after the same work.
+        let name = (try? Username(rawName))?.value
+        let throttleKey = name ?? rawName.lowercased()
+        if let wait = throttle.retryAfter(username: throttleKey, address: address) {
+            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
+        }
+        let store = self.store
+        let hasher = self.hasher
+        let throttle = self.throttle
+        let logger = self.logger
+        return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
+            let account = try name.flatMap { try store.find(username: $0) }
+            let valid = try hasher.verify(password: password, against: account?.passwordHash)
+            guard valid, let account else {
+                throttle.recordFailure(username: throttleKey, address: address)
+                throw ProtocolError(.badCredentials, id: id)
+            }
+            throttle.recordSuccess(username: account.username)
+            if account.passwordHash.needsRehash(current: hasher.parameters) {
+                // Raised parameters apply at the next login; a failure here is not the user's.
+                do {
+                    var upgraded = account
+                    upgraded.passwordHash = try hasher.hash(password: password)
+                    try store.update(upgraded)
+                } catch {
+                    logger.warning("could not rehash password: \(error)", metadata: ["user": "\(account.username)"])
+                }
+            }
+            return account.username
+        }.flatMapErrorThrowing { error in
+            if let error = error as? ProtocolError { throw error }
+            logger.error("login could not be checked: \(error)")
+            throw ProtocolError(.internal, message: "login could not be checked; try again later", id: id)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+/// Events other parts of the server send into a session's pipeline (with
+/// `pipeline.fireUserInboundEventTriggered`), so that everything touching a session
+/// happens on that session's own event loop.
+enum SessionEvent: Sendable, Equatable {
+    /// The same user logged in elsewhere: say so and close.
+    case displaced
+    /// The server is stopping: say so and close.
+    case serverShutdown
+}

@@ -1,0 +1,147 @@
+import Shared
+
+/// The protocol rules of one session, without I/O: which frame is allowed when, what to
+/// answer, when bad input has gone on long enough. `SessionHandler` feeds it frames and
+/// results and carries out the actions it returns.
+struct SessionStateMachine {
+    enum State: Equatable {
+        /// Connected; the client's `hello` has not arrived yet.
+        case awaitingHello
+        /// Hello exchanged; not logged in.
+        case loggedOut
+        /// Logged in as this (normalised) user.
+        case loggedIn(String)
+        /// Closing or closed: nothing more is answered.
+        case closed
+    }
+
+    enum Action: Equatable {
+        /// Send this frame.
+        case send(ServerFrame)
+        /// Send these frames, then close the connection.
+        case sendAndClose([ServerFrame])
+        /// Run a registration (slow: KDF and a synced write).
+        case register(id: Int, username: String, password: String)
+        /// Check a login (slow: KDF).
+        case login(id: Int, username: String, password: String)
+        /// Log out `username` and answer `ok`.
+        case logout(id: Int, username: String)
+        /// Nothing to do.
+        case none
+    }
+
+    private(set) var state: State = .awaitingHello
+    /// A register or login is running; further frames wait until it is answered, so that
+    /// replies stay in request order.
+    private(set) var busy = false
+    private var consecutiveBadFrames = 0
+    /// Bad frames in a row after which the connection is closed.
+    let maximumBadFrames: Int
+    let serverAgent: String
+
+    init(maximumBadFrames: Int = 5, serverAgent: String = ProtocolVersion.agent("chat-server")) {
+        self.maximumBadFrames = maximumBadFrames
+        self.serverAgent = serverAgent
+    }
+
+    var loggedInUser: String? {
+        if case .loggedIn(let username) = state { return username }
+        return nil
+    }
+
+    mutating func frameReceived(_ decoded: Result<ClientFrame, ProtocolError>) -> Action {
+        guard state != .closed else { return .none }
+        let frame: ClientFrame
+        switch decoded {
+        case .failure(let error):
+            return refuse(error)
+        case .success(let decodedFrame):
+            frame = decodedFrame
+        }
+        switch (state, frame) {
+        case (.awaitingHello, .hello(let version, _)):
+            consecutiveBadFrames = 0
+            let hello = ServerFrame.hello(version: ProtocolVersion.current, agent: serverAgent)
+            guard version == ProtocolVersion.current else {
+                state = .closed
+                return .sendAndClose([hello, .error(.versionMismatch(got: version))])
+            }
+            state = .loggedOut
+            return .send(hello)
+        case (.awaitingHello, _):
+            return refuse(ProtocolError(.helloRequired, id: frame.id))
+        case (_, .hello):
+            return refuse(ProtocolError(.alreadyHello))
+        case (_, .ping(let id)):
+            consecutiveBadFrames = 0
+            return .send(.ok(id: id))
+        case (.loggedOut, .register(let id, let username, let password)):
+            consecutiveBadFrames = 0
+            busy = true
+            return .register(id: id, username: username, password: password)
+        case (.loggedOut, .login(let id, let username, let password)):
+            consecutiveBadFrames = 0
+            busy = true
+            return .login(id: id, username: username, password: password)
+        case (.loggedOut, .logout(let id)):
+            return .send(.error(ProtocolError(.notLoggedIn, id: id)))
+        case (.loggedIn, .register(let id, _, _)), (.loggedIn, .login(let id, _, _)):
+            return .send(.error(ProtocolError(.alreadyLoggedIn, id: id)))
+        case (.loggedIn(let username), .logout(let id)):
+            consecutiveBadFrames = 0
+            state = .loggedOut
+            return .logout(id: id, username: username)
+        case (.closed, _):
+            return .none
+        }
+    }
+
+    /// A registration finished (either way); the session stays logged out.
+    mutating func registrationFinished() {
+        busy = false
+    }
+
+    /// A login finished: with the user's name on success, nil on failure.
+    mutating func loginFinished(username: String?) {
+        busy = false
+        if let username, state == .loggedOut {
+            state = .loggedIn(username)
+        }
+    }
+
+    /// Another session took this user's name. True when this session must say so and close.
+    mutating func displaced() -> Bool {
+        guard case .loggedIn = state else { return false }
+        state = .closed
+        return true
+    }
+
+    /// The server is stopping. True when a notice should still be sent.
+    mutating func shutdown() -> Bool {
+        guard state != .closed else { return false }
+        state = .closed
+        return true
+    }
+
+    /// A fatal framing error from the decoder (oversize line).
+    mutating func framingFailed(_ error: ProtocolError) -> Action {
+        guard state != .closed else { return .none }
+        state = .closed
+        return .sendAndClose([.error(error)])
+    }
+
+    private mutating func refuse(_ error: ProtocolError) -> Action {
+        if error.code.closesConnection {
+            state = .closed
+            return .sendAndClose([.error(error)])
+        }
+        if error.code.countsAsBadFrame {
+            consecutiveBadFrames += 1
+            if consecutiveBadFrames >= maximumBadFrames {
+                state = .closed
+                return .sendAndClose([.error(error), .error(ProtocolError(.tooManyErrors))])
+            }
+        }
+        return .send(.error(error))
+    }
+}
