@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// chat-client in a real pseudo-terminal (tmux): what a person sees, and what they must not.
+@Suite("chat-client in a real terminal")
+struct TerminalTests {
+    /// The shell line that runs the client, then reports its exit status and whether the
+    /// terminal echoes again.
+    private func clientCommand(port: Int, caFile: String) -> String {
+        "\(RepositoryPaths.binary("chat-client")) --port \(port) --ca \(caFile); "
+            + #"echo "EXIT=$?"; if stty -a | grep -q -- ' -echo '; then echo ECHO_OFF; else echo ECHO_ON; fi"#
+    }
+
+    @Test("the typed username is shown, the password never is, and echo is back after exit")
+    func passwordHidden() throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let terminal = try TmuxSession()
+        let password = "Sup3r-Secret-Words"
+
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        try terminal.type("R")
+        #expect(try terminal.waitFor("Username:"))
+        try terminal.type("hiddenhank")
+        #expect(try terminal.waitFor("Password:"))
+        try terminal.type(password)
+        #expect(try terminal.waitFor("Confirm password:"))
+        try terminal.type(password)
+        #expect(try terminal.waitFor("Logged in as hiddenhank"))
+        try terminal.type("exit")
+        #expect(try terminal.waitFor("EXIT=0"))
+        #expect(try terminal.waitFor("ECHO_ON"))
+
+        let screen = try terminal.screen()
+        #expect(screen.contains("Username: hiddenhank"), "the username is echoed as typed")
+        #expect(!screen.contains(password), "the password must never appear:\n\(screen)")
+        #expect(!screen.contains("Sup3r"), "not even part of it")
+    }
+
+    @Test("Ctrl-C at the hidden password prompt restores echo")
+    func interruptRestoresEcho() throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let terminal = try TmuxSession()
+
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        try terminal.type("L")
+        #expect(try terminal.waitFor("Username:"))
+        try terminal.type("ivan")
+        #expect(try terminal.waitFor("Password:"))
+        try terminal.type("half-typed-pw", enter: false)
+        try terminal.press("C-c")
+        #expect(try terminal.waitFor("EXIT=130"))
+        let restored = try terminal.waitFor("ECHO_ON")
+        let screen = try terminal.screen()
+        #expect(restored, "echo must be restored after Ctrl-C:\n\(screen)")
+        #expect(!screen.contains("half-typed-pw"))
+    }
+}

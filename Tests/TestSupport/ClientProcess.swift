@@ -1,0 +1,76 @@
+import Foundation
+
+/// A real `chat-client` process whose standard input the test writes line by line (a
+/// pipe, so the client reads passwords as ordinary lines) and whose output goes to a file.
+public final class ClientProcess: @unchecked Sendable {
+    // @unchecked: the process and pipe are set up in init, then only written to, signalled
+    // and waited on, which Foundation allows from any thread.
+    public let process: Process
+    private let stdin: Pipe
+    private let outputPath: String
+    private let scratch: TemporaryDirectory
+
+    public init(port: Int, caFile: String, host: String = "127.0.0.1", environment: [String: String]? = nil) throws {
+        scratch = try TemporaryDirectory(prefix: "client")
+        outputPath = scratch.appending("output")
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        stdin = Pipe()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: RepositoryPaths.binary("chat-client"))
+        process.arguments = ["--host", host, "--port", String(port), "--ca", caFile]
+        if let environment { process.environment = environment }
+        process.standardInput = stdin
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// Types one line.
+    public func type(_ line: String) {
+        stdin.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Closes standard input (Ctrl-D in a pipe).
+    public func closeInput() {
+        try? stdin.fileHandleForWriting.close()
+    }
+
+    /// Everything the client printed so far (stdout and stderr together).
+    public var output: String {
+        (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Waits until the output contains `text` (the `occurrence`-th time); false on timeout.
+    @discardableResult
+    public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output.components(separatedBy: text).count - 1 >= occurrence { return true }
+            if !process.isRunning {
+                return output.components(separatedBy: text).count - 1 >= occurrence
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Waits for the process to exit (killing it after `timeout`) and returns its status.
+    public func waitForExit(timeout: Double = 15) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        scratch.remove()
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Shared
+
+/// A raw protocol client over real TLS: sends lines exactly as given and collects the
+/// server's lines, for tests that must send what `chat-client` never would.
+public final class LineClient {
+    private let channel: Channel
+    private let inbox: LineInbox
+
+    private init(channel: Channel, inbox: LineInbox) {
+        self.channel = channel
+        self.inbox = inbox
+    }
+
+    /// Connects and finishes the TLS handshake (no protocol hello is sent).
+    public static func connect(port: Int, caFile: String, host: String = "127.0.0.1") async throws -> LineClient {
+        let context = try TLSContext.client(caFile: caFile)
+        let inbox = LineInbox()
+        let (channel, _) = try await TLSClientConnector.connect(host: host, port: port, context: context) { channel in
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 1 << 20)))
+            try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+            try sync.addHandler(LineCollector(inbox: inbox))
+            return channel
+        }
+        return LineClient(channel: channel, inbox: inbox)
+    }
+
+    /// Connects and does the hello exchange.
+    public static func connectAndGreet(port: Int, caFile: String) async throws -> LineClient {
+        let client = try await connect(port: port, caFile: caFile)
+        try await client.send(#"{"type":"hello","version":1,"agent":"test/1"}"#)
+        guard let hello = try await client.receive(), hello.contains(#""type":"hello""#) else {
+            throw FixtureError("no hello from the server")
+        }
+        return client
+    }
+
+    /// Sends one line (the newline is added).
+    public func send(_ line: String) async throws {
+        try await sendBytes(Array(line.utf8))
+    }
+
+    /// Sends raw bytes as one line (the newline is added), for invalid UTF-8 and the like.
+    public func sendBytes(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// The next line from the server, or nil once the connection has closed. Throws if
+    /// nothing arrives within `timeout` seconds.
+    public func receive(timeout: Double = 10) async throws -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            switch inbox.take() {
+            case .line(let line): return line
+            case .closed: return nil
+            case .empty: try await Task.sleep(nanoseconds: 10_000_000)
+            }
+        }
+        throw FixtureError("no line from the server within \(timeout) s")
+    }
+
+    /// The next line decoded as a JSON object.
+    public func receiveJSON(timeout: Double = 10) async throws -> [String: Any]? {
+        guard let line = try await receive(timeout: timeout) else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+    }
+
+    /// True once the server has closed the connection.
+    public var isClosed: Bool { !channel.isActive }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Lines received so far, filled on the event loop, drained by the test.
+final class LineInbox: Sendable {
+    enum Next {
+        case line(String)
+        case closed
+        case empty
+    }
+
+    private let state = NIOLockedValueBox<(lines: [String], closed: Bool)>(([], false))
+
+    func append(_ line: String) { state.withLockedValue { $0.lines.append(line) } }
+    func close() { state.withLockedValue { $0.closed = true } }
+
+    func take() -> Next {
+        state.withLockedValue { state in
+            if !state.lines.isEmpty { return .line(state.lines.removeFirst()) }
+            return state.closed ? .closed : .empty
+        }
+    }
+}
+
+final class LineCollector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let inbox: LineInbox
+
+    init(inbox: LineInbox) { self.inbox = inbox }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inbox.append(String(buffer: unwrapInboundIn(data)))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        inbox.close()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

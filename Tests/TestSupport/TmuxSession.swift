@@ -1,0 +1,63 @@
+import Foundation
+
+/// A real pseudo-terminal: a detached tmux session on a private socket, typed into with
+/// send-keys and read with capture-pane, as a person at a terminal would.
+public final class TmuxSession {
+    private let socket: String
+    private let name = "chat"
+    private let scratch: TemporaryDirectory
+
+    /// Starts a plain bash in a new 160x50 terminal.
+    public init() throws {
+        scratch = try TemporaryDirectory(prefix: "tmux")
+        socket = scratch.appending("tmux.sock")
+        let started = try tmux(["new-session", "-d", "-s", name, "-x", "160", "-y", "50", "bash --norc --noprofile"])
+        guard started.status == 0 else {
+            throw FixtureError("tmux did not start: \(started.stderr)")
+        }
+    }
+
+    /// Types `text` literally, then Enter unless told otherwise.
+    public func type(_ text: String, enter: Bool = true) throws {
+        try tmux(["send-keys", "-t", name, "-l", text])
+        if enter { try tmux(["send-keys", "-t", name, "Enter"]) }
+    }
+
+    /// Sends a key by tmux name, such as "C-c" or "C-d".
+    public func press(_ key: String) throws {
+        try tmux(["send-keys", "-t", name, key])
+    }
+
+    /// The whole screen plus scrollback, as text.
+    public func screen() throws -> String {
+        try tmux(["capture-pane", "-p", "-t", name, "-S", "-500"]).stdout
+    }
+
+    /// Waits until the screen shows `text`; false after `timeout` seconds.
+    public func waitFor(_ text: String, timeout: Double = 15) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try screen().contains(text) { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    @discardableResult
+    private func tmux(_ arguments: [String]) throws -> ProcessResult {
+        // Not ProcessRunner: tmux leaves its server behind, see Spawn.
+        try Spawn.run("/usr/bin/tmux", ["-S", socket] + arguments, environment: Self.environment)
+    }
+
+    /// CI runs without a terminal; tmux wants TERM set. No NO_COLOR games: a plain shell.
+    private static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TERM"] = environment["TERM"] ?? "xterm"
+        return environment
+    }
+
+    deinit {
+        _ = try? tmux(["kill-server"])
+        scratch.remove()
+    }
+}
