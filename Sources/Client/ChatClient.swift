@@ -34,16 +34,17 @@ struct ChatClient {
             "Connected to \(host):\(port) over \(connection.handshake.protocolVersion) "
                 + "(\(connection.handshake.cipherSuite)); server certificate verified against \(caFile).")
 
-        let input = TerminalInput()
+        let terminal = Terminal()
+        let format = MessageFormatter()
         let (events, continuation) = AsyncStream.makeStream(of: ClientEvent.self)
         let deliver: @Sendable (ClientEvent) -> Void = { continuation.yield($0) }
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { _ in
-            input.restore()
+            terminal.restore()
             deliver(.interrupted)
         }
         defer {
             signals.cancel()
-            input.restore()
+            terminal.restore()
         }
         do {
             return try await connection.output.executeThenClose { inbound, outbound in
@@ -60,7 +61,8 @@ struct ChatClient {
                         deliver(.disconnected("\(error)"))
                     }
                 }
-                let repl = ChatREPL(events: events, deliver: deliver, outbound: outbound, input: input)
+                let repl = ChatREPL(
+                    events: events, deliver: deliver, outbound: outbound, terminal: terminal, format: format)
                 let outcome = await repl.run()
                 frames.cancel()
                 return outcome.rawValue

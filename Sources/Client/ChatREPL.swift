@@ -1,11 +1,14 @@
+import Foundation
 import NIOCore
 import Shared
 
-/// The conversation with the user: register or log in, then wait at a prompt.
+/// The conversation with the user: register or log in, read the inbox summary, choose
+/// whom to chat with, then chat.
 ///
-/// Straight-line async code over one merged event stream: waiting for a prompt's answer
-/// or a reply to a request, it still notices the server's notices, Ctrl-C and a dropped
-/// connection, and every way out goes through `leave`, which restores the terminal.
+/// Straight-line async code over one merged event stream: while waiting for a prompt's
+/// answer or a request's reply it still shows incoming messages and notices, notices
+/// Ctrl-C and a dropped connection, and every way out goes through `run`'s exit path,
+/// which restores the terminal.
 final class ChatREPL {
     /// How the session ended, as the process exit status.
     enum Outcome: Int32 {
@@ -22,24 +25,43 @@ final class ChatREPL {
         let outcome: Outcome
     }
 
+    static let helpText = """
+        Commands:
+          /chat USER   chat with USER (stored messages from them are shown first)
+          /leave       end the current chat, stay logged in
+          /who         who is online, and whether free or chatting
+          /inbox       waiting messages per sender
+          /help        this list
+          exit         log out and quit (Ctrl-D too)
+        Anything else is sent to the person you are chatting with.
+        """
+
     private var events: AsyncStream<ClientEvent>.Iterator
     private let deliver: @Sendable (ClientEvent) -> Void
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let input: TerminalInput
+    private let terminal: Terminal
+    private let format: MessageFormatter
     private var nextRequestID = 1
     private var username: String?
+    private var partner: String?
     private var connected = true
+    /// Messages already shown, by id: the server may deliver one again after a crash.
+    private var seen: Set<String> = []
+    /// My messages awaiting "delivered", by id: (recipient, body).
+    private var sent: [String: (to: String, body: String)] = [:]
 
     init(
         events: AsyncStream<ClientEvent>,
         deliver: @escaping @Sendable (ClientEvent) -> Void,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        input: TerminalInput
+        terminal: Terminal,
+        format: MessageFormatter
     ) {
         self.events = events.makeAsyncIterator()
         self.deliver = deliver
         self.outbound = outbound
-        self.input = input
+        self.terminal = terminal
+        self.format = format
     }
 
     /// Runs until the user leaves or the server ends the session.
@@ -50,8 +72,10 @@ final class ChatREPL {
             while true {
                 if username == nil {
                     try await authenticate()
+                } else if partner == nil {
+                    try await choosePartner()
                 } else {
-                    try await loggedIn()
+                    try await chat()
                 }
             }
         } catch let leave as Leave {
@@ -60,15 +84,15 @@ final class ChatREPL {
             Console.errorLine("chat-client: \(error)")
             outcome = .endedByServer
         }
-        input.restore()
-        if connected, let _ = username, outcome != .endedByServer {
-            // Log out politely; the answer is not worth waiting long for.
+        terminal.restore()
+        if connected, username != nil, outcome != .endedByServer {
+            // Log out politely: the partner is told "left" rather than "disconnected".
             try? await send(.logout(id: takeRequestID()))
         }
         return outcome
     }
 
-    // MARK: - Flow
+    // MARK: - Logged out
 
     private func greet() async throws {
         try await send(.hello(version: ProtocolVersion.current, agent: ProtocolVersion.agent("chat-client")))
@@ -76,8 +100,6 @@ final class ChatREPL {
             switch try await nextFrame() {
             case .hello(let version, _) where version == ProtocolVersion.current:
                 return
-            case .hello:
-                continue  // a version_mismatch error follows
             case .error(let error):
                 Console.errorLine("Server refused the session: \(error.message)")
                 throw Leave(outcome: .endedByServer)
@@ -99,7 +121,7 @@ final class ChatREPL {
         case "":
             return
         default:
-            Console.writeLine("Type R to register, L to log in, or exit to leave.")
+            say("Type R to register, L to log in, or exit to leave.")
         }
     }
 
@@ -109,15 +131,17 @@ final class ChatREPL {
             let confirmation = try await prompt("Confirm password: ", hidden: true)
         else { throw Leave(outcome: .clean) }
         guard password == confirmation else {
-            Console.writeLine("Passwords do not match.")
+            say("Passwords do not match.")
             return
         }
         switch try await request({ .register(id: $0, username: name, password: password) }) {
-        case .success:
-            Console.writeLine("Registered \(name.lowercased()).")
+        case .ok:
+            say("Registered \(name.lowercased()).")
             try await finishLogin(name: name, password: password)
-        case .failure(let error):
-            Console.writeLine(error.message)
+        case .error(let error):
+            say(error.message)
+        default:
+            break
         }
     }
 
@@ -130,29 +154,102 @@ final class ChatREPL {
 
     private func finishLogin(name: String, password: String) async throws {
         switch try await request({ .login(id: $0, username: name, password: password) }) {
-        case .success(let canonical):
-            username = canonical ?? name.lowercased()
-            Console.writeLine("Logged in as \(username ?? name)")
-        case .failure(let error):
-            Console.writeLine(error.message)
+        case .ok(_, let canonical):
+            let user = canonical ?? name.lowercased()
+            username = user
+            say("Logged in as \(user)")
+            // The server follows the login with the inbox summary.
+            while true {
+                if case .inbox(nil, let counts, let expired) = try await nextFrame() {
+                    if expired > 0 { say(format.notice(expiredText(expired))) }
+                    say(MessageFormatter.inboxSummary(counts))
+                    break
+                }
+            }
+        case .error(let error):
+            say(error.message)
+        default:
+            break
         }
     }
 
-    private func loggedIn() async throws {
-        guard let line = try await prompt("\(username ?? "")> ") else {
-            throw Leave(outcome: .clean)
-        }
-        if !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            Console.writeLine("Chatting arrives with the next protocol version; type exit to leave.")
+    // MARK: - Logged in
+
+    private func choosePartner() async throws {
+        guard let line = try await prompt("Chat with: ") else { throw Leave(outcome: .clean) }
+        let text = line.trimmingCharacters(in: .whitespaces)
+        if text.isEmpty { return }
+        if text.hasPrefix("/") {
+            try await command(text)
+        } else {
+            try await openChat(with: text)
         }
     }
 
-    // MARK: - Primitives
+    private func chat() async throws {
+        guard let line = try await prompt("[\(partner ?? "")] > ", transient: true) else { throw Leave(outcome: .clean) }
+        if line.trimmingCharacters(in: .whitespaces).isEmpty { return }
+        if line.hasPrefix("/") {
+            try await command(line.trimmingCharacters(in: .whitespaces))
+            return
+        }
+        let sentAt = Date()
+        switch try await request({ .send(id: $0, body: line) }) {
+        case .receipt(_, let messageID, let status):
+            sent[messageID] = (partner ?? "", line)
+            say(format.ownMessage(line, sentAt: sentAt, status: status))
+        case .error(let error):
+            say(format.notice("not sent: \(error.message)"))
+        default:
+            break
+        }
+    }
+
+    private func command(_ text: String) async throws {
+        let parts = text.split(separator: " ", maxSplits: 1).map(String.init)
+        switch parts[0].lowercased() {
+        case "/chat":
+            guard parts.count == 2 else { return say("Usage: /chat USER") }
+            try await openChat(with: parts[1].trimmingCharacters(in: .whitespaces))
+        case "/leave":
+            guard partner != nil else { return say("You are not chatting with anyone.") }
+            _ = try await request({ .leave(id: $0) })
+            say(format.notice("you left the chat with \(partner ?? "")"))
+            partner = nil
+        case "/who":
+            if case .who(_, let users) = try await request({ .who(id: $0) }) {
+                say(users.isEmpty
+                    ? "Nobody else is online."
+                    : "Online: " + users.map { "\($0.username) (\($0.status.rawValue))" }.joined(separator: ", "))
+            }
+        case "/inbox":
+            if case .inbox(_, let counts, let expired) = try await request({ .inbox(id: $0) }) {
+                if expired > 0 { say(format.notice(expiredText(expired))) }
+                say(MessageFormatter.inboxSummary(counts))
+            }
+        case "/help":
+            say(Self.helpText)
+        default:
+            say("Unknown command \(parts[0]); /help lists them.")
+        }
+    }
+
+    private func openChat(with name: String) async throws {
+        switch try await request({ .chat(id: $0, with: name) }) {
+        case .ok(_, let canonical):
+            partner = canonical ?? name.lowercased()
+        case .error(let error):
+            say(error.message)
+        default:
+            break
+        }
+    }
+
+    // MARK: - Events
 
     /// Shows `text` and waits for a line; nil on Ctrl-D / end of input. `exit` leaves.
-    private func prompt(_ text: String, hidden: Bool = false) async throws -> String? {
-        Console.write(text)
-        input.requestLine(hidden: hidden, deliver: deliver)
+    private func prompt(_ text: String, hidden: Bool = false, transient: Bool = false) async throws -> String? {
+        terminal.requestLine(prompt: text, hidden: hidden, transient: transient, deliver: deliver)
         while true {
             switch try await nextEvent() {
             case .line(let line):
@@ -161,32 +258,24 @@ final class ChatREPL {
                 }
                 return line
             case .endOfInput:
-                if input.isTerminal { Console.write("\n") }
+                if terminal.isInteractive { Console.write("\n") }
                 return nil
             case .frame(let frame):
-                try handleUnsolicited(frame)
+                try await handleUnsolicited(frame)
             default:
                 continue
             }
         }
     }
 
-    /// Sends the request built with a fresh id and waits for its answer.
-    private func request(_ build: (Int) -> ClientFrame) async throws -> Result<String?, ProtocolError> {
+    /// Sends the request built with a fresh id and returns the frame that answers it.
+    private func request(_ build: (Int) -> ClientFrame) async throws -> ServerFrame {
         let id = takeRequestID()
         try await send(build(id))
         while true {
             let frame = try await nextFrame()
-            switch frame {
-            case .ok(let replyID, let name) where replyID == id:
-                return .success(name)
-            case .error(let error) where error.id == id:
-                return .failure(error)
-            case .error(let error) where error.id == nil:
-                Console.writeLine("Server: \(error.message)")
-            default:
-                try handleUnsolicited(frame)
-            }
+            if frame.id == id { return frame }
+            try await handleUnsolicited(frame)
         }
     }
 
@@ -205,12 +294,12 @@ final class ChatREPL {
             let event = await events.next() ?? .disconnected(nil)
             switch event {
             case .interrupted:
-                input.restore()
+                terminal.restore()
                 Console.write("\n")
                 throw Leave(outcome: .interrupted)
             case .disconnected(let reason):
                 connected = false
-                input.restore()
+                terminal.restore()
                 Console.writeLine(
                     "\nDisconnected: " + (reason.map { "the connection failed (\($0))" } ?? "the server closed the connection"))
                 throw Leave(outcome: .endedByServer)
@@ -222,17 +311,38 @@ final class ChatREPL {
         }
     }
 
-    private func handleUnsolicited(_ frame: ServerFrame) throws {
+    /// Frames that are not the answer being waited for: messages, receipts, notices.
+    private func handleUnsolicited(_ frame: ServerFrame) async throws {
         switch frame {
+        case .message(let message):
+            if seen.insert(message.id).inserted {
+                say(format.message(message))
+            }
+            // Acknowledged after it is on screen, so a crash before this means redelivery.
+            try await send(.ack(messageID: message.id))
+        case .receipt(_, let messageID, .delivered):
+            if let original = sent.removeValue(forKey: messageID) {
+                say(format.delivered(to: original.to, body: original.body))
+            }
+        case .receipt(_, let messageID, let status):
+            if status == .stored, let original = sent[messageID] {
+                say(format.notice("your message to \(original.to) was kept in their inbox \(format.mark(.stored))"))
+            }
+        case .inbox(_, let counts, let expired):
+            if expired > 0 { say(format.notice(expiredText(expired))) }
+            say(MessageFormatter.inboxSummary(counts))
         case .notice(let code, let message):
-            input.restore()
-            Console.writeLine("\n\(message.prefix(1).uppercased() + message.dropFirst()); the server is closing this session.")
-            if code == .displaced || code == .shutdown {
+            switch code {
+            case .displaced, .shutdown:
                 connected = false
+                terminal.restore()
+                say("\n" + message.prefix(1).uppercased() + message.dropFirst() + "; the server is closing this session.")
                 throw Leave(outcome: .endedByServer)
+            default:
+                say(format.notice(message))
             }
         case .error(let error):
-            Console.writeLine("Server: \(error.message)")
+            say(format.notice(error.message))
             if error.code.closesConnection {
                 connected = false
                 throw Leave(outcome: .endedByServer)
@@ -240,6 +350,17 @@ final class ChatREPL {
         default:
             break
         }
+    }
+
+    // MARK: - Primitives
+
+    /// Prints above the prompt (redrawing what is being typed).
+    private func say(_ text: String) {
+        terminal.printAbove(text)
+    }
+
+    private func expiredText(_ count: Int) -> String {
+        count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
     }
 
     private func send(_ frame: ClientFrame) async throws {

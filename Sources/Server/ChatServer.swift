@@ -18,6 +18,7 @@ final class ChatServer: Sendable {
     private let tlsContext: TLSContext
     private let directory: DataDirectory
     private let accountStore: GDBMAccountStore
+    private let inboxStore: GDBMInboxStore
     private let threadPool: NIOThreadPool
     private let services: SessionServices
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
@@ -39,6 +40,7 @@ final class ChatServer: Sendable {
             logger.warning("\(note)")
         }
         self.accountStore = try GDBMAccountStore(directory: directory)
+        self.inboxStore = try GDBMInboxStore(directory: directory, limits: configuration.inboxLimits)
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
         // The KDF and GDBM syncs are blocking: they get threads of their own.
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
@@ -49,8 +51,17 @@ final class ChatServer: Sendable {
             throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
             threadPool: threadPool,
             logger: logger)
+        let registry = PresenceRegistry()
+        let messages = MessageService(
+            inbox: inboxStore,
+            accounts: accountStore,
+            registry: registry,
+            threadPool: threadPool,
+            expiry: configuration.messageExpiry,
+            logger: logger)
         self.services = SessionServices(
-            accounts: accounts, registry: SessionRegistry(), maximumBadFrames: configuration.maximumBadFrames)
+            accounts: accounts, messages: messages, registry: registry,
+            maximumBadFrames: configuration.maximumBadFrames)
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).
@@ -103,6 +114,7 @@ final class ChatServer: Sendable {
             try? await channel.close()
         }
         try? await threadPool.shutdownGracefully()
+        inboxStore.close()
         accountStore.close()
         directory.release()
     }

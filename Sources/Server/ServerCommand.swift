@@ -40,6 +40,17 @@ struct ServerCommand: AsyncParsableCommand {
         help: "Seconds of the first login back-off (from the 5th failure in a row; doubles each time, capped at 300).")
     var loginBackoff = 1.0
 
+    @Option(name: .customLong("inbox-max-messages"), help: "Most messages one user's offline inbox holds.")
+    var inboxMaxMessages = 1_000
+
+    @Option(name: .customLong("inbox-max-bytes"), help: "Most bytes one user's offline inbox holds.")
+    var inboxMaxBytes = 1 << 20
+
+    @Option(
+        name: .customLong("message-expiry"),
+        help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
+    var messageExpiry = "30d"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -58,6 +69,12 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard loginBackoff > 0, loginBackoff <= 300 else {
             throw ValidationError("--login-backoff must be between 0 and 300 seconds")
+        }
+        guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
+            throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
+        }
+        guard Self.seconds(messageExpiry) != nil else {
+            throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -83,6 +100,8 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.maximumFrameLength = maxFrame
         configuration.scryptLogN = scryptLogN
         configuration.throttleBaseDelay = loginBackoff
+        configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
+        configuration.messageExpiry = Self.seconds(messageExpiry) ?? configuration.messageExpiry
 
         let server: ChatServer
         do {
@@ -102,6 +121,20 @@ struct ServerCommand: AsyncParsableCommand {
         // The listener closed (a signal): say goodbye to every session, close GDBM.
         await server.shutdown()
         logger.notice("chat-server stopped")
+    }
+}
+
+extension ServerCommand {
+    /// "30d", "12h", "90m", "45s" as seconds; nil when malformed.
+    static func seconds(_ text: String) -> TimeInterval? {
+        guard let unit = text.last, let number = Double(text.dropLast()), number > 0 else { return nil }
+        switch unit {
+        case "s": return number
+        case "m": return number * 60
+        case "h": return number * 3_600
+        case "d": return number * 86_400
+        default: return nil
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Shared
 
@@ -23,6 +24,10 @@ struct ServerConfiguration: Sendable {
     var scryptLogN = ScryptParameters.default.logN
     /// First login back-off delay in seconds (doubles per failure from the 5th on).
     var throttleBaseDelay: Double = 1
+    /// Caps of each user's offline inbox.
+    var inboxLimits = InboxLimits()
+    /// Stored messages older than this are dropped (and their recipient told).
+    var messageExpiry: TimeInterval = 30 * 24 * 3600
     /// How long shutdown waits for sessions to say goodbye before closing them hard.
     var shutdownGracePeriod: TimeAmount = .seconds(3)
 }

@@ -19,13 +19,23 @@ public enum Console {
         write(text, to: 1)
     }
 
+    /// Writes raw bytes to standard output (a typed byte echoed by a line editor).
+    /// Bytes, not a String: a multi-byte character arrives one byte at a time.
+    public static func writeBytes(_ bytes: [UInt8]) {
+        write(bytes, to: 1)
+    }
+
     /// Writes `text` and a newline to standard error.
     public static func errorLine(_ text: String) {
         write(text + "\n", to: 2)
     }
 
     private static func write(_ text: String, to descriptor: Int32) {
-        var bytes = Array(text.utf8)
+        write(Array(text.utf8), to: descriptor)
+    }
+
+    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
+        var bytes = bytes
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeMutableBytes { raw in

@@ -16,7 +16,13 @@ final class SessionHandler: ChannelInboundHandler {
     private let sessionID: UInt64
     private var logger: Logger
     private var pending: [ByteBuffer] = []
+    /// Reading stops while this many frames wait behind a slow request, so a client that
+    /// floods cannot make the queue grow without bound.
+    private static let pendingLimit = 64
+    private var readingPaused = false
     private var peerAddress = "unknown"
+    /// The logged-in user's way in for other sessions; nil while logged out.
+    private var outbox: SessionOutbox?
 
     init(services: SessionServices, sessionID: UInt64, logger: Logger) {
         self.services = services
@@ -33,14 +39,16 @@ final class SessionHandler: ChannelInboundHandler {
         let line = unwrapInboundIn(data)
         if machine.busy {
             pending.append(line)
+            if pending.count >= Self.pendingLimit { pauseReading(context: context) }
             return
         }
         handle(line, context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let username = machine.loggedInUser {
-            services.registry.release(username: username, sessionID: sessionID)
+        if let outbox {
+            self.outbox = nil
+            services.messages.sessionEnded(outbox: outbox, disconnected: true, on: context.eventLoop)
             logger.info("disconnected")
         }
         _ = machine.shutdown()
@@ -99,7 +107,6 @@ final class SessionHandler: ChannelInboundHandler {
             // Through the channel so the TLS handler sends close_notify after the frames.
             context.channel.close(promise: nil)
         case .register(let id, let username, let password):
-            pauseReading(context: context)
             let future = services.accounts.register(id: id, username: username, password: password, on: context.eventLoop)
             future.assumeIsolated().whenComplete { result in
                 self.machine.registrationFinished()
@@ -113,7 +120,6 @@ final class SessionHandler: ChannelInboundHandler {
                 self.resumeReading(context: context)
             }
         case .login(let id, let username, let password):
-            pauseReading(context: context)
             let future = services.accounts.login(
                 id: id, username: username, password: password, address: peerAddress, on: context.eventLoop)
             future.assumeIsolated().whenComplete { result in
@@ -122,12 +128,18 @@ final class SessionHandler: ChannelInboundHandler {
                     self.machine.loginFinished(username: name)
                     self.logger[metadataKey: "user"] = "\(name)"
                     self.logger.info("logged in")
-                    if let previous = self.services.registry.claim(
-                        username: name, sessionID: self.sessionID, channel: context.channel)
-                    {
-                        previous.pipeline.fireUserInboundEventTriggered(SessionEvent.displaced)
-                    }
+                    let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
+                    self.outbox = outbox
+                    let claimed = self.services.registry.claim(outbox)
+                    claimed.displaced?.fire(.displaced)
+                    claimed.abandonedPartner?.send(
+                        .notice(code: .partnerLeft, message: "\(name) logged in elsewhere and left the chat"))
                     self.send(.ok(id: id, username: name), context: context)
+                    // Then the inbox summary, unasked, so the client can greet with it.
+                    self.services.messages.summary(for: name, requestID: nil, on: context.eventLoop)
+                        .assumeIsolated().whenSuccess { frame in
+                            if self.outbox === outbox { self.send(frame, context: context) }
+                        }
                 case .success:
                     self.machine.loginFinished(username: nil)
                 case .failure(let error):
@@ -138,12 +150,43 @@ final class SessionHandler: ChannelInboundHandler {
                 }
                 self.resumeReading(context: context)
             }
-        case .logout(let id, let username):
-            services.registry.release(username: username, sessionID: sessionID)
+        case .logout(let id, _):
+            if let outbox {
+                self.outbox = nil
+                services.messages.sessionEnded(outbox: outbox, disconnected: false, on: context.eventLoop)
+            }
             logger.info("logged out")
             logger[metadataKey: "user"] = nil
             send(.ok(id: id), context: context)
+        case .openChat(let id, let partner):
+            guard let outbox else { return finishRequest(nil, context: context) }
+            let answer = services.messages.openChat(
+                user: outbox.username, partner: partner, requestID: id, outbox: outbox, on: context.eventLoop)
+            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+        case .leave(let id):
+            if let outbox { services.messages.leave(user: outbox.username) }
+            send(.ok(id: id), context: context)
+        case .sendMessage(let id, let body):
+            guard let outbox else { return finishRequest(nil, context: context) }
+            let answer = services.messages.send(from: outbox.username, body: body, requestID: id, on: context.eventLoop)
+            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+        case .acknowledge(let messageID):
+            if let outbox { services.messages.acknowledge(messageID, outbox: outbox) }
+        case .who(let id):
+            let users = outbox.map { services.registry.who(except: $0.username) } ?? []
+            send(.who(id: id, users: users), context: context)
+        case .inbox(let id):
+            guard let outbox else { return finishRequest(nil, context: context) }
+            let answer = services.messages.summary(for: outbox.username, requestID: id, on: context.eventLoop)
+            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
         }
+    }
+
+    /// Answers a chat request that paused frame handling, then handles what waited.
+    private func finishRequest(_ frame: ServerFrame?, context: ChannelHandlerContext) {
+        machine.requestFinished()
+        if let frame { send(frame, context: context) }
+        resumeReading(context: context)
     }
 
     private func send(_ frame: ServerFrame, context: ChannelHandlerContext) {
@@ -151,6 +194,8 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     private func pauseReading(context: ChannelHandlerContext) {
+        guard !readingPaused else { return }
+        readingPaused = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
     }
 
@@ -159,9 +204,9 @@ final class SessionHandler: ChannelInboundHandler {
         while !machine.busy, !pending.isEmpty, machine.state != .closed {
             handle(pending.removeFirst(), context: context)
         }
-        if !machine.busy, context.channel.isActive {
+        if readingPaused, !machine.busy, context.channel.isActive {
+            readingPaused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-            context.read()
         }
     }
 

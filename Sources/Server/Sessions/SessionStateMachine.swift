@@ -26,6 +26,18 @@ struct SessionStateMachine {
         case login(id: Int, username: String, password: String)
         /// Log out `username` and answer `ok`.
         case logout(id: Int, username: String)
+        /// Open the chat with a user (slow: account check and inbox read).
+        case openChat(id: Int, with: String)
+        /// End the current 1-1 session, stay logged in.
+        case leave(id: Int)
+        /// Send a message to the chosen partner (slow when it goes to the inbox).
+        case sendMessage(id: Int, body: String)
+        /// The client confirmed a message.
+        case acknowledge(messageID: String)
+        /// List who is online.
+        case who(id: Int)
+        /// Summarise the inbox (slow: store read).
+        case inbox(id: Int)
         /// Nothing to do.
         case none
     }
@@ -91,6 +103,32 @@ struct SessionStateMachine {
             consecutiveBadFrames = 0
             state = .loggedOut
             return .logout(id: id, username: username)
+        case (.loggedIn, .chat(let id, let with)):
+            consecutiveBadFrames = 0
+            busy = true
+            return .openChat(id: id, with: with)
+        case (.loggedIn, .leave(let id)):
+            consecutiveBadFrames = 0
+            return .leave(id: id)
+        case (.loggedIn, .send(let id, let body)):
+            consecutiveBadFrames = 0
+            busy = true
+            return .sendMessage(id: id, body: body)
+        case (.loggedIn, .ack(let messageID)):
+            consecutiveBadFrames = 0
+            return .acknowledge(messageID: messageID)
+        case (.loggedIn, .who(let id)):
+            consecutiveBadFrames = 0
+            return .who(id: id)
+        case (.loggedIn, .inbox(let id)):
+            consecutiveBadFrames = 0
+            busy = true
+            return .inbox(id: id)
+        case (.loggedOut, .ack):
+            return .none
+        case (.loggedOut, .chat(let id, _)), (.loggedOut, .leave(let id)), (.loggedOut, .send(let id, _)),
+            (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)):
+            return .send(.error(ProtocolError(.notLoggedIn, id: id)))
         case (.closed, _):
             return .none
         }
@@ -98,6 +136,11 @@ struct SessionStateMachine {
 
     /// A registration finished (either way); the session stays logged out.
     mutating func registrationFinished() {
+        busy = false
+    }
+
+    /// A chat request (open, send, inbox) was answered; the next frame may be handled.
+    mutating func requestFinished() {
         busy = false
     }
 

@@ -40,6 +40,18 @@ extension ClientFrame {
             self = .logout(id: try fields.requiredID())
         case .ping:
             self = .ping(id: try fields.requiredID())
+        case .chat:
+            self = .chat(id: try fields.requiredID(), with: try fields.string("with"))
+        case .leave:
+            self = .leave(id: try fields.requiredID())
+        case .send:
+            self = .send(id: try fields.requiredID(), body: try fields.string("body"))
+        case .ack:
+            self = .ack(messageID: try fields.string("message_id"))
+        case .who:
+            self = .who(id: try fields.requiredID())
+        case .inbox:
+            self = .inbox(id: try fields.requiredID())
         }
     }
 
@@ -55,8 +67,16 @@ extension ClientFrame {
             builder.set("id", id)
             builder.set("username", username)
             builder.set("password", password)
-        case .logout(let id), .ping(let id):
+        case .logout(let id), .ping(let id), .leave(let id), .who(let id), .inbox(let id):
             builder.set("id", id)
+        case .chat(let id, let with):
+            builder.set("id", id)
+            builder.set("with", with)
+        case .send(let id, let body):
+            builder.set("id", id)
+            builder.set("body", body)
+        case .ack(let messageID):
+            builder.set("message_id", messageID)
         }
         return builder.serialize()
     }

@@ -14,10 +14,22 @@ public enum ClientFrame: Hashable, Sendable {
     case logout(id: Int)
     /// Asks for an `ok`, to check the connection is alive.
     case ping(id: Int)
+    /// Choose whom to chat with; stored messages from them follow, oldest first.
+    case chat(id: Int, with: String)
+    /// End the current 1-1 session but stay logged in.
+    case leave(id: Int)
+    /// A message to the chosen partner.
+    case send(id: Int, body: String)
+    /// The client has shown `message_id`; the server may forget it and tells the sender.
+    case ack(messageID: String)
+    /// Who is online, and whether free or in a session.
+    case who(id: Int)
+    /// Counts of waiting messages per sender.
+    case inbox(id: Int)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, register, login, logout, ping
+        case hello, register, login, logout, ping, chat, leave, send, ack, who, inbox
     }
 
     /// This frame's JSON `type`.
@@ -28,14 +40,21 @@ public enum ClientFrame: Hashable, Sendable {
         case .login: .login
         case .logout: .logout
         case .ping: .ping
+        case .chat: .chat
+        case .leave: .leave
+        case .send: .send
+        case .ack: .ack
+        case .who: .who
+        case .inbox: .inbox
         }
     }
 
     /// The request `id`, which the reply echoes; nil for `hello`.
     public var id: Int? {
         switch self {
-        case .hello: nil
+        case .hello, .ack: nil
         case .register(let id, _, _), .login(let id, _, _), .logout(let id), .ping(let id): id
+        case .chat(let id, _), .leave(let id), .send(let id, _), .who(let id), .inbox(let id): id
         }
     }
 }
@@ -57,6 +76,19 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
             "logout(id: \(id))"
         case .ping(let id):
             "ping(id: \(id))"
+        case .chat(let id, let with):
+            "chat(id: \(id), with: \(with))"
+        case .leave(let id):
+            "leave(id: \(id))"
+        case .send(let id, let body):
+            // Message bodies are as private as passwords: never in logs.
+            "send(id: \(id), body: <\(body.utf8.count) bytes>)"
+        case .ack(let messageID):
+            "ack(message_id: \(messageID))"
+        case .who(let id):
+            "who(id: \(id))"
+        case .inbox(let id):
+            "inbox(id: \(id))"
         }
     }
 

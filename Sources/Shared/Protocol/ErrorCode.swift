@@ -37,6 +37,16 @@ public enum ErrorCode: Hashable, Sendable {
     case badCredentials
     /// Too many failed logins; the frame's `retry_after` says how many seconds to wait.
     case throttled
+    /// `chat` named a user who does not exist.
+    case unknownUser
+    /// `send` without a chosen partner.
+    case notChatting
+    /// The message is empty or longer than the limit.
+    case invalidMessage
+    /// The recipient's inbox is full; the message was not stored.
+    case inboxFull
+    /// The message could not be stored (disk full, I/O error); nothing was kept.
+    case notStored
     /// Too many bad frames in a row. The server closes the connection.
     case tooManyErrors
     /// The server failed on its side (storage, for example); the request may be retried.
@@ -49,7 +59,7 @@ public enum ErrorCode: Hashable, Sendable {
         .frameTooLarge, .invalidUTF8, .invalidJSON, .unknownType, .missingField, .invalidField,
         .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn, .alreadyLoggedIn,
         .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
-        .tooManyErrors, .internal,
+        .tooManyErrors, .internal, .unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored,
     ]
 
     /// A human-readable default text, used when a more specific message is not needed.
@@ -73,6 +83,11 @@ public enum ErrorCode: Hashable, Sendable {
         case .throttled: "too many attempts, try again later"
         case .tooManyErrors: "too many bad frames, closing the connection"
         case .internal: "internal server error"
+        case .unknownUser: "no such user"
+        case .notChatting: "choose someone to chat with first (/chat USER)"
+        case .invalidMessage: "a message must be 1 to 4096 bytes of text"
+        case .inboxFull: "the recipient's inbox is full; message not stored"
+        case .notStored: "the message could not be stored; it was not sent"
         case .unknown(let raw): "unknown error (\(raw))"
         }
     }
@@ -127,6 +142,11 @@ extension ErrorCode: RawRepresentable {
         case "throttled": self = .throttled
         case "too_many_errors": self = .tooManyErrors
         case "internal": self = .internal
+        case "unknown_user": self = .unknownUser
+        case "not_chatting": self = .notChatting
+        case "invalid_message": self = .invalidMessage
+        case "inbox_full": self = .inboxFull
+        case "not_stored": self = .notStored
         default: self = .unknown(rawValue)
         }
     }
@@ -152,6 +172,11 @@ extension ErrorCode: RawRepresentable {
         case .throttled: "throttled"
         case .tooManyErrors: "too_many_errors"
         case .internal: "internal"
+        case .unknownUser: "unknown_user"
+        case .notChatting: "not_chatting"
+        case .invalidMessage: "invalid_message"
+        case .inboxFull: "inbox_full"
+        case .notStored: "not_stored"
         case .unknown(let raw): raw
         }
     }

@@ -65,6 +65,51 @@ struct FrameFields {
         }
     }
 
+    /// An optional boolean field: nil when absent or `null`.
+    func optionalBool(_ name: String) throws(ProtocolError) -> Bool? {
+        switch self.members[name] {
+        case nil, .null: return nil
+        case .bool(let value): return value
+        case .some: throw .invalidField(name, expected: "true or false", id: self.id)
+        }
+    }
+
+    /// A required object whose values are all integers.
+    func intObject(_ name: String) throws(ProtocolError) -> [String: Int] {
+        guard case .object(let members) = self.members[name] else {
+            throw self.members[name] == nil ? .missingField(name, id: self.id)
+                : .invalidField(name, expected: "an object of integers", id: self.id)
+        }
+        var result: [String: Int] = [:]
+        for (key, value) in members {
+            guard case .int(let number) = value else {
+                throw .invalidField(name, expected: "an object of integers", id: self.id)
+            }
+            result[key] = number
+        }
+        return result
+    }
+
+    /// A required array of objects whose values are all strings.
+    func stringObjects(_ name: String) throws(ProtocolError) -> [[String: String]] {
+        guard case .array(let items) = self.members[name] else {
+            throw self.members[name] == nil ? .missingField(name, id: self.id)
+                : .invalidField(name, expected: "an array of objects", id: self.id)
+        }
+        var result: [[String: String]] = []
+        for item in items {
+            guard case .object(let members) = item else {
+                throw .invalidField(name, expected: "an array of objects", id: self.id)
+            }
+            var entry: [String: String] = [:]
+            for (key, value) in members {
+                if case .string(let text) = value { entry[key] = text }
+            }
+            result.append(entry)
+        }
+        return result
+    }
+
     /// An optional string field: nil when absent or `null`, an error when of another type.
     func optionalString(_ name: String) throws(ProtocolError) -> String? {
         switch self.members[name] {

@@ -6,17 +6,40 @@ public enum NoticeCode: Hashable, Sendable {
     case displaced
     /// The server is shutting down; the connection is about to be closed.
     case shutdown
+    /// Both sides chose each other: the 1-1 session is live.
+    case paired
+    /// You chose someone who has not chosen you yet; messages wait in their inbox.
+    case waiting
+    /// Someone chose you; `/chat` them back to start the session.
+    case invited
+    /// Your partner ended the session (`/leave`, another `/chat`, or logged out).
+    case partnerLeft
+    /// Your partner's connection dropped.
+    case partnerDisconnected
+    /// A message waits in your inbox (sent while you were not in a session with its sender).
+    case newMessage
+    /// Stored messages expired unread.
+    case expired
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
     /// Every code this build knows.
-    public static let known: [NoticeCode] = [.displaced, .shutdown]
+    public static let known: [NoticeCode] = [
+        .displaced, .shutdown, .paired, .waiting, .invited, .partnerLeft, .partnerDisconnected, .newMessage, .expired,
+    ]
 
     /// A human-readable default text for the notice.
     public var defaultMessage: String {
         switch self {
         case .displaced: "logged in from elsewhere"
         case .shutdown: "server shutting down"
+        case .paired: "now chatting"
+        case .waiting: "waiting for your partner to choose you"
+        case .invited: "someone wants to chat with you"
+        case .partnerLeft: "your partner left"
+        case .partnerDisconnected: "your partner disconnected"
+        case .newMessage: "new message in your inbox"
+        case .expired: "messages expired unread"
         case .unknown(let raw): "notice (\(raw))"
         }
     }
@@ -28,6 +51,13 @@ extension NoticeCode: RawRepresentable {
         switch rawValue {
         case "displaced": self = .displaced
         case "shutdown": self = .shutdown
+        case "paired": self = .paired
+        case "waiting": self = .waiting
+        case "invited": self = .invited
+        case "partner_left": self = .partnerLeft
+        case "partner_disconnected": self = .partnerDisconnected
+        case "new_message": self = .newMessage
+        case "expired": self = .expired
         default: self = .unknown(rawValue)
         }
     }
@@ -37,6 +67,13 @@ extension NoticeCode: RawRepresentable {
         switch self {
         case .displaced: "displaced"
         case .shutdown: "shutdown"
+        case .paired: "paired"
+        case .waiting: "waiting"
+        case .invited: "invited"
+        case .partnerLeft: "partner_left"
+        case .partnerDisconnected: "partner_disconnected"
+        case .newMessage: "new_message"
+        case .expired: "expired"
         case .unknown(let raw): raw
         }
     }

@@ -42,6 +42,31 @@ extension ServerFrame {
                 code: NoticeCode(rawValue: try fields.string("code")),
                 message: try fields.string("message")
             )
+        case .message:
+            self = .message(
+                ChatMessage(
+                    id: try fields.string("message_id"),
+                    from: try fields.string("from"),
+                    body: try fields.string("body"),
+                    sentAtMilliseconds: Int64(try fields.int("sent_at")),
+                    stored: try fields.optionalBool("stored") ?? false))
+        case .receipt:
+            let statusText = try fields.string("status")
+            guard let status = ReceiptStatus(rawValue: statusText) else {
+                throw .invalidField("status", expected: "sent, stored or delivered", id: fields.id)
+            }
+            self = .receipt(id: try fields.optionalInt("id"), messageID: try fields.string("message_id"), status: status)
+        case .inbox:
+            self = .inbox(
+                id: try fields.optionalInt("id"), counts: try fields.intObject("counts"),
+                expired: try fields.optionalInt("expired") ?? 0)
+        case .who:
+            let users = try fields.stringObjects("users").compactMap { entry -> PresenceEntry? in
+                guard let name = entry["username"] else { return nil }
+                return PresenceEntry(
+                    username: name, status: PresenceEntry.Status(rawValue: entry["status"] ?? "") ?? .free)
+            }
+            self = .who(id: try fields.requiredID(), users: users)
         }
     }
 
@@ -64,6 +89,23 @@ extension ServerFrame {
         case .notice(let code, let message):
             builder.set("code", code.rawValue)
             builder.set("message", message)
+        case .message(let message):
+            builder.set("message_id", message.id)
+            builder.set("from", message.from)
+            builder.set("body", message.body)
+            builder.set("sent_at", Int(message.sentAtMilliseconds))
+            builder.set("stored", message.stored)
+        case .receipt(let id, let messageID, let status):
+            builder.set("id", id)
+            builder.set("message_id", messageID)
+            builder.set("status", status.rawValue)
+        case .inbox(let id, let counts, let expired):
+            builder.set("id", id)
+            builder.set("counts", counts)
+            builder.set("expired", expired)
+        case .who(let id, let users):
+            builder.set("id", id)
+            builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
         }
         return builder.serialize()
     }

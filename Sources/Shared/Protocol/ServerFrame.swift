@@ -12,10 +12,20 @@ public enum ServerFrame: Hashable, Sendable {
     case error(ProtocolError)
     /// An unsolicited event; both `displaced` and `shutdown` are followed by the server closing.
     case notice(code: NoticeCode, message: String)
+    /// A chat message for this client, live or from the inbox.
+    case message(ChatMessage)
+    /// News about one of this client's own messages; `id` is the `send` request's id when the
+    /// receipt answers it (`sent`, `stored`), nil when it comes later (`delivered`).
+    case receipt(id: Int?, messageID: String, status: ReceiptStatus)
+    /// Waiting messages per sender, and how many expired unread since the last summary. Sent
+    /// unsolicited after login (id nil) and as the answer to `inbox`.
+    case inbox(id: Int?, counts: [String: Int], expired: Int)
+    /// The answer to `who`: every online user but the asker.
+    case who(id: Int, users: [PresenceEntry])
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, ok, error, notice
+        case hello, ok, error, notice, message, receipt, inbox, who
     }
 
     /// This frame's JSON `type`.
@@ -25,13 +35,19 @@ public enum ServerFrame: Hashable, Sendable {
         case .ok: .ok
         case .error: .error
         case .notice: .notice
+        case .message: .message
+        case .receipt: .receipt
+        case .inbox: .inbox
+        case .who: .who
         }
     }
 
     /// The request `id` this frame answers, if any.
     public var id: Int? {
         switch self {
-        case .hello, .notice: nil
+        case .hello, .notice, .message: nil
+        case .receipt(let id, _, _), .inbox(let id, _, _): id
+        case .who(let id, _): id
         case .ok(let id, _): id
         case .error(let error): error.id
         }

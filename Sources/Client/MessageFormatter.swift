@@ -1,0 +1,74 @@
+import Foundation
+import Shared
+
+/// How chat lines look: time, sender, receipt marks; colour only on a terminal without
+/// NO_COLOR, Unicode marks only in a UTF-8 locale (ASCII otherwise).
+struct MessageFormatter {
+    let useColor: Bool
+    let useUnicode: Bool
+    private let today: DateFormatter
+    private let otherDay: DateFormatter
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment, outputIsTerminal: Bool = isatty(1) == 1) {
+        useColor = outputIsTerminal && environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
+        let locale = environment["LC_ALL"] ?? environment["LC_CTYPE"] ?? environment["LANG"] ?? ""
+        useUnicode = locale.uppercased().contains("UTF-8") || locale.uppercased().contains("UTF8")
+        today = DateFormatter()
+        today.dateFormat = "HH:mm"
+        otherDay = DateFormatter()
+        otherDay.dateFormat = "MMM d HH:mm"
+    }
+
+    /// "[14:03] bob: hello" (with the date when not today).
+    func message(_ message: ChatMessage) -> String {
+        "\(time(message.sentAtMilliseconds)) \(name(message.from, own: false)): \(message.body)"
+    }
+
+    /// The sender's own line once the server has it: "[14:03] you: hello ✓ stored".
+    func ownMessage(_ body: String, sentAt: Date, status: ReceiptStatus) -> String {
+        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(body)  \(mark(status))"
+    }
+
+    /// The later notice that a message reached the partner's screen.
+    func delivered(to partner: String, body: String) -> String {
+        let preview = body.count > 40 ? body.prefix(40) + "..." : Substring(body)
+        return "  \(mark(.delivered)) \(partner) received: \(preview)"
+    }
+
+    /// A server notice or client remark, set apart from chat lines.
+    func notice(_ text: String) -> String {
+        let line = "* " + text
+        return useColor ? "\u{1B}[2m\(line)\u{1B}[0m" : line
+    }
+
+    func mark(_ status: ReceiptStatus) -> String {
+        switch (status, useUnicode) {
+        case (.sent, true): "\u{2713}"
+        case (.stored, true): "\u{2713} stored"
+        case (.delivered, true): "\u{2713}\u{2713}"
+        case (.sent, false): "[sent]"
+        case (.stored, false): "[stored]"
+        case (.delivered, false): "[delivered]"
+        }
+    }
+
+    private func time(_ milliseconds: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        let formatter = Calendar.current.isDateInToday(date) ? today : otherDay
+        return "[\(formatter.string(from: date))]"
+    }
+
+    private func name(_ name: String, own: Bool) -> String {
+        guard useColor else { return name }
+        return own ? "\u{1B}[32m\(name)\u{1B}[0m" : "\u{1B}[1;36m\(name)\u{1B}[0m"
+    }
+
+    /// "3 new messages from bob, 1 from carol", or "No new messages."
+    static func inboxSummary(_ counts: [String: Int]) -> String {
+        let senders = counts.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        guard let first = senders.first else { return "No new messages." }
+        var parts = ["\(first.value) new message\(first.value == 1 ? "" : "s") from \(first.key)"]
+        parts += senders.dropFirst().map { "\($0.value) from \($0.key)" }
+        return parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,198 @@
+import Dispatch
+import Foundation
+import NIOConcurrencyHelpers
+import Shared
+
+/// The user's side of the screen: prompts, typed lines, and lines printed above the prompt.
+///
+/// On a terminal it runs its own small line editor with the terminal in raw mode (no
+/// canonical input, no echo, signals kept), because only then can a message arriving
+/// mid-typing be printed above the prompt and the half-typed line drawn again. Password
+/// prompts are not echoed at all. The terminal's settings are restored by `restore()`,
+/// which every way out calls (exit, Ctrl-C, errors, the server hanging up).
+///
+/// When standard input is not a terminal (scripts, tests), nothing about the terminal is
+/// touched: prompts are printed plainly and lines are read as they come.
+///
+/// `@unchecked Sendable`: the editor state lives in `editor`'s lock; reads happen on the
+/// private serial `queue` only.
+final class Terminal: @unchecked Sendable {
+    /// True when standard input is a terminal.
+    let isInteractive: Bool
+
+    private struct Editor {
+        var prompt = ""
+        var line: [UInt8] = []
+        var hidden = false
+        var active = false
+        /// Erase the line on Enter (chat lines come back formatted, with a receipt mark).
+        var transient = false
+    }
+
+    private let queue = DispatchQueue(label: "terminal-input")
+    private let editor = NIOLockedValueBox(Editor())
+    private let savedSettings = NIOLockedValueBox<termios?>(nil)
+    private var pipeBuffer: [UInt8] = []
+    private var reachedEnd = false
+
+    init() {
+        isInteractive = isatty(STDIN_FILENO) == 1
+    }
+
+    /// Shows `prompt`, reads one line on the input queue and reports it through `deliver`.
+    /// With `hidden`, nothing typed is shown; with `transient`, the line is erased on Enter.
+    func requestLine(
+        prompt: String, hidden: Bool, transient: Bool = false, deliver: @escaping @Sendable (ClientEvent) -> Void
+    ) {
+        if isInteractive {
+            enterRawMode()
+            editor.withLockedValue { editor in
+                editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true, transient: transient)
+                Console.write(prompt)
+            }
+        } else {
+            Console.write(prompt)
+        }
+        queue.async {
+            let line = self.isInteractive ? self.editLine() : self.readPipedLine()
+            if !self.isInteractive, line != nil {
+                Console.write("\n")  // a pipe echoes nothing; keep the transcript readable
+            }
+            deliver(line.map(ClientEvent.line) ?? .endOfInput)
+        }
+    }
+
+    /// Prints `text` as whole lines above the prompt, then redraws the prompt and what has
+    /// been typed so far (not for hidden input).
+    func printAbove(_ text: String) {
+        editor.withLockedValue { editor in
+            guard isInteractive, editor.active else {
+                Console.write(text + "\n")
+                return
+            }
+            var output = "\r\u{1B}[2K" + text.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n" + editor.prompt
+            if !editor.hidden { output += String(decoding: editor.line, as: UTF8.self) }
+            Console.write(output)
+        }
+    }
+
+    /// Puts the terminal back as it was. Safe to call at any time, from any thread, twice.
+    func restore() {
+        guard isInteractive else { return }
+        savedSettings.withLockedValue { saved in
+            guard var original = saved else { return }
+            tcsetattr(STDIN_FILENO, TCSANOW, &original)
+            saved = nil
+        }
+    }
+
+    // MARK: - Raw mode line editor
+
+    private func enterRawMode() {
+        savedSettings.withLockedValue { saved in
+            guard saved == nil else { return }
+            var settings = termios()
+            guard tcgetattr(STDIN_FILENO, &settings) == 0 else { return }
+            saved = settings
+            // No line buffering, no echo (we echo, except passwords); ISIG stays, so Ctrl-C
+            // is still SIGINT and reaches the signal watcher that restores this.
+            settings.c_lflag &= ~tcflag_t(ICANON | ECHO)
+            withUnsafeMutableBytes(of: &settings.c_cc) { cc in
+                cc[Int(VMIN)] = 1
+                cc[Int(VTIME)] = 0
+            }
+            tcsetattr(STDIN_FILENO, TCSANOW, &settings)
+        }
+    }
+
+    /// Edits one line: printable text, Backspace, Ctrl-U, Enter; Ctrl-D on an empty line is
+    /// end of input; escape sequences (arrow keys) are ignored.
+    private func editLine() -> String? {
+        var escape = 0  // bytes of an escape sequence still to skip
+        while let byte = readByte() {
+            if escape > 0 {
+                // ESC [ ... final byte in 0x40-0x7E ends a CSI sequence.
+                if escape == 2 && byte != UInt8(ascii: "[") && byte != UInt8(ascii: "O") { escape = 0; continue }
+                escape = (escape == 2) ? 1 : ((0x40...0x7E).contains(byte) ? 0 : 1)
+                continue
+            }
+            switch byte {
+            case 0x0D, 0x0A:  // Enter
+                return editor.withLockedValue { editor in
+                    editor.active = false
+                    Console.write(editor.transient ? "\r\u{1B}[2K" : "\r\n")
+                    return String(decoding: editor.line, as: UTF8.self)
+                }
+            case 0x04:  // Ctrl-D
+                let empty = editor.withLockedValue { $0.line.isEmpty }
+                if empty {
+                    editor.withLockedValue { $0.active = false }
+                    return nil
+                }
+            case 0x7F, 0x08:  // Backspace
+                editor.withLockedValue { editor in
+                    guard !editor.line.isEmpty else { return }
+                    // Remove a whole UTF-8 character: drop continuation bytes (10xxxxxx),
+                    // then the lead byte.
+                    while let last = editor.line.last, (last & 0xC0) == 0x80 { editor.line.removeLast() }
+                    if !editor.line.isEmpty { editor.line.removeLast() }
+                    if !editor.hidden { Console.write("\u{8} \u{8}") }
+                }
+            case 0x15:  // Ctrl-U
+                editor.withLockedValue { editor in
+                    editor.line.removeAll()
+                    Console.write("\r\u{1B}[2K" + editor.prompt)
+                }
+            case 0x1B:
+                escape = 2
+            case 0x00..<0x20:
+                continue  // other control keys do nothing
+            default:
+                editor.withLockedValue { editor in
+                    guard editor.line.count < 65_536 else { return }
+                    editor.line.append(byte)
+                    if !editor.hidden { Console.writeBytes([byte]) }
+                }
+            }
+        }
+        editor.withLockedValue { $0.active = false }
+        return nil
+    }
+
+    private func readByte() -> UInt8? {
+        var byte: UInt8 = 0
+        while true {
+            let count = read(STDIN_FILENO, &byte, 1)
+            if count == 1 { return byte }
+            if count < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    // MARK: - Piped input
+
+    /// One line from a pipe, without "\n" (and "\r"); nil at end of input. Invalid UTF-8
+    /// is repaired rather than rejected: the server judges what it receives.
+    private func readPipedLine() -> String? {
+        while true {
+            if let newline = pipeBuffer.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(pipeBuffer[..<newline])
+                pipeBuffer.removeSubrange(...newline)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            if reachedEnd {
+                guard !pipeBuffer.isEmpty else { return nil }
+                defer { pipeBuffer.removeAll() }
+                return String(decoding: pipeBuffer, as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count > 0 {
+                pipeBuffer.append(contentsOf: chunk[0..<count])
+            } else if count == 0 || errno != EINTR {
+                reachedEnd = true
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Shared
+
+/// Chat delivery: live to a paired partner, otherwise into the recipient's durable inbox;
+/// acknowledgements, receipts, summaries and expiry.
+///
+/// Durability rule: a sender hears "stored" only after `InboxStore.append` returned, which
+/// is after the sync. Store work runs on `threadPool`; every method's future completes on
+/// the caller's event loop.
+final class MessageService: Sendable {
+    /// Longest message body accepted, in UTF-8 bytes.
+    static let maximumBodyBytes = 4_096
+
+    private let inbox: InboxStore
+    private let accounts: AccountStore
+    private let registry: PresenceRegistry
+    private let threadPool: NIOThreadPool
+    private let expiry: TimeInterval
+    private let logger: Logger
+    private let now: @Sendable () -> Date
+
+    init(
+        inbox: InboxStore,
+        accounts: AccountStore,
+        registry: PresenceRegistry,
+        threadPool: NIOThreadPool,
+        expiry: TimeInterval,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.inbox = inbox
+        self.accounts = accounts
+        self.registry = registry
+        self.threadPool = threadPool
+        self.expiry = expiry
+        self.logger = logger
+        self.now = now
+    }
+
+    // MARK: - Sending
+
+    /// Sends `body` from `sender` to whomever they have chosen. Answers with the receipt
+    /// (`sent` when handed to a paired partner live, `stored` once synced to the inbox) or an
+    /// error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
+    func send(from sender: String, body: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        guard let recipient = registry.choice(of: sender) else {
+            return loop.makeSucceededFuture(.error(ProtocolError(.notChatting, id: requestID)))
+        }
+        guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
+            return loop.makeSucceededFuture(.error(ProtocolError(.invalidMessage, id: requestID)))
+        }
+        let message = StoredMessage(
+            id: UUID().uuidString.lowercased(), from: sender, to: recipient, body: body,
+            sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
+        if let partner = registry.livePartner(from: sender, to: recipient), partner.deliver(message, fromInbox: false) {
+            return loop.makeSucceededFuture(.receipt(id: requestID, messageID: message.id, status: .sent))
+        }
+        return store(message, on: loop).map { result -> ServerFrame in
+            switch result {
+            case .stored:
+                return .receipt(id: requestID, messageID: message.id, status: .stored)
+            case .full(let reason):
+                return .error(ProtocolError(.inboxFull, message: "\(reason); message not stored", id: requestID))
+            }
+        }.recover { error in
+            .error(ProtocolError(.notStored, id: requestID))
+        }
+    }
+
+    /// Appends to the inbox (synced), then tells the recipient: live if they have paired with
+    /// the sender meanwhile, else a one-line notice if they are online.
+    private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
+        let inbox = self.inbox
+        let logger = self.logger
+        return threadPool.runIfActive(eventLoop: loop) {
+            do {
+                return try inbox.append(message)
+            } catch {
+                logger.error("message not stored: \(error)", metadata: ["to": "\(message.to)"])
+                throw error
+            }
+        }.map { [registry] result in
+            if result == .stored {
+                if let partner = registry.livePartner(from: message.from, to: message.to) {
+                    _ = partner.deliver(message, fromInbox: true)
+                } else if let online = registry.outbox(for: message.to) {
+                    online.send(
+                        .notice(
+                            code: .newMessage,
+                            message: "1 new message from \(message.from) - /chat \(message.from) to read"))
+                }
+            }
+            return result
+        }
+    }
+
+    // MARK: - Opening a chat
+
+    /// Opens `user`'s chat with `partner`: checks the partner exists, delivers the messages
+    /// waiting from them (oldest first, original times), then records the choice and tells
+    /// everyone concerned. Answers `ok` or an error frame.
+    func openChat(user: String, partner rawPartner: String, requestID: Int, outbox: SessionOutbox, on loop: EventLoop)
+        -> EventLoopFuture<ServerFrame>
+    {
+        guard let partner = try? Username(rawPartner).value else {
+            return loop.makeSucceededFuture(.error(ProtocolError(.unknownUser, message: "no such user: \(rawPartner)", id: requestID)))
+        }
+        guard partner != user else {
+            return loop.makeSucceededFuture(
+                .error(ProtocolError(.invalidField, message: "you cannot chat with yourself", id: requestID)))
+        }
+        let accounts = self.accounts
+        let inbox = self.inbox
+        let cutoff = now().addingTimeInterval(-expiry)
+        return threadPool.runIfActive(eventLoop: loop) { () throws -> (exists: Bool, expired: Int, waiting: [StoredMessage]) in
+            guard try accounts.find(username: partner) != nil else { return (false, 0, []) }
+            let expired = try inbox.expire(recipient: user, before: cutoff)
+            return (true, expired, try inbox.messages(for: user, from: partner))
+        }.map { [registry] found -> ServerFrame in
+            guard found.exists else {
+                return .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID))
+            }
+            if found.expired > 0 {
+                outbox.send(.notice(code: .expired, message: Self.expiredText(found.expired)))
+            }
+            // Waiting messages first, so they are shown before anything live.
+            for message in found.waiting {
+                _ = outbox.deliver(message, fromInbox: true)
+            }
+            let outcome = registry.choose(username: user, partner: partner)
+            outcome.abandoned?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+            if outcome.paired {
+                outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
+                outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
+            } else {
+                outbox.send(
+                    .notice(
+                        code: .waiting,
+                        message: "\(partner) is "
+                            + (outcome.partner == nil ? "offline" : "not chatting with you yet")
+                            + "; messages will wait in their inbox"))
+                outcome.partner?.send(.notice(code: .invited, message: "\(user) wants to chat - /chat \(user) to answer"))
+            }
+            return .ok(id: requestID, username: partner)
+        }.recover { error in
+            .error(ProtocolError(.internal, message: "could not open the chat; try again", id: requestID))
+        }
+    }
+
+    /// `user` ends their session; their partner is told.
+    func leave(user: String) {
+        registry.leave(username: user)?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+    }
+
+    // MARK: - Acknowledgements and summaries
+
+    /// The client of `outbox` confirmed a message: drop it from the inbox if it came from
+    /// there, and tell the sender it was delivered.
+    func acknowledge(_ messageID: String, outbox: SessionOutbox) {
+        guard let pending = outbox.acknowledge(messageID) else { return }
+        if pending.fromInbox {
+            let inbox = self.inbox
+            let logger = self.logger
+            threadPool.submit { _ in
+                do {
+                    try inbox.remove(recipient: pending.message.to, id: pending.message.id)
+                } catch {
+                    // Kept, so delivered again next time; the client drops the duplicate.
+                    logger.warning("acknowledged message not removed: \(error)")
+                }
+            }
+        }
+        registry.outbox(for: pending.message.from)?.send(
+            .receipt(id: nil, messageID: pending.message.id, status: .delivered))
+    }
+
+    /// Waiting messages per sender for `user`, after dropping expired ones.
+    func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        let inbox = self.inbox
+        let cutoff = now().addingTimeInterval(-expiry)
+        return threadPool.runIfActive(eventLoop: loop) {
+            let expired = try inbox.expire(recipient: user, before: cutoff)
+            return ServerFrame.inbox(id: requestID, counts: try inbox.counts(for: user), expired: expired)
+        }.recover { _ in
+            requestID.map { .error(ProtocolError(.internal, message: "inbox unavailable; try again", id: $0)) }
+                ?? .inbox(id: nil, counts: [:], expired: 0)
+        }
+    }
+
+    // MARK: - Sessions ending
+
+    /// A session ended: live messages its client never acknowledged go to the inbox (their
+    /// senders hear "stored" once synced), and its partner is told.
+    func sessionEnded(outbox: SessionOutbox, disconnected: Bool, on loop: EventLoop) {
+        let unacknowledged = outbox.close().filter { !$0.fromInbox }.map(\.message)
+        if let partner = registry.release(username: outbox.username, sessionID: outbox.sessionID) {
+            partner.send(
+                disconnected
+                    ? .notice(code: .partnerDisconnected, message: "\(outbox.username) disconnected")
+                    : .notice(code: .partnerLeft, message: "\(outbox.username) left"))
+        }
+        for message in unacknowledged {
+            store(message, on: loop).whenComplete { [registry, logger] result in
+                let sender = registry.outbox(for: message.from)
+                switch result {
+                case .success(.stored):
+                    sender?.send(.receipt(id: nil, messageID: message.id, status: .stored))
+                case .success(.full(let reason)):
+                    logger.warning("unacknowledged live message dropped: inbox full", metadata: ["to": "\(message.to)"])
+                    sender?.send(.error(ProtocolError(.inboxFull, message: "\(reason); a message to \(message.to) was not stored")))
+                case .failure:
+                    sender?.send(.error(ProtocolError(.notStored, message: "a message to \(message.to) could not be stored")))
+                }
+            }
+        }
+    }
+
+    static func expiredText(_ count: Int) -> String {
+        count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
+    }
+}

@@ -1,0 +1,94 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Shared
+
+/// The way into one logged-in session from anywhere in the server: messages and notices
+/// for its user are offered here and written to its channel.
+///
+/// It also remembers every message delivered but not yet acknowledged. Offering and
+/// closing share one lock, so a message is either accepted before the session closed (and
+/// then handed back by `close()` to be stored) or refused (and the caller stores it):
+/// there is no moment in which a message can fall between the two.
+final class SessionOutbox: Sendable {
+    /// A message handed to this session and not yet acknowledged by its client.
+    struct Pending: Sendable {
+        let message: StoredMessage
+        /// True when it is (still) in the inbox; false for a live message.
+        let fromInbox: Bool
+    }
+
+    private struct State {
+        var closed = false
+        var pending: [String: Pending] = [:]
+        var order: [String] = []
+    }
+
+    let username: String
+    let sessionID: UInt64
+    private let channel: Channel
+    private let state = NIOLockedValueBox(State())
+
+    init(username: String, sessionID: UInt64, channel: Channel) {
+        self.username = username
+        self.sessionID = sessionID
+        self.channel = channel
+    }
+
+    /// Writes `message` to the client unless the session has closed. True when the
+    /// session took it (it is then pending until acknowledged, or handed back by `close`).
+    func deliver(_ message: StoredMessage, fromInbox: Bool) -> Bool {
+        let accepted = state.withLockedValue { state -> Bool? in
+            guard !state.closed else { return false }
+            if state.pending[message.id] != nil { return nil }  // already on its way
+            state.pending[message.id] = Pending(message: message, fromInbox: fromInbox)
+            state.order.append(message.id)
+            return true
+        }
+        guard let accepted else { return true }
+        if accepted {
+            let frame = ServerFrame.message(
+                ChatMessage(
+                    id: message.id, from: message.from, body: message.body,
+                    sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox))
+            write(frame)
+        }
+        return accepted
+    }
+
+    /// Sends a control frame (notice, receipt) if the session is still open; best effort.
+    func send(_ frame: ServerFrame) {
+        guard state.withLockedValue({ !$0.closed }) else { return }
+        write(frame)
+    }
+
+    /// The client acknowledged `messageID`: forget it and return what it was.
+    func acknowledge(_ messageID: String) -> Pending? {
+        state.withLockedValue { state in
+            guard let pending = state.pending.removeValue(forKey: messageID) else { return nil }
+            state.order.removeAll { $0 == messageID }
+            return pending
+        }
+    }
+
+    /// Refuses everything from now on and returns what was delivered but never
+    /// acknowledged, oldest first (live ones must go to the inbox).
+    func close() -> [Pending] {
+        state.withLockedValue { state in
+            state.closed = true
+            let pending = state.order.compactMap { state.pending[$0] }
+            state.pending.removeAll()
+            state.order.removeAll()
+            return pending
+        }
+    }
+
+    /// Asks the session's own handler to act (displaced, shutdown).
+    func fire(_ event: SessionEvent) {
+        channel.pipeline.fireUserInboundEventTriggered(event)
+    }
+
+    private func write(_ frame: ServerFrame) {
+        // Safe from any thread: NIO runs it on the channel's event loop, in call order.
+        channel.writeAndFlush(frame.encode(allocator: channel.allocator), promise: nil)
+    }
+}

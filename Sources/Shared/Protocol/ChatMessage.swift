@@ -1,0 +1,49 @@
+/// A chat message as the recipient's client receives it.
+public struct ChatMessage: Hashable, Sendable {
+    /// Server-assigned unique id; the client acknowledges it and drops duplicates by it.
+    public var id: String
+    /// The sender's username.
+    public var from: String
+    /// The text.
+    public var body: String
+    /// When the server accepted it, in milliseconds since 1970 (UTC).
+    public var sentAtMilliseconds: Int64
+    /// True when it waited in the inbox; false when delivered live.
+    public var stored: Bool
+
+    public init(id: String, from: String, body: String, sentAtMilliseconds: Int64, stored: Bool) {
+        self.id = id
+        self.from = from
+        self.body = body
+        self.sentAtMilliseconds = sentAtMilliseconds
+        self.stored = stored
+    }
+}
+
+/// What a `receipt` tells the sender about one of their messages.
+public enum ReceiptStatus: String, Hashable, Sendable, CaseIterable {
+    /// Handed to the partner's connection live (not yet confirmed).
+    case sent
+    /// Written to the recipient's inbox and synced to disk.
+    case stored
+    /// The recipient's client confirmed it received the message.
+    case delivered
+}
+
+/// One line of the `who` list.
+public struct PresenceEntry: Hashable, Sendable {
+    public enum Status: String, Hashable, Sendable {
+        /// Online and not in a 1-1 session.
+        case free
+        /// In a 1-1 session with someone.
+        case chatting
+    }
+
+    public var username: String
+    public var status: Status
+
+    public init(username: String, status: Status) {
+        self.username = username
+        self.status = status
+    }
+}
