@@ -160,11 +160,14 @@ final class ChatREPL {
             say("Logged in as \(user)")
             // The server follows the login with the inbox summary.
             while true {
-                if case .inbox(nil, let counts, let expired) = try await nextFrame() {
-                    if expired > 0 { say(format.notice(expiredText(expired))) }
-                    say(MessageFormatter.inboxSummary(counts))
-                    break
+                let frame = try await nextFrame()
+                guard case .inbox(nil, let counts, let expired) = frame else {
+                    try await handleUnsolicited(frame)
+                    continue
                 }
+                if expired > 0 { say(format.notice(expiredText(expired))) }
+                say(MessageFormatter.inboxSummary(counts))
+                break
             }
         case .error(let error):
             say(error.message)

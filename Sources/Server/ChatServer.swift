@@ -113,6 +113,10 @@ final class ChatServer: Sendable {
         for channel in stragglers {
             try? await channel.close()
         }
+        // Closing sessions move unacknowledged live messages to the inbox; let them land.
+        while services.messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
         try? await threadPool.shutdownGracefully()
         inboxStore.close()
         accountStore.close()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Shared
@@ -21,6 +22,8 @@ final class MessageService: Sendable {
     private let expiry: TimeInterval
     private let logger: Logger
     private let now: @Sendable () -> Date
+    /// Inbox appends not finished yet; shutdown waits for them so nothing accepted is lost.
+    private let storesInFlight = NIOLockedValueBox(0)
 
     init(
         inbox: InboxStore,
@@ -75,7 +78,10 @@ final class MessageService: Sendable {
     private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
         let inbox = self.inbox
         let logger = self.logger
+        let storesInFlight = self.storesInFlight
+        storesInFlight.withLockedValue { $0 += 1 }
         return threadPool.runIfActive(eventLoop: loop) {
+            defer { storesInFlight.withLockedValue { $0 -= 1 } }
             do {
                 return try inbox.append(message)
             } catch {
@@ -216,6 +222,11 @@ final class MessageService: Sendable {
                 }
             }
         }
+    }
+
+    /// Inbox appends still running (shutdown waits for zero before closing the stores).
+    var pendingStores: Int {
+        storesInFlight.withLockedValue { $0 }
     }
 
     static func expiredText(_ count: Int) -> String {
