@@ -51,12 +51,19 @@ final class Terminal: @unchecked Sendable {
                 Console.write(prompt)
             }
         } else {
-            Console.write(prompt)
+            editor.withLockedValue { editor in
+                editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true)
+                Console.write(prompt)
+            }
         }
         queue.async {
             let line = self.isInteractive ? self.editLine() : self.readPipedLine()
-            if !self.isInteractive, line != nil {
-                Console.write("\n")  // a pipe echoes nothing; keep the transcript readable
+            if !self.isInteractive {
+                self.editor.withLockedValue { editor in
+                    // A pipe echoes nothing; end the prompt's line so the transcript reads well.
+                    if editor.active, line != nil { Console.write("\n") }
+                    editor.active = false
+                }
             }
             deliver(line.map(ClientEvent.line) ?? .endOfInput)
         }
@@ -66,7 +73,13 @@ final class Terminal: @unchecked Sendable {
     /// been typed so far (not for hidden input).
     func printAbove(_ text: String) {
         editor.withLockedValue { editor in
-            guard isInteractive, editor.active else {
+            guard isInteractive else {
+                // No redrawing in a pipe: just start on a line of our own.
+                Console.write((editor.active ? "\n" : "") + text + "\n")
+                editor.active = false
+                return
+            }
+            guard editor.active else {
                 Console.write(text + "\n")
                 return
             }

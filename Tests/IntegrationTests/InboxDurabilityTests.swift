@@ -5,9 +5,10 @@ import TestSupport
 /// "Stored" means stored: restarts, kill -9, unacknowledged deliveries, caps and expiry.
 @Suite("Offline inbox durability")
 struct InboxDurabilityTests {
-    /// A logged-in protocol client that has chosen `partner`.
+    /// A logged-in protocol client that has chosen `partner`, with the frames that came
+    /// before the `chat` reply (waiting messages are delivered first) kept for `messages`.
     private func session(_ name: String, chatWith partner: String, port: Int, caFile: String, register: Bool = false)
-        async throws -> LineClient
+        async throws -> Session
     {
         let client = try await LineClient.connectAndGreet(port: port, caFile: caFile)
         if register {
@@ -16,11 +17,37 @@ struct InboxDurabilityTests {
         }
         try await client.send(#"{"type":"login","id":91,"username":"\#(name)","password":"password123"}"#)
         try await client.send(#"{"type":"chat","id":92,"with":"\#(partner)"}"#)
-        try await waitForReply(client, id: 92)
-        return client
+        let (_, before) = try await waitForReply(client, id: 92)
+        return Session(client: client, backlog: before)
+    }
+
+    /// A protocol client plus frames already read but not yet looked at.
+    final class Session {
+        let client: LineClient
+        var backlog: [[String: Any]]
+        init(client: LineClient, backlog: [[String: Any]]) {
+            self.client = client
+            self.backlog = backlog
+        }
+        func send(_ line: String) async throws { try await client.send(line) }
+        func receiveJSON(timeout: Double = 10) async throws -> [String: Any]? {
+            if !backlog.isEmpty { return backlog.removeFirst() }
+            return try await client.receiveJSON(timeout: timeout)
+        }
+        func close() async { await client.close() }
     }
 
     /// Reads frames until the one answering request `id`; returns it (and what came before).
+    @discardableResult
+    private func waitForReply(_ client: Session, id: Int) async throws -> (reply: [String: Any], before: [[String: Any]]) {
+        var before: [[String: Any]] = []
+        while let frame = try await client.receiveJSON() {
+            if frame["id"] as? Int == id { return (frame, before) }
+            before.append(frame)
+        }
+        throw FixtureError("connection closed before the reply to \(id); got \(before)")
+    }
+
     @discardableResult
     private func waitForReply(_ client: LineClient, id: Int) async throws -> (reply: [String: Any], before: [[String: Any]]) {
         var before: [[String: Any]] = []
@@ -32,14 +59,14 @@ struct InboxDurabilityTests {
     }
 
     /// Sends `body` and returns the receipt status ("sent"/"stored") or the error code.
-    private func send(_ client: LineClient, _ body: String, id: Int) async throws -> String {
+    private func send(_ client: Session, _ body: String, id: Int) async throws -> String {
         try await client.send(#"{"type":"send","id":\#(id),"body":"\#(body)"}"#)
         let (reply, _) = try await waitForReply(client, id: id)
         return (reply["status"] as? String) ?? (reply["code"] as? String) ?? "?"
     }
 
     /// Collects the message frames that arrive within `seconds` of quiet.
-    private func messages(_ client: LineClient, quiet seconds: Double = 1.5) async -> [[String: Any]] {
+    private func messages(_ client: Session, quiet seconds: Double = 1.5) async -> [[String: Any]] {
         var found: [[String: Any]] = []
         while let frame = try? await client.receiveJSON(timeout: seconds) {
             if frame["type"] as? String == "message" { found.append(frame) }

@@ -61,4 +61,44 @@ struct TerminalTests {
         #expect(restored, "echo must be restored after Ctrl-C:\n\(screen)")
         #expect(!screen.contains("half-typed-pw"))
     }
+
+    @Test("a message arriving mid-typing appears above the prompt and the half-typed line is redrawn")
+    func incomingWhileTyping() throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
+        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
+        #expect(bob.waitFor("Chat with:"))
+
+        let terminal = try TmuxSession()
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        for line in ["R", "alice"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Password:"))
+        for line in ["password123", "password123"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Chat with:"))
+        try terminal.type("bob")
+        bob.type("alice")
+        #expect(try terminal.waitFor("now chatting with bob"))
+
+        try terminal.type("half typed", enter: false)
+        bob.type("incoming while you type")
+        #expect(try terminal.waitFor("bob: incoming while you type"))
+        let lines = try terminal.screen().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let messageRow = lines.lastIndex { $0.contains("bob: incoming while you type") }
+        let promptRow = lines.lastIndex { $0.contains("[bob] > half typed") }
+        #expect(messageRow != nil && promptRow != nil && messageRow! < promptRow!,
+            "message above, prompt and typed text redrawn below:\n\(lines.joined(separator: "\n"))")
+        #expect(!(lines[messageRow ?? 0]).contains("half typed"), "the message line is not mangled")
+
+        // Finishing the line sends what was typed, half before and half after the message.
+        try terminal.type(" and done")
+        #expect(bob.waitFor("alice: half typed and done"))
+        try terminal.type("exit")
+        #expect(try terminal.waitFor("EXIT=0"))
+        #expect(try terminal.waitFor("ECHO_ON"))
+        bob.type("exit")
+        _ = bob.waitForExit()
+    }
 }
