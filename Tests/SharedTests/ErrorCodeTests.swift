@@ -8,15 +8,34 @@ import Testing
             "frame_too_large", "invalid_utf8", "invalid_json", "unknown_type", "missing_field",
             "invalid_field", "version_mismatch", "hello_required", "already_hello", "not_logged_in",
             "already_logged_in", "invalid_username", "invalid_password", "username_taken",
-            "bad_credentials", "throttled", "too_many_errors", "internal",
+            "bad_credentials", "throttled", "too_many_errors", "internal", "unknown_user", "not_chatting",
+            "invalid_message", "inbox_full", "not_stored",
         ])
-        #expect(NoticeCode.known.map(\.rawValue) == ["displaced", "shutdown"])
+        #expect(NoticeCode.known.map(\.rawValue) == [
+            "displaced", "shutdown", "paired", "waiting", "invited", "partner_left", "partner_disconnected",
+            "new_message", "expired",
+        ])
     }
 
     @Test(arguments: ErrorCode.known)
     func knownCodesRoundTrip(_ code: ErrorCode) {
         #expect(ErrorCode(rawValue: code.rawValue) == code)
         #expect(!code.defaultMessage.isEmpty)
+    }
+
+    @Test(arguments: NoticeCode.known)
+    func knownNoticeCodesRoundTrip(_ code: NoticeCode) {
+        #expect(NoticeCode(rawValue: code.rawValue) == code)
+        #expect(!code.defaultMessage.isEmpty)
+    }
+
+    /// The chat errors are ordinary refusals: the session goes on and they never count towards
+    /// `too_many_errors`.
+    @Test func chatErrorsKeepTheSession() {
+        for code: ErrorCode in [.unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored] {
+            #expect(!code.closesConnection, "\(code)")
+            #expect(!code.countsAsBadFrame, "\(code)")
+        }
     }
 
     @Test func unknownCodesAreKept() {

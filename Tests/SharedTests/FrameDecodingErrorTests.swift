@@ -133,9 +133,9 @@ import Testing
     // MARK: Server frames, as the client decodes them
 
     @Test func unknownServerTypeIsReported() {
-        let error = self.serverError(#"{"type":"message","from":"bob"}"#)
+        let error = self.serverError(#"{"type":"typing","from":"bob"}"#)
         #expect(error?.code == .unknownType)
-        #expect(error?.message.contains("message") == true)
+        #expect(error?.message.contains("typing") == true)
     }
 
     /// A newer server's codes must not break an older client.

@@ -11,6 +11,15 @@ import Testing
         .logout(id: 3),
         .ping(id: -4),
         .ping(id: Int.max),
+        .chat(id: 5, with: "bob"),
+        .chat(id: 6, with: "Not A Valid Name!"),
+        .leave(id: 7),
+        .send(id: 8, body: "hi bob"),
+        .send(id: 9, body: "line one\nline two, \"quoted\", tab\t, emoji 👋, NUL \u{0}"),
+        .ack(messageID: "3f2c9a4e-7d1b-4e58-9c0a-6b2d8e1f4a37"),
+        .ack(messageID: ""),
+        .who(id: 10),
+        .inbox(id: 11),
     ]
 
     static let serverFrames: [ServerFrame] = [
@@ -23,6 +32,22 @@ import Testing
         .notice(.displaced),
         .notice(code: .shutdown, message: "server shutting down"),
         .notice(code: .unknown("maintenance"), message: "back soon"),
+        .notice(.paired),
+        .notice(code: .partnerDisconnected, message: "bob disconnected"),
+        .message(ChatMessage(id: "m-1", from: "alice", body: "hi bob", sentAtMilliseconds: 1_700_000_000_000, stored: false)),
+        .message(ChatMessage(id: "m-2", from: "bob", body: "é\n\"x\"\\ 👋", sentAtMilliseconds: 0, stored: true)),
+        .message(ChatMessage(id: "m-3", from: "carol", body: "far future", sentAtMilliseconds: Int64.max, stored: true)),
+        .receipt(id: 7, messageID: "m-1", status: .sent),
+        .receipt(id: 8, messageID: "m-2", status: .stored),
+        .receipt(id: nil, messageID: "m-2", status: .stored),
+        .receipt(id: nil, messageID: "m-1", status: .delivered),
+        .inbox(id: nil, counts: [:], expired: 0),
+        .inbox(id: nil, counts: ["bob": 3, "carol": 1], expired: 2),
+        .inbox(id: 9, counts: ["bob": 1_000], expired: 0),
+        .who(id: 10, users: []),
+        .who(id: 11, users: [
+            PresenceEntry(username: "bob", status: .chatting), PresenceEntry(username: "carol", status: .free),
+        ]),
     ]
 
     @Test(arguments: clientFrames)
@@ -64,6 +89,12 @@ import Testing
              #"{"id":2,"password":"correct horse","type":"login","username":"alice"}"#),
             (.logout(id: 3), #"{"id":3,"type":"logout"}"#),
             (.ping(id: 4), #"{"id":4,"type":"ping"}"#),
+            (.chat(id: 5, with: "bob"), #"{"id":5,"type":"chat","with":"bob"}"#),
+            (.leave(id: 6), #"{"id":6,"type":"leave"}"#),
+            (.send(id: 7, body: "hi bob"), #"{"body":"hi bob","id":7,"type":"send"}"#),
+            (.ack(messageID: "m-1"), #"{"message_id":"m-1","type":"ack"}"#),
+            (.who(id: 8), #"{"id":8,"type":"who"}"#),
+            (.inbox(id: 9), #"{"id":9,"type":"inbox"}"#),
         ]
         for (frame, json) in expected {
             #expect(String(decoding: frame.encode(), as: UTF8.self) == json)
@@ -80,6 +111,16 @@ import Testing
             (.error(ProtocolError(.invalidJSON)),
              #"{"code":"invalid_json","message":"frame is not a valid JSON object","type":"error"}"#),
             (.notice(.displaced), #"{"code":"displaced","message":"logged in from elsewhere","type":"notice"}"#),
+            (.message(ChatMessage(id: "m-1", from: "alice", body: "hi", sentAtMilliseconds: 1_700_000_000_000, stored: false)),
+             #"{"body":"hi","from":"alice","message_id":"m-1","sent_at":1700000000000,"stored":false,"type":"message"}"#),
+            (.receipt(id: 7, messageID: "m-1", status: .sent), #"{"id":7,"message_id":"m-1","status":"sent","type":"receipt"}"#),
+            (.receipt(id: nil, messageID: "m-1", status: .delivered),
+             #"{"message_id":"m-1","status":"delivered","type":"receipt"}"#),
+            (.inbox(id: nil, counts: ["carol": 1, "bob": 3], expired: 2),
+             #"{"counts":{"bob":3,"carol":1},"expired":2,"type":"inbox"}"#),
+            (.inbox(id: 9, counts: [:], expired: 0), #"{"counts":{},"expired":0,"id":9,"type":"inbox"}"#),
+            (.who(id: 8, users: [PresenceEntry(username: "bob", status: .chatting)]),
+             #"{"id":8,"type":"who","users":[{"status":"chatting","username":"bob"}]}"#),
         ]
         for (frame, json) in expected {
             #expect(String(decoding: frame.encode(), as: UTF8.self) == json)
