@@ -104,6 +104,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: ["Client", "Shared"],
+            swiftSettings: swiftSettings
+        ),
         // Starts the real chat-server and chat-client binaries; depending on both
         // executables makes `swift test` build them first.
         .testTarget(

@@ -161,6 +161,10 @@ final class ChatREPL {
             // The server follows the login with the inbox summary.
             while true {
                 let frame = try await nextFrame()
+                if case .error(let error) = frame, error.id == nil {
+                    say(format.notice(error.message))  // the summary could not be made
+                    break
+                }
                 guard case .inbox(nil, let counts, let expired) = frame else {
                     try await handleUnsolicited(frame)
                     continue

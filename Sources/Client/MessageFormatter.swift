@@ -21,23 +21,34 @@ struct MessageFormatter {
 
     /// "[14:03] bob: hello" (with the date when not today).
     func message(_ message: ChatMessage) -> String {
-        "\(time(message.sentAtMilliseconds)) \(name(message.from, own: false)): \(message.body)"
+        "\(time(message.sentAtMilliseconds)) \(name(Self.printable(message.from), own: false)): \(Self.printable(message.body))"
+    }
+
+    /// Text from the network made safe for a terminal: control characters (escape
+    /// sequences, carriage returns, bells) become "?", so nobody can redraw your screen.
+    static func printable(_ text: String) -> String {
+        var result = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            let controlled = (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+            result.append(controlled ? "?" : scalar)
+        }
+        return String(result)
     }
 
     /// The sender's own line once the server has it: "[14:03] you: hello ✓ stored".
     func ownMessage(_ body: String, sentAt: Date, status: ReceiptStatus) -> String {
-        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(body)  \(mark(status))"
+        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(Self.printable(body))  \(mark(status))"
     }
 
     /// The later notice that a message reached the partner's screen.
     func delivered(to partner: String, body: String) -> String {
         let preview = body.count > 40 ? body.prefix(40) + "..." : Substring(body)
-        return "  \(mark(.delivered)) \(partner) received: \(preview)"
+        return "  \(mark(.delivered)) \(partner) received: \(Self.printable(String(preview)))"
     }
 
     /// A server notice or client remark, set apart from chat lines.
     func notice(_ text: String) -> String {
-        let line = "* " + text
+        let line = "* " + Self.printable(text)
         return useColor ? "\u{1B}[2m\(line)\u{1B}[0m" : line
     }
 

@@ -55,6 +55,13 @@ final class MessageService: Sendable {
         guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
             return loop.makeSucceededFuture(.error(ProtocolError(.invalidMessage, id: requestID)))
         }
+        // Control characters (escape sequences, newlines) would let a sender rewrite the
+        // recipient's screen; tabs are harmless.
+        guard !body.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || (0x7F...0x9F).contains($0.value) })
+        else {
+            return loop.makeSucceededFuture(
+                .error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
+        }
         let message = StoredMessage(
             id: UUID().uuidString.lowercased(), from: sender, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
@@ -80,15 +87,17 @@ final class MessageService: Sendable {
         let logger = self.logger
         let storesInFlight = self.storesInFlight
         storesInFlight.withLockedValue { $0 += 1 }
-        return threadPool.runIfActive(eventLoop: loop) {
-            defer { storesInFlight.withLockedValue { $0 -= 1 } }
+        let appended = threadPool.runIfActive(eventLoop: loop) {
             do {
                 return try inbox.append(message)
             } catch {
                 logger.error("message not stored: \(error)", metadata: ["to": "\(message.to)"])
                 throw error
             }
-        }.map { [registry] result in
+        }
+        // Counted down however it ends, including a pool that is already shut down.
+        appended.whenComplete { _ in storesInFlight.withLockedValue { $0 -= 1 } }
+        return appended.map { [registry] result in
             if result == .stored {
                 if let partner = registry.livePartner(from: message.from, to: message.to) {
                     _ = partner.deliver(message, fromInbox: true)
@@ -141,6 +150,10 @@ final class MessageService: Sendable {
             if outcome.paired {
                 outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
                 outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
+                // A message stored between the read above and the pairing went neither live
+                // nor into that read: look once more (the outbox skips ones already pending,
+                // the client drops any repeat by id).
+                self.deliverWaiting(for: user, from: partner, to: outbox, on: loop)
             } else {
                 outbox.send(
                     .notice(
@@ -153,6 +166,17 @@ final class MessageService: Sendable {
             return .ok(id: requestID, username: partner)
         }.recover { error in
             .error(ProtocolError(.internal, message: "could not open the chat; try again", id: requestID))
+        }
+    }
+
+    private func deliverWaiting(for user: String, from partner: String, to outbox: SessionOutbox, on loop: EventLoop) {
+        let inbox = self.inbox
+        threadPool.runIfActive(eventLoop: loop) {
+            try inbox.messages(for: user, from: partner)
+        }.whenSuccess { waiting in
+            for message in waiting {
+                _ = outbox.deliver(message, fromInbox: true)
+            }
         }
     }
 
@@ -191,8 +215,8 @@ final class MessageService: Sendable {
             let expired = try inbox.expire(recipient: user, before: cutoff)
             return ServerFrame.inbox(id: requestID, counts: try inbox.counts(for: user), expired: expired)
         }.recover { _ in
-            requestID.map { .error(ProtocolError(.internal, message: "inbox unavailable; try again", id: $0)) }
-                ?? .inbox(id: nil, counts: [:], expired: 0)
+            // Never an empty summary: "no new messages" would be a lie.
+            .error(ProtocolError(.internal, message: "your inbox could not be read; try /inbox later", id: requestID))
         }
     }
 
@@ -216,9 +240,11 @@ final class MessageService: Sendable {
                     sender?.send(.receipt(id: nil, messageID: message.id, status: .stored))
                 case .success(.full(let reason)):
                     logger.warning("unacknowledged live message dropped: inbox full", metadata: ["to": "\(message.to)"])
-                    sender?.send(.error(ProtocolError(.inboxFull, message: "\(reason); a message to \(message.to) was not stored")))
+                    sender?.send(
+                        .error(ProtocolError(.inboxFull, message: "\(reason); your message \(Self.preview(message)) was not stored")))
                 case .failure:
-                    sender?.send(.error(ProtocolError(.notStored, message: "a message to \(message.to) could not be stored")))
+                    sender?.send(
+                        .error(ProtocolError(.notStored, message: "your message \(Self.preview(message)) could not be stored")))
                 }
             }
         }
@@ -227,6 +253,12 @@ final class MessageService: Sendable {
     /// Inbox appends still running (shutdown waits for zero before closing the stores).
     var pendingStores: Int {
         storesInFlight.withLockedValue { $0 }
+    }
+
+    /// Names a message for its own sender: recipient, time and the start of the text.
+    static func preview(_ message: StoredMessage) -> String {
+        let start = message.body.prefix(30)
+        return "to \(message.to) (\"\(start)\(message.body.count > 30 ? "..." : "")\")"
     }
 
     static func expiredText(_ count: Int) -> String {

@@ -1,5 +1,5 @@
 /// A chat message as the recipient's client receives it.
-public struct ChatMessage: Hashable, Sendable {
+public struct ChatMessage: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// Server-assigned unique id; the client acknowledges it and drops duplicates by it.
     public var id: String
     /// The sender's username.
@@ -10,6 +10,13 @@ public struct ChatMessage: Hashable, Sendable {
     public var sentAtMilliseconds: Int64
     /// True when it waited in the inbox; false when delivered live.
     public var stored: Bool
+
+    /// Without the body: message text must never reach a log by accident.
+    public var description: String {
+        "ChatMessage(id: \(id), from: \(from), body: <\(body.utf8.count) bytes>, sentAt: \(sentAtMilliseconds), stored: \(stored))"
+    }
+
+    public var debugDescription: String { description }
 
     public init(id: String, from: String, body: String, sentAtMilliseconds: Int64, stored: Bool) {
         self.id = id
