@@ -284,4 +284,44 @@ struct SessionHandlerTests {
             #expect(services.registry.isOnline("alice") == false)
         }
     }
+
+    @Test("a logged-in session closed for too many bad frames goes offline")
+    func closedForBadFramesGoesOffline() async throws {
+        try await Self.withServices(maximumBadFrames: 2) { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            try await Self.send(line: "not json", to: channel)
+            try await Self.send(line: "not json", to: channel)
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            while try await channel.readOutbound(as: ByteBuffer.self) != nil {}
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("a logged-in session closed for an oversize line goes offline")
+    func closedForOversizeGoesOffline() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            channel.pipeline.fireErrorCaught(ProtocolError.frameTooLarge(limit: 64))
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            while try await channel.readOutbound(as: ByteBuffer.self) != nil {}
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("a logged-in session closed for server shutdown goes offline")
+    func closedForShutdownGoesOffline() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
+            #expect(try await Self.nextFrame(channel) == .notice(.shutdown))
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
 }

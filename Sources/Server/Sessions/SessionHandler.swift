@@ -17,6 +17,12 @@ final class SessionHandler: ChannelInboundHandler {
     private var logger: Logger
     private var pending: [ByteBuffer] = []
     private var peerAddress = "unknown"
+    /// The name this session holds in the registry. Kept apart from the state machine,
+    /// whose state is `.closed` (not `.loggedIn`) once it has closed the session for bad
+    /// frames, an oversize line or shutdown; the name must still be given up when the
+    /// channel goes. Releasing after being displaced is harmless: the registry only
+    /// removes the name while this session ID holds it.
+    private var registeredUsername: String?
 
     init(services: SessionServices, sessionID: UInt64, logger: Logger) {
         self.services = services
@@ -39,8 +45,9 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let username = machine.loggedInUser {
+        if let username = registeredUsername {
             services.registry.release(username: username, sessionID: sessionID)
+            registeredUsername = nil
             logger.info("disconnected")
         }
         _ = machine.shutdown()
@@ -122,11 +129,10 @@ final class SessionHandler: ChannelInboundHandler {
                     self.machine.loginFinished(username: name)
                     self.logger[metadataKey: "user"] = "\(name)"
                     self.logger.info("logged in")
-                    if let previous = self.services.registry.claim(
+                    let previous = self.services.registry.claim(
                         username: name, sessionID: self.sessionID, channel: context.channel)
-                    {
-                        previous.pipeline.fireUserInboundEventTriggered(SessionEvent.displaced)
-                    }
+                    self.registeredUsername = name
+                    previous?.pipeline.fireUserInboundEventTriggered(SessionEvent.displaced)
                     self.send(.ok(id: id, username: name), context: context)
                 case .success:
                     self.machine.loginFinished(username: nil)
@@ -140,6 +146,7 @@ final class SessionHandler: ChannelInboundHandler {
             }
         case .logout(let id, let username):
             services.registry.release(username: username, sessionID: sessionID)
+            registeredUsername = nil
             logger.info("logged out")
             logger[metadataKey: "user"] = nil
             send(.ok(id: id), context: context)
