@@ -85,6 +85,11 @@ final class PresenceRegistry: Sendable {
         }
     }
 
+    /// Whether `username` is logged in right now.
+    func isOnline(_ username: String) -> Bool {
+        entries.withLockedValue { $0[username] != nil }
+    }
+
     /// The user's session, if online.
     func outbox(for username: String) -> SessionOutbox? {
         entries.withLockedValue { $0[username]?.outbox }

@@ -1,0 +1,92 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import Server
+
+/// Pairing rules, without sockets: outboxes over embedded channels.
+@Suite("PresenceRegistry")
+struct PresenceRegistryTests {
+    private func outbox(_ name: String, session: UInt64) -> SessionOutbox {
+        SessionOutbox(username: name, sessionID: session, channel: EmbeddedChannel())
+    }
+
+    @Test("paired only when each has chosen the other; live routing follows the pairing")
+    func mutualChoice() {
+        let registry = PresenceRegistry()
+        _ = registry.claim(outbox("alice", session: 1))
+        _ = registry.claim(outbox("bob", session: 2))
+        let first = registry.choose(username: "alice", partner: "bob")
+        #expect(!first.paired)
+        #expect(first.partner?.username == "bob")
+        #expect(registry.livePartner(from: "alice", to: "bob") == nil)
+        let second = registry.choose(username: "bob", partner: "alice")
+        #expect(second.paired)
+        #expect(registry.livePartner(from: "alice", to: "bob")?.username == "bob")
+        #expect(registry.livePartner(from: "bob", to: "alice")?.username == "alice")
+        #expect(registry.who(except: "carol").map(\.status) == [.chatting, .chatting])
+    }
+
+    @Test("choosing someone else, leaving, or logging out ends the pairing and names the abandoned partner")
+    func endingAPair() {
+        let registry = PresenceRegistry()
+        for (index, name) in ["alice", "bob", "carol"].enumerated() {
+            _ = registry.claim(outbox(name, session: UInt64(index + 1)))
+        }
+        _ = registry.choose(username: "alice", partner: "bob")
+        _ = registry.choose(username: "bob", partner: "alice")
+        let switched = registry.choose(username: "bob", partner: "carol")
+        #expect(switched.abandoned?.username == "alice")
+        #expect(registry.livePartner(from: "alice", to: "bob") == nil)
+
+        _ = registry.choose(username: "carol", partner: "bob")
+        #expect(registry.leave(username: "carol")?.username == "bob")
+        #expect(registry.choice(of: "carol") == nil)
+
+        _ = registry.choose(username: "carol", partner: "bob")
+        #expect(registry.release(username: "bob", sessionID: 2)?.username == "carol")
+        #expect(!registry.isOnline("bob"))
+    }
+
+    @Test("a newer login displaces the older one, and a stale release cannot log out the newer")
+    func displacement() {
+        let registry = PresenceRegistry()
+        _ = registry.claim(outbox("alice", session: 1))
+        _ = registry.claim(outbox("bob", session: 2))
+        _ = registry.choose(username: "alice", partner: "bob")
+        _ = registry.choose(username: "bob", partner: "alice")
+        let claimed = registry.claim(outbox("alice", session: 3))
+        #expect(claimed.displaced?.sessionID == 1)
+        #expect(claimed.abandonedPartner?.username == "bob", "bob must hear alice left")
+        #expect(registry.choice(of: "alice") == nil, "the new session starts without a choice")
+        #expect(registry.release(username: "alice", sessionID: 1) == nil)
+        #expect(registry.isOnline("alice"))
+        #expect(registry.outbox(for: "alice")?.sessionID == 3)
+    }
+}
+
+@Suite("SessionOutbox")
+struct SessionOutboxTests {
+    private func message(_ id: String) -> StoredMessage {
+        StoredMessage(id: id, from: "alice", to: "bob", body: "hi \(id)", sentAtMilliseconds: 1)
+    }
+
+    @Test("delivered messages stay pending until acknowledged; close hands back the rest, in order")
+    func pendingUntilAcknowledged() throws {
+        let channel = EmbeddedChannel()
+        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        #expect(outbox.deliver(message("1"), fromInbox: false))
+        #expect(outbox.deliver(message("2"), fromInbox: true))
+        #expect(outbox.deliver(message("3"), fromInbox: false))
+        #expect(outbox.deliver(message("2"), fromInbox: true), "a repeat is accepted but not written twice")
+        var written = 0
+        while try channel.readOutbound(as: ByteBuffer.self) != nil { written += 1 }
+        #expect(written == 3)
+        #expect(outbox.acknowledge("2")?.fromInbox == true)
+        #expect(outbox.acknowledge("2") == nil)
+        let left = outbox.close()
+        #expect(left.map(\.message.id) == ["1", "3"])
+        #expect(!outbox.deliver(message("4"), fromInbox: false), "a closed session refuses, so the sender stores it")
+        _ = try? channel.finish()
+    }
+}

@@ -1,0 +1,366 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Shared
+import Testing
+
+@testable import Server
+
+/// `SessionHandler` alone in a channel: lines in (what the line decoder would pass up),
+/// encoded frames out (what the line encoder would be given).
+///
+/// `NIOAsyncTestingChannel` rather than `EmbeddedChannel`, because registrations and logins
+/// complete on a real `NIOThreadPool`, and only the async testing loop accepts work from
+/// other threads.
+@Suite("SessionHandler", .timeLimit(.minutes(1)))
+struct SessionHandlerTests {
+    static let hasher = try! PasswordHasher(parameters: .fastForTests)
+    static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Runs `body` with fresh services (in-memory accounts, a started thread pool) and shuts
+    /// the pool down afterwards.
+    static func withServices(
+        maximumBadFrames: Int = 5,
+        _ body: (SessionServices) async throws -> Void
+    ) async throws {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let accountStore = InMemoryAccountStore()
+        let accounts = AccountService(
+            store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
+            logger: logger)
+        let registry = PresenceRegistry()
+        let messages = MessageService(
+            inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry, threadPool: pool,
+            expiry: 3_600, logger: logger)
+        let services = SessionServices(
+            accounts: accounts, messages: messages, registry: registry, maximumBadFrames: maximumBadFrames)
+        let result: Result<Void, any Error>
+        do {
+            try await body(services)
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        try await pool.shutdownGracefully()
+        try result.get()
+    }
+
+    /// A connected (active) channel holding one `SessionHandler`.
+    static func makeChannel(_ services: SessionServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
+        let channel = try await NIOAsyncTestingChannel { channel in
+            try channel.pipeline.syncOperations.addHandler(
+                SessionHandler(services: services, sessionID: sessionID, logger: logger))
+        }
+        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
+        return channel
+    }
+
+    static func send(_ frame: ClientFrame, to channel: NIOAsyncTestingChannel) async throws {
+        try await channel.writeInbound(frame.encode(allocator: channel.allocator))
+    }
+
+    static func send(line: String, to channel: NIOAsyncTestingChannel) async throws {
+        try await channel.writeInbound(ByteBuffer(string: line))
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        let waitingFor: String
+        var description: String { "timed out waiting for \(waitingFor)" }
+    }
+
+    /// Polls until `poll` returns a value, throwing `TimedOut` after `timeout`.
+    ///
+    /// Polling rather than `waitForOutboundWrite` or `closeFuture.get()`: those ignore task
+    /// cancellation, so a session that never answers would hang the run instead of failing
+    /// the test (`.timeLimit` cannot interrupt them).
+    static func eventually<T>(
+        _ waitingFor: String, timeout: Duration = .seconds(10), _ poll: () async throws -> T?
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let value = try await poll() {
+                return value
+            }
+            guard ContinuousClock.now < deadline else {
+                throw TimedOut(waitingFor: waitingFor)
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// The next frame the session writes, waiting for it if a request is still running.
+    /// The next frame, skipping the unsolicited inbox summary that follows every login
+    /// (`loginIsFollowedByTheInboxSummary` checks that one).
+    static func nextFrame(_ channel: NIOAsyncTestingChannel) async throws -> ServerFrame {
+        while true {
+            let frame = try await nextRawFrame(channel)
+            if case .inbox(nil, _, _) = frame { continue }
+            return frame
+        }
+    }
+
+    static func nextRawFrame(_ channel: NIOAsyncTestingChannel) async throws -> ServerFrame {
+        let buffer = try await eventually("a frame") { try await channel.readOutbound(as: ByteBuffer.self) }
+        return try ServerFrame.decode(buffer).get()
+    }
+
+    /// Returns once the session has closed its channel.
+    static func closed(_ channel: NIOAsyncTestingChannel) async throws {
+        try await eventually("the channel to close") { channel.isActive ? nil : () }
+    }
+
+    static let clientHello = ClientFrame.hello(version: ProtocolVersion.current, agent: "chat-client/test")
+    static let serverHello = ServerFrame.hello(version: ProtocolVersion.current, agent: ProtocolVersion.agent("chat-server"))
+
+    /// A channel past hello.
+    static func greetedChannel(_ services: SessionServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
+        let channel = try await makeChannel(services, sessionID: sessionID)
+        try await send(clientHello, to: channel)
+        #expect(try await nextFrame(channel) == serverHello)
+        return channel
+    }
+
+    /// Registers `username` (through any session) and logs `channel` in as that user.
+    static func logIn(_ channel: NIOAsyncTestingChannel, as username: String, register: Bool = true) async throws {
+        if register {
+            try await send(.register(id: 1, username: username, password: "password1"), to: channel)
+            #expect(try await nextFrame(channel) == .ok(id: 1, username: username))
+        }
+        try await send(.login(id: 2, username: username, password: "password1"), to: channel)
+        #expect(try await nextFrame(channel) == .ok(id: 2, username: username))
+        try await inboxSummary(channel)
+    }
+
+    /// Waits for the summary a login is followed by, so it cannot be left unread.
+    static func inboxSummary(_ channel: NIOAsyncTestingChannel) async throws {
+        while true {
+            if case .inbox(nil, _, _) = try await nextRawFrame(channel) { return }
+        }
+    }
+
+    // MARK: - Without the thread pool
+
+    @Test("hello is answered with the server's hello")
+    func hello() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.makeChannel(services)
+            try await Self.send(Self.clientHello, to: channel)
+            let frame = try await Self.nextFrame(channel)
+            #expect(frame == Self.serverHello)
+            #expect(channel.isActive)
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("an unknown frame type is answered with an error and the session goes on")
+    func unknownType() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.send(line: #"{"type":"teleport","id":3}"#, to: channel)
+            let error = try await Self.nextFrame(channel)
+            #expect(error == .error(.unknownType("teleport", id: 3)))
+            #expect(channel.isActive)
+
+            try await Self.send(.ping(id: 4), to: channel)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 4))
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("five bad lines in a row: the fifth error, too_many_errors, then close")
+    func tooManyErrors() async throws {
+        try await Self.withServices(maximumBadFrames: 5) { services in
+            let channel = try await Self.greetedChannel(services)
+            for _ in 1...5 {
+                try await Self.send(line: "not json", to: channel)
+            }
+            var codes: [ErrorCode] = []
+            while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
+                if case .error(let error) = try ServerFrame.decode(buffer).get() {
+                    codes.append(error.code)
+                }
+            }
+            #expect(codes == Array(repeating: .invalidJSON, count: 5) + [.tooManyErrors])
+            try await Self.closed(channel)
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("displaced on a logged-out session does nothing")
+    func displacedWhileLoggedOut() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            channel.pipeline.fireUserInboundEventTriggered(SessionEvent.displaced)
+            try await Self.send(.ping(id: 5), to: channel)
+            // The ping's answer is the next thing written: no notice came before it.
+            #expect(try await Self.nextFrame(channel) == .ok(id: 5))
+            #expect(channel.isActive)
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("an oversize line reported by the decoder is answered, then the connection closes")
+    func frameTooLarge() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            let error = ProtocolError.frameTooLarge(limit: 64)
+            channel.pipeline.fireErrorCaught(error)
+            #expect(try await Self.nextFrame(channel) == .error(error))
+            try await Self.closed(channel)
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("server shutdown sends a notice, then closes")
+    func serverShutdown() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
+            #expect(try await Self.nextFrame(channel) == .notice(.shutdown))
+            try await Self.closed(channel)
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    // MARK: - With the thread pool
+
+    @Test("register, login and logout, with the registry following along")
+    func registerLoginLogout() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.send(.register(id: 1, username: "Alice", password: "password1"), to: channel)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 1, username: "alice"))
+            #expect(services.registry.isOnline("alice") == false)
+
+            try await Self.send(.login(id: 2, username: "ALICE", password: "password1"), to: channel)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 2, username: "alice"))
+            #expect(services.registry.isOnline("alice"))
+            try await Self.inboxSummary(channel)
+
+            try await Self.send(.logout(id: 3), to: channel)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 3))
+            #expect(services.registry.isOnline("alice") == false)
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("a wrong password is an error frame and the session goes on")
+    func wrongPassword() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.send(.register(id: 1, username: "alice", password: "password1"), to: channel)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 1, username: "alice"))
+            try await Self.send(.login(id: 2, username: "alice", password: "password2"), to: channel)
+            #expect(try await Self.nextFrame(channel) == .error(ProtocolError(.badCredentials, id: 2)))
+            #expect(channel.isActive)
+            #expect(services.registry.isOnline("alice") == false)
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("frames that arrive while a login runs are answered after it, in order")
+    func requestOrder() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.send(.register(id: 1, username: "alice", password: "password1"), to: channel)
+            try await Self.send(.login(id: 2, username: "alice", password: "password1"), to: channel)
+            try await Self.send(.ping(id: 3), to: channel)
+            try await Self.send(.logout(id: 4), to: channel)
+            var frames: [ServerFrame] = []
+            for _ in 1...4 {
+                frames.append(try await Self.nextFrame(channel))
+            }
+            #expect(
+                frames == [.ok(id: 1, username: "alice"), .ok(id: 2, username: "alice"), .ok(id: 3), .ok(id: 4)])
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
+    @Test("a second login as the same user displaces the first session, which closes")
+    func displacement() async throws {
+        try await Self.withServices { services in
+            let first = try await Self.greetedChannel(services, sessionID: 1)
+            try await Self.logIn(first, as: "alice")
+            let second = try await Self.greetedChannel(services, sessionID: 2)
+            try await Self.logIn(second, as: "alice", register: false)
+
+            #expect(try await Self.nextFrame(first) == .notice(.displaced))
+            try await Self.closed(first)
+            // The displaced session's goodbye must not log out its successor.
+            #expect(services.registry.isOnline("alice"))
+            #expect(second.isActive)
+
+            #expect(try await first.finish(acceptAlreadyClosed: true).isClean)
+            #expect(try await second.finish().isClean)
+            #expect(services.registry.isOnline("alice") == false)
+        }
+    }
+
+    @Test("a logged-in client that disconnects goes offline")
+    func disconnectGoesOffline() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            #expect(services.registry.isOnline("alice"))
+            #expect(try await channel.finish().isClean)
+            #expect(services.registry.isOnline("alice") == false)
+        }
+    }
+
+    @Test("a logged-in session closed for too many bad frames goes offline")
+    func closedForBadFramesGoesOffline() async throws {
+        try await Self.withServices(maximumBadFrames: 2) { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            try await Self.send(line: "not json", to: channel)
+            try await Self.send(line: "not json", to: channel)
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            while try await channel.readOutbound(as: ByteBuffer.self) != nil {}
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("a logged-in session closed for an oversize line goes offline")
+    func closedForOversizeGoesOffline() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            channel.pipeline.fireErrorCaught(ProtocolError.frameTooLarge(limit: 64))
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            while try await channel.readOutbound(as: ByteBuffer.self) != nil {}
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("a logged-in session closed for server shutdown goes offline")
+    func closedForShutdownGoesOffline() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.greetedChannel(services)
+            try await Self.logIn(channel, as: "alice")
+            channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
+            #expect(try await Self.nextFrame(channel) == .notice(.shutdown))
+            try await Self.closed(channel)
+            #expect(services.registry.isOnline("alice") == false)
+            #expect(try await channel.finish(acceptAlreadyClosed: true).isClean)
+        }
+    }
+
+    @Test("a login is answered ok, then with the inbox summary")
+    func loginIsFollowedByTheInboxSummary() async throws {
+        try await Self.withServices { services in
+            let channel = try await Self.makeChannel(services)
+            try await Self.send(Self.clientHello, to: channel)
+            #expect(try await Self.nextRawFrame(channel) == Self.serverHello)
+            try await Self.send(.register(id: 1, username: "alice", password: "password123"), to: channel)
+            #expect(try await Self.nextRawFrame(channel) == .ok(id: 1, username: "alice"))
+            try await Self.send(.login(id: 2, username: "alice", password: "password123"), to: channel)
+            #expect(try await Self.nextRawFrame(channel) == .ok(id: 2, username: "alice"))
+            #expect(try await Self.nextRawFrame(channel) == .inbox(id: nil, counts: [:], expired: 0))
+            _ = try await channel.finish(acceptAlreadyClosed: true)
+        }
+    }
+}

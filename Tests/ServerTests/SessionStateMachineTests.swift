@@ -1,0 +1,347 @@
+import Shared
+import Testing
+
+@testable import Server
+
+/// The session's protocol rules, fed decoded frames directly (no channel, no JSON).
+@Suite("SessionStateMachine")
+struct SessionStateMachineTests {
+    typealias Machine = SessionStateMachine
+    typealias Input = Result<ClientFrame, ProtocolError>
+
+    static let agent = "chat-server/test"
+    static let serverHello = ServerFrame.hello(version: ProtocolVersion.current, agent: agent)
+
+    static func good(_ frame: ClientFrame) -> Input { .success(frame) }
+
+    static var hello: Input { good(.hello(version: ProtocolVersion.current, agent: "chat-client/test")) }
+
+    /// A decode failure of the kind the codec produces for garbage.
+    static var garbage: Input { .failure(ProtocolError(.invalidJSON)) }
+
+    /// A machine that has exchanged hellos.
+    static func greeted(maximumBadFrames: Int = 5) -> Machine {
+        var machine = Machine(maximumBadFrames: maximumBadFrames, serverAgent: agent)
+        let action = machine.frameReceived(hello)
+        precondition(action == .send(serverHello))
+        return machine
+    }
+
+    /// A machine logged in as `username`.
+    static func loggedIn(as username: String = "alice") -> Machine {
+        var machine = greeted()
+        _ = machine.frameReceived(good(.login(id: 1, username: username, password: "password1")))
+        machine.loginFinished(username: username)
+        return machine
+    }
+
+    // MARK: - Hello
+
+    @Test("hello is answered with the server's hello and leads to logged out")
+    func helloFirst() {
+        var machine = Machine(serverAgent: Self.agent)
+        #expect(machine.state == .awaitingHello)
+        let action = machine.frameReceived(Self.hello)
+        #expect(action == .send(Self.serverHello))
+        #expect(machine.state == .loggedOut)
+    }
+
+    @Test(
+        "any request before hello is refused with hello_required, echoing its id",
+        arguments: [
+            ClientFrame.ping(id: 7),
+            .login(id: 7, username: "alice", password: "password1"),
+            .register(id: 7, username: "alice", password: "password1"),
+            .logout(id: 7),
+        ]
+    )
+    func helloRequired(frame: ClientFrame) {
+        var machine = Machine(serverAgent: Self.agent)
+        let action = machine.frameReceived(Self.good(frame))
+        #expect(action == .send(.error(ProtocolError(.helloRequired, id: 7))))
+        #expect(machine.state == .awaitingHello)
+        #expect(machine.busy == false)
+    }
+
+    @Test("hello_required counts as a bad frame")
+    func helloRequiredCounts() {
+        var machine = Machine(maximumBadFrames: 2, serverAgent: Self.agent)
+        let first = machine.frameReceived(Self.good(.ping(id: 1)))
+        let second = machine.frameReceived(Self.good(.ping(id: 2)))
+        #expect(first == .send(.error(ProtocolError(.helloRequired, id: 1))))
+        #expect(
+            second
+                == .sendAndClose([
+                    .error(ProtocolError(.helloRequired, id: 2)), .error(ProtocolError(.tooManyErrors)),
+                ]))
+        #expect(machine.state == .closed)
+    }
+
+    @Test("a hello with another version gets our hello, then version_mismatch, then close")
+    func versionMismatch() {
+        var machine = Machine(serverAgent: Self.agent)
+        let action = machine.frameReceived(Self.good(.hello(version: ProtocolVersion.current + 1, agent: "future")))
+        #expect(
+            action
+                == .sendAndClose([
+                    Self.serverHello, .error(.versionMismatch(got: ProtocolVersion.current + 1)),
+                ]))
+        #expect(machine.state == .closed)
+        let after = machine.frameReceived(Self.hello)
+        #expect(after == .none)
+    }
+
+    @Test("a second hello is refused with already_hello and the session goes on")
+    func secondHello() {
+        var machine = Self.greeted()
+        let action = machine.frameReceived(Self.hello)
+        #expect(action == .send(.error(ProtocolError(.alreadyHello))))
+        #expect(machine.state == .loggedOut)
+
+        var loggedIn = Self.loggedIn()
+        let again = loggedIn.frameReceived(Self.hello)
+        #expect(again == .send(.error(ProtocolError(.alreadyHello))))
+        #expect(loggedIn.state == .loggedIn("alice"))
+    }
+
+    // MARK: - Register, login, logout
+
+    @Test("register while logged out runs a registration and marks the session busy")
+    func register() {
+        var machine = Self.greeted()
+        let action = machine.frameReceived(Self.good(.register(id: 3, username: "Alice", password: "password1")))
+        #expect(action == .register(id: 3, username: "Alice", password: "password1"))
+        #expect(machine.busy)
+        machine.registrationFinished()
+        #expect(machine.busy == false)
+        #expect(machine.state == .loggedOut)
+    }
+
+    @Test("login while logged out runs a login; success moves to logged in")
+    func loginSuccess() {
+        var machine = Self.greeted()
+        let action = machine.frameReceived(Self.good(.login(id: 4, username: "Alice", password: "password1")))
+        #expect(action == .login(id: 4, username: "Alice", password: "password1"))
+        #expect(machine.busy)
+        #expect(machine.loggedInUser == nil)
+        machine.loginFinished(username: "alice")
+        #expect(machine.busy == false)
+        #expect(machine.state == .loggedIn("alice"))
+        #expect(machine.loggedInUser == "alice")
+    }
+
+    @Test("a failed login clears busy and stays logged out")
+    func loginFailure() {
+        var machine = Self.greeted()
+        _ = machine.frameReceived(Self.good(.login(id: 4, username: "alice", password: "wrong password")))
+        machine.loginFinished(username: nil)
+        #expect(machine.busy == false)
+        #expect(machine.state == .loggedOut)
+    }
+
+    @Test(
+        "register and login while logged in are refused with already_logged_in",
+        arguments: [
+            ClientFrame.register(id: 9, username: "bob", password: "password1"),
+            .login(id: 9, username: "bob", password: "password1"),
+        ]
+    )
+    func alreadyLoggedIn(frame: ClientFrame) {
+        var machine = Self.loggedIn()
+        let action = machine.frameReceived(Self.good(frame))
+        #expect(action == .send(.error(ProtocolError(.alreadyLoggedIn, id: 9))))
+        #expect(machine.busy == false)
+        #expect(machine.state == .loggedIn("alice"))
+    }
+
+    @Test("logout while logged in logs out that user")
+    func logout() {
+        var machine = Self.loggedIn(as: "alice")
+        let action = machine.frameReceived(Self.good(.logout(id: 5)))
+        #expect(action == .logout(id: 5, username: "alice"))
+        #expect(machine.state == .loggedOut)
+        #expect(machine.loggedInUser == nil)
+    }
+
+    @Test("logout while logged out is refused with not_logged_in")
+    func logoutWhenLoggedOut() {
+        var machine = Self.greeted()
+        let action = machine.frameReceived(Self.good(.logout(id: 6)))
+        #expect(action == .send(.error(ProtocolError(.notLoggedIn, id: 6))))
+        #expect(machine.state == .loggedOut)
+    }
+
+    @Test("ping is answered ok in every state after hello")
+    func ping() {
+        var loggedOut = Self.greeted()
+        let first = loggedOut.frameReceived(Self.good(.ping(id: 10)))
+        #expect(first == .send(.ok(id: 10)))
+
+        var loggedIn = Self.loggedIn()
+        let second = loggedIn.frameReceived(Self.good(.ping(id: 11)))
+        #expect(second == .send(.ok(id: 11)))
+    }
+
+    // MARK: - Bad frames
+
+    @Test(
+        "the fifth bad frame in a row is answered and followed by too_many_errors and close",
+        arguments: [ErrorCode.invalidJSON, .unknownType, .invalidUTF8, .missingField, .invalidField]
+    )
+    func tooManyErrors(code: ErrorCode) {
+        var machine = Self.greeted(maximumBadFrames: 5)
+        let error = ProtocolError(code, id: 1)
+        for _ in 1...4 {
+            let action = machine.frameReceived(.failure(error))
+            #expect(action == .send(.error(error)))
+        }
+        #expect(machine.state == .loggedOut)
+        let fifth = machine.frameReceived(.failure(error))
+        #expect(fifth == .sendAndClose([.error(error), .error(ProtocolError(.tooManyErrors))]))
+        #expect(machine.state == .closed)
+    }
+
+    @Test("bad frames before hello count too")
+    func badFramesBeforeHello() {
+        var machine = Machine(maximumBadFrames: 5, serverAgent: Self.agent)
+        var actions: [Machine.Action] = []
+        for _ in 1...5 {
+            actions.append(machine.frameReceived(Self.garbage))
+        }
+        #expect(actions.dropLast().allSatisfy { $0 == .send(.error(ProtocolError(.invalidJSON))) })
+        #expect(actions.last == .sendAndClose([.error(ProtocolError(.invalidJSON)), .error(ProtocolError(.tooManyErrors))]))
+    }
+
+    @Test(
+        "a good frame in between resets the count",
+        arguments: [
+            ClientFrame.ping(id: 2),
+            .login(id: 2, username: "alice", password: "password1"),
+            .register(id: 2, username: "alice", password: "password1"),
+        ]
+    )
+    func goodFrameResets(frame: ClientFrame) {
+        var machine = Self.greeted(maximumBadFrames: 5)
+        for _ in 1...4 {
+            _ = machine.frameReceived(Self.garbage)
+        }
+        _ = machine.frameReceived(Self.good(frame))
+        machine.loginFinished(username: nil)
+        machine.registrationFinished()
+        for _ in 1...4 {
+            let action = machine.frameReceived(Self.garbage)
+            #expect(action == .send(.error(ProtocolError(.invalidJSON))))
+        }
+        #expect(machine.state == .loggedOut)
+        let ninth = machine.frameReceived(Self.garbage)
+        #expect(ninth == .sendAndClose([.error(ProtocolError(.invalidJSON)), .error(ProtocolError(.tooManyErrors))]))
+    }
+
+    @Test("login failures and state errors do not count as bad frames")
+    func loginFailuresDoNotCount() {
+        var machine = Self.greeted(maximumBadFrames: 2)
+        _ = machine.frameReceived(Self.garbage)
+        // A wrong password ten times over: the session is throttled elsewhere, not closed here.
+        // The login itself is a good frame, so the count starts again after it.
+        for id in 1...10 {
+            _ = machine.frameReceived(Self.good(.login(id: id, username: "alice", password: "wrong password")))
+            machine.loginFinished(username: nil)
+        }
+        let notLoggedIn = machine.frameReceived(Self.good(.logout(id: 20)))
+        #expect(notLoggedIn == .send(.error(ProtocolError(.notLoggedIn, id: 20))))
+        let notLoggedInAgain = machine.frameReceived(Self.good(.logout(id: 21)))
+        #expect(notLoggedInAgain == .send(.error(ProtocolError(.notLoggedIn, id: 21))))
+        // One bad frame is still allowed before the limit of two.
+        let bad = machine.frameReceived(Self.garbage)
+        #expect(bad == .send(.error(ProtocolError(.invalidJSON))))
+        #expect(machine.state == .loggedOut)
+    }
+
+    @Test("already_logged_in does not count as a bad frame")
+    func alreadyLoggedInDoesNotCount() {
+        var machine = Self.loggedIn()
+        for id in 1...10 {
+            let action = machine.frameReceived(Self.good(.login(id: id, username: "bob", password: "password1")))
+            #expect(action == .send(.error(ProtocolError(.alreadyLoggedIn, id: id))))
+        }
+        #expect(machine.state == .loggedIn("alice"))
+    }
+
+    // MARK: - Closing
+
+    @Test("an oversize line closes with its error, in any open state")
+    func framingFailed() {
+        let error = ProtocolError.frameTooLarge(limit: 64)
+        var fresh = Machine(serverAgent: Self.agent)
+        let first = fresh.framingFailed(error)
+        #expect(first == .sendAndClose([.error(error)]))
+        #expect(fresh.state == .closed)
+
+        var loggedIn = Self.loggedIn()
+        let second = loggedIn.framingFailed(error)
+        #expect(second == .sendAndClose([.error(error)]))
+        #expect(loggedIn.state == .closed)
+
+        let again = loggedIn.framingFailed(error)
+        #expect(again == .none)
+    }
+
+    @Test("displaced() is true only when logged in, and closes the session")
+    func displaced() {
+        var fresh = Machine(serverAgent: Self.agent)
+        let beforeHello = fresh.displaced()
+        #expect(beforeHello == false)
+        #expect(fresh.state == .awaitingHello)
+
+        var loggedOut = Self.greeted()
+        let whileLoggedOut = loggedOut.displaced()
+        #expect(whileLoggedOut == false)
+        #expect(loggedOut.state == .loggedOut)
+
+        var loggedIn = Self.loggedIn()
+        let first = loggedIn.displaced()
+        #expect(first)
+        #expect(loggedIn.state == .closed)
+        let second = loggedIn.displaced()
+        #expect(second == false)
+    }
+
+    @Test("shutdown() is true once, for any open session")
+    func shutdown() {
+        var machine = Self.greeted()
+        let first = machine.shutdown()
+        #expect(first)
+        #expect(machine.state == .closed)
+        let second = machine.shutdown()
+        #expect(second == false)
+    }
+
+    @Test("a login that finishes after the session closed does not log it in")
+    func loginFinishesAfterClose() {
+        var machine = Self.greeted()
+        _ = machine.frameReceived(Self.good(.login(id: 1, username: "alice", password: "password1")))
+        _ = machine.shutdown()
+        machine.loginFinished(username: "alice")
+        #expect(machine.state == .closed)
+        #expect(machine.busy == false)
+    }
+
+    @Test(
+        "after close every frame, good or bad, is ignored",
+        arguments: [
+            Input.success(.hello(version: ProtocolVersion.current, agent: "x")),
+            .success(.ping(id: 1)),
+            .success(.login(id: 1, username: "alice", password: "password1")),
+            .success(.register(id: 1, username: "alice", password: "password1")),
+            .success(.logout(id: 1)),
+            .failure(ProtocolError(.invalidJSON)),
+        ]
+    )
+    func closedIgnoresFrames(input: Input) {
+        var machine = Self.loggedIn()
+        _ = machine.shutdown()
+        let action = machine.frameReceived(input)
+        #expect(action == .none)
+        #expect(machine.busy == false)
+    }
+}
