@@ -27,10 +27,16 @@ struct InboxLimits: Sendable, Equatable {
 /// Implementations are safe to call from several threads at once.
 protocol InboxStore: Sendable {
     /// Adds `message` to `message.to`'s inbox and syncs, unless that inbox is full.
+    ///
+    /// Full means the inbox already holds `InboxLimits.maximumMessages` messages, or the
+    /// message would take it past `maximumBytes`. Ids are unique, so an id already in the
+    /// inbox is the same message: it is not stored twice, and the answer is `.stored`.
     /// - Throws: `StorageError` when the write or the sync fails (the message is then not stored).
     func append(_ message: StoredMessage) throws -> InboxAppendResult
 
     /// `recipient`'s waiting messages, oldest first; only those from `sender` when given.
+    ///
+    /// Oldest means first appended, across all senders.
     func messages(for recipient: String, from sender: String?) throws -> [StoredMessage]
 
     /// How many messages wait for `recipient`, per sender.
@@ -41,6 +47,8 @@ protocol InboxStore: Sendable {
     func remove(recipient: String, id: String) throws -> Bool
 
     /// Deletes `recipient`'s messages sent before `cutoff` and returns how many there were.
+    ///
+    /// Judged by `sentAtMilliseconds` alone, wherever a message is in the order.
     func expire(recipient: String, before cutoff: Date) throws -> Int
 
     /// Syncs and closes. Further calls throw `StorageError.closed`.

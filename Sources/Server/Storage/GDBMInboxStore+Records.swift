@@ -47,9 +47,10 @@ extension GDBMInboxStore {
 
     // MARK: - Index records: compact binary
 
-    // An index record is rewritten on every append and removal of its recipient, so at
-    // the 1000-message cap it is about 70 KB encoded per append. A length-prefixed binary
-    // layout keeps that to a copy; JSON would cost far more per append.
+    // An index record is rewritten, under the store's lock, on every append and removal
+    // of its recipient: at the 1000-message cap that is about 70 KB per append. A
+    // length-prefixed binary layout keeps encoding to a copy (measured in release: about
+    // 10 µs for 100 entries, 130 µs for 1000), and needs no escaping of ids or names.
     //
     // Layout: the version byte, then per entry, oldest first:
     //   sentAtMilliseconds  Int64, 8 bytes little-endian
