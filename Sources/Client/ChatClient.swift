@@ -61,6 +61,17 @@ struct ChatClient {
                         deliver(.disconnected("\(error)"))
                     }
                 }
+                // Heartbeat: the server closes connections silent for 90 s. Ids from a range
+                // the REPL never uses, so replies are simply ignored.
+                let heartbeat = Task {
+                    var id = 1_000_000_000
+                    while !Task.isCancelled {
+                        try await Task.sleep(nanoseconds: 30_000_000_000)
+                        id += 1
+                        try await outbound.write(ClientFrame.ping(id: id).encode(allocator: ByteBufferAllocator()))
+                    }
+                }
+                defer { heartbeat.cancel() }
                 let repl = ChatREPL(
                     events: events, deliver: deliver, outbound: outbound, terminal: terminal, format: format)
                 let outcome = await repl.run()

@@ -22,7 +22,26 @@ final class ChatServer: Sendable {
     private let threadPool: NIOThreadPool
     private let services: SessionServices
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
-    private let connections = NIOLockedValueBox<(nextID: UInt64, open: [UInt64: Channel])>((0, [:]))
+    private let connections = NIOLockedValueBox(ConnectionTable())
+
+    /// Open connections, and how many each source address holds (for the caps).
+    private struct ConnectionTable {
+        var nextID: UInt64 = 0
+        var open: [UInt64: Channel] = [:]
+        var perAddress: [String: Int] = [:]
+    }
+
+    /// Why a new connection was refused.
+    private enum Refusal: Error, CustomStringConvertible {
+        case addressCap(String, Int)
+        case totalCap(Int)
+        var description: String {
+            switch self {
+            case .addressCap(let address, let cap): "\(address) already has \(cap) connections"
+            case .totalCap(let cap): "the server already has \(cap) connections"
+            }
+        }
+    }
 
     init(
         configuration: ServerConfiguration,
@@ -59,9 +78,13 @@ final class ChatServer: Sendable {
             threadPool: threadPool,
             expiry: configuration.messageExpiry,
             logger: logger)
-        self.services = SessionServices(
+        var services = SessionServices(
             accounts: accounts, messages: messages, registry: registry,
             maximumBadFrames: configuration.maximumBadFrames)
+        services.loginTimeout = configuration.loginTimeout
+        services.messageRate = configuration.messageRate
+        services.messageBurst = configuration.messageBurst
+        self.services = services
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).
@@ -70,6 +93,8 @@ final class ChatServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Lets the kernel notice dead peers too; the idle timeout is the real bound.
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configurePipeline(channel)
@@ -124,13 +149,36 @@ final class ChatServer: Sendable {
     }
 
     private func configurePipeline(_ channel: Channel) throws {
-        let id = connections.withLockedValue { state -> UInt64 in
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let perAddressCap = configuration.maximumConnectionsPerAddress
+        let totalCap = configuration.maximumConnections
+        let admitted = connections.withLockedValue { state -> Result<UInt64, Refusal> in
+            if state.open.count >= totalCap { return .failure(.totalCap(totalCap)) }
+            if state.perAddress[address, default: 0] >= perAddressCap {
+                return .failure(.addressCap(address, perAddressCap))
+            }
             state.nextID += 1
             state.open[state.nextID] = channel
-            return state.nextID
+            state.perAddress[address, default: 0] += 1
+            return .success(state.nextID)
+        }
+        let id: UInt64
+        switch admitted {
+        case .success(let admittedID):
+            id = admittedID
+        case .failure(let refusal):
+            // Closed before any TLS work, so a flood of connections costs almost nothing.
+            // (Throwing here would leave the socket open: NIO has not registered it yet.)
+            logger.notice("refused connection: \(refusal)")
+            try channel.pipeline.syncOperations.addHandler(CloseOnActive())
+            return
         }
         channel.closeFuture.whenComplete { [connections] _ in
-            connections.withLockedValue { _ = $0.open.removeValue(forKey: id) }
+            connections.withLockedValue { state in
+                _ = state.open.removeValue(forKey: id)
+                state.perAddress[address, default: 1] -= 1
+                if state.perAddress[address] == 0 { state.perAddress.removeValue(forKey: address) }
+            }
         }
         var connectionLogger = logger
         connectionLogger[metadataKey: "connection.id"] = "\(id)"
@@ -141,7 +189,22 @@ final class ChatServer: Sendable {
         try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
         try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+        // After the decoder, so only whole frames count as activity.
+        try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))
         try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
+    }
+}
+
+/// The whole pipeline of a refused connection: closes it the moment it is active.
+private final class CloseOnActive: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { context.close(promise: nil) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.close(promise: nil)
     }
 }

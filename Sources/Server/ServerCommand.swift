@@ -51,6 +51,24 @@ struct ServerCommand: AsyncParsableCommand {
         help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
     var messageExpiry = "30d"
 
+    @Option(name: .customLong("login-timeout"), help: "Seconds a connection may take to log in.")
+    var loginTimeout = 60
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds without any frame before a connection is closed.")
+    var idleTimeout = 90
+
+    @Option(name: .customLong("max-connections-per-address"), help: "Most connections from one address.")
+    var maxConnectionsPerAddress = 32
+
+    @Option(name: .customLong("max-connections"), help: "Most connections in total.")
+    var maxConnections = 10_000
+
+    @Option(name: .customLong("message-rate"), help: "Messages per second one session may send, on average.")
+    var messageRate = 10.0
+
+    @Option(name: .customLong("message-burst"), help: "Messages one session may send at once.")
+    var messageBurst = 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -76,6 +94,15 @@ struct ServerCommand: AsyncParsableCommand {
         guard Self.seconds(messageExpiry) != nil else {
             throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
         }
+        guard loginTimeout > 0, idleTimeout > 0 else {
+            throw ValidationError("--login-timeout and --idle-timeout must be at least 1 second")
+        }
+        guard maxConnectionsPerAddress > 0, maxConnections > 0 else {
+            throw ValidationError("--max-connections-per-address and --max-connections must be at least 1")
+        }
+        guard messageRate > 0, messageBurst > 0 else {
+            throw ValidationError("--message-rate and --message-burst must be positive")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -100,6 +127,12 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.maximumFrameLength = maxFrame
         configuration.scryptLogN = scryptLogN
         configuration.throttleBaseDelay = loginBackoff
+        configuration.loginTimeout = .seconds(Int64(loginTimeout))
+        configuration.idleTimeout = .seconds(Int64(idleTimeout))
+        configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.maximumConnections = maxConnections
+        configuration.messageRate = messageRate
+        configuration.messageBurst = messageBurst
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = Self.seconds(messageExpiry) ?? configuration.messageExpiry
 

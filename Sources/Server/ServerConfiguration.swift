@@ -28,6 +28,18 @@ struct ServerConfiguration: Sendable {
     var inboxLimits = InboxLimits()
     /// Stored messages older than this are dropped (and their recipient told).
     var messageExpiry: TimeInterval = 30 * 24 * 3600
+    /// A connection must log in within this time.
+    var loginTimeout: TimeAmount = .seconds(60)
+    /// A connection from which no frame arrives for this long is closed (clients ping every 30 s).
+    var idleTimeout: TimeAmount = .seconds(90)
+    /// Most open connections from one source address.
+    var maximumConnectionsPerAddress = 32
+    /// Most open connections in total.
+    var maximumConnections = 10_000
+    /// Messages a session may send per second, on average.
+    var messageRate: Double = 10
+    /// Messages a session may send at once before the rate applies.
+    var messageBurst = 20
     /// How long shutdown waits for sessions to say goodbye before closing them hard.
     var shutdownGracePeriod: TimeAmount = .seconds(3)
 }

@@ -105,8 +105,10 @@ struct ProtocolTests {
         try await client.send(#"{"type":"logout","id":4}"#)
         try await client.send(#"{"type":"logout","id":5}"#)
         var answers: [String] = []
-        for _ in 0..<5 {
+        while answers.count < 5 {
             let frame = try await client.receiveJSON()
+            // The inbox summary that follows the login is unsolicited and may come anywhere.
+            if frame?["type"] as? String == "inbox", frame?["id"] == nil { continue }
             answers.append("\(frame?["id"] as? Int ?? 0):\(frame?["type"] as? String ?? "?"):\(frame?["code"] as? String ?? "")")
         }
         #expect(answers == ["1:ok:", "2:ok:", "3:ok:", "4:ok:", "5:error:not_logged_in"])

@@ -9,7 +9,7 @@ import Testing
             "invalid_field", "version_mismatch", "hello_required", "already_hello", "not_logged_in",
             "already_logged_in", "invalid_username", "invalid_password", "username_taken",
             "bad_credentials", "throttled", "too_many_errors", "internal", "unknown_user", "not_chatting",
-            "invalid_message", "inbox_full", "not_stored",
+            "invalid_message", "inbox_full", "not_stored", "rate_limited", "timed_out",
         ])
         #expect(NoticeCode.known.map(\.rawValue) == [
             "displaced", "shutdown", "paired", "waiting", "invited", "partner_left", "partner_disconnected",
@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func sessionPolicy() {
-        #expect(ErrorCode.known.filter(\.closesConnection) == [.frameTooLarge, .versionMismatch, .tooManyErrors])
+        #expect(ErrorCode.known.filter(\.closesConnection) == [.frameTooLarge, .versionMismatch, .tooManyErrors, .timedOut])
         #expect(ErrorCode.known.filter(\.countsAsBadFrame) == [
             .invalidUTF8, .invalidJSON, .unknownType, .missingField, .invalidField, .helloRequired, .alreadyHello,
         ])

@@ -56,7 +56,7 @@ public final class ClientProcess: @unchecked Sendable {
     }
 
     /// Waits for the process to exit (killing it after `timeout`) and returns its status.
-    public func waitForExit(timeout: Double = 15) -> Int32 {
+    public func waitForExit(timeout: Double = 40) -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(20_000) }
         if process.isRunning {

@@ -20,6 +20,8 @@ final class SessionHandler: ChannelInboundHandler {
     /// floods cannot make the queue grow without bound.
     private static let pendingLimit = 64
     private var readingPaused = false
+    private var loginTimer: Scheduled<Void>?
+    private var messageBucket: TokenBucket
     private var peerAddress = "unknown"
     /// The logged-in user's way in for other sessions; nil while logged out.
     private var outbox: SessionOutbox?
@@ -29,10 +31,31 @@ final class SessionHandler: ChannelInboundHandler {
         self.sessionID = sessionID
         self.logger = logger
         self.machine = SessionStateMachine(maximumBadFrames: services.maximumBadFrames)
+        self.messageBucket = TokenBucket(rate: services.messageRate, burst: services.messageBurst)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        armLoginTimer(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        loginTimer = nil
+    }
+
+    /// A connection that never logs in holds a socket and memory for nothing: close it.
+    private func armLoginTimer(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        let timeout = services.loginTimeout
+        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.outbox == nil, self.machine.state != .closed else { return }
+            self.logger.notice("closing connection: no login in time")
+            let seconds = timeout.nanoseconds / 1_000_000_000
+            self.perform(
+                self.machine.timedOut(ProtocolError(.timedOut, message: "no login within \(seconds) s, closing the connection")),
+                context: context)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -79,6 +102,14 @@ final class SessionHandler: ChannelInboundHandler {
                 perform(.sendAndClose([.notice(.shutdown)]), context: context)
             }
         case nil:
+            if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+                // Silent too long: a vanished peer (half-open TCP) or a client that stopped pinging.
+                logger.notice("closing connection: idle")
+                perform(
+                    machine.timedOut(ProtocolError(.timedOut, message: "no frame received for too long, closing the connection")),
+                    context: context)
+                return
+            }
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -128,6 +159,8 @@ final class SessionHandler: ChannelInboundHandler {
                     self.machine.loginFinished(username: name)
                     self.logger[metadataKey: "user"] = "\(name)"
                     self.logger.info("logged in")
+                    self.loginTimer?.cancel()
+                    self.loginTimer = nil
                     let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
                     self.outbox = outbox
                     let claimed = self.services.registry.claim(outbox)
@@ -158,6 +191,7 @@ final class SessionHandler: ChannelInboundHandler {
             logger.info("logged out")
             logger[metadataKey: "user"] = nil
             send(.ok(id: id), context: context)
+            armLoginTimer(context: context)
         case .openChat(let id, let partner):
             guard let outbox else { return finishRequest(nil, context: context) }
             let answer = services.messages.openChat(
@@ -168,6 +202,10 @@ final class SessionHandler: ChannelInboundHandler {
             send(.ok(id: id), context: context)
         case .sendMessage(let id, let body):
             guard let outbox else { return finishRequest(nil, context: context) }
+            guard messageBucket.take(at: .now()) else {
+                // Said, never silently dropped: the client shows "slow down".
+                return finishRequest(.error(ProtocolError(.rateLimited, id: id)), context: context)
+            }
             let answer = services.messages.send(from: outbox.username, body: body, requestID: id, on: context.eventLoop)
             answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
         case .acknowledge(let messageID):

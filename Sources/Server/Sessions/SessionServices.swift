@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 /// What every session shares: accounts, message delivery and the registry of who is online.
 struct SessionServices: Sendable {
@@ -7,4 +8,9 @@ struct SessionServices: Sendable {
     let registry: PresenceRegistry
     /// Bad frames in a row before a connection is closed.
     let maximumBadFrames: Int
+    /// Time allowed from connecting to logging in.
+    var loginTimeout: TimeAmount = .seconds(60)
+    /// Per-session message rate (per second) and burst.
+    var messageRate: Double = 10
+    var messageBurst = 20
 }

@@ -166,6 +166,13 @@ struct SessionStateMachine {
         return true
     }
 
+    /// The login or idle timer fired: say so and close.
+    mutating func timedOut(_ error: ProtocolError) -> Action {
+        guard state != .closed else { return .none }
+        state = .closed
+        return .sendAndClose([.error(error)])
+    }
+
     /// A fatal framing error from the decoder (oversize line).
     mutating func framingFailed(_ error: ProtocolError) -> Action {
         guard state != .closed else { return .none }

@@ -47,6 +47,10 @@ public enum ErrorCode: Hashable, Sendable {
     case inboxFull
     /// The message could not be stored (disk full, I/O error); nothing was kept.
     case notStored
+    /// More messages than the per-session rate allows; this one was rejected, not sent.
+    case rateLimited
+    /// No login within the allowed time, or no frame at all for too long; the server closes.
+    case timedOut
     /// Too many bad frames in a row. The server closes the connection.
     case tooManyErrors
     /// The server failed on its side (storage, for example); the request may be retried.
@@ -60,6 +64,7 @@ public enum ErrorCode: Hashable, Sendable {
         .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn, .alreadyLoggedIn,
         .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
         .tooManyErrors, .internal, .unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored,
+        .rateLimited, .timedOut,
     ]
 
     /// A human-readable default text, used when a more specific message is not needed.
@@ -88,6 +93,8 @@ public enum ErrorCode: Hashable, Sendable {
         case .invalidMessage: "a message must be 1 to 4096 bytes of text"
         case .inboxFull: "the recipient's inbox is full; message not stored"
         case .notStored: "the message could not be stored; it was not sent"
+        case .rateLimited: "slow down: message rejected, not sent"
+        case .timedOut: "timed out, closing the connection"
         case .unknown(let raw): "unknown error (\(raw))"
         }
     }
@@ -99,7 +106,7 @@ public enum ErrorCode: Hashable, Sendable {
     /// session open.
     public var closesConnection: Bool {
         switch self {
-        case .frameTooLarge, .versionMismatch, .tooManyErrors: true
+        case .frameTooLarge, .versionMismatch, .tooManyErrors, .timedOut: true
         default: false
         }
     }
@@ -147,6 +154,8 @@ extension ErrorCode: RawRepresentable {
         case "invalid_message": self = .invalidMessage
         case "inbox_full": self = .inboxFull
         case "not_stored": self = .notStored
+        case "rate_limited": self = .rateLimited
+        case "timed_out": self = .timedOut
         default: self = .unknown(rawValue)
         }
     }
@@ -177,6 +186,8 @@ extension ErrorCode: RawRepresentable {
         case .invalidMessage: "invalid_message"
         case .inboxFull: "inbox_full"
         case .notStored: "not_stored"
+        case .rateLimited: "rate_limited"
+        case .timedOut: "timed_out"
         case .unknown(let raw): raw
         }
     }
