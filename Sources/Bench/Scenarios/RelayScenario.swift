@@ -59,7 +59,7 @@ struct RelayScenario {
 
         var notes = ["\(plan.pairs) pairs, \(plan.size) B, server \(Format.decimal(flood.serverCores, digits: 2)) cores busy"]
         if failures > 0 { notes.append("\(failures) refused (\(shared.firstFailureReason ?? "?"))") }
-        if lost > 0 { notes.append("\(lost) never arrived") }
+        if floodStuck > 0 { notes.append("\(floodStuck) still in flight 10 s after stopping") }
         result.addRow(
             .init(
                 scenario: "relay flood",
@@ -74,6 +74,7 @@ struct RelayScenario {
             rateNotes.append("SATURATED: only \(Format.rate(rate.messagesPerSecond)) msgs/s got through, latency is backlog")
         }
         if shared.skipped.value > 0 { rateNotes.append("\(shared.skipped.value) sends skipped (behind)") }
+        if rateStuck > 0 { rateNotes.append("\(rateStuck) still in flight 10 s after stopping") }
         result.addRow(
             .init(
                 scenario: "relay @\(Format.grouped(plan.rate))/s",
