@@ -11,11 +11,14 @@ let package = Package(
     products: [
         .executable(name: "chat-server", targets: ["Server"]),
         .executable(name: "chat-client", targets: ["Client"]),
+        .executable(name: "chat-bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Latency percentiles in chat-bench only.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System OpenSSL (libssl-dev): TLS for both binaries, scrypt and RAND_bytes for the server.
@@ -69,6 +72,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // chat-bench: drives a running chat-server over real TLS with many connections from one
+        // process and reports throughput, latency and the server's own CPU per unit of work.
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "Shared",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Fixtures for every test target: certificates from scripts/gen-certs.sh, temporary
         // directories, and the real chat-server / chat-client processes.
         .target(
@@ -112,13 +129,14 @@ let package = Package(
             dependencies: ["Client", "Shared"],
             swiftSettings: swiftSettings
         ),
-        // Starts the real chat-server and chat-client binaries; depending on both
+        // Starts the real chat-server, chat-client and chat-bench binaries; depending on the
         // executables makes `swift test` build them first.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "Server",
                 "Client",
+                "Bench",
                 "Shared",
                 "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,143 @@
+import ArgumentParser
+
+/// `chat-bench`: parses the command line into a `BenchPlan` and runs it; nothing else.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-bench",
+        abstract: "Drives a chat-server over real TLS and reports throughput, latency and server CPU per unit.",
+        discussion: """
+            Either starts the server itself (--start-server: chat-server from the same build folder, \
+            certificates from scripts/gen-certs.sh, a temporary data directory, --scrypt-log-n 10) or \
+            attaches to a running one (--host, --port, --ca, --server-pid). Progress goes to standard \
+            error; results to standard output, a table row and one JSON line per scenario.
+            """)
+
+    @Option(help: "sessions, relay, inbox, handshakes, login-storm or all.")
+    var scenario: ScenarioChoice = .all
+
+    @Flag(help: "Every scenario with tiny sizes, seconds in all (CI); figures are not meaningful.")
+    var smoke = false
+
+    @Flag(name: .customLong("start-server"), help: "Start chat-server from the bench's build folder.")
+    var startServer = false
+
+    @Option(help: "Attached server: address.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Attached server: port.")
+    var port: Int?
+
+    @Option(help: "Attached server: CA certificate (PEM) that signed its certificate.")
+    var ca: String?
+
+    @Option(name: .customLong("server-pid"), help: "Attached server: its process id (for CPU and memory).")
+    var serverPID: Int32?
+
+    @Option(
+        name: .customLong("scrypt-log-n"),
+        help: "Started server: scrypt cost of new accounts, log2 N (default 10; the server's own default is 14).")
+    var scryptLogN: Int?
+
+    @Option(help: "sessions: sessions to open and log in (default 10000; smoke 50).")
+    var sessions: Int?
+
+    @Option(help: "sessions: seconds to hold them idle before measuring memory (default 3).")
+    var hold: Double?
+
+    @Option(help: "relay, login-storm: pairs (default 100; smoke 5).")
+    var pairs: Int?
+
+    @Option(help: "relay, inbox: message body size in bytes (default 64, at least 24).")
+    var size: Int?
+
+    @Option(help: "relay (each mode), handshakes: measured seconds (default 10; smoke 1).")
+    var duration: Double?
+
+    @Option(help: "relay flood and inbox: messages in flight per sender (default 8).")
+    var window: Int?
+
+    @Option(help: "relay, login-storm: fixed offered rate, messages per second in total (default 10000; smoke 1000).")
+    var rate: Int?
+
+    @Option(name: .customLong("inbox-messages"), help: "inbox: messages to the offline user (default 10000; smoke 200).")
+    var inboxMessages: Int?
+
+    @Option(name: .customLong("inbox-senders"), help: "inbox: concurrent senders (default 16; smoke 4).")
+    var inboxSenders: Int?
+
+    @Option(help: "handshakes: concurrent connect-handshake-close loops (default 32; smoke 8).")
+    var concurrency: Int?
+
+    @Option(help: "login-storm: logins at once (default 200; smoke 20).")
+    var logins: Int?
+
+    @Option(name: .customLong("connect-concurrency"), help: "Connections set up at once (default 64).")
+    var connectConcurrency: Int?
+
+    @Option(name: .customLong("event-loops"), help: "Bench event-loop threads (default: one per core).")
+    var eventLoops: Int?
+
+    func validate() throws {
+        if startServer {
+            guard port == nil, ca == nil, serverPID == nil else {
+                throw ValidationError("--start-server starts its own server: leave out --port, --ca and --server-pid")
+            }
+            if let scryptLogN, !(10...20).contains(scryptLogN) {
+                throw ValidationError("--scrypt-log-n must be between 10 and 20")
+            }
+        } else {
+            guard port != nil, ca != nil, serverPID != nil else {
+                throw ValidationError(
+                    "give --start-server, or attach with --port, --ca and --server-pid (the server's CPU and memory are read from /proc)")
+            }
+            guard scryptLogN == nil else {
+                throw ValidationError("--scrypt-log-n applies to a server the bench starts; an attached server uses its own")
+            }
+        }
+        if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
+        let positive: [(String, Int?)] = [
+            ("--sessions", sessions), ("--pairs", pairs), ("--window", window), ("--rate", rate),
+            ("--inbox-messages", inboxMessages), ("--inbox-senders", inboxSenders), ("--concurrency", concurrency),
+            ("--logins", logins), ("--connect-concurrency", connectConcurrency), ("--event-loops", eventLoops),
+        ]
+        for (name, value) in positive where (value ?? 1) < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+        if let size, !(MessageStamp.minimumSize...4_096).contains(size) {
+            throw ValidationError("--size must be between \(MessageStamp.minimumSize) (room for the send time) and 4096")
+        }
+        if let duration, duration <= 0 { throw ValidationError("--duration must be more than 0 seconds") }
+        if let hold, hold < 0 { throw ValidationError("--hold must not be negative") }
+    }
+
+    func run() async throws {
+        var plan = BenchPlan.defaults(smoke: smoke)
+        plan.scenarios = scenario.expanded
+        plan.sessions = sessions ?? plan.sessions
+        plan.hold = hold ?? plan.hold
+        plan.pairs = pairs ?? plan.pairs
+        plan.size = size ?? plan.size
+        plan.duration = duration ?? plan.duration
+        plan.window = window ?? plan.window
+        plan.rate = rate ?? plan.rate
+        plan.inboxMessages = inboxMessages ?? plan.inboxMessages
+        plan.inboxSenders = min(inboxSenders ?? plan.inboxSenders, plan.inboxMessages)
+        plan.handshakeConcurrency = concurrency ?? plan.handshakeConcurrency
+        plan.logins = logins ?? plan.logins
+        plan.connectConcurrency = connectConcurrency ?? plan.connectConcurrency
+        plan.eventLoops = eventLoops ?? plan.eventLoops
+        if startServer {
+            var settings = ManagedServer.Settings()
+            settings.scryptLogN = scryptLogN ?? 10
+            // One user's inbox must hold the whole inbox scenario.
+            settings.inboxMaximumMessages = max(1_000, plan.inboxMessages)
+            settings.inboxMaximumBytes = max(1 << 20, plan.inboxMessages * (plan.size + 128))
+            plan.server = .start(settings)
+        } else if let port, let ca, let serverPID {
+            plan.server = .attach(host: host, port: port, caFile: ca, pid: serverPID)
+        }
+        let status = await BenchRunner(plan: plan).run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,161 @@
+import NIOCore
+import Shared
+
+/// P logged-in pairs, each paired both ways, and the switch between flood, fixed rate and
+/// idle for all of them. Both users of a pair share one event loop; pairs are spread over
+/// the loops. Rate mode is driven by one 1 ms ticker per loop.
+final class RelayDriver: Sendable {
+    /// The peers of one event loop, touched only on that loop.
+    private final class PeerList {
+        var peers: [RelayPeer] = []
+        var ticker: RepeatedTask?
+    }
+
+    private struct LoopPeers: Sendable {
+        let loop: EventLoop
+        let list: NIOLoopBound<PeerList>
+    }
+
+    let shared: RelayShared
+    /// Number of sending users (two per pair).
+    let peerCount: Int
+    private let loops: [LoopPeers]
+    private let connections: [BenchConnection]
+
+    private init(shared: RelayShared, loops: [LoopPeers], connections: [BenchConnection]) {
+        self.shared = shared
+        self.loops = loops
+        self.connections = connections
+        self.peerCount = connections.count
+    }
+
+    /// Logs in both users of every pair, pairs them (`chat` each other), and attaches a
+    /// `RelayPeer` to each connection.
+    static func connect(
+        pairs: [(String, String)],
+        size: Int,
+        connector: BenchConnector,
+        concurrency: Int
+    ) async throws -> RelayDriver {
+        let eventLoops = Array(connector.group.makeIterator())
+        let outcomes = await Concurrently.run(count: pairs.count, limit: max(1, concurrency / 2)) { index in
+            let (first, second) = pairs[index]
+            let loop = eventLoops[index % eventLoops.count]
+            return connector.session(username: first, on: loop)
+                .and(connector.session(username: second, on: loop))
+                .flatMap { a, b in
+                    a.chat(with: second).flatMap { b.chat(with: first) }.map { (a, b) }
+                        .flatMapErrorThrowing { error in
+                            a.channel.close(promise: nil)
+                            b.channel.close(promise: nil)
+                            throw error
+                        }
+                }
+        }
+        var established: [(BenchConnection, BenchConnection)] = []
+        var firstError: Error?
+        for outcome in outcomes {
+            switch outcome {
+            case .success(let pair): established.append(pair)
+            case .failure(let error): firstError = firstError ?? error
+            }
+        }
+        if let firstError {
+            for (a, b) in established {
+                a.channel.close(promise: nil)
+                b.channel.close(promise: nil)
+            }
+            throw firstError
+        }
+        let shared = RelayShared(size: size)
+        var loops: [LoopPeers] = []
+        for loop in eventLoops {
+            let mine = established.filter { $0.0.eventLoop === loop }
+            let list = try await loop.submit { () -> NIOLoopBound<PeerList> in
+                let list = PeerList()
+                for (a, b) in mine {
+                    let peerA = RelayPeer(handler: a.handler.value, shared: shared)
+                    let peerB = RelayPeer(handler: b.handler.value, shared: shared)
+                    peerA.partner = peerB
+                    peerB.partner = peerA
+                    list.peers += [peerA, peerB]
+                }
+                return NIOLoopBound(list, eventLoop: loop)
+            }.get()
+            loops.append(LoopPeers(loop: loop, list: list))
+        }
+        return RelayDriver(shared: shared, loops: loops, connections: established.flatMap { [$0.0, $0.1] })
+    }
+
+    /// Every peer keeps `window` messages in flight.
+    func flood(window: Int) async throws {
+        try await onEveryLoop { list, _ in
+            for peer in list.peers { peer.setMode(.flood(window: window)) }
+        }
+    }
+
+    /// All peers together send `total` messages a second, evenly spread: each peer's
+    /// first message is offset by its share of the interval, so sends do not bunch up.
+    func rate(total: Double) async throws {
+        let perPeer = total / Double(max(1, peerCount))
+        let interval = 1e9 / perPeer
+        let start = MonotonicClock.now() + 5_000_000
+        let peerCount = self.peerCount
+        var offset = 0
+        for entry in loops {
+            let first = offset
+            offset += try await entry.loop.submit { entry.list.value.peers.count }.get()
+            try await entry.loop.submit {
+                let list = entry.list.value
+                for (index, peer) in list.peers.enumerated() {
+                    let phase = UInt64(Double(first + index) / Double(peerCount) * interval)
+                    peer.setMode(.rate(perSecond: perPeer, start: start + phase))
+                }
+                list.ticker?.cancel()
+                let bound = entry.list
+                list.ticker = entry.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
+                    let now = MonotonicClock.now()
+                    for peer in bound.value.peers { peer.tick(now: now) }
+                }
+            }.get()
+        }
+    }
+
+    /// Stops sending and waits (up to `timeout` seconds) for the messages in flight to
+    /// arrive; returns how many never did.
+    @discardableResult
+    func stop(timeout: Double = 10) async throws -> Int {
+        try await onEveryLoop { list, _ in
+            list.ticker?.cancel()
+            list.ticker = nil
+            for peer in list.peers { peer.setMode(.idle) }
+        }
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        var remaining = try await inFlight()
+        while remaining > 0, MonotonicClock.now() < deadline {
+            await MonotonicClock.sleep(seconds: 0.02)
+            remaining = try await inFlight()
+        }
+        return remaining
+    }
+
+    /// Messages sent and not yet received, over all peers.
+    func inFlight() async throws -> Int {
+        var total = 0
+        for entry in loops {
+            total += try await entry.loop.submit { entry.list.value.peers.reduce(0) { $0 + $1.inFlight } }.get()
+        }
+        return total
+    }
+
+    /// Closes every connection (with close_notify) and waits for them.
+    func close() async {
+        await BenchConnection.closeAll(connections)
+    }
+
+    private func onEveryLoop(_ body: @escaping @Sendable (PeerList, EventLoop) -> Void) async throws {
+        for entry in loops {
+            try await entry.loop.submit { body(entry.list.value, entry.loop) }.get()
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import NIOCore
+import Shared
+
+/// One user of a relay pair, driven on its connection's event loop: sends stamped
+/// messages to its partner, acknowledges every message it receives (as a real client
+/// must), records the latency, and tells the partner its message arrived.
+///
+/// Both users of a pair live on the same event loop, so "your message arrived" is a plain
+/// call, with no hop between threads and nothing shared but the counters.
+final class RelayPeer {
+    /// How the peer sends.
+    enum Mode {
+        /// Not sending (messages in flight still complete).
+        case idle
+        /// Keep `window` messages in flight, sending the next as soon as one arrives.
+        case flood(window: Int)
+        /// Send `perSecond` messages a second, the first at `start` (monotonic ns),
+        /// whatever is in flight (up to `maximumInFlight`).
+        case rate(perSecond: Double, start: UInt64)
+    }
+
+    /// In rate mode, a peer with this many messages in flight skips sends instead of
+    /// queueing without bound.
+    static let maximumInFlight = 1_000
+
+    private let handler: BenchClientHandler
+    private let shared: RelayShared
+    /// The other user of the pair (same event loop).
+    weak var partner: RelayPeer?
+    private var mode = Mode.idle
+    /// Messages sent and not yet received by the partner.
+    private(set) var inFlight = 0
+    /// Messages due so far in the current rate mode (sent or skipped).
+    private var dueSoFar = 0
+
+    init(handler: BenchClientHandler, shared: RelayShared) {
+        self.handler = handler
+        self.shared = shared
+        handler.onMessage = { [weak self] message in self?.received(message) }
+        handler.onUnmatched = { [weak self] frame in self?.unmatched(frame) }
+    }
+
+    /// Switches mode; flood fills the window at once.
+    func setMode(_ mode: Mode) {
+        self.mode = mode
+        dueSoFar = 0
+        if case .flood(let window) = mode {
+            while inFlight < window { sendOne() }
+        }
+    }
+
+    /// Rate mode: sends what has fallen due by `now`.
+    func tick(now: UInt64) {
+        guard case .rate(let perSecond, let start) = mode, now >= start else { return }
+        let due = Int(MonotonicClock.seconds(from: start, to: now) * perSecond) + 1
+        while dueSoFar < due {
+            dueSoFar += 1
+            if inFlight >= Self.maximumInFlight {
+                shared.skipped.increment()
+            } else {
+                sendOne()
+            }
+        }
+    }
+
+    /// The partner received one of this peer's messages.
+    func delivered() {
+        inFlight -= 1
+        if case .flood(let window) = mode, inFlight < window {
+            sendOne()
+        }
+    }
+
+    private func sendOne() {
+        let body = MessageStamp.body(sentAt: MonotonicClock.now(), size: shared.size)
+        handler.post { .send(id: $0, body: body) }
+        inFlight += 1
+        shared.sent.increment()
+    }
+
+    private func received(_ message: ChatMessage) {
+        let now = MonotonicClock.now()
+        if let sentAt = MessageStamp.sentAt(message.body) {
+            shared.recorder.record(sentAt: sentAt, receivedAt: now)
+        }
+        shared.received.increment()
+        handler.post(.ack(messageID: message.id))
+        partner?.delivered()
+    }
+
+    private func unmatched(_ frame: ServerFrame) {
+        switch frame {
+        case .error(let error):
+            // A refused send never reaches the partner: free its window slot.
+            shared.failed("\(error.code.rawValue): \(error.message)")
+            if error.id != nil {
+                inFlight -= 1
+                if case .flood(let window) = mode, inFlight < window { sendOne() }
+            }
+        case .receipt(.some, _, .stored):
+            // The pairing broke (the partner left or dropped): the message went to the
+            // inbox and will not arrive live.
+            shared.failed("stored instead of relayed (pair broken)")
+            inFlight -= 1
+            if case .flood(let window) = mode, inFlight < window { sendOne() }
+        default:
+            // Receipts (sent, delivered) and notices: a real client would show them.
+            break
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RelayPeer: Sendable {}

@@ -1,0 +1,141 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A chat-server the bench starts for itself (`--start-server`): certificates made by the
+/// repository's `scripts/gen-certs.sh` into a temporary folder, a temporary data
+/// directory, port 0, and the open-file limit the bench raised (children inherit it).
+/// Stopped with SIGTERM, as an operator would.
+final class ManagedServer {
+    /// The server's own options the bench chose, for the notes.
+    struct Settings: Sendable {
+        var host = "127.0.0.1"
+        var scryptLogN = 10
+        var inboxMaximumMessages = 1_000
+        var inboxMaximumBytes = 1 << 20
+    }
+
+    let target: ServerUnderTest
+    let binary: URL
+    let settings: Settings
+    let logPath: String
+    private let process: Process
+    private let workDirectory: URL
+
+    private init(process: Process, target: ServerUnderTest, binary: URL, settings: Settings, workDirectory: URL) {
+        self.process = process
+        self.target = target
+        self.binary = binary
+        self.settings = settings
+        self.workDirectory = workDirectory
+        self.logPath = workDirectory.appendingPathComponent("server.log").path
+    }
+
+    /// Makes certificates, starts the server and waits for its "listening on" line.
+    static func start(_ settings: Settings) async throws -> ManagedServer {
+        let binary = BenchPaths.serverBinary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw BenchError.server("no chat-server next to chat-bench (looked for \(binary.path)); build it first")
+        }
+        let repository = try BenchPaths.repositoryRoot()
+        let work = FileManager.default.temporaryDirectory
+            .appendingPathComponent("chat-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let certs = work.appendingPathComponent("certs")
+        try makeCertificates(repository: repository, into: certs, log: work.appendingPathComponent("gen-certs.log"))
+
+        let stdoutURL = work.appendingPathComponent("server.out")
+        let stderrURL = work.appendingPathComponent("server.log")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = [
+            "--host", settings.host, "--port", "0",
+            "--cert", certs.appendingPathComponent("server.pem").path,
+            "--key", certs.appendingPathComponent("server.key").path,
+            "--data-dir", work.appendingPathComponent("data").path,
+            "--scrypt-log-n", String(settings.scryptLogN),
+            "--inbox-max-messages", String(settings.inboxMaximumMessages),
+            "--inbox-max-bytes", String(settings.inboxMaximumBytes),
+        ]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+
+        let port = try await waitForPort(process: process, stdout: stdoutURL, stderr: stderrURL)
+        let target = ServerUnderTest(
+            host: settings.host, port: port, caFile: certs.appendingPathComponent("ca.pem").path,
+            pid: process.processIdentifier, startedByBench: true, scryptLogN: settings.scryptLogN,
+            inboxMaximumMessages: settings.inboxMaximumMessages)
+        return ManagedServer(process: process, target: target, binary: binary, settings: settings, workDirectory: work)
+    }
+
+    /// SIGTERM, then waits (up to 20 s, then SIGKILL); returns the exit status. Removes
+    /// the temporary folder unless `keepFiles`.
+    @discardableResult
+    func stop(keepFiles: Bool = false) async -> Int32 {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+        }
+        let deadline = MonotonicClock.now() + 20_000_000_000
+        while process.isRunning, MonotonicClock.now() < deadline {
+            await MonotonicClock.sleep(seconds: 0.05)
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        if !keepFiles {
+            try? FileManager.default.removeItem(at: workDirectory)
+        }
+        return process.terminationStatus
+    }
+
+    /// The last lines the server logged, for error messages.
+    func logTail(lines: Int = 20) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    private static func makeCertificates(repository: URL, into directory: URL, log: URL) throws {
+        let script = repository.appendingPathComponent("scripts/gen-certs.sh")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script.path, "--out", directory.path]
+        process.standardInput = FileHandle.nullDevice
+        let output = try FileHandle(forWritingTo: log)
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw BenchError.server("scripts/gen-certs.sh failed (status \(process.terminationStatus)): \(text)")
+        }
+    }
+
+    private static func waitForPort(process: Process, stdout: URL, stderr: URL) async throws -> Int {
+        let deadline = MonotonicClock.now() + 60_000_000_000
+        while MonotonicClock.now() < deadline {
+            let output = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("chat-server listening on ") }),
+                let portText = line.split(separator: ":").last, let port = Int(portText)
+            {
+                return port
+            }
+            if !process.isRunning { break }
+            await MonotonicClock.sleep(seconds: 0.05)
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let errors = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+        throw BenchError.server("chat-server did not start: \(errors.suffix(2_000))")
+    }
+}
+
+@available(*, unavailable)
+extension ManagedServer: Sendable {}

@@ -1,0 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bench's open-file limit: every session is a socket, so 10,000 sessions need more
+/// than the usual soft limit of 1,024.
+enum FileDescriptorLimit {
+    /// Raises the soft limit to the hard limit and returns the new soft limit (or the old
+    /// one when raising failed). A server the bench starts afterwards inherits it.
+    static func raiseToHard() -> Int {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return 1_024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
+    private static var resource: __rlimit_resource_t {
+        __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    }
+}

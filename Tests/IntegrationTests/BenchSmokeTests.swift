@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// chat-bench's smoke run, as CI runs it: every scenario with tiny sizes against a server
+/// the bench starts itself. Checks that it runs and reports, never what it measures.
+@Suite("chat-bench smoke")
+struct BenchSmokeTests {
+    /// The keys each scenario's JSON line must carry (it may carry more).
+    static let expectedKeys: [String: [String]] = [
+        "sessions": [
+            "sessions_requested", "sessions_opened", "failures", "seconds", "sessions_per_s",
+            "server_rss_before_kib", "server_rss_after_kib", "server_rss_per_session_kib", "server_cpu_ms_per_login",
+        ],
+        "relay": [
+            "pairs", "messages_per_s", "p50_us", "p99_us", "p999_us", "max_us", "server_cpu_us_per_msg",
+            "rate_offered_per_s", "rate_messages_per_s", "rate_p50_us", "rate_p99_us", "rate_p999_us", "rate_max_us",
+        ],
+        "inbox": [
+            "messages", "stored", "stored_per_s", "p50_us", "p99_us", "p999_us", "max_us",
+            "server_cpu_us_per_store", "drained", "drain_s",
+        ],
+        "handshakes": ["handshakes", "handshakes_per_s", "p50_us", "p99_us", "server_cpu_ms_per_handshake"],
+        "login-storm": ["logins", "failures", "storm_s", "before_p99_us", "storm_p99_us", "server_cpu_ms_per_login"],
+    ]
+
+    @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(3)))
+    func smoke() throws {
+        let run = try ProcessRunner.run(RepositoryPaths.binary("chat-bench"), ["--smoke", "--start-server"])
+        #expect(run.status == 0, "chat-bench failed:\n\(run.stderr.suffix(4_000))")
+
+        let lines = run.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
+        var seen: [String] = []
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let fields = try #require(object, "not a JSON object: \(line)")
+            let scenario = try #require(fields["scenario"] as? String, "no scenario in \(line)")
+            seen.append(scenario)
+            #expect(fields["error"] == nil, "\(scenario) failed: \(line)")
+            for key in Self.expectedKeys[scenario] ?? [] {
+                #expect(fields[key] != nil, "\(scenario) lacks \(key): \(line)")
+            }
+        }
+        #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm"], "JSON lines: \(seen)")
+        #expect(run.stdout.contains("--scrypt-log-n 10"), "the output says how bench accounts are hashed")
+    }
+}
