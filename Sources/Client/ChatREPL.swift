@@ -169,8 +169,7 @@ final class ChatREPL {
                     try await handleUnsolicited(frame)
                     continue
                 }
-                if expired > 0 { say(format.notice(expiredText(expired))) }
-                say(MessageFormatter.inboxSummary(counts))
+                showInbox(counts, expired: expired)
                 break
             }
         case .error(let error):
@@ -231,8 +230,7 @@ final class ChatREPL {
             }
         case "/inbox":
             if case .inbox(_, let counts, let expired) = try await request({ .inbox(id: $0) }) {
-                if expired > 0 { say(format.notice(expiredText(expired))) }
-                say(MessageFormatter.inboxSummary(counts))
+                showInbox(counts, expired: expired)
             }
         case "/help":
             say(Self.helpText)
@@ -336,8 +334,7 @@ final class ChatREPL {
                 say(format.notice("your message to \(original.to) was kept in their inbox \(format.mark(.stored))"))
             }
         case .inbox(_, let counts, let expired):
-            if expired > 0 { say(format.notice(expiredText(expired))) }
-            say(MessageFormatter.inboxSummary(counts))
+            showInbox(counts, expired: expired)
         case .notice(let code, let message):
             switch code {
             case .displaced, .shutdown:
@@ -366,8 +363,10 @@ final class ChatREPL {
         terminal.printAbove(text)
     }
 
-    private func expiredText(_ count: Int) -> String {
-        count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
+    /// The inbox summary: expired messages first, then who is waiting.
+    private func showInbox(_ counts: [String: Int], expired: Int) {
+        if expired > 0 { say(format.notice(ChatText.expired(expired))) }
+        say(MessageFormatter.inboxSummary(counts))
     }
 
     private func send(_ frame: ClientFrame) async throws {

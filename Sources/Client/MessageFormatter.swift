@@ -29,8 +29,7 @@ struct MessageFormatter {
     static func printable(_ text: String) -> String {
         var result = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
-            let controlled = (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
-            result.append(controlled ? "?" : scalar)
+            result.append(ChatText.isTerminalControl(scalar) ? "?" : scalar)
         }
         return String(result)
     }

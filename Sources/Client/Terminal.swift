@@ -44,17 +44,11 @@ final class Terminal: @unchecked Sendable {
     func requestLine(
         prompt: String, hidden: Bool, transient: Bool = false, deliver: @escaping @Sendable (ClientEvent) -> Void
     ) {
-        if isInteractive {
-            enterRawMode()
-            editor.withLockedValue { editor in
-                editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true, transient: transient)
-                Console.write(prompt)
-            }
-        } else {
-            editor.withLockedValue { editor in
-                editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true)
-                Console.write(prompt)
-            }
+        if isInteractive { enterRawMode() }
+        editor.withLockedValue { editor in
+            // `transient` only matters to the terminal editor; a pipe never echoes anyway.
+            editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true, transient: transient)
+            Console.write(prompt)
         }
         queue.async {
             let line = self.isInteractive ? self.editLine() : self.readPipedLine()

@@ -50,12 +50,7 @@ struct InboxDurabilityTests {
 
     @discardableResult
     private func waitForReply(_ client: LineClient, id: Int) async throws -> (reply: [String: Any], before: [[String: Any]]) {
-        var before: [[String: Any]] = []
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == id { return (frame, before) }
-            before.append(frame)
-        }
-        throw FixtureError("connection closed before the reply to \(id); got \(before)")
+        try await waitForReply(Session(client: client, backlog: []), id: id)
     }
 
     /// Sends `body` and returns the receipt status ("sent"/"stored") or the error code.

@@ -57,8 +57,7 @@ final class MessageService: Sendable {
         }
         // Control characters (escape sequences, newlines) would let a sender rewrite the
         // recipient's screen; tabs are harmless.
-        guard !body.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || (0x7F...0x9F).contains($0.value) })
-        else {
+        guard !body.unicodeScalars.contains(where: ChatText.isTerminalControl) else {
             return loop.makeSucceededFuture(
                 .error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
         }
@@ -139,7 +138,7 @@ final class MessageService: Sendable {
                 return .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID))
             }
             if found.expired > 0 {
-                outbox.send(.notice(code: .expired, message: Self.expiredText(found.expired)))
+                outbox.send(.notice(code: .expired, message: ChatText.expired(found.expired)))
             }
             // Waiting messages first, so they are shown before anything live.
             for message in found.waiting {
@@ -261,7 +260,4 @@ final class MessageService: Sendable {
         return "to \(message.to) (\"\(start)\(message.body.count > 30 ? "..." : "")\")"
     }
 
-    static func expiredText(_ count: Int) -> String {
-        count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
-    }
 }
