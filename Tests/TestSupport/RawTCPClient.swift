@@ -7,7 +7,9 @@ public final class RawTCPClient {
 
     /// Connects to an IPv4 address; `receiveTimeout` bounds every read.
     public init(host: String = "127.0.0.1", port: Int, receiveTimeout: Int = 10) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // CLOEXEC: other tests start processes at the same time, and a child that inherited
+        // this socket would keep it open after we close it, so the server never sees the close.
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw FixtureError("socket: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -21,9 +23,9 @@ public final class RawTCPClient {
             }
         }
         guard result == 0 else {
-            let message = String(cString: strerror(errno))
-            close(descriptor)
-            throw FixtureError("connect: \(message)")
+            // No close here: self is fully initialised, so deinit runs and closes it; closing
+            // twice could close a descriptor another test has opened meanwhile.
+            throw FixtureError("connect: \(String(cString: strerror(errno)))")
         }
     }
 
