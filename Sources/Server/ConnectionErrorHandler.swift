@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import Shared
@@ -18,19 +21,32 @@ final class ConnectionErrorHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if !logged {
             logged = true
-            switch error {
-            case TLSError.uncleanShutdown:
-                logger.info("connection closed without close_notify")
-            case TLSError.handshakeFailed(let reason):
-                logger.notice("TLS handshake failed: \(reason)")
-            case TLSError.handshakeTimeout:
-                logger.notice("TLS handshake timed out")
-            case let error as TLSError:
-                logger.notice("TLS error: \(error)")
-            default:
-                logger.notice("connection error: \(error)")
+            // A vanished peer is ordinary on the internet; everything else is worth a notice.
+            if case TLSError.uncleanShutdown = error {
+                logger.info("\(Self.describe(error))")
+            } else {
+                logger.notice("\(Self.describe(error))")
             }
         }
         context.close(promise: nil)
+    }
+
+    /// One short line for the log: what happened to the connection, without NIO's call
+    /// names (a reset reads "connection reset by peer", not `read(descriptor:...)`).
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case TLSError.uncleanShutdown:
+            "connection closed without close_notify"
+        case TLSError.handshakeFailed(let reason):
+            "TLS handshake failed: \(reason)"
+        case TLSError.handshakeTimeout:
+            "TLS handshake timed out"
+        case let error as TLSError:
+            "TLS error: \(error)"
+        case let error as IOError:
+            "connection error: " + String(cString: strerror(error.errnoCode)).lowercased()
+        default:
+            "connection error: \(error)"
+        }
     }
 }

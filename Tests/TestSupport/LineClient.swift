@@ -75,6 +75,16 @@ public final class LineClient {
     public func close() async {
         try? await channel.close()
     }
+
+    /// Drops the connection with a TCP reset (SO_LINGER 0): no close_notify, no FIN, as a
+    /// crashed middlebox or a killed peer's kernel may do.
+    public func reset() async {
+        try? await (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        // Below TLS: close the socket without the TLS handler's close_notify.
+        try? await channel.pipeline.context(handlerType: TLSHandler.self).flatMap { context in
+            context.close()
+        }.get()
+    }
 }
 
 /// Lines received so far, filled on the event loop, drained by the test.

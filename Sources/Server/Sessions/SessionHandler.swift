@@ -25,6 +25,8 @@ final class SessionHandler: ChannelInboundHandler {
     private var peerAddress = "unknown"
     /// The logged-in user's way in for other sessions; nil while logged out.
     private var outbox: SessionOutbox?
+    /// Why a logged-in session's connection failed, for its one "disconnected" log line.
+    private var dropReason: String?
 
     init(services: SessionServices, sessionID: UInt64, logger: Logger) {
         self.services = services
@@ -72,7 +74,7 @@ final class SessionHandler: ChannelInboundHandler {
         if let outbox {
             self.outbox = nil
             services.messages.sessionEnded(outbox: outbox, disconnected: true, on: context.eventLoop)
-            logger.info("disconnected")
+            logger.info("disconnected\(dropReason.map { ": \($0)" } ?? "")")
         }
         _ = machine.shutdown()
         pending.removeAll()
@@ -85,6 +87,13 @@ final class SessionHandler: ChannelInboundHandler {
         if let error = error as? ProtocolError {
             logger.notice("closing connection: \(error.code.rawValue)")
             perform(machine.framingFailed(error), context: context)
+            return
+        }
+        if outbox != nil {
+            // A logged-in peer that vanishes (reset, no close_notify) is logged once, as
+            // "disconnected: why" when the channel goes, not once here and once there.
+            dropReason = ConnectionErrorHandler.describe(error)
+            context.close(promise: nil)
             return
         }
         context.fireErrorCaught(error)
