@@ -116,6 +116,13 @@ struct ServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "chat-server")
+        // Every connection is a descriptor: raise the soft limit as far as allowed, and say
+        // so when it is still below the connection cap (past it, accept() fails instead).
+        let fileLimit = FileDescriptorLimit.raiseToHard()
+        if fileLimit < maxConnections + 64 {
+            logger.warning(
+                "open-file limit \(fileLimit) is below --max-connections \(maxConnections) plus files: raise it (ulimit -n)")
+        }
 
         var configuration = ServerConfiguration()
         configuration.host = host

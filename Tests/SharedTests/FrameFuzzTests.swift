@@ -202,7 +202,7 @@ struct FrameFuzzTests {
             // Fed in two pieces, so records split across reads are covered too.
             let cut = mutator.below(input.count + 1)
             for piece in [input[..<cut], input[cut...]] where server.isActive && !piece.isEmpty {
-                try? server.writeInbound(ByteBuffer(bytes: piece))
+                _ = try? server.writeInbound(ByteBuffer(bytes: piece))
             }
             if !server.isActive { closed += 1 }
             #expect(probe.plaintextBytes == 0, "input \(index): plaintext reached the application")

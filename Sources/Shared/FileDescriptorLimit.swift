@@ -2,12 +2,13 @@
 import Glibc
 #endif
 
-/// The bench's open-file limit: every session is a socket, so 10,000 sessions need more
-/// than the usual soft limit of 1,024.
-enum FileDescriptorLimit {
+/// The process's open-file limit: every connection is a socket, so the server's default
+/// of 10,000 connections (and the bench's 10,000 sessions) need more than the usual soft
+/// limit of 1,024.
+public enum FileDescriptorLimit {
     /// Raises the soft limit to the hard limit and returns the new soft limit (or the old
-    /// one when raising failed). A server the bench starts afterwards inherits it.
-    static func raiseToHard() -> Int {
+    /// one when raising failed). Child processes started afterwards inherit it.
+    public static func raiseToHard() -> Int {
         var limit = rlimit()
         guard getrlimit(resource, &limit) == 0 else { return 1_024 }
         if limit.rlim_cur < limit.rlim_max {

@@ -1,0 +1,92 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+/// Slowloris: a thousand sockets that connect and never handshake must not keep a
+/// legitimate user from logging in and chatting, for the whole length of the attack.
+///
+/// The latency figures are printed, not asserted (tests are not timed on a shared
+/// machine); what is asserted is that every round of register/login/chat succeeded while
+/// the attack held its sockets, and that the server's handshake timeout, not the
+/// attacker, ended the held connections, dribblers included.
+@Suite("Slowloris")
+struct SlowlorisTests {
+    @Test("1,000 silent and dribbling sockets from 32 addresses: a legitimate pair keeps chatting throughout")
+    func slowloris() async throws {
+        // This process holds the attack's sockets: 1,000 is near the usual soft limit.
+        #expect(FileDescriptorLimit.raiseToHard() >= 1_200, "this test needs 1,200 open files (ulimit -n)")
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates, arguments: ["--handshake-timeout", "3"])
+        defer { server.stop() }
+
+        let bob = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
+        for (id, type) in [(1, "register"), (2, "login")] {
+            try await bob.send(#"{"type":"\#(type)","id":\#(id),"username":"bob","password":"password123"}"#)
+        }
+        try await register("alice", server: server)
+        try await bob.send(#"{"type":"chat","id":3,"with":"alice"}"#)
+
+        // 31 per address stays under the server's per-address cap of 32.
+        let attack = SlowlorisAttack(port: server.port, silent: 976, dribblers: 24, perAddress: 31)
+        attack.start()
+        defer { attack.stop() }
+        let heldByServer = waitFor(seconds: 30) { attack.held >= 1_000 && ((try? server.openFileDescriptors()) ?? 0) >= 1_000 }
+        #expect(heldByServer, "the attack never held 1,000 sockets: \(attack.held) held, \(attack.connectFailures) failed")
+
+        // Rounds of a whole user journey for longer than two handshake timeouts.
+        var latencies: [Double] = []
+        let end = Date().addingTimeInterval(8)
+        var round = 0
+        while Date() < end {
+            round += 1
+            let started = Date()
+            let alice = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
+            try await alice.send(#"{"type":"login","id":1,"username":"alice","password":"password123"}"#)
+            try await alice.send(#"{"type":"chat","id":2,"with":"bob"}"#)
+            try await alice.send(#"{"type":"send","id":3,"body":"round \#(round)"}"#)
+            let receipt = try await reply(alice, id: 3)
+            #expect(receipt["status"] as? String == "sent", "round \(round): \(receipt)")
+            #expect(try await message(bob, body: "round \(round)"), "round \(round): bob never got it")
+            latencies.append(Date().timeIntervalSince(started))
+            await alice.close()
+        }
+        let heldAtEnd = attack.held
+        attack.stop()
+
+        #expect(server.process.isRunning)
+        #expect(round >= 3, "only \(round) rounds in 8 s")
+        #expect(heldAtEnd >= 990, "the attack lost its grip: \(heldAtEnd) sockets held at the end")
+        // The server, not the attacker, ended the held sockets: the handshake timeout
+        // closed the silent ones and the dribblers alike (a byte a second buys nothing).
+        #expect(attack.silentClosed >= 900, "only \(attack.silentClosed) silent sockets were timed out")
+        #expect(attack.dribblersClosed >= 20, "only \(attack.dribblersClosed) dribblers were timed out")
+        let sorted = latencies.sorted()
+        print(
+            "slowloris: \(heldAtEnd) sockets held, \(attack.silentClosed + attack.dribblersClosed) timed out and "
+                + "reopened; \(round) login+chat rounds, median \(Int(sorted[sorted.count / 2] * 1000)) ms, "
+                + "max \(Int((sorted.last ?? 0) * 1000)) ms")
+        await bob.close()
+    }
+
+    private func register(_ name: String, server: ServerProcess) async throws {
+        let client = try await LineClient.connectAndGreet(port: server.port, caFile: server.certificates.caFile)
+        try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
+        #expect(try await reply(client, id: 1)["type"] as? String == "ok")
+        await client.close()
+    }
+
+    private func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
+        while let frame = try await client.receiveJSON() {
+            if frame["id"] as? Int == id { return frame }
+        }
+        throw FixtureError("closed before the reply to \(id)")
+    }
+
+    private func message(_ client: LineClient, body: String) async throws -> Bool {
+        while let frame = try await client.receiveJSON() {
+            if frame["type"] as? String == "message", frame["body"] as? String == body { return true }
+        }
+        return false
+    }
+}
