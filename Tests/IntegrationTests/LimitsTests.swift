@@ -36,18 +36,18 @@ struct LimitsTests {
     }
 
     private func idleScenario(server: ServerProcess, certificates: CertificateFixture) async throws {
-        // Each connects just before it logs in (a connection waiting on the other's set-up
-        // could itself go idle on a loaded machine), and both are logged in before either
-        // chooses the other.
+        // Each connects just before it logs in, and both are logged in before either
+        // chooses the other. bob, who is to go silent, is set up first: the one waiting on
+        // the other's set-up can go idle on a loaded machine, and it must not be alice.
         var clients: [LineClient] = []
-        for name in ["alice", "bob"] {
+        for name in ["bob", "alice"] {
             let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
             clients.append(client)
             try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
             try await client.send(#"{"type":"login","id":2,"username":"\#(name)","password":"password123"}"#)
             while let frame = try await client.receiveJSON(), frame["id"] as? Int != 2 {}
         }
-        let (alice, bob) = (clients[0], clients[1])
+        let (bob, alice) = (clients[0], clients[1])
         for (client, partner) in [(alice, "bob"), (bob, "alice")] {
             try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
         }

@@ -34,11 +34,13 @@ struct SlowlorisTests {
         let heldByServer = waitFor(seconds: 30) { attack.held >= 1_000 && ((try? server.openFileDescriptors()) ?? 0) >= 1_000 }
         #expect(heldByServer, "the attack never held 1,000 sockets: \(attack.held) held, \(attack.connectFailures) failed")
 
-        // Rounds of a whole user journey for longer than two handshake timeouts.
+        // Rounds of a whole user journey, at least five and for longer than two handshake
+        // timeouts (however slow the machine, the attack spans every round).
         var latencies: [Double] = []
+        var leastHeld = Int.max
         let end = Date().addingTimeInterval(8)
         var round = 0
-        while Date() < end {
+        while Date() < end || round < 5 {
             round += 1
             let started = Date()
             let alice = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
@@ -49,21 +51,21 @@ struct SlowlorisTests {
             #expect(receipt["status"] as? String == "sent", "round \(round): \(receipt)")
             #expect(try await message(bob, body: "round \(round)"), "round \(round): bob never got it")
             latencies.append(Date().timeIntervalSince(started))
+            leastHeld = min(leastHeld, attack.held)
             await alice.close()
         }
-        let heldAtEnd = attack.held
         attack.stop()
 
         #expect(server.process.isRunning)
-        #expect(round >= 3, "only \(round) rounds in 8 s")
-        #expect(heldAtEnd >= 990, "the attack lost its grip: \(heldAtEnd) sockets held at the end")
+        // Sockets the server timed out are reopened within one pass of the attack loop.
+        #expect(leastHeld >= 900, "the attack lost its grip: only \(leastHeld) sockets held at one point")
         // The server, not the attacker, ended the held sockets: the handshake timeout
         // closed the silent ones and the dribblers alike (a byte a second buys nothing).
         #expect(attack.silentClosed >= 900, "only \(attack.silentClosed) silent sockets were timed out")
         #expect(attack.dribblersClosed >= 20, "only \(attack.dribblersClosed) dribblers were timed out")
         let sorted = latencies.sorted()
         print(
-            "slowloris: \(heldAtEnd) sockets held, \(attack.silentClosed + attack.dribblersClosed) timed out and "
+            "slowloris: at least \(leastHeld) sockets held, \(attack.silentClosed + attack.dribblersClosed) timed out and "
                 + "reopened; \(round) login+chat rounds, median \(Int(sorted[sorted.count / 2] * 1000)) ms, "
                 + "max \(Int((sorted.last ?? 0) * 1000)) ms")
         await bob.close()
