@@ -84,6 +84,7 @@ final class ChatServer: Sendable {
         services.loginTimeout = configuration.loginTimeout
         services.messageRate = configuration.messageRate
         services.messageBurst = configuration.messageBurst
+        services.stalledReaderTimeout = configuration.stalledReaderTimeout
         self.services = services
     }
 
@@ -95,6 +96,11 @@ final class ChatServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // Lets the kernel notice dead peers too; the idle timeout is the real bound.
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            // Bounds what one client that stops reading can make us hold: past the high mark
+            // the channel turns unwritable and SessionOutbox sends its messages to the inbox.
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: configuration.maximumOutboundBytes / 2, high: configuration.maximumOutboundBytes))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configurePipeline(channel)

@@ -69,6 +69,16 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("message-burst"), help: "Messages one session may send at once.")
     var messageBurst = 20
 
+    @Option(
+        name: .customLong("max-outbound-bytes"),
+        help: "Bytes queued for a client past which its messages go to its inbox instead.")
+    var maxOutboundBytes = 256 * 1024
+
+    @Option(
+        name: .customLong("stalled-reader-timeout"),
+        help: "Seconds a client may stay past --max-outbound-bytes before it is disconnected.")
+    var stalledReaderTimeout = 30
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -102,6 +112,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard messageRate > 0, messageBurst > 0 else {
             throw ValidationError("--message-rate and --message-burst must be positive")
+        }
+        guard maxOutboundBytes >= 16 * 1024, stalledReaderTimeout > 0 else {
+            throw ValidationError("--max-outbound-bytes must be at least 16384 and --stalled-reader-timeout positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -140,6 +153,8 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.maximumConnections = maxConnections
         configuration.messageRate = messageRate
         configuration.messageBurst = messageBurst
+        configuration.maximumOutboundBytes = maxOutboundBytes
+        configuration.stalledReaderTimeout = .seconds(Int64(stalledReaderTimeout))
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = Self.seconds(messageExpiry) ?? configuration.messageExpiry
 

@@ -40,6 +40,11 @@ struct ServerConfiguration: Sendable {
     var messageRate: Double = 10
     /// Messages a session may send at once before the rate applies.
     var messageBurst = 20
+    /// Bytes queued for one client past which it counts as not reading: live messages for
+    /// it go to its inbox instead, and writes resume below half of this.
+    var maximumOutboundBytes = 256 * 1024
+    /// How long a client may stay over `maximumOutboundBytes` before it is disconnected.
+    var stalledReaderTimeout: TimeAmount = .seconds(30)
     /// How long shutdown waits for sessions to say goodbye before closing them hard.
     var shutdownGracePeriod: TimeAmount = .seconds(3)
 }

@@ -76,6 +76,14 @@ public final class LineClient {
         try? await channel.close()
     }
 
+    /// Stops reading from the socket, as a stuck client would: the kernel's receive buffer
+    /// fills, the TCP window closes, and the server's writes back up. `receiveBuffer`
+    /// shrinks the socket's receive buffer so that happens sooner.
+    public func stopReading(receiveBuffer: Int = 8_192) async throws {
+        try await channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: receiveBuffer)
+        try await channel.setOption(ChannelOptions.autoRead, value: false)
+    }
+
     /// Drops the connection with a TCP reset (SO_LINGER 0): no close_notify, no FIN, as a
     /// crashed middlebox or a killed peer's kernel may do.
     public func reset() async {

@@ -21,6 +21,8 @@ final class SessionHandler: ChannelInboundHandler {
     private static let pendingLimit = 64
     private var readingPaused = false
     private var loginTimer: Scheduled<Void>?
+    /// Runs while the client is not reading (channel over its write-buffer high mark).
+    private var stalledTimer: Scheduled<Void>?
     private var messageBucket: TokenBucket
     private var peerAddress = "unknown"
     /// The logged-in user's way in for other sessions; nil while logged out.
@@ -44,6 +46,38 @@ final class SessionHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         loginTimer?.cancel()
         loginTimer = nil
+        stalledTimer?.cancel()
+        stalledTimer = nil
+    }
+
+    /// A client that stops reading fills its write buffer; past the high mark its messages
+    /// go to its inbox (see `SessionOutbox`), and if it has not caught up when the timer
+    /// fires it is disconnected, so it cannot hold memory or its partner's chat for ever.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stalledTimer?.cancel()
+            stalledTimer = nil
+            if let outbox {
+                for (sender, count) in outbox.resume().sorted(by: { $0.key < $1.key }) {
+                    let noun = count == 1 ? "message" : "messages"
+                    send(.notice(code: .newMessage, message: "\(count) new \(noun) from \(sender) - /chat \(sender) to read"),
+                        context: context)
+                }
+            }
+        } else if stalledTimer == nil {
+            let timeout = services.stalledReaderTimeout
+            stalledTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+                guard let self, !context.channel.isWritable, context.channel.isActive else { return }
+                // Logged once: as "disconnected: ..." for a session, here otherwise.
+                if self.outbox != nil {
+                    self.dropReason = "stopped reading"
+                } else {
+                    self.logger.notice("closing connection: client stopped reading")
+                }
+                context.channel.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     /// A connection that never logs in holds a socket and memory for nothing: close it.

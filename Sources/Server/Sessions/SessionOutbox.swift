@@ -9,6 +9,11 @@ import Shared
 /// closing share one lock, so a message is either accepted before the session closed (and
 /// then handed back by `close()` to be stored) or refused (and the caller stores it):
 /// there is no moment in which a message can fall between the two.
+///
+/// A client that stops reading must not make the server hold its messages without bound:
+/// once its channel is over the write-buffer high mark, messages are refused (the caller
+/// stores them in the inbox, so nothing is lost) until `resume()`, and the handler
+/// disconnects the client if it does not catch up in time.
 final class SessionOutbox: Sendable {
     /// A message handed to this session and not yet acknowledged by its client.
     struct Pending: Sendable {
@@ -19,9 +24,22 @@ final class SessionOutbox: Sendable {
 
     private struct State {
         var closed = false
+        /// Over the high mark: refusing messages until the client catches up.
+        var stalled = false
+        /// Messages refused while stalled, per sender, for the "waiting" notice.
+        var refusedWhileStalled: [String: Int] = [:]
         var pending: [String: Pending] = [:]
         var order: [String] = []
+        /// Ids this client acknowledged lately, oldest first. A stored message can reach a
+        /// session twice (once from the inbox read when the chat opens, once from the store
+        /// that was still finishing); after the first was acknowledged, `pending` no longer
+        /// knows it, so these catch the second.
+        var acknowledged: Set<String> = []
+        var acknowledgedOrder: [String] = []
     }
+
+    /// How many acknowledged ids are remembered: far more than can be in flight at once.
+    private static let acknowledgedMemory = 4_096
 
     let username: String
     let sessionID: UInt64
@@ -39,7 +57,15 @@ final class SessionOutbox: Sendable {
     func deliver(_ message: StoredMessage, fromInbox: Bool) -> Bool {
         let accepted = state.withLockedValue { state -> Bool? in
             guard !state.closed else { return false }
-            if state.pending[message.id] != nil { return nil }  // already on its way
+            // Already on its way, or already shown.
+            if state.pending[message.id] != nil || state.acknowledged.contains(message.id) { return nil }
+            // `isWritable` is safe from any thread; a stalled client stays stalled until
+            // its handler sees it writable again, so live order is never reshuffled.
+            if state.stalled || !channel.isWritable {
+                state.stalled = true
+                state.refusedWhileStalled[message.from, default: 0] += 1
+                return false
+            }
             state.pending[message.id] = Pending(message: message, fromInbox: fromInbox)
             state.order.append(message.id)
             return true
@@ -61,11 +87,26 @@ final class SessionOutbox: Sendable {
         write(frame)
     }
 
+    /// The client caught up (its channel is writable again): accept messages again and
+    /// return how many were refused meanwhile, per sender (they are in the inbox).
+    func resume() -> [String: Int] {
+        state.withLockedValue { state in
+            state.stalled = false
+            defer { state.refusedWhileStalled.removeAll() }
+            return state.refusedWhileStalled
+        }
+    }
+
     /// The client acknowledged `messageID`: forget it and return what it was.
     func acknowledge(_ messageID: String) -> Pending? {
         state.withLockedValue { state in
             guard let pending = state.pending.removeValue(forKey: messageID) else { return nil }
             state.order.removeAll { $0 == messageID }
+            state.acknowledged.insert(messageID)
+            state.acknowledgedOrder.append(messageID)
+            if state.acknowledgedOrder.count > Self.acknowledgedMemory {
+                state.acknowledged.remove(state.acknowledgedOrder.removeFirst())
+            }
             return pending
         }
     }

@@ -13,4 +13,6 @@ struct SessionServices: Sendable {
     /// Per-session message rate (per second) and burst.
     var messageRate: Double = 10
     var messageBurst = 20
+    /// How long a client that stopped reading keeps its connection.
+    var stalledReaderTimeout: TimeAmount = .seconds(30)
 }

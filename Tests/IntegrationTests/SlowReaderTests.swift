@@ -1,0 +1,141 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import TestSupport
+
+/// A client that stops reading must not slow anyone else or make the server hold its
+/// messages without bound: past the outbound bound its messages go to its inbox, it is
+/// disconnected after the stalled-reader timeout, and it gets everything on its return.
+@Suite("Slow readers")
+struct SlowReaderTests {
+    static let arguments = [
+        "--max-outbound-bytes", "65536", "--stalled-reader-timeout", "3",
+        "--message-rate", "100000", "--message-burst", "100000",
+        "--inbox-max-messages", "100000", "--inbox-max-bytes", "100000000",
+        "--scrypt-log-n", "10",
+    ]
+
+    private static func user(_ name: String, port: Int, caFile: String, register: Bool = false) async throws -> LineClient {
+        let client = try await LineClient.connectAndGreet(port: port, caFile: caFile)
+        if register {
+            try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
+        }
+        try await client.send(#"{"type":"login","id":2,"username":"\#(name)","password":"password123"}"#)
+        _ = try await reply(client, id: 2)
+        return client
+    }
+
+    private static func chat(_ client: LineClient, with partner: String) async throws {
+        try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
+        _ = try await reply(client, id: 3)
+    }
+
+    @discardableResult
+    private static func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
+        while let frame = try await client.receiveJSON() {
+            if frame["id"] as? Int == id { return frame }
+        }
+        throw FixtureError("closed before the reply to \(id)")
+    }
+
+    /// carol sends dave a message every 50 ms until `stop`; every one must arrive.
+    private static func steadyPair(port: Int, caFile: String, stop: NIOLockedValueBox<Bool>) async throws
+        -> (sent: Int, received: Int, slowestMilliseconds: Int)
+    {
+        let carol = try await user("carol", port: port, caFile: caFile, register: true)
+        let dave = try await user("dave", port: port, caFile: caFile, register: true)
+        try await chat(carol, with: "dave")
+        try await chat(dave, with: "carol")
+        var sent = 0
+        var received = 0
+        var slowest = 0.0
+        while !stop.withLockedValue({ $0 }) {
+            sent += 1
+            let started = Date()
+            try await carol.send(#"{"type":"send","id":\#(100 + sent),"body":"steady \#(sent)"}"#)
+            while let frame = try await dave.receiveJSON() {
+                guard frame["type"] as? String == "message", frame["body"] as? String == "steady \(sent)" else { continue }
+                try await dave.send(#"{"type":"ack","message_id":"\#(frame["message_id"] as? String ?? "")"}"#)
+                received += 1
+                break
+            }
+            slowest = max(slowest, Date().timeIntervalSince(started))
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        await carol.close()
+        await dave.close()
+        return (sent, received, Int(slowest * 1000))
+    }
+
+    @Test("megabytes to a client that stopped reading: a steady pair is untouched, nothing is lost, the reader is cut off")
+    func slowReader() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates, arguments: Self.arguments)
+        defer { server.stop() }
+        let (port, ca) = (server.port, certificates.caFile)
+
+        let bob = try await Self.user("bob", port: port, caFile: ca, register: true)
+        let alice = try await Self.user("alice", port: port, caFile: ca, register: true)
+        try await Self.chat(bob, with: "alice")
+        try await Self.chat(alice, with: "bob")
+        try await bob.stopReading()
+
+        let stop = NIOLockedValueBox(false)
+        let steady = Task { try await Self.steadyPair(port: port, caFile: ca, stop: stop) }
+
+        // alice floods bob with 4 KB messages until the server spills them to his inbox.
+        let padding = String(repeating: "x", count: 4_000)
+        var bodies: [String] = []
+        var statuses: [String: Int] = [:]
+        var id = 100
+        while statuses["stored", default: 0] < 50, bodies.count < 5_000 {
+            id += 1
+            let body = "flood-\(id)-\(padding)"
+            try await alice.send(#"{"type":"send","id":\#(id),"body":"\#(body)"}"#)
+            let answer = try await Self.reply(alice, id: id)
+            let status = (answer["status"] as? String) ?? (answer["code"] as? String) ?? "?"
+            statuses[status, default: 0] += 1
+            if status == "sent" || status == "stored" { bodies.append(body) }
+        }
+        #expect(statuses["stored", default: 0] >= 50, "the server never spilled to the inbox: \(statuses)")
+        #expect(Set(statuses.keys).isSubset(of: ["sent", "stored"]), "\(statuses)")
+
+        // The stalled-reader timeout cuts bob off; alice hears he disconnected.
+        var aliceHeard = false
+        while let frame = try await alice.receiveJSON(timeout: 30) {
+            if frame["code"] as? String == "partner_disconnected" {
+                aliceHeard = true
+                break
+            }
+        }
+        #expect(aliceHeard, "alice was never told bob was disconnected")
+        #expect(waitFor { server.logs.contains("user=bob [Server] disconnected: stopped reading") }, "\(server.logs.suffix(800))")
+
+        stop.withLockedValue { $0 = true }
+        let pair = try await steady.value
+        #expect(pair.sent > 0 && pair.received == pair.sent, "the steady pair lost messages: \(pair)")
+
+        // bob comes back and gets every message alice was told was sent or stored, once.
+        let bobAgain = try await Self.user("bob", port: port, caFile: ca)
+        // Waiting messages come before the answer to `chat`, so read from here on.
+        try await bobAgain.send(#"{"type":"chat","id":3,"with":"alice"}"#)
+        var delivered: [String: Int] = [:]
+        while let frame = try? await bobAgain.receiveJSON(timeout: 3) {
+            guard frame["type"] as? String == "message", let body = frame["body"] as? String else { continue }
+            delivered[body, default: 0] += 1
+            try await bobAgain.send(#"{"type":"ack","message_id":"\#(frame["message_id"] as? String ?? "")"}"#)
+        }
+        // Bodies are 4 KB: name them by their number only.
+        let missing = bodies.filter { delivered[$0] == nil }.map { $0.prefix(while: { $0 != "x" }) }
+        #expect(missing.isEmpty, "\(missing.count) of \(bodies.count) messages never reached bob: \(missing.prefix(10))")
+        #expect(delivered.values.allSatisfy { $0 == 1 }, "some messages reached bob twice")
+        print(
+            "slow reader: \(bodies.count) messages (\(bodies.count * 4) KB) sent to a stalled reader, "
+                + "\(statuses["sent", default: 0]) written live then \(statuses["stored", default: 0]) spilled to the inbox; "
+                + "steady pair \(pair.received)/\(pair.sent) delivered, slowest \(pair.slowestMilliseconds) ms; "
+                + "\(delivered.count) delivered to bob on return")
+        await alice.close()
+        await bobAgain.close()
+        await bob.close()
+    }
+}
