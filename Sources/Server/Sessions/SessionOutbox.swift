@@ -26,8 +26,9 @@ final class SessionOutbox: Sendable {
         var closed = false
         /// Over the high mark: refusing messages until the client catches up.
         var stalled = false
-        /// Messages refused while stalled, per sender, for the "waiting" notice.
-        var refusedWhileStalled: [String: Int] = [:]
+        /// Ids of messages refused while stalled, per sender, for the "waiting" notice (a
+        /// set: a stored message is offered again once its store finishes).
+        var refusedWhileStalled: [String: Set<String>] = [:]
         var pending: [String: Pending] = [:]
         var order: [String] = []
         /// Ids this client acknowledged lately, oldest first. A stored message can reach a
@@ -63,7 +64,7 @@ final class SessionOutbox: Sendable {
             // its handler sees it writable again, so live order is never reshuffled.
             if state.stalled || !channel.isWritable {
                 state.stalled = true
-                state.refusedWhileStalled[message.from, default: 0] += 1
+                state.refusedWhileStalled[message.from, default: []].insert(message.id)
                 return false
             }
             state.pending[message.id] = Pending(message: message, fromInbox: fromInbox)
@@ -93,7 +94,7 @@ final class SessionOutbox: Sendable {
         state.withLockedValue { state in
             state.stalled = false
             defer { state.refusedWhileStalled.removeAll() }
-            return state.refusedWhileStalled
+            return state.refusedWhileStalled.mapValues(\.count)
         }
     }
 

@@ -1,0 +1,102 @@
+import NIOCore
+import NIOEmbedded
+import Shared
+import Testing
+
+@testable import Server
+
+/// A session whose client stops reading, without sockets: the channel's writability is
+/// set by hand, as NIO sets it when the write buffer passes its high mark.
+@Suite("Stalled readers", .timeLimit(.minutes(1)))
+struct StalledReaderTests {
+    typealias Support = SessionHandlerTests
+
+    /// alice and bob logged in and chatting with each other.
+    private func pair(_ services: SessionServices) async throws -> (alice: NIOAsyncTestingChannel, bob: NIOAsyncTestingChannel) {
+        let alice = try await Support.greetedChannel(services, sessionID: 1)
+        try await Support.logIn(alice, as: "alice")
+        let bob = try await Support.greetedChannel(services, sessionID: 2)
+        try await Support.logIn(bob, as: "bob")
+        try await Support.send(.chat(id: 3, with: "bob"), to: alice)
+        try await Support.send(.chat(id: 3, with: "alice"), to: bob)
+        for channel in [alice, bob] {
+            while true {
+                if case .ok(3, _) = try await Support.nextFrame(channel) { break }
+            }
+        }
+        return (alice, bob)
+    }
+
+    /// Skips frames until one satisfies `match` (notices such as "paired" come and go).
+    private func next(_ channel: NIOAsyncTestingChannel, _ match: (ServerFrame) -> Bool) async throws -> ServerFrame {
+        while true {
+            let frame = try await Support.nextFrame(channel)
+            if match(frame) { return frame }
+        }
+    }
+
+    /// The receipt status (or error code) alice gets for sending `body`.
+    private func send(_ body: String, id: Int, from alice: NIOAsyncTestingChannel) async throws -> String {
+        try await Support.send(.send(id: id, body: body), to: alice)
+        while true {
+            switch try await Support.nextFrame(alice) {
+            case .receipt(id, _, let status): return status.rawValue
+            case .error(let error) where error.id == id: return error.code.rawValue
+            default: continue
+            }
+        }
+    }
+
+    @Test("over the mark, messages go to the inbox; caught up, the client is told and live delivery resumes")
+    func spillAndResume() async throws {
+        try await Support.withServices { services in
+            let (alice, bob) = try await pair(services)
+            #expect(try await send("live one", id: 10, from: alice) == "sent")
+            _ = try await next(bob) { $0.isMessage(body: "live one") }
+            while try await bob.readOutbound(as: ByteBuffer.self) != nil {}
+
+            bob.isWritable = false
+            bob.pipeline.fireChannelWritabilityChanged()
+            #expect(try await send("while stalled", id: 11, from: alice) == "stored")
+            #expect(try await send("still stalled", id: 12, from: alice) == "stored")
+            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "nothing more was written to bob")
+
+            bob.isWritable = true
+            bob.pipeline.fireChannelWritabilityChanged()
+            #expect(
+                try await Support.nextFrame(bob)
+                    == .notice(code: .newMessage, message: "2 new messages from alice - /chat alice to read"))
+            #expect(try await send("live again", id: 13, from: alice) == "sent")
+            _ = try await next(bob) { $0.isMessage(body: "live again") }
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
+
+    @Test("a client that stays over the mark past the timeout is disconnected and its partner told")
+    func disconnectAfterTimeout() async throws {
+        try await Support.withServices { base in
+            var services = base
+            services.stalledReaderTimeout = .seconds(30)
+            let (alice, bob) = try await pair(services)
+            bob.isWritable = false
+            bob.pipeline.fireChannelWritabilityChanged()
+            try await bob.testingEventLoop.advanceTime(by: .seconds(29))
+            #expect(bob.isActive, "closed before its time")
+            try await bob.testingEventLoop.advanceTime(by: .seconds(2))
+            try await Support.closed(bob)
+            while true {
+                if case .notice(.partnerDisconnected, _) = try await Support.nextFrame(alice) { break }
+            }
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
+}
+
+extension ServerFrame {
+    fileprivate func isMessage(body: String) -> Bool {
+        if case .message(let message) = self { return message.body == body }
+        return false
+    }
+}
