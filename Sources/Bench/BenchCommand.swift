@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
             error; results to standard output, a table row and one JSON line per scenario.
             """)
 
-    @Option(help: "sessions, relay, inbox, handshakes, login-storm or all.")
+    @Option(help: "sessions, relay, inbox, handshakes, login-storm, slowloris or all.")
     var scenario: ScenarioChoice = .all
 
     @Flag(help: "Every scenario with tiny sizes, seconds in all (CI); figures are not meaningful.")
@@ -72,6 +72,16 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "login-storm: logins at once (default 200; smoke 20).")
     var logins: Int?
 
+    @Option(
+        name: .customLong("slowloris-sockets"),
+        help: "slowloris: connections that never handshake (default 1000; smoke 40).")
+    var slowlorisSockets: Int?
+
+    @Option(
+        name: .customLong("slowloris-seconds"),
+        help: "slowloris: seconds of login-and-chat rounds under attack (default 15, past the 10 s handshake timeout; smoke 1).")
+    var slowlorisSeconds: Double?
+
     @Option(name: .customLong("connect-concurrency"), help: "Connections set up at once (default 64).")
     var connectConcurrency: Int?
 
@@ -99,7 +109,7 @@ struct BenchCommand: AsyncParsableCommand {
         let positive: [(String, Int?)] = [
             ("--sessions", sessions), ("--pairs", pairs), ("--window", window), ("--rate", rate),
             ("--inbox-messages", inboxMessages), ("--inbox-senders", inboxSenders), ("--concurrency", concurrency),
-            ("--logins", logins), ("--connect-concurrency", connectConcurrency), ("--event-loops", eventLoops),
+            ("--logins", logins), ("--slowloris-sockets", slowlorisSockets), ("--connect-concurrency", connectConcurrency), ("--event-loops", eventLoops),
         ]
         for (name, value) in positive where (value ?? 1) < 1 {
             throw ValidationError("\(name) must be at least 1")
@@ -108,6 +118,9 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--size must be between \(MessageStamp.minimumSize) (room for the send time) and 4096")
         }
         if let duration, duration <= 0 { throw ValidationError("--duration must be more than 0 seconds") }
+        if let slowlorisSeconds, slowlorisSeconds <= 0 {
+            throw ValidationError("--slowloris-seconds must be more than 0 seconds")
+        }
         if let hold, hold < 0 { throw ValidationError("--hold must not be negative") }
     }
 
@@ -125,6 +138,8 @@ struct BenchCommand: AsyncParsableCommand {
         plan.inboxSenders = min(inboxSenders ?? plan.inboxSenders, plan.inboxMessages)
         plan.handshakeConcurrency = concurrency ?? plan.handshakeConcurrency
         plan.logins = logins ?? plan.logins
+        plan.slowlorisSockets = slowlorisSockets ?? plan.slowlorisSockets
+        plan.slowlorisSeconds = slowlorisSeconds ?? plan.slowlorisSeconds
         plan.connectConcurrency = connectConcurrency ?? plan.connectConcurrency
         plan.eventLoops = eventLoops ?? plan.eventLoops
         if startServer {

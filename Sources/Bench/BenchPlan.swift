@@ -34,6 +34,11 @@ struct BenchPlan: Sendable {
     /// login-storm: simultaneous logins, and the quiet relay window measured before them (s).
     var logins = 200
     var beforeStorm = 3.0
+    /// slowloris: connections that never handshake (a fortieth of them dribbling), held
+    /// while a user logs in and chats for the given seconds: longer than the server's
+    /// default 10 s handshake timeout, so the server drops and the crowd reopens them.
+    var slowlorisSockets = 1_000
+    var slowlorisSeconds = 15.0
     /// Connections being set up at once (registration uses a fraction of it).
     var connectConcurrency = 64
     /// Event loops of the bench (its NIO threads).
@@ -55,6 +60,8 @@ struct BenchPlan: Sendable {
         plan.handshakeConcurrency = 8
         plan.logins = 20
         plan.beforeStorm = 0.5
+        plan.slowlorisSockets = 40
+        plan.slowlorisSeconds = 1
         plan.connectConcurrency = 16
         return plan
     }

@@ -7,10 +7,11 @@ enum ScenarioChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
     case inbox
     case handshakes
     case loginStorm = "login-storm"
+    case slowloris
     case all
 
     /// The scenarios to run, in order (`all` runs every one).
     var expanded: [ScenarioChoice] {
-        self == .all ? [.sessions, .relay, .inbox, .handshakes, .loginStorm] : [self]
+        self == .all ? [.sessions, .relay, .inbox, .handshakes, .loginStorm, .slowloris] : [self]
     }
 }

@@ -22,6 +22,10 @@ struct BenchSmokeTests {
         ],
         "handshakes": ["handshakes", "handshakes_per_s", "p50_us", "p99_us", "server_cpu_ms_per_handshake"],
         "login-storm": ["logins", "failures", "storm_s", "before_p99_us", "storm_p99_us", "server_cpu_ms_per_login"],
+        "slowloris": [
+            "sockets", "held_at_start", "least_held", "dropped_by_server", "rounds", "round_failures", "p50_us",
+            "p99_us", "max_us", "server_kib_per_held_socket", "server_cpu_ms_per_s",
+        ],
     ]
 
     @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(3)))
@@ -41,7 +45,7 @@ struct BenchSmokeTests {
                 #expect(fields[key] != nil, "\(scenario) lacks \(key): \(line)")
             }
         }
-        #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm"], "JSON lines: \(seen)")
+        #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm", "slowloris"], "JSON lines: \(seen)")
         #expect(run.stdout.contains("--scrypt-log-n 10"), "the output says how bench accounts are hashed")
     }
 }
