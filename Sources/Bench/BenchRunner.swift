@@ -98,6 +98,10 @@ struct BenchRunner {
             table.note(
                 "server inbox caps raised for the bench: --inbox-max-messages \(settings.inboxMaximumMessages) "
                     + "--inbox-max-bytes \(settings.inboxMaximumBytes)")
+            table.note(
+                "server limits raised for the bench: --message-rate \(settings.messageRate) "
+                    + "--message-burst \(settings.messageBurst) --max-connections \(settings.maximumConnections) "
+                    + "--max-connections-per-address \(settings.maximumConnectionsPerAddress)")
         } else {
             table.note(
                 "server: attached, pid \(server.pid), \(server.host):\(server.port); accounts register at its own scrypt cost")

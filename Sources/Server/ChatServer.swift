@@ -59,7 +59,11 @@ final class ChatServer: Sendable {
             logger.warning("\(note)")
         }
         self.accountStore = try GDBMAccountStore(directory: directory)
-        self.inboxStore = try GDBMInboxStore(directory: directory, limits: configuration.inboxLimits)
+        self.inboxStore = try GDBMInboxStore(
+            directory: directory, limits: configuration.inboxLimits, observer: Self.inboxFailureLog(logger))
+        for note in inboxStore.notes {
+            logger.warning("\(note)")
+        }
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
         // The KDF and GDBM syncs are blocking: they get threads of their own.
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
@@ -86,6 +90,23 @@ final class ChatServer: Sendable {
         services.messageBurst = configuration.messageBurst
         services.stalledReaderTimeout = configuration.stalledReaderTimeout
         self.services = services
+    }
+
+    /// Logs the inbox store's failures and recoveries (a full or failing disk); ignores
+    /// its routine events.
+    private static func inboxFailureLog(_ logger: Logger) -> @Sendable (GDBMInboxStore.Event) -> Void {
+        { event in
+            switch event {
+            case .failed(let error):
+                logger.error("inbox write failed; its messages were not stored, reopening: \(error)")
+            case .recoveryFailed(let error):
+                logger.error("inbox store still failing; new messages are refused until it recovers: \(error)")
+            case .recovered:
+                logger.notice("inbox store recovered; storing messages again")
+            case .stored, .syncing, .synced, .syncFailed:
+                break
+            }
+        }
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).

@@ -94,4 +94,43 @@ struct GDBMAccountStoreTests {
             #expect(throws: StorageError.alreadyInUse(path: path)) { try DataDirectory(path: path) }
         }
     }
+
+    @Test("after a failed write the store reopens its file: logins and registrations work again")
+    func recoversAfterFailedWrite() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let hasher = try PasswordHasher(parameters: .fastForTests)
+            let hash = try hasher.hash(password: "password1")
+            let alice = Account(username: try Username("alice"), passwordHash: hash)
+            let bob = Account(username: try Username("bob"), passwordHash: hash)
+            let carol = Account(username: try Username("carol"), passwordHash: hash)
+            let faults = GDBMFaults()
+            let store = try GDBMAccountStore(directory: directory, faults: faults)
+            defer { store.close() }
+            try store.create(alice)
+
+            // A failed store (a full disk): the registration fails, others can still log in.
+            faults.failNext(.store)
+            #expect(throws: StorageError.self) { try store.create(bob) }
+            #expect(try store.find(username: "alice") == alice)
+            #expect(try store.find(username: "bob") == nil)
+
+            // A failed sync: the record reached the file, but is taken back, so the name
+            // is free when the disk works again.
+            faults.failNext(.sync)
+            #expect(throws: StorageError.self) { try store.create(carol) }
+            #expect(try store.find(username: "carol") == nil)
+            try store.create(carol)
+            try store.create(bob)
+            #expect(try store.find(username: "bob") == bob)
+            #expect(try store.find(username: "carol") == carol)
+
+            // The file cannot even be reopened: calls fail until it can.
+            faults.failNext(.sync)
+            faults.failNext(.open)
+            #expect(throws: StorageError.self) { try store.update(alice) }
+            #expect(throws: StorageError.self) { try store.find(username: "alice") }
+            #expect(try store.find(username: "alice") == alice)
+        }
+    }
 }

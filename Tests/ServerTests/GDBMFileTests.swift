@@ -141,4 +141,40 @@ struct GDBMFileTests {
             }
         }
     }
+
+    @Test("an injected failure fails the armed call, then the handle refuses every call until reopened")
+    func injectedFailures() throws {
+        try StorageTestSupport.withTemporaryDirectory { directory in
+            let faults = GDBMFaults()
+            let path = directory + "/test.gdbm"
+            let file = try GDBMFile(path: path, faults: faults)
+            try file.store(key: bytes("before"), value: bytes("1"), replace: false)
+            faults.failNext(.store)
+            #expect { try file.store(key: bytes("failing"), value: bytes("2"), replace: false) } throws: { error in
+                guard case StorageError.io(_, let message) = error else { return false }
+                return message.contains("injected")
+            }
+            // Like GDBM after a real write error: reads refuse too, sync as well.
+            #expect(throws: StorageError.self) { try file.fetch(key: self.bytes("before")) }
+            #expect(throws: StorageError.self) { try file.sync() }
+            try file.close()
+
+            // Another instance without the seam is untouched; one with it works again
+            // once nothing is armed, and the failed store never reached the file.
+            let reopened = try GDBMFile(path: path, faults: faults)
+            #expect(try reopened.fetch(key: bytes("before")) == bytes("1"))
+            #expect(try reopened.fetch(key: bytes("failing")) == nil)
+            faults.failNext(.sync, times: 2)
+            #expect(throws: StorageError.self) { try reopened.sync() }
+            try reopened.close()
+            #expect(throws: StorageError.self) { try GDBMFile(path: path, faults: faults).sync() }
+            #expect(faults.injectedCount(.sync) == 2)
+            faults.failNext(.open)
+            #expect(throws: StorageError.self) { try GDBMFile(path: path, faults: faults) }
+            let healthy = try GDBMFile(path: path, faults: faults)
+            try healthy.delete(key: bytes("before"))
+            try healthy.sync()
+            try healthy.close()
+        }
+    }
 }

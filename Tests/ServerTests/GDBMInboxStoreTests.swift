@@ -42,7 +42,7 @@ struct GDBMInboxStoreTests {
         }
     }
 
-    @Test("the mirror built at open agrees with the index records and the message records")
+    @Test("the mirror built at open agrees with the message records in the file")
     func mirrorAgreesWithFile() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
@@ -71,36 +71,24 @@ struct GDBMInboxStoreTests {
                 store.close()
             }
 
-            // Read the file raw, the way the store's open does.
+            // Read the file raw: one record per waiting message, and nothing else.
             let path = directory.path(for: GDBMInboxStore.fileName)
-            do {
-                let file = try GDBMFile(path: path)
-                defer { try? file.close() }
-                var fromFile: [String: InboxIndex] = [:]
-                var messageKeys = Set<[UInt8]>()
-                for key in try file.keys() {
-                    if key.starts(with: GDBMInboxStore.indexPrefix) {
-                        let recipient = String(decoding: key.dropFirst(2), as: UTF8.self)
-                        let value = try #require(try file.fetch(key: key))
-                        fromFile[recipient] = try GDBMInboxStore.decodeIndex(value, key: key, path: path)
-                    } else {
-                        messageKeys.insert(key)
-                    }
-                }
-                #expect(fromFile == snapshot)
-                let listed = fromFile.flatMap { recipient, index in
-                    index.entries.map { GDBMInboxStore.messageKey(recipient: recipient, id: $0.id) }
-                }
-                #expect(Set(listed) == messageKeys)
-                #expect(listed.count == messageKeys.count)
-                for key in messageKeys {
-                    let message = try GDBMInboxStore.decodeMessage(
-                        try #require(try file.fetch(key: key)), key: key, path: path
-                    )
-                    let entry = try #require(fromFile[message.to]?.entries.first { $0.id == message.id })
-                    #expect(entry == InboxIndex.Entry(message))
-                }
+            let records = try Self.rawRecords(path)
+            #expect(records.keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
+            var summaries: [GDBMInboxStore.RecordSummary] = []
+            for (key, value) in records {
+                let summary = try GDBMInboxStore.decodeRecordSummary(value, key: key, path: path)
+                let message = try GDBMInboxStore.decodeRecord(value, key: key, path: path)
+                #expect(summary.entry == InboxIndex.Entry(message))
+                #expect(summary.recipient == message.to)
+                summaries.append(summary)
             }
+            #expect(Set(summaries.map(\.sequence)).count == summaries.count, "sequence numbers are unique")
+            var fromFile: [String: InboxIndex] = [:]
+            for summary in summaries.sorted(by: { $0.sequence < $1.sequence }) {
+                fromFile[summary.recipient, default: InboxIndex()].append(summary.entry)
+            }
+            #expect(fromFile == snapshot)
 
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
@@ -109,36 +97,22 @@ struct GDBMInboxStoreTests {
         }
     }
 
-    @Test("a message record without an index entry is indexed at open, after the listed ones")
+    @Test("legacy file: a message record without an index entry is converted after the listed ones")
     func unindexedMessageIsIndexed() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let listed = StoredMessage.test(from: "alice", to: "bob", body: "listed", at: 5_000)
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(try store.append(listed) == .stored)
-                store.close()
-            }
-            // What a crash between the message store and the index store leaves behind.
+            // What a crash between the message store and the index store left behind.
             let olderOrphan = StoredMessage.test(from: "carol", to: "bob", body: "orphan 1", at: 1_000)
             let newerOrphan = StoredMessage.test(from: "alice", to: "bob", body: "orphan 2", at: 2_000)
             let carolsOrphan = StoredMessage.test(from: "bob", to: "carol", body: "no index at all")
-            do {
-                let file = try GDBMFile(path: path)
-                for message in [newerOrphan, olderOrphan, carolsOrphan] {
-                    try file.store(
-                        key: GDBMInboxStore.messageKey(recipient: message.to, id: message.id),
-                        value: try GDBMInboxStore.encodeMessage(message, path: path),
-                        replace: false
-                    )
-                }
-                try file.close()
-            }
+            try Self.writeLegacyFile(path, indexed: ["bob": [listed]], unindexed: [newerOrphan, olderOrphan, carolsOrphan])
 
             do {
                 let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 2)
+                #expect(store.notes.count == 3)
+                #expect(store.notes.contains { $0.contains("converted 4 messages") })
                 #expect(store.notes.contains { $0.contains("indexed 2 messages for bob") })
                 #expect(store.notes.contains { $0.contains("indexed 1 message for carol") })
                 #expect(try store.messages(for: "bob", from: nil) == [listed, olderOrphan, newerOrphan])
@@ -146,7 +120,8 @@ struct GDBMInboxStoreTests {
                 #expect(try store.counts(for: "bob") == ["alice": 2, "carol": 1])
                 store.close()
             }
-            // The repair was written: the next open has nothing to do.
+            // The conversion was written: the next open has nothing to do.
+            #expect(try Self.rawRecords(path).keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
             #expect(store.notes.isEmpty)
@@ -154,7 +129,7 @@ struct GDBMInboxStoreTests {
         }
     }
 
-    @Test("an index entry without a message record is dropped at open")
+    @Test("legacy file: an index entry without a message record is dropped in the conversion")
     func danglingEntryIsDropped() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
@@ -162,49 +137,42 @@ struct GDBMInboxStoreTests {
             let gone = StoredMessage.test(from: "alice", to: "bob", body: "gone")
             let kept = StoredMessage.test(from: "carol", to: "bob", body: "kept")
             let lonely = StoredMessage.test(from: "alice", to: "dave", body: "only one")
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                for message in [gone, kept, lonely] {
-                    #expect(try store.append(message) == .stored)
-                }
-                store.close()
-            }
-            // What a crash between a removal's record delete and its index rewrite leaves.
+            try Self.writeLegacyFile(path, indexed: ["bob": [gone, kept], "dave": [lonely]], unindexed: [])
+            // What a crash between a removal's record delete and its index rewrite left.
             do {
                 let file = try GDBMFile(path: path)
-                try file.delete(key: GDBMInboxStore.messageKey(recipient: "bob", id: gone.id))
-                try file.delete(key: GDBMInboxStore.messageKey(recipient: "dave", id: lonely.id))
+                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: gone.id))
+                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "dave", id: lonely.id))
                 try file.close()
             }
 
             do {
                 let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 2)
+                #expect(store.notes.count == 3)
+                #expect(store.notes.contains { $0.contains("converted 1 message from") })
                 #expect(store.notes.contains { $0.contains("dropped 1 index entry for bob") })
                 #expect(try store.messages(for: "bob", from: nil) == [kept])
                 #expect(try store.counts(for: "bob") == ["carol": 1])
                 #expect(try store.counts(for: "dave") == [:])
                 store.close()
             }
-            do {
-                let file = try GDBMFile(path: path)
-                defer { try? file.close() }
-                #expect(try file.fetch(key: GDBMInboxStore.indexKey(recipient: "dave")) == nil)
-            }
+            #expect(try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) } == [
+                "q:bob:\(kept.id)",
+            ])
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
             #expect(store.notes.isEmpty)
         }
     }
 
-    @Test("an index record that cannot be decoded is reported as corrupt at open")
+    @Test("legacy file: an index record that cannot be decoded is reported as corrupt at open")
     func corruptIndex() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             do {
                 let file = try GDBMFile(path: path)
-                try file.store(key: GDBMInboxStore.indexKey(recipient: "bob"), value: [1, 2, 3], replace: false)
+                try file.store(key: GDBMInboxStore.legacyIndexKey(recipient: "bob"), value: [1, 2, 3], replace: false)
                 try file.close()
             }
             #expect {
@@ -320,58 +288,411 @@ struct GDBMInboxStoreTests {
         }
     }
 
-    @Test("a failed write: append throws, the mirror is unchanged, nothing is left in the file")
+    @Test("a message record that cannot be decoded, or names another key, is reported as corrupt")
+    func corruptRecord() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let message = StoredMessage.test(from: "alice", to: "bob")
+            do {
+                let file = try GDBMFile(path: path)
+                var truncated = GDBMInboxStore.encodeRecord(message, sequence: 1)
+                truncated.removeLast()
+                try file.store(key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id), value: truncated, replace: false)
+                try file.close()
+            }
+            #expect {
+                try GDBMInboxStore(directory: directory)
+            } throws: { error in
+                guard case StorageError.corrupt(_, let text) = error else { return false }
+                return text.contains("q:bob:\(message.id)") && text.contains("truncated")
+            }
+            do {
+                let file = try GDBMFile(path: path)
+                try file.store(
+                    key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
+                    value: GDBMInboxStore.encodeRecord(StoredMessage.test(from: "alice", to: "carol"), sequence: 1),
+                    replace: true)
+                try file.close()
+            }
+            #expect {
+                try GDBMInboxStore(directory: directory)
+            } throws: { error in
+                guard case StorageError.corrupt(_, let text) = error else { return false }
+                return text.contains("for carol")
+            }
+        }
+    }
+
+    @Test("a record written by a batch whose sync never ran (a crash) is a whole message at open")
+    func unsyncedRecordIsWhole() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let synced = StoredMessage.test(from: "alice", to: "bob", body: "synced")
+            do {
+                let store = try GDBMInboxStore(directory: directory)
+                #expect(try store.append(synced) == .stored)
+                store.close()
+            }
+            // One gdbm_store per append: a crash before the sync leaves the record whole or
+            // absent, never half an append. Here it reached the file.
+            let crashed = StoredMessage.test(from: "carol", to: "bob", body: "never acknowledged")
+            do {
+                let file = try GDBMFile(path: path)
+                try file.store(
+                    key: GDBMInboxStore.recordKey(recipient: "bob", id: crashed.id),
+                    value: GDBMInboxStore.encodeRecord(crashed, sequence: 2), replace: false)
+                try file.close()
+            }
+            let store = try GDBMInboxStore(directory: directory)
+            defer { store.close() }
+            #expect(store.notes.isEmpty)
+            #expect(try store.messages(for: "bob", from: nil) == [synced, crashed])
+            // New appends go after it: the sequence continues past the highest found.
+            let later = StoredMessage.test(from: "alice", to: "bob", body: "later")
+            #expect(try store.append(later) == .stored)
+            #expect(try store.messages(for: "bob", from: nil) == [synced, crashed, later])
+        }
+    }
+
+    @Test("legacy file: converted with its order, caps and counts; the next open has nothing to do")
+    func legacyConversion() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let bobs = (0..<5).map { StoredMessage.test(from: $0 % 2 == 0 ? "alice" : "carol", to: "bob", body: "b\($0)", at: Int64(10 - $0)) }
+            let erins = [StoredMessage.test(from: "bob", to: "erin", body: "e0")]
+            try Self.writeLegacyFile(path, indexed: ["bob": bobs, "erin": erins], unindexed: [])
+            do {
+                let store = try GDBMInboxStore(directory: directory, limits: InboxLimits(maximumMessages: 6))
+                #expect(store.notes == ["\(path): converted 6 messages from the legacy index layout to one record per message"])
+                #expect(try store.messages(for: "bob", from: nil) == bobs)
+                #expect(try store.messages(for: "erin", from: nil) == erins)
+                #expect(try store.counts(for: "bob") == ["alice": 3, "carol": 2])
+                let sixth = StoredMessage.test(from: "dave", to: "bob", body: "sixth")
+                #expect(try store.append(sixth) == .stored)
+                #expect(try store.append(StoredMessage.test(from: "dave", to: "bob")) == .full("bob's inbox is full (6 messages)"))
+                #expect(try store.messages(for: "bob", from: nil) == bobs + [sixth])
+                store.close()
+            }
+            let keys = try Self.rawRecords(path).keys
+            #expect(keys.count == 7)
+            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
+            let store = try GDBMInboxStore(directory: directory)
+            defer { store.close() }
+            #expect(store.notes.isEmpty)
+            #expect(try store.messages(for: "bob", from: nil).prefix(5) == bobs[...])
+        }
+    }
+
+    @Test("legacy conversion interrupted before its marker: done again from the legacy records")
+    func legacyConversionInterruptedInPhaseOne() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let bobs = (0..<4).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
+            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
+            // A crash in phase 1 left some new records (here the last two, out of order).
+            do {
+                let file = try GDBMFile(path: path)
+                for (position, message) in bobs.enumerated().suffix(2) {
+                    try file.store(
+                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
+                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
+                }
+                try file.close()
+            }
+            do {
+                let store = try GDBMInboxStore(directory: directory)
+                #expect(store.notes.contains { $0.contains("converted 4 messages") })
+                #expect(try store.messages(for: "bob", from: nil) == bobs)
+                store.close()
+            }
+            #expect(try Self.rawRecords(path).count == 4)
+        }
+    }
+
+    @Test("legacy conversion interrupted after its marker: only the legacy records are deleted")
+    func legacyConversionInterruptedInPhaseTwo() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let bobs = (0..<3).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
+            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
+            // Phase 1 completed (new records and marker synced); phase 2 had deleted the
+            // first message's legacy record when the crash came.
+            do {
+                let file = try GDBMFile(path: path)
+                for (position, message) in bobs.enumerated() {
+                    try file.store(
+                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
+                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
+                }
+                try file.store(key: GDBMInboxStore.legacyConversionMarkerKey, value: [], replace: false)
+                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: bobs[0].id))
+                try file.close()
+            }
+            do {
+                let store = try GDBMInboxStore(directory: directory)
+                // Nothing converted again, nothing "dropped": the legacy leftovers are just gone.
+                #expect(store.notes.isEmpty)
+                #expect(try store.messages(for: "bob", from: nil) == bobs)
+                store.close()
+            }
+            let keys = try Self.rawRecords(path).keys
+            #expect(keys.count == 3)
+            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
+        }
+    }
+
+    @Test("a failed write: that append throws, nothing of it stays, and the store takes the next one")
     func failedWrite() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
             let failing = StoredMessage.test(from: "carol", to: "bob", body: "failing")
+            let after = StoredMessage.test(from: "dave", to: "bob", body: "after")
+            let faults = GDBMFaults()
+            let log = EventLog()
             do {
-                let store = try GDBMInboxStore(directory: directory)
+                let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
                 defer { store.close() }
                 #expect(try store.append(kept) == .stored)
-                // GDBM's descriptor made read-only for one call: its writes fail, as on a full disk.
-                let swap = try #require(DescriptorSwap(file: path, with: open(path, O_RDONLY)))
+                faults.failNext(.store)
                 #expect { try store.append(failing) } throws: { Self.isIO($0) }
-                swap.restore()
+                #expect(faults.injectedCount(.store) == 1)
                 #expect(try store.counts(for: "bob") == ["alice": 1])
                 #expect(try store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
+                // Recovered at once (reopened, mirror rebuilt): reads and writes work again.
+                #expect(log.failures == 1)
+                #expect(log.recoveries == 1)
+                #expect(try store.messages(for: "bob", from: nil) == [kept])
+                #expect(try store.append(after) == .stored)
+                #expect(try store.messages(for: "bob", from: nil) == [kept, after])
             }
+            let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
+            #expect(Set(keys) == ["q:bob:\(kept.id)", "q:bob:\(after.id)"])
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
-            #expect(try store.messages(for: "bob", from: nil) == [kept])
+            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
         }
     }
 
-    @Test("a failed sync: append throws, the mirror is unchanged, the store goes on answering")
+    @Test("a failed sync: its appends throw, their records are purged, and the store takes the next one")
     func failedSync() throws {
         try StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
             let failing = StoredMessage.test(from: "carol", to: "bob", body: "failing")
+            let after = StoredMessage.test(from: "dave", to: "bob", body: "after")
+            let faults = GDBMFaults()
+            let log = EventLog()
             do {
-                let injector = SyncFailureInjector(file: path)
-                let store = try GDBMInboxStore(directory: directory, observer: injector.record)
+                let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
                 defer { store.close() }
                 #expect(try store.append(kept) == .stored)
-                injector.failNextSync()
+                faults.failNext(.sync)
                 #expect { try store.append(failing) } throws: { Self.isIO($0) }
-                #expect(injector.failedSyncs.withLock { $0 } == 1)
+                #expect(log.count { if case .syncFailed = $0 { return true } else { return false } } == 1)
                 #expect(try store.counts(for: "bob") == ["alice": 1])
                 #expect(try store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
-                // GDBM now wants the file reopened: calls throw instead of crashing.
-                #expect { try store.append(StoredMessage.test(from: "dave", to: "bob")) } throws: { Self.isIO($0) }
+                #expect(log.recoveries == 1)
+                #expect(try store.append(after) == .stored)
             }
-            // The acknowledged message survives; the failed one may too (it was written, only
-            // its sync failed), which at-least-once delivery allows.
+            // Its record was written before the sync failed; the recovery deleted it, so a
+            // "not stored" message does not turn up later after all.
+            let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
+            #expect(Set(keys) == ["q:bob:\(kept.id)", "q:bob:\(after.id)"])
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
-            let ids = try store.messages(for: "bob", from: nil).map(\.id)
-            #expect(ids.first == kept.id)
-            #expect(Set(ids).isSubset(of: [kept.id, failing.id]))
+            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
         }
+    }
+
+    @Test("a failed sync under load: every append of the failed batch throws, every stored one is durable")
+    func failedSyncInABatch() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let faults = GDBMFaults()
+            // Slow syncs, so the threads' appends pile up into batches of several.
+            let slow = SyncLog(syncDelayMicroseconds: 2_000)
+            let outcomes = Locked<[String: Bool]>([:])
+            do {
+                let store = try GDBMInboxStore(directory: directory, observer: slow.record, faults: faults)
+                defer { store.close() }
+                InboxTestSupport.onThreads(8) { thread in
+                    for number in 0..<20 {
+                        if thread == 0 && number == 10 {
+                            faults.failNext(.sync)
+                        }
+                        let message = StoredMessage.test(from: "sender\(thread)", to: "bob", body: "\(number)")
+                        let stored = (try? store.append(message)) == .stored
+                        outcomes.withLock { $0[message.id] = stored }
+                    }
+                }
+                #expect(faults.injectedCount(.sync) == 1)
+                let storedIDs = Set(outcomes.withLock { $0 }.filter { $0.value }.keys)
+                #expect(storedIDs.count < 160, "the failed batch's appends were not stored")
+                #expect(Set(try store.messages(for: "bob", from: nil).map(\.id)) == storedIDs)
+            }
+            // Exactly the appends answered .stored are in the file.
+            let storedIDs = Set(outcomes.withLock { $0 }.filter { $0.value }.keys)
+            let inFile = Set(try Self.rawRecords(path).keys.map { String(decoding: $0.dropFirst(6), as: UTF8.self) })
+            #expect(inFile == storedIDs)
+        }
+    }
+
+    @Test("a disk that stays bad: writes are refused, reads go on, and writes work again once it recovers")
+    func diskStaysBad() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
+            let faults = GDBMFaults()
+            let log = EventLog()
+            let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
+            defer { store.close() }
+            #expect(try store.append(kept) == .stored)
+
+            // Every store fails (a full disk): each append is refused; the reopen works, so
+            // reads go on.
+            faults.failNext(.store, times: Int.max)
+            for number in 0..<3 {
+                #expect { try store.append(StoredMessage.test(from: "carol", to: "bob", body: "\(number)")) } throws: { Self.isIO($0) }
+                #expect(try store.messages(for: "bob", from: nil) == [kept])
+            }
+            // Worse: the file cannot even be reopened. Reads fail now too, but not for an
+            // empty inbox, and counts come from the mirror.
+            faults.failNext(.open, times: Int.max)
+            #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
+            #expect(log.count { if case .recoveryFailed = $0 { return true } else { return false } } >= 1)
+            #expect { try store.messages(for: "bob", from: nil) } throws: { Self.isIO($0) }
+            #expect(try store.messages(for: "nobody", from: nil).isEmpty)
+            #expect(try store.counts(for: "bob") == ["alice": 1])
+            #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
+
+            // The disk works again: the next write recovers first, then is stored.
+            faults.clear()
+            let after = StoredMessage.test(from: "dave", to: "bob", body: "after")
+            #expect(try store.append(after) == .stored)
+            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
+            #expect(try store.counts(for: "bob") == ["alice": 1, "dave": 1])
+        }
+    }
+
+    @Test("the purge of a failed batch fails too: it is retried before the next write")
+    func purgeRetried() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let failing = StoredMessage.test(from: "carol", to: "bob", body: "failing")
+            let after = StoredMessage.test(from: "dave", to: "bob", body: "after")
+            let faults = GDBMFaults()
+            let log = EventLog()
+            do {
+                let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
+                defer { store.close() }
+                // The batch's sync fails, then the recovery's sync after the purge too.
+                faults.failNext(.sync, times: 2)
+                #expect { try store.append(failing) } throws: { Self.isIO($0) }
+                #expect(log.count { if case .recoveryFailed = $0 { return true } else { return false } } == 1)
+                // Never shown meanwhile, though its record may still be in the file.
+                #expect(try store.messages(for: "bob", from: nil).isEmpty)
+                #expect(try store.counts(for: "bob") == [:])
+                #expect(try store.append(after) == .stored)
+                #expect(log.recoveries == 1)
+            }
+            let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
+            #expect(keys == ["q:bob:\(after.id)"])
+        }
+    }
+
+    @Test("a failed removal: it throws, the message stays to be delivered again, a later removal works")
+    func failedRemoval() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let message = StoredMessage.test(from: "alice", to: "bob")
+            let faults = GDBMFaults()
+            let store = try GDBMInboxStore(directory: directory, faults: faults)
+            defer { store.close() }
+            #expect(try store.append(message) == .stored)
+            faults.failNext(.delete)
+            #expect { try store.remove(recipient: "bob", id: message.id) } throws: { Self.isIO($0) }
+            #expect(try store.messages(for: "bob", from: nil) == [message])
+            #expect(try store.remove(recipient: "bob", id: message.id))
+            #expect(try store.messages(for: "bob", from: nil).isEmpty)
+        }
+    }
+
+    @Test("2,000 messages stored, then removed one by one: mirror and file agree all along")
+    func manyAppendsAndRemovals() throws {
+        try StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let path = directory.path(for: GDBMInboxStore.fileName)
+            let sent = (0..<2_000).map { StoredMessage.test(from: "sender\($0 % 7)", to: "bob", body: "\($0)") }
+            do {
+                let store = try GDBMInboxStore(directory: directory, limits: InboxLimits(maximumMessages: 2_000))
+                defer { store.close() }
+                InboxTestSupport.onThreads(4) { thread in
+                    for message in sent[(thread * 500)..<((thread + 1) * 500)] {
+                        _ = try? store.append(message)
+                    }
+                }
+                #expect(try store.messages(for: "bob", from: nil).count == 2_000)
+                // Remove every other one, then the rest, newest first: holes everywhere.
+                for message in sent.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
+                    #expect(try store.remove(recipient: "bob", id: message.id))
+                }
+                let remaining = try store.messages(for: "bob", from: nil)
+                #expect(Set(remaining.map(\.id)) == Set(sent.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.id)))
+                #expect(try store.counts(for: "bob").values.reduce(0, +) == 1_000)
+                for message in remaining.reversed().prefix(999) {
+                    #expect(try store.remove(recipient: "bob", id: message.id))
+                }
+                #expect(try store.messages(for: "bob", from: nil) == [remaining[0]])
+            }
+            #expect(try Self.rawRecords(path).count == 1)
+        }
+    }
+
+    /// Every key and value in the inbox file at `path` (the store must be closed).
+    private static func rawRecords(_ path: String) throws -> [[UInt8]: [UInt8]] {
+        let file = try GDBMFile(path: path)
+        defer { try? file.close() }
+        var records: [[UInt8]: [UInt8]] = [:]
+        for key in try file.keys() {
+            records[key] = try file.fetch(key: key)
+        }
+        return records
+    }
+
+    /// Writes a file in the legacy layout: an index record listing `indexed` per recipient,
+    /// a JSON record per message, and records for `unindexed` that no index lists.
+    private static func writeLegacyFile(
+        _ path: String, indexed: [String: [StoredMessage]], unindexed: [StoredMessage]
+    ) throws {
+        let file = try GDBMFile(path: path)
+        defer { try? file.close() }
+        for (recipient, messages) in indexed {
+            for message in messages {
+                try file.store(
+                    key: GDBMInboxStore.legacyMessageKey(recipient: recipient, id: message.id),
+                    value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
+            }
+            try file.store(
+                key: GDBMInboxStore.legacyIndexKey(recipient: recipient),
+                value: GDBMInboxStore.encodeLegacyIndex(InboxIndex(entries: messages.map(InboxIndex.Entry.init))),
+                replace: false)
+        }
+        for message in unindexed {
+            try file.store(
+                key: GDBMInboxStore.legacyMessageKey(recipient: message.to, id: message.id),
+                value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
+        }
+        try file.sync()
     }
 
     /// Every sender's messages are in bob's inbox, in the order that sender appended them.

@@ -52,7 +52,8 @@ final class Locked<Value: Sendable>: Sendable {
 }
 
 /// Records what the store reports: each append's write generation and how far syncs
-/// have got. Optionally makes every sync slow, as a slow disk would.
+/// have got. Optionally makes every sync slow, as a slow disk would (the observer runs on
+/// the writer thread just before the sync, so writers queue up behind it as they would).
 final class SyncLog: Sendable {
     struct Counts {
         var generations: [String: UInt64] = [:]
@@ -84,7 +85,7 @@ final class SyncLog: Sendable {
                 $0.syncedThrough = max($0.syncedThrough, generation)
                 $0.syncs += 1
             }
-        case .syncFailed:
+        case .syncFailed, .failed, .recovered, .recoveryFailed:
             break
         }
     }
@@ -100,74 +101,20 @@ final class SyncLog: Sendable {
     }
 }
 
-/// Replaces the descriptor a `GDBMFile` uses for `file` with another one until `restore()`,
-/// so that GDBM's own calls fail the way they would on a bad disk. Linux only (/proc).
-final class DescriptorSwap: Sendable {
-    let target: Int32
-    let saved: Int32
-
-    /// Nil if no descriptor of this process is open on `file`.
-    init?(file: String, with replacement: Int32) {
-        guard let target = Self.descriptor(of: file), replacement >= 0 else {
-            return nil
-        }
-        self.target = target
-        saved = dup(target)
-        dup2(replacement, target)
-        close(replacement)
-    }
-
-    func restore() {
-        dup2(saved, target)
-        close(saved)
-    }
-
-    /// The descriptor open on `file`, found through /proc/self/fd.
-    static func descriptor(of file: String) -> Int32? {
-        let resolved = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for entry in entries {
-            let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)
-            if link == resolved, let descriptor = Int32(entry) {
-                return descriptor
-            }
-        }
-        return nil
-    }
-}
-
-/// An observer that makes the next sync fail: while it runs, GDBM's descriptor points at
-/// /dev/null, where fsync fails with EINVAL.
-final class SyncFailureInjector: Sendable {
-    let file: String
-    let armed = Mutex(false)
-    let swap = Mutex<DescriptorSwap?>(nil)
-    let failedSyncs = Mutex(0)
-
-    init(file: String) {
-        self.file = file
-    }
-
-    func failNextSync() {
-        armed.withLock { $0 = true }
-    }
+/// Every event a store reported, in order, for tests that check failures and recoveries.
+final class EventLog: Sendable {
+    let events = Mutex<[GDBMInboxStore.Event]>([])
 
     func record(_ event: GDBMInboxStore.Event) {
-        switch event {
-        case .syncing:
-            if armed.withLock({ armed in defer { armed = false }; return armed }) {
-                swap.withLock { $0 = DescriptorSwap(file: file, with: open("/dev/null", O_WRONLY)) }
-            }
-        case .synced, .syncFailed:
-            if case .syncFailed = event {
-                failedSyncs.withLock { $0 += 1 }
-            }
-            swap.withLock { swap in
-                swap?.restore()
-                swap = nil
-            }
-        case .stored:
-            break
-        }
+        events.withLock { $0.append(event) }
     }
+
+    /// How many events `matching` picks out.
+    func count(_ matching: (GDBMInboxStore.Event) -> Bool) -> Int {
+        events.withLock { $0.filter(matching).count }
+    }
+
+    var recoveries: Int { count { $0 == .recovered } }
+    var failures: Int { count { if case .failed = $0 { return true } else { return false } } }
+    var syncs: Int { count { if case .synced = $0 { return true } else { return false } } }
 }

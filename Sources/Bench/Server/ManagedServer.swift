@@ -15,6 +15,13 @@ final class ManagedServer {
         var scryptLogN = 10
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
+        /// The server's abuse limits, raised so they measure the server rather than the
+        /// limits: one bench process opens thousands of connections from one address and
+        /// sends thousands of messages per second per session.
+        var messageRate = 1_000_000
+        var messageBurst = 1_000_000
+        var maximumConnections = 100_000
+        var maximumConnectionsPerAddress = 100_000
     }
 
     let target: ServerUnderTest
@@ -60,6 +67,10 @@ final class ManagedServer {
             "--scrypt-log-n", String(settings.scryptLogN),
             "--inbox-max-messages", String(settings.inboxMaximumMessages),
             "--inbox-max-bytes", String(settings.inboxMaximumBytes),
+            "--message-rate", String(settings.messageRate),
+            "--message-burst", String(settings.messageBurst),
+            "--max-connections", String(settings.maximumConnections),
+            "--max-connections-per-address", String(settings.maximumConnectionsPerAddress),
         ]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)

@@ -23,7 +23,15 @@ final class InMemoryInboxStore: InboxStore {
         self.limits = limits
     }
 
-    func append(_ message: StoredMessage) throws(StorageError) -> InboxAppendResult {
+    /// Appends at once and calls `completion` before returning.
+    func append(
+        _ message: StoredMessage,
+        completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void
+    ) {
+        completion(Result { () throws(StorageError) in try appendNow(message) })
+    }
+
+    private func appendNow(_ message: StoredMessage) throws(StorageError) -> InboxAppendResult {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError
@@ -65,8 +73,16 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    @discardableResult
-    func remove(recipient: String, id: String) throws(StorageError) -> Bool {
+    /// Removes at once and calls `completion` before returning.
+    func remove(
+        recipient: String,
+        id: String,
+        completion: @escaping @Sendable (Result<Bool, StorageError>) -> Void
+    ) {
+        completion(Result { () throws(StorageError) in try removeNow(recipient: recipient, id: id) })
+    }
+
+    private func removeNow(recipient: String, id: String) throws(StorageError) -> Bool {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError

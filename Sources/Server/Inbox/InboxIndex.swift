@@ -32,8 +32,15 @@ struct InboxIndex: Sendable, Equatable {
         }
     }
 
-    /// The messages, oldest (first stored) first.
-    private(set) var entries: [Entry] = []
+    /// The messages, oldest (first stored) first, with a hole (nil) where one was removed.
+    ///
+    /// Holes, not `Array.remove`: acknowledgements remove messages one at a time, and
+    /// closing the gap each time would make draining a K-message inbox cost O(K²).
+    /// `compactIfSparse()` drops the holes once they outnumber the messages.
+    private var slots: [Entry?] = []
+
+    /// Where each message sits in `slots`, by id: `contains` and `remove` in O(1).
+    private var positions: [String: Int] = [:]
 
     /// Sum of the entries' sizes.
     private(set) var totalBytes = 0
@@ -41,25 +48,37 @@ struct InboxIndex: Sendable, Equatable {
     /// Creates an empty index.
     init() {}
 
-    /// An index holding `entries` in the given order.
+    /// An index holding `entries` in the given order; a repeated id is kept once, at its
+    /// first place.
     init(entries: [Entry]) {
-        for entry in entries {
+        for entry in entries where !contains(id: entry.id) {
             append(entry)
         }
     }
 
-    var isEmpty: Bool { entries.isEmpty }
+    /// The messages, oldest (first stored) first.
+    var entries: [Entry] { slots.compactMap { $0 } }
+
+    /// How many messages there are.
+    var count: Int { positions.count }
+
+    var isEmpty: Bool { positions.isEmpty }
 
     /// Whether a message with `id` is in the index.
     func contains(id: String) -> Bool {
-        entries.contains { $0.id == id }
+        positions[id] != nil
+    }
+
+    /// Equal when they hold the same entries in the same order, wherever the holes are.
+    static func == (lhs: InboxIndex, rhs: InboxIndex) -> Bool {
+        lhs.count == rhs.count && lhs.entries == rhs.entries
     }
 
     /// Why `entry` may not be added to `recipient`'s inbox under `limits`, or nil if it fits.
     ///
     /// The reason is fit to show the sender, e.g. "bob's inbox is full (1000 messages)".
     func refusal(adding entry: Entry, for recipient: String, limits: InboxLimits) -> String? {
-        if entries.count >= limits.maximumMessages {
+        if count >= limits.maximumMessages {
             let unit = limits.maximumMessages == 1 ? "message" : "messages"
             return "\(recipient)'s inbox is full (\(limits.maximumMessages) \(unit))"
         }
@@ -69,25 +88,28 @@ struct InboxIndex: Sendable, Equatable {
         return nil
     }
 
-    /// Adds `entry` as the newest message.
+    /// Adds `entry` as the newest message; its id must not be in the index yet.
     mutating func append(_ entry: Entry) {
-        entries.append(entry)
+        precondition(positions[entry.id] == nil, "an id is in an inbox at most once")
+        positions[entry.id] = slots.count
+        slots.append(entry)
         totalBytes += entry.size
     }
 
-    /// Removes the messages whose ids are in `ids`; returns the entries removed.
+    /// Removes the messages whose ids are in `ids`; returns the entries removed, oldest first.
     @discardableResult
     mutating func remove(ids: Set<String>) -> [Entry] {
-        var removed: [Entry] = []
-        entries.removeAll { entry in
-            guard ids.contains(entry.id) else {
-                return false
+        var removed: [(position: Int, entry: Entry)] = []
+        for id in ids {
+            guard let position = positions.removeValue(forKey: id), let entry = slots[position] else {
+                continue
             }
-            removed.append(entry)
-            return true
+            slots[position] = nil
+            removed.append((position, entry))
         }
-        totalBytes -= removed.reduce(0) { $0 + $1.size }
-        return removed
+        totalBytes -= removed.reduce(0) { $0 + $1.entry.size }
+        compactIfSparse()
+        return removed.sorted { $0.position < $1.position }.map(\.entry)
     }
 
     /// The entries, oldest first, only those from `sender` when given.
@@ -95,12 +117,16 @@ struct InboxIndex: Sendable, Equatable {
         guard let sender else {
             return entries
         }
-        return entries.filter { $0.from == sender }
+        return slots.compactMap { entry in entry?.from == sender ? entry : nil }
     }
 
     /// How many messages there are per sender.
     func counts() -> [String: Int] {
-        entries.reduce(into: [:]) { $0[$1.from, default: 0] += 1 }
+        slots.reduce(into: [:]) { counts, entry in
+            if let entry {
+                counts[entry.from, default: 0] += 1
+            }
+        }
     }
 
     /// The entries of messages sent before `cutoff`, wherever they are in the order.
@@ -109,6 +135,21 @@ struct InboxIndex: Sendable, Equatable {
         // milliseconds neither keeps nor drops a message it should not.
         let cutoffMilliseconds = (cutoff.timeIntervalSince1970 * 1000).rounded(.up)
         return entries.filter { Double($0.sentAtMilliseconds) < cutoffMilliseconds }
+    }
+
+    /// Rebuilds `slots` without holes once there are more holes than messages, so the
+    /// memory and the scans stay proportional to the messages (amortised O(1) per removal).
+    private mutating func compactIfSparse() {
+        let holes = slots.count - positions.count
+        guard holes > 32, holes > positions.count else {
+            return
+        }
+        let kept = entries
+        slots = kept
+        positions.removeAll(keepingCapacity: true)
+        for (position, entry) in kept.enumerated() {
+            positions[entry.id] = position
+        }
     }
 
     /// "1 MiB", "64 KiB" or "1000 bytes".

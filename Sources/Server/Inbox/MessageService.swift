@@ -8,9 +8,10 @@ import Shared
 /// Chat delivery: live to a paired partner, otherwise into the recipient's durable inbox;
 /// acknowledgements, receipts, summaries and expiry.
 ///
-/// Durability rule: a sender hears "stored" only after `InboxStore.append` returned, which
-/// is after the sync. Store work runs on `threadPool`; every method's future completes on
-/// the caller's event loop.
+/// Durability rule: a sender hears "stored" only after `InboxStore.append` answered
+/// `.stored`, which is after the sync. Appends and removals go straight to the store's
+/// writer (they never block); reads and expiry run on `threadPool`. Every method's future
+/// completes on the caller's event loop.
 final class MessageService: Sendable {
     /// Longest message body accepted, in UTF-8 bytes.
     static let maximumBodyBytes = 4_096
@@ -81,20 +82,23 @@ final class MessageService: Sendable {
 
     /// Appends to the inbox (synced), then tells the recipient: live if they have paired with
     /// the sender meanwhile, else a one-line notice if they are online.
+    ///
+    /// Straight to the store's writer, not through `threadPool`: the store batches every
+    /// append queued while it syncs into its next sync, and a pool thread blocked per
+    /// append would cap that batch at the pool's size.
     private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
-        let inbox = self.inbox
         let logger = self.logger
         let storesInFlight = self.storesInFlight
         storesInFlight.withLockedValue { $0 += 1 }
-        let appended = threadPool.runIfActive(eventLoop: loop) {
-            do {
-                return try inbox.append(message)
-            } catch {
+        let promise = loop.makePromise(of: InboxAppendResult.self)
+        inbox.append(message) { result in
+            if case .failure(let error) = result {
                 logger.error("message not stored: \(error)", metadata: ["to": "\(message.to)"])
-                throw error
             }
+            promise.completeWith(result.mapError { $0 as any Error })
         }
-        // Counted down however it ends, including a pool that is already shut down.
+        let appended = promise.futureResult
+        // Counted down however it ends.
         appended.whenComplete { _ in storesInFlight.withLockedValue { $0 -= 1 } }
         return appended.map { [registry] result in
             if result == .stored {
@@ -150,9 +154,11 @@ final class MessageService: Sendable {
                 outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
                 outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
                 // A message stored between the read above and the pairing went neither live
-                // nor into that read: look once more (the outbox skips ones already pending,
-                // the client drops any repeat by id).
-                self.deliverWaiting(for: user, from: partner, to: outbox, on: loop)
+                // nor into that read: look once more, for those only. (The ones read above
+                // are delivered already; some may be acknowledged and their removal still
+                // queued, so "pending in the outbox" alone would send them twice.)
+                let delivered = Set(found.waiting.map(\.id))
+                self.deliverWaiting(for: user, from: partner, excluding: delivered, to: outbox, on: loop)
             } else {
                 outbox.send(
                     .notice(
@@ -168,12 +174,15 @@ final class MessageService: Sendable {
         }
     }
 
-    private func deliverWaiting(for user: String, from partner: String, to outbox: SessionOutbox, on loop: EventLoop) {
+    private func deliverWaiting(
+        for user: String, from partner: String, excluding delivered: Set<String>, to outbox: SessionOutbox,
+        on loop: EventLoop
+    ) {
         let inbox = self.inbox
         threadPool.runIfActive(eventLoop: loop) {
             try inbox.messages(for: user, from: partner)
         }.whenSuccess { waiting in
-            for message in waiting {
+            for message in waiting where !delivered.contains(message.id) {
                 _ = outbox.deliver(message, fromInbox: true)
             }
         }
@@ -191,12 +200,11 @@ final class MessageService: Sendable {
     func acknowledge(_ messageID: String, outbox: SessionOutbox) {
         guard let pending = outbox.acknowledge(messageID) else { return }
         if pending.fromInbox {
-            let inbox = self.inbox
+            // Queued for the store's writer, which applies every removal queued meanwhile
+            // in one pass (not synced on its own: see `InboxStore`).
             let logger = self.logger
-            threadPool.submit { _ in
-                do {
-                    try inbox.remove(recipient: pending.message.to, id: pending.message.id)
-                } catch {
+            inbox.remove(recipient: pending.message.to, id: pending.message.id) { result in
+                if case .failure(let error) = result {
                     // Kept, so delivered again next time; the client drops the duplicate.
                     logger.warning("acknowledged message not removed: \(error)")
                 }

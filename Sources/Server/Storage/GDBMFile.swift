@@ -27,12 +27,24 @@ final class GDBMFile {
     /// The GDBM handle; nil once closed.
     private var handle: GDBM_FILE?
 
+    /// Failures to inject, for tests; nil in production.
+    private let faults: GDBMFaults?
+
+    /// Set by an injected failure: like GDBM after a real write error, the handle then
+    /// refuses every call until closed.
+    private var injectedFailure: String?
+
     /// Opens `path` for reading and writing, creating it with mode 0600 if it is missing.
     ///
+    /// - Parameter faults: failures to inject into this handle's calls (tests only).
     /// - Throws: `StorageError.alreadyInUse` when another process holds GDBM's writer
     ///   lock on the file, `.corrupt` when the file is not a GDBM database, `.io` otherwise.
-    init(path: String) throws(StorageError) {
+    init(path: String, faults: GDBMFaults? = nil) throws(StorageError) {
         self.path = path
+        self.faults = faults
+        if faults?.shouldFail(.open) == true {
+            throw .io(path: path, message: "open: injected failure (as on a failing disk)")
+        }
         // No fatal_func: GDBM 1.23 then records the error and returns instead of
         // calling exit(), so a full disk becomes a thrown error rather than a dead server.
         let flags = GDBM_WRCREAT | GDBM_NOMMAP | GDBM_CLOEXEC
@@ -79,6 +91,7 @@ final class GDBMFile {
     @discardableResult
     func store(key: [UInt8], value: [UInt8], replace: Bool) throws(StorageError) -> Bool {
         let db = try openHandle()
+        try injectFailure(.store)
         gdbm_clear_error(db)
         let mode = replace ? GDBM_REPLACE : GDBM_INSERT
         try checkSize(key, "key")
@@ -99,6 +112,7 @@ final class GDBMFile {
     @discardableResult
     func delete(key: [UInt8]) throws(StorageError) -> Bool {
         let db = try openHandle()
+        try injectFailure(.delete)
         gdbm_clear_error(db)
         try checkSize(key, "key")
         let status = Self.withDatum(key) { gdbm_delete(db, $0) }
@@ -150,6 +164,7 @@ final class GDBMFile {
     /// writes the caller already reported as done.
     func sync() throws(StorageError) {
         let db = try openHandle()
+        try injectFailure(.sync)
         gdbm_clear_error(db)
         if gdbm_sync(db) != 0 {
             throw error(db, doing: "sync")
@@ -176,7 +191,21 @@ final class GDBMFile {
         guard let db = handle else {
             throw .closed(path: path)
         }
+        if let injectedFailure {
+            throw .io(path: path, message: injectedFailure + "; an earlier write failed, close and reopen the file")
+        }
         return db
+    }
+
+    /// Throws, and leaves the handle refusing every further call, when a failure of
+    /// `operation` is armed in `faults`.
+    private func injectFailure(_ operation: GDBMFaults.Operation) throws(StorageError) {
+        guard let faults, faults.shouldFail(operation) else {
+            return
+        }
+        let message = "\(operation.rawValue): injected failure (as on a failing disk)"
+        injectedFailure = message
+        throw .io(path: path, message: message)
     }
 
     /// GDBM sizes are `int`: refuse anything larger before it is truncated.

@@ -1,33 +1,91 @@
 import Foundation
 
-/// Reading `inbox.gdbm` into the in-memory mirror at open, repairing what a crash between
-/// two writes can leave behind.
+/// Reading `inbox.gdbm` into the in-memory mirror, at open and when recovering from a
+/// failed write.
+///
+/// What a crash can leave behind, and what is done about it:
+/// - In the current layout an append and a removal are one GDBM call each, so no crash can
+///   leave half of one: every record found is a whole message and goes into the mirror.
+///   A record whose append was written but whose batch never synced (a crash or a failed
+///   sync) may be found; its sender was never told "stored", and delivering it loses
+///   nothing (at-least-once), so it is kept. A removal lost to a crash brings its message
+///   back, to be delivered again and dropped by id.
+/// - A file in the legacy layout (index record plus message records per recipient) is
+///   converted first, with the repairs that layout needed (see
+///   `GDBMInboxStore+LegacyConversion.swift`).
+/// - Records that cannot be decoded are not crash leftovers but damage: they are reported
+///   as `.corrupt` rather than deleted.
 extension GDBMInboxStore {
-    /// Every recipient's index, read from the file and reconciled with its message records,
-    /// and notes for the operator about what had to be repaired.
+    /// The mirror read from the file.
+    struct Loaded {
+        var inboxes: [String: InboxIndex]
+        /// One more than the highest sequence number in the file.
+        var nextSequence: UInt64
+        var notes: [String]
+    }
+
+    /// The keys of the file, sorted by kind.
+    struct KeyScan {
+        var records: [[UInt8]] = []
+        var legacyIndexes: [[UInt8]] = []
+        var legacyMessages = Set<[UInt8]>()
+        var hasConversionMarker = false
+
+        var hasLegacyRecords: Bool {
+            !legacyIndexes.isEmpty || !legacyMessages.isEmpty || hasConversionMarker
+        }
+    }
+
+    /// Every recipient's index, read from the records in `file` (after converting a legacy
+    /// file), in sequence order.
     ///
-    /// An append writes the message record, then the index record, then syncs, so a crash
-    /// can leave a message record that no index lists. A removal deletes the message record
-    /// before rewriting the index, so a crash can leave an index entry without a record.
-    /// Here the first kind is indexed (its sender was never told "stored", but delivering
-    /// it loses nothing and the message records alone could rebuild every index), and the
-    /// second kind is dropped. Repairs are written and synced before the store is used.
-    ///
-    /// Records that cannot be decoded are not crash leftovers but damage: they are
-    /// reported as `.corrupt` rather than deleted.
-    static func loadInboxes(
+    /// - Parameter leavingOut: record keys not to mirror (appends whose batch failed and
+    ///   that are still to be purged).
+    static func load(
         from file: GDBMFile,
-        path: String
-    ) throws(StorageError) -> (inboxes: [String: InboxIndex], notes: [String]) {
-        var indexKeys: [[UInt8]] = []
-        var messageKeys = Set<[UInt8]>()
+        path: String,
+        leavingOut: Set<[UInt8]> = []
+    ) throws(StorageError) -> Loaded {
+        var scan = try scanKeys(of: file, path: path)
+        var notes: [String] = []
+        if scan.hasLegacyRecords {
+            notes = try convertLegacyLayout(in: file, path: path, scan: scan)
+            scan = try scanKeys(of: file, path: path)
+        }
+
+        var summaries: [RecordSummary] = []
+        summaries.reserveCapacity(scan.records.count)
+        for key in scan.records where !leavingOut.contains(key) {
+            guard let value = try file.fetch(key: key) else {
+                continue
+            }
+            summaries.append(try decodeRecordSummary(value, key: key, path: path))
+        }
+        // Sequence numbers are unique in normal operation; the id only makes the order
+        // total for records written with equal ones (a legacy conversion rerun).
+        summaries.sort { ($0.sequence, $0.entry.id) < ($1.sequence, $1.entry.id) }
+        var inboxes: [String: InboxIndex] = [:]
+        for summary in summaries {
+            inboxes[summary.recipient, default: InboxIndex()].append(summary.entry)
+        }
+        let highest = summaries.last?.sequence ?? 0
+        return Loaded(inboxes: inboxes, nextSequence: highest + 1, notes: notes.sorted())
+    }
+
+    /// Every key of `file`, sorted by kind; other keys are ignored.
+    static func scanKeys(of file: GDBMFile, path: String) throws(StorageError) -> KeyScan {
+        var scan = KeyScan()
         do {
             // Only collect here: GDBM's traversal must not see a store or delete.
             try file.forEachKey { key in
-                if key.starts(with: indexPrefix) {
-                    indexKeys.append(key)
-                } else if key.starts(with: messagePrefix) {
-                    messageKeys.insert(key)
+                if key.starts(with: recordPrefix) {
+                    scan.records.append(key)
+                } else if key.starts(with: legacyIndexPrefix) {
+                    scan.legacyIndexes.append(key)
+                } else if key.starts(with: legacyMessagePrefix) {
+                    scan.legacyMessages.insert(key)
+                } else if key == legacyConversionMarkerKey {
+                    scan.hasConversionMarker = true
                 }
             }
         } catch let error as StorageError {
@@ -35,83 +93,6 @@ extension GDBMInboxStore {
         } catch {
             throw .io(path: path, message: "iterate keys: \(error)")
         }
-
-        var inboxes: [String: InboxIndex] = [:]
-        var changed = Set<String>()
-        var notes: [String] = []
-
-        // Index entries, kept only where their message record exists.
-        var indexedKeys = Set<[UInt8]>()
-        for key in indexKeys {
-            let recipient = String(decoding: key.dropFirst(indexPrefix.count), as: UTF8.self)
-            guard let value = try file.fetch(key: key) else {
-                continue
-            }
-            let stored = try decodeIndex(value, key: key, path: path)
-            var kept: [InboxIndex.Entry] = []
-            for entry in stored.entries {
-                let messageKey = messageKey(recipient: recipient, id: entry.id)
-                if messageKeys.contains(messageKey) && indexedKeys.insert(messageKey).inserted {
-                    kept.append(entry)
-                }
-            }
-            if kept.count != stored.entries.count {
-                let dropped = stored.entries.count - kept.count
-                notes.append(
-                    "\(path): dropped \(dropped) index \(dropped == 1 ? "entry" : "entries") for \(recipient) "
-                        + "without a message record (a removal interrupted by a crash)"
-                )
-                changed.insert(recipient)
-            }
-            inboxes[recipient] = InboxIndex(entries: kept)
-        }
-
-        // Message records no index lists: add them after the indexed ones, oldest first.
-        var orphans: [String: [StoredMessage]] = [:]
-        for key in messageKeys.subtracting(indexedKeys) {
-            guard let value = try file.fetch(key: key) else {
-                continue
-            }
-            let message = try decodeMessage(value, key: key, path: path)
-            guard messageKey(recipient: message.to, id: message.id) == key else {
-                throw .corrupt(
-                    path: path,
-                    message: "message record \(String(decoding: key, as: UTF8.self)) holds message "
-                        + "\(message.id) for \(message.to)"
-                )
-            }
-            orphans[message.to, default: []].append(message)
-        }
-        for (recipient, messages) in orphans {
-            let sorted = messages.sorted {
-                ($0.sentAtMilliseconds, $0.id) < ($1.sentAtMilliseconds, $1.id)
-            }
-            var index = inboxes[recipient] ?? InboxIndex()
-            for message in sorted {
-                index.append(InboxIndex.Entry(message))
-            }
-            inboxes[recipient] = index
-            changed.insert(recipient)
-            notes.append(
-                "\(path): indexed \(sorted.count) \(sorted.count == 1 ? "message" : "messages") for "
-                    + "\(recipient) found without an index entry (an append interrupted by a crash)"
-            )
-        }
-
-        for recipient in changed {
-            let index = inboxes[recipient] ?? InboxIndex()
-            if index.isEmpty {
-                try file.delete(key: indexKey(recipient: recipient))
-                inboxes[recipient] = nil
-            } else {
-                try file.store(key: indexKey(recipient: recipient), value: encodeIndex(index), replace: true)
-            }
-        }
-        if !changed.isEmpty {
-            try file.sync()
-        }
-        // An index record that lists nothing is never written, but drop one if found.
-        inboxes = inboxes.filter { !$0.value.isEmpty }
-        return (inboxes, notes.sorted())
+        return scan
     }
 }

@@ -3,52 +3,67 @@ import Synchronization
 
 /// The production `InboxStore`: one GDBM file, `inbox.gdbm`, in the data directory.
 ///
-/// Records (see `GDBMInboxStore+Records.swift`):
-/// - `m:<recipient>:<id>`: one message, as JSON.
-/// - `i:<recipient>`: that recipient's messages in order, with the id, sender, size and
-///   send time of each, so caps, counts and expiry never read a body.
+/// Layout (see `GDBMInboxStore+Records.swift`): one record per waiting message, keyed by
+/// recipient and id, holding the message and a sequence number that gives the order. An
+/// append is one `gdbm_store`, a removal one `gdbm_delete`, whatever the inbox's size.
+/// Every recipient's order, sizes and senders are mirrored in memory from open on, so
+/// counts, caps and expiry never touch the disk.
 ///
-/// Every index record is mirrored in memory from open on, so counts and cap checks do not
-/// touch the disk. The mirror changes only after the GDBM writes it reflects succeeded.
+/// Writes go through one writer thread (`InboxWriteQueue`): appends, removals and expiries
+/// are queued, and the writer takes everything queued at once as a batch, applies it to
+/// the file under the lock, runs one `gdbm_sync` for the whole batch, and only then answers
+/// the batch's appends `.stored` (group commit). While it waits for the disk, new writes
+/// queue up and form the next batch, so the batch grows with the load and the sync rate
+/// stays at what the disk can do. Callers never block on the disk: the completion is
+/// called on the writer thread once the answer is decided.
 ///
-/// Durability by group commit: `append` writes its two records (message first, then
-/// index) under the lock and takes the next write generation; then, under the lock again,
-/// it returns at once if a sync that started after its write has completed, and otherwise
-/// runs `gdbm_sync` itself, covering every write so far. While one thread syncs, the
-/// others queue on the lock and write; the next sync covers all of them. So no append
-/// returns before a sync covering it, and concurrent appends share syncs (one `GDBMFile`
-/// handle is not thread-safe, so the sync holds the lock too; the sharing comes from the
-/// writes queued behind it). Measured on 2 cores: 8 writer threads shared each sync about
-/// 6 ways, 64 threads about 40 ways. An explicit coordinator (a condition variable that
-/// held the sync back until no write was in progress) batched no better, so it was dropped.
+/// The mirror changes as the writer applies the batch. Readers (`messages`, `counts`) take
+/// the same lock, which the writer holds from the batch's first write until its sync has
+/// succeeded or its appends have been rolled back, so a reader never sees an append that
+/// is not durable.
 ///
-/// If a write fails, the append throws and the mirror is unchanged. If a sync fails, every
-/// append it covered throws and is taken out of the mirror; deleting its records is best
-/// effort. (A later sync succeeding would not make them durable: the kernel may have
-/// dropped their pages with the error. GDBM marks the handle as needing recovery anyway,
-/// so after a failed write or sync every call that reads or writes the file throws until
-/// the store is reopened, as with `GDBMAccountStore`.) Removals are not synced on their
-/// own: the next append's sync, or `close()`, covers them.
+/// Removals and expiries are not synced on their own (a removed message that comes back
+/// after a crash is delivered again and dropped by id); the next batch with an append, or
+/// `close()`, syncs them.
 ///
-/// Cost: an append rewrites its recipient's whole index record, about 70 bytes per waiting
-/// message, so the bytes each sync flushes grow with the size of the inboxes written to.
-///
-/// Calls block on disk; make them from a thread pool.
+/// Failures (a full or failing disk): when a write or the sync of a batch fails, every
+/// append of that batch is answered with the error: none of them is stored. After a failed
+/// sync the writes before it are of unknown durability (the kernel may have dropped the
+/// dirty pages with the error, and a later fsync would succeed without them), so the
+/// batch's appends stay "not stored" even if their records are in the file. They are
+/// taken out of the mirror at once and their keys go on a purge list; then the store
+/// recovers: it closes the GDBM handle (GDBM refuses every call after a failed write),
+/// reopens the file, rebuilds the mirror from it, leaving the purge list out, deletes the
+/// purge list's records and syncs. Until that has succeeded, each new batch first tries
+/// the recovery again, and fails with its error if it cannot: so the store refuses writes
+/// while the disk is bad and takes them again, without a restart, once it works. If the
+/// server stops before the purge has succeeded, such a record is found at the next open
+/// and delivered after all; that is allowed (delivery is at-least-once, only "stored" is a
+/// promise), and the sender was told "not stored", never the reverse. The operations of a
+/// failed batch other than appends (removals, expiries) are answered with the error too;
+/// what they did to the file is what the rebuilt mirror shows.
 final class GDBMInboxStore: InboxStore {
     /// Name of the inbox file inside the data directory.
     static let fileName = "inbox.gdbm"
 
-    /// What the store did, reported to the observer given at init (tests and
-    /// measurements). Reported under the store's lock, in the order it happened.
+    /// What the store did, reported to the observer given at init (tests, measurements,
+    /// the server's log). Reported under the store's lock, in the order it happened.
     enum Event: Sendable, Equatable {
-        /// An append wrote its records; its write generation is `generation`.
+        /// An append wrote its record; its write generation is `generation`.
         case stored(recipient: String, id: String, generation: UInt64)
         /// A sync is starting; it covers every write up to `generation`.
         case syncing(through: UInt64)
         /// That sync completed: every write up to `generation` is on stable storage.
         case synced(through: UInt64)
-        /// That sync failed: the appends it covered throw and are rolled back.
+        /// That sync failed: the appends of its batch are answered with the error.
         case syncFailed(through: UInt64)
+        /// A write or sync failed; the store is about to reopen the file.
+        case failed(StorageError)
+        /// The file was reopened, the mirror rebuilt and the failed appends purged: the
+        /// store takes writes again.
+        case recovered
+        /// Reopening, rebuilding or purging failed; the next batch tries again first.
+        case recoveryFailed(StorageError)
     }
 
     /// Path of the inbox file.
@@ -57,8 +72,8 @@ final class GDBMInboxStore: InboxStore {
     /// The limits every inbox is held to.
     let limits: InboxLimits
 
-    /// What opening had to repair after a crash (records found without their partner),
-    /// fit to log. Empty after a clean shutdown.
+    /// What opening had to repair or convert (see `GDBMInboxStore+Opening.swift`), fit to
+    /// log. Empty after a clean shutdown of a file in the current layout.
     let notes: [String]
 
     /// Held so the directory lock lasts at least as long as the open file.
@@ -66,107 +81,81 @@ final class GDBMInboxStore: InboxStore {
 
     private let observer: (@Sendable (Event) -> Void)?
 
+    /// Failures to inject into every file this store opens (tests); nil in production.
+    private let faults: GDBMFaults?
+
     private let state: Mutex<State>
+
+    private let queue = InboxWriteQueue()
 
     /// Everything the lock guards.
     private struct State {
-        let file: GDBMFile
+        /// The open file; nil while a failed recovery could not reopen it.
+        var file: GDBMFile?
         var isClosed = false
-        /// The mirror of the index records.
+        /// The mirror: each recipient's messages in order, without bodies.
         var inboxes: [String: InboxIndex]
+        /// Sequence number of the next append's record.
+        var nextSequence: UInt64
         /// Generation of the latest append's write; appends are numbered from 1.
         var written: UInt64 = 0
-        /// Every write up to here has been through a sync, which succeeded or failed.
-        var decided: UInt64 = 0
-        /// Appends written since the last sync, oldest first: what a failed sync rolls back.
-        var unsynced: [(generation: UInt64, recipient: String, id: String)] = []
-        /// Appends whose sync failed, until the append itself has thrown the error.
-        var failures: [UInt64: StorageError] = [:]
+        /// A write or sync failed and the recovery has not succeeded since.
+        var needsRecovery = false
+        /// Records of appends whose batch failed: to delete (and sync) before anything
+        /// else is written, and never to show in the mirror meanwhile.
+        var purge: Set<[UInt8]> = []
     }
 
-    /// What the locked part of `append` did.
-    private enum Written {
-        case stored(generation: UInt64)
-        case duplicate(written: UInt64)
-        case full(String)
-    }
-
-    /// Opens (or creates) `inbox.gdbm` in `directory` and reads every index into memory,
-    /// repairing what a crash between two writes left behind (see `notes`).
+    /// Opens (or creates) `inbox.gdbm` in `directory` and reads every record into the
+    /// mirror, converting a file in the legacy layout (see `notes`); starts the writer.
     ///
-    /// - Parameter observer: told of every write and sync, under the store's lock; keep it
-    ///   quick. For tests and measurements.
-    /// - Throws: `StorageError` if the file cannot be opened, read or repaired.
+    /// - Parameters:
+    ///   - observer: told of every write, sync, failure and recovery, under the store's
+    ///     lock; keep it quick.
+    ///   - faults: failures to inject into the files this store opens; tests only.
+    /// - Throws: `StorageError` if the file cannot be opened, read or converted.
     init(
         directory: DataDirectory,
         limits: InboxLimits = InboxLimits(),
-        observer: (@Sendable (Event) -> Void)? = nil
+        observer: (@Sendable (Event) -> Void)? = nil,
+        faults: GDBMFaults? = nil
     ) throws(StorageError) {
         self.directory = directory
         self.limits = limits
         self.observer = observer
+        self.faults = faults
         let path = directory.path(for: Self.fileName)
         self.path = path
-        let file = try GDBMFile(path: path)
-        let loaded: (inboxes: [String: InboxIndex], notes: [String])
+        let file = try GDBMFile(path: path, faults: faults)
+        let loaded: Loaded
         do {
-            loaded = try Self.loadInboxes(from: file, path: path)
+            loaded = try Self.load(from: file, path: path)
         } catch {
             try? file.close()
             throw error
         }
         notes = loaded.notes
-        state = Mutex(State(file: file, inboxes: loaded.inboxes))
+        state = Mutex(State(file: file, inboxes: loaded.inboxes, nextSequence: loaded.nextSequence))
+        startWriter()
     }
 
-    /// Adds `message` to `message.to`'s inbox and returns once a sync covers it.
+    deinit {
+        close()
+    }
+
+    // MARK: - InboxStore
+
+    /// Queues `message` for the writer; `completion` runs on the writer thread once the
+    /// batch holding it has been synced (`.stored`), refused (`.full`) or has failed.
     ///
-    /// An id already in that inbox is the same message: nothing is written, and `.stored`
-    /// is returned once everything written so far is synced.
-    func append(_ message: StoredMessage) throws(StorageError) -> InboxAppendResult {
-        // Encode before taking the lock: every writer queues on it.
-        let record = try Self.encodeMessage(message, path: path)
-        let entry = InboxIndex.Entry(message)
-        let messageKey = Self.messageKey(recipient: message.to, id: message.id)
-        let indexKey = Self.indexKey(recipient: message.to)
-
-        let written = try state.withLock { state throws(StorageError) -> Written in
-            guard !state.isClosed else {
-                throw .closed(path: path)
-            }
-            var index = state.inboxes[message.to] ?? InboxIndex()
-            if index.contains(id: entry.id) {
-                return .duplicate(written: state.written)
-            }
-            if let reason = index.refusal(adding: entry, for: message.to, limits: limits) {
-                return .full(reason)
-            }
-            index.append(entry)
-            // The message before the index, so a crash in between leaves an unlisted
-            // record (indexed at the next open), never an entry pointing at nothing.
-            do throws(StorageError) {
-                try state.file.store(key: messageKey, value: record, replace: true)
-                try state.file.store(key: indexKey, value: Self.encodeIndex(index), replace: true)
-            } catch {
-                _ = try? state.file.delete(key: messageKey)
-                throw error
-            }
-            state.inboxes[message.to] = index
-            state.written += 1
-            state.unsynced.append((state.written, message.to, message.id))
-            observer?(.stored(recipient: message.to, id: message.id, generation: state.written))
-            return .stored(generation: state.written)
-        }
-
-        switch written {
-        case .full(let reason):
-            return .full(reason)
-        case .stored(let generation):
-            try syncIfNeeded(through: generation, ownAppend: true)
-            return .stored
-        case .duplicate(let generation):
-            try syncIfNeeded(through: generation, ownAppend: false)
-            return .stored
+    /// An id already in that inbox is the same message: nothing is written, and the answer
+    /// is `.stored` (once the batch that wrote it is synced, if that is this one).
+    func append(
+        _ message: StoredMessage,
+        completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void
+    ) {
+        if !queue.enqueue(.append(message, completion: completion)) {
+            completion(.failure(.closed(path: path)))
         }
     }
 
@@ -175,14 +164,18 @@ final class GDBMInboxStore: InboxStore {
             guard !state.isClosed else {
                 throw .closed(path: path)
             }
-            guard let index = state.inboxes[recipient] else {
+            guard let entries = state.inboxes[recipient]?.entries(from: sender), !entries.isEmpty else {
                 return []
             }
+            guard let file = state.file else {
+                throw .io(path: path, message: "the file could not be reopened after a failed write; retrying with the next write")
+            }
             var records: [(key: [UInt8], value: [UInt8])] = []
-            for entry in index.entries(from: sender) {
-                let key = Self.messageKey(recipient: recipient, id: entry.id)
-                // Missing only if a failed write left the index listing a deleted record.
-                if let value = try state.file.fetch(key: key) {
+            records.reserveCapacity(entries.count)
+            for entry in entries {
+                let key = Self.recordKey(recipient: recipient, id: entry.id)
+                // Missing only if a failed batch left the mirror ahead of the file.
+                if let value = try file.fetch(key: key) {
                     records.append((key, value))
                 }
             }
@@ -191,7 +184,7 @@ final class GDBMInboxStore: InboxStore {
         var messages: [StoredMessage] = []
         messages.reserveCapacity(records.count)
         for record in records {
-            messages.append(try Self.decodeMessage(record.value, key: record.key, path: path))
+            messages.append(try Self.decodeRecord(record.value, key: record.key, path: path))
         }
         return messages
     }
@@ -205,64 +198,68 @@ final class GDBMInboxStore: InboxStore {
         }
     }
 
-    /// Deletes the message record, then rewrites the index; not synced (see the type's doc).
-    @discardableResult
-    func remove(recipient: String, id: String) throws(StorageError) -> Bool {
-        try state.withLock { state throws(StorageError) in
-            guard !state.isClosed else {
-                throw .closed(path: path)
-            }
-            guard var index = state.inboxes[recipient], index.contains(id: id) else {
-                return false
-            }
-            index.remove(ids: [id])
-            try state.file.delete(key: Self.messageKey(recipient: recipient, id: id))
-            try Self.writeIndex(index, recipient: recipient, to: state.file)
-            state.inboxes[recipient] = index.isEmpty ? nil : index
-            return true
+    /// Queues the removal for the writer; not synced (see the type's documentation).
+    func remove(
+        recipient: String,
+        id: String,
+        completion: @escaping @Sendable (Result<Bool, StorageError>) -> Void
+    ) {
+        if !queue.enqueue(.remove(recipient: recipient, id: id, completion: completion)) {
+            completion(.failure(.closed(path: path)))
         }
     }
 
-    /// Deletes the expired message records, then rewrites the index once; not synced.
+    /// Deletes the expired messages through the writer and waits for it; answered from
+    /// the mirror, without queueing, when nothing has expired. Not synced.
     func expire(recipient: String, before cutoff: Date) throws(StorageError) -> Int {
-        try state.withLock { state throws(StorageError) in
+        let anyExpired = try state.withLock { state throws(StorageError) in
             guard !state.isClosed else {
                 throw .closed(path: path)
             }
-            guard var index = state.inboxes[recipient] else {
-                return 0
+            return state.inboxes[recipient]?.entries(sentBefore: cutoff).isEmpty == false
+        }
+        guard anyExpired else {
+            return 0
+        }
+        return try BlockingCall.wait { completion in
+            if !queue.enqueue(.expire(recipient: recipient, cutoff: cutoff, completion: completion)) {
+                completion(.failure(.closed(path: path)))
             }
-            let expired = Set(index.entries(sentBefore: cutoff).map(\.id))
-            guard !expired.isEmpty else {
-                return 0
-            }
-            index.remove(ids: expired)
-            for id in expired {
-                try state.file.delete(key: Self.messageKey(recipient: recipient, id: id))
-            }
-            try Self.writeIndex(index, recipient: recipient, to: state.file)
-            state.inboxes[recipient] = index.isEmpty ? nil : index
-            return expired.count
         }
     }
 
-    /// Syncs (covering removals made since the last append) and closes. Calling it again
-    /// does nothing.
+    /// Lets the writer finish what is queued, then syncs (covering removals made since the
+    /// last append) and closes. Calling it again does nothing.
     func close() {
+        queue.close()
+        // From the writer thread (a completion, or the last reference dropped there) the
+        // writer is between batches and stops after this one: waiting would deadlock.
+        if !queue.isWriterThread {
+            queue.waitForWriter()
+        }
         state.withLock { state in
             guard !state.isClosed else {
                 return
             }
-            sync(&state)
-            // Every acknowledged append was synced before it returned, so a failing close
-            // loses nothing that was acknowledged; the handle is released either way.
-            try? state.file.close()
+            if let file = state.file, !state.needsRecovery {
+                observer?(.syncing(through: state.written))
+                do throws(StorageError) {
+                    try file.sync()
+                    observer?(.synced(through: state.written))
+                } catch {
+                    // Every acknowledged append was synced before it was answered, so a
+                    // failing sync here loses nothing that was acknowledged.
+                    observer?(.syncFailed(through: state.written))
+                }
+            }
+            try? state.file?.close()
+            state.file = nil
             state.isClosed = true
             state.inboxes = [:]
         }
     }
 
-    /// The in-memory mirror of the index records, for tests.
+    /// The in-memory mirror, for tests.
     func indexSnapshot() throws(StorageError) -> [String: InboxIndex] {
         try state.withLock { state throws(StorageError) in
             guard !state.isClosed else {
@@ -272,72 +269,223 @@ final class GDBMInboxStore: InboxStore {
         }
     }
 
-    // MARK: - Group commit
+    // MARK: - The writer
 
-    /// Returns once a sync covers write `generation`, running one if none has yet.
+    private func startWriter() {
+        let queue = self.queue
+        let path = self.path
+        let thread = Thread { [weak self] in
+            queue.writerStarted()
+            while let batch = queue.next() {
+                // Strong only for one batch, so dropping the last outside reference still
+                // ends the store (its deinit closes the queue and this loop ends).
+                if let store = self {
+                    store.write(batch)
+                } else {
+                    batch.forEach { $0.fail(.closed(path: path)) }
+                }
+            }
+            queue.writerStopped()
+        }
+        thread.name = "inbox-writer"
+        thread.start()
+    }
+
+    /// Applies `batch` and syncs it under the lock, then answers every operation.
     ///
-    /// - Parameter ownAppend: whether `generation` is the caller's own write, whose failed
-    ///   sync it must report; false for a duplicate, which only waits.
-    private func syncIfNeeded(through generation: UInt64, ownAppend: Bool) throws(StorageError) {
-        try state.withLock { state throws(StorageError) in
-            if generation > state.decided {
-                // No sync has covered this write: this one covers it and every write
-                // queued behind the lock while the previous sync ran.
-                sync(&state)
-            }
-            if ownAppend, let error = state.failures.removeValue(forKey: generation) {
-                throw error
-            }
+    /// The answers run after the lock is released, so a completion may call the store.
+    private func write(_ batch: [InboxWriteQueue.Operation]) {
+        let answers = state.withLock { state in apply(batch, to: &state) }
+        for answer in answers {
+            answer()
         }
     }
 
-    /// Syncs every write so far; on failure rolls back the appends it covered and records
-    /// the error for each of them to throw.
-    private func sync(_ state: inout State) {
-        let target = state.written
-        observer?(.syncing(through: target))
-        do throws(StorageError) {
-            try state.file.sync()
-            observer?(.synced(through: target))
-        } catch {
-            observer?(.syncFailed(through: target))
-            rollBack(&state, error: error)
+    /// What `write` does under the lock; returns the answers to give.
+    private func apply(_ batch: [InboxWriteQueue.Operation], to state: inout State) -> [@Sendable () -> Void] {
+        var answers: [@Sendable () -> Void] = []
+        answers.reserveCapacity(batch.count)
+        guard !state.isClosed else {
+            let error = StorageError.closed(path: path)
+            return batch.map { operation in { operation.fail(error) } }
         }
-        state.decided = target
-        state.unsynced.removeAll(keepingCapacity: true)
-    }
+        if state.needsRecovery {
+            do throws(StorageError) {
+                try recover(&state)
+            } catch {
+                return batch.map { operation in { operation.fail(error) } }
+            }
+        }
+        guard let file = state.file else {
+            let error = StorageError.closed(path: path)
+            return batch.map { operation in { operation.fail(error) } }
+        }
 
-    /// Takes back every unsynced append: records `error` for each to throw, deletes their
-    /// records, and removes them from the mirror.
-    ///
-    /// The deletes are best effort: a failed `gdbm_sync` marks the handle as needing
-    /// recovery, and GDBM then refuses every call until the file is reopened. The mirror
-    /// is changed even so, to match what the callers are told (not stored). The next open
-    /// rebuilds it from the file, where such a message may survive and be delivered after
-    /// all; the contract allows that, since only "stored" is a promise.
-    private func rollBack(_ state: inout State, error: StorageError) {
-        var idsByRecipient: [String: Set<String>] = [:]
-        for append in state.unsynced {
-            state.failures[append.generation] = error
-            idsByRecipient[append.recipient, default: []].insert(append.id)
-            _ = try? state.file.delete(key: Self.messageKey(recipient: append.recipient, id: append.id))
-        }
-        for (recipient, ids) in idsByRecipient {
-            guard var index = state.inboxes[recipient] else {
+        // Appends answered only once the batch's sync has decided, and what they wrote.
+        var waitingForSync: [@Sendable (Result<InboxAppendResult, StorageError>) -> Void] = []
+        var written: [(recipient: String, id: String, key: [UInt8])] = []
+        var writtenIDs = Set<[UInt8]>()
+        var failure: StorageError?
+
+        for operation in batch {
+            if let failure {
+                // The handle refuses every call after a failed write: answer the rest.
+                if case .append(_, let completion) = operation {
+                    waitingForSync.append(completion)
+                } else {
+                    answers.append { operation.fail(failure) }
+                }
                 continue
             }
-            index.remove(ids: ids)
-            _ = try? Self.writeIndex(index, recipient: recipient, to: state.file)
-            state.inboxes[recipient] = index.isEmpty ? nil : index
+            switch operation {
+            case .append(let message, let completion):
+                let key = Self.recordKey(recipient: message.to, id: message.id)
+                if state.inboxes[message.to]?.contains(id: message.id) == true {
+                    if writtenIDs.contains(key) {
+                        // Written by this batch: stored exactly when the batch is.
+                        waitingForSync.append(completion)
+                    } else {
+                        // Written and synced by an earlier batch.
+                        answers.append { completion(.success(.stored)) }
+                    }
+                    continue
+                }
+                let entry = InboxIndex.Entry(message)
+                if let reason = (state.inboxes[message.to] ?? InboxIndex()).refusal(
+                    adding: entry, for: message.to, limits: limits)
+                {
+                    answers.append { completion(.success(.full(reason))) }
+                    continue
+                }
+                waitingForSync.append(completion)
+                do throws(StorageError) {
+                    try file.store(key: key, value: Self.encodeRecord(message, sequence: state.nextSequence), replace: true)
+                } catch {
+                    // Half-written at worst: purged with the rest of the batch.
+                    state.purge.insert(key)
+                    failure = error
+                    continue
+                }
+                state.nextSequence += 1
+                // In place (the default subscript's modify), so the index is not copied.
+                state.inboxes[message.to, default: InboxIndex()].append(entry)
+                state.written += 1
+                written.append((message.to, message.id, key))
+                writtenIDs.insert(key)
+                observer?(.stored(recipient: message.to, id: message.id, generation: state.written))
+
+            case .remove(let recipient, let id, let completion):
+                guard state.inboxes[recipient]?.contains(id: id) == true else {
+                    answers.append { completion(.success(false)) }
+                    continue
+                }
+                do throws(StorageError) {
+                    try file.delete(key: Self.recordKey(recipient: recipient, id: id))
+                } catch {
+                    failure = error
+                    answers.append { completion(.failure(error)) }
+                    continue
+                }
+                Self.removeFromMirror([id], recipient: recipient, state: &state)
+                answers.append { completion(.success(true)) }
+
+            case .expire(let recipient, let cutoff, let completion):
+                let expired = state.inboxes[recipient]?.entries(sentBefore: cutoff).map(\.id) ?? []
+                var deleted: [String] = []
+                do throws(StorageError) {
+                    for id in expired {
+                        try file.delete(key: Self.recordKey(recipient: recipient, id: id))
+                        deleted.append(id)
+                    }
+                } catch {
+                    failure = error
+                    answers.append { completion(.failure(error)) }
+                }
+                Self.removeFromMirror(deleted, recipient: recipient, state: &state)
+                if failure == nil {
+                    let count = deleted.count
+                    answers.append { completion(.success(count)) }
+                }
+            }
         }
+
+        if failure == nil && !written.isEmpty {
+            observer?(.syncing(through: state.written))
+            do throws(StorageError) {
+                try file.sync()
+                observer?(.synced(through: state.written))
+            } catch {
+                observer?(.syncFailed(through: state.written))
+                failure = error
+            }
+        }
+
+        let synced = waitingForSync
+        guard let failure else {
+            answers.append { for completion in synced { completion(.success(.stored)) } }
+            return answers
+        }
+        // Not stored, whatever reached the file: out of the mirror, onto the purge list.
+        for append in written {
+            Self.removeFromMirror([append.id], recipient: append.recipient, state: &state)
+            state.purge.insert(append.key)
+        }
+        answers.append { for completion in synced { completion(.failure(failure)) } }
+        observer?(.failed(failure))
+        state.needsRecovery = true
+        // At once, so reads work again without waiting for the next write.
+        try? recover(&state)
+        return answers
     }
 
-    /// Stores `recipient`'s index record, or deletes it when the index is empty.
-    private static func writeIndex(_ index: InboxIndex, recipient: String, to file: GDBMFile) throws(StorageError) {
-        if index.isEmpty {
-            try file.delete(key: indexKey(recipient: recipient))
-        } else {
-            try file.store(key: indexKey(recipient: recipient), value: encodeIndex(index), replace: true)
+    /// Reopens the file, rebuilds the mirror from it without the purge list, then deletes
+    /// the purge list's records and syncs. Throws (and leaves `needsRecovery` set) if any
+    /// step fails; the file is then left open for reads if it could be reopened.
+    private func recover(_ state: inout State) throws(StorageError) {
+        try? state.file?.close()
+        state.file = nil
+        do throws(StorageError) {
+            let file = try GDBMFile(path: path, faults: faults)
+            let loaded: Loaded
+            do throws(StorageError) {
+                loaded = try Self.load(from: file, path: path, leavingOut: state.purge)
+            } catch {
+                try? file.close()
+                throw error
+            }
+            state.file = file
+            state.inboxes = loaded.inboxes
+            state.nextSequence = max(state.nextSequence, loaded.nextSequence)
+            if !state.purge.isEmpty {
+                do throws(StorageError) {
+                    for key in state.purge {
+                        try file.delete(key: key)
+                    }
+                    try file.sync()
+                } catch {
+                    // GDBM refuses every call on this handle now; one more for reads.
+                    try? file.close()
+                    state.file = try? GDBMFile(path: path, faults: faults)
+                    throw error
+                }
+                state.purge.removeAll()
+            }
+        } catch {
+            observer?(.recoveryFailed(error))
+            throw error
+        }
+        state.needsRecovery = false
+        observer?(.recovered)
+    }
+
+    /// Takes `ids` out of `recipient`'s mirrored index, in place; drops an emptied index.
+    private static func removeFromMirror(_ ids: [String], recipient: String, state: inout State) {
+        guard !ids.isEmpty else {
+            return
+        }
+        state.inboxes[recipient]?.remove(ids: Set(ids))
+        if state.inboxes[recipient]?.isEmpty == true {
+            state.inboxes[recipient] = nil
         }
     }
 }
