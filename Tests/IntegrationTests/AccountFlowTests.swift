@@ -6,91 +6,91 @@ import TestSupport
 @Suite("Accounts through chat-client")
 struct AccountFlowTests {
     @Test("register, a taken name, wrong password, login, exit")
-    func registerAndLogin() throws {
+    func registerAndLogin() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
 
         let first = try ClientProcess(port: server.port, caFile: certificates.caFile)
-        #expect(first.waitFor("Register or login (R/L):"))
+        #expect(await first.waitFor("Register or login (R/L):"))
         #expect(first.output.contains("over TLSv1.3"))
         for line in ["R", "Alice", "correct horse", "correct horse"] { first.type(line) }
-        #expect(first.waitFor("Logged in as alice"), "\(first.output)")
+        #expect(await first.waitFor("Logged in as alice"), "\(first.output)")
         first.type("exit")
-        #expect(first.waitForExit() == 0)
+        #expect(await first.waitForExit() == 0)
 
         let second = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "alice", "another password", "another password"] { second.type(line) }
-        #expect(second.waitFor("username is already taken"), "\(second.output)")
+        #expect(await second.waitFor("username is already taken"), "\(second.output)")
         for line in ["r", "bob", "password one", "password two"] { second.type(line) }
-        #expect(second.waitFor("Passwords do not match."))
+        #expect(await second.waitFor("Passwords do not match."))
         for line in ["L", "ALICE", "wrong password"] { second.type(line) }
-        #expect(second.waitFor("wrong username or password"))
+        #expect(await second.waitFor("wrong username or password"))
         for line in ["L", "nosuchuser", "wrong password"] { second.type(line) }
-        #expect(second.waitFor("wrong username or password", occurrence: 2), "unknown user gets the same answer")
+        #expect(await second.waitFor("wrong username or password", occurrence: 2), "unknown user gets the same answer")
         for line in ["R", "bad name!", "password123", "password123"] { second.type(line) }
-        #expect(second.waitFor("username"), "\(second.output)")
+        #expect(await second.waitFor("username"), "\(second.output)")
         for line in ["R", "shorty", "short", "short"] { second.type(line) }
-        #expect(second.waitFor("password must be at least 8 bytes"), "\(second.output)")
+        #expect(await second.waitFor("password must be at least 8 bytes"), "\(second.output)")
         for line in ["L", "alice", "correct horse"] { second.type(line) }
-        #expect(second.waitFor("Logged in as alice"))
+        #expect(await second.waitFor("Logged in as alice"))
         second.closeInput()  // Ctrl-D in a pipe: leaves cleanly
-        #expect(second.waitForExit() == 0)
+        #expect(await second.waitForExit() == 0)
         #expect(!server.logs.contains("correct horse"), "passwords never reach the logs")
     }
 
     @Test("failed logins are throttled from the 5th failure on")
-    func throttling() throws {
+    func throttling() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates, arguments: ["--login-backoff", "60"])
         defer { server.stop() }
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "carol", "password123", "password123"] { client.type(line) }
-        #expect(client.waitFor("Logged in as carol"))
+        #expect(await client.waitFor("Logged in as carol"))
         client.type("exit")
-        #expect(client.waitForExit() == 0)
+        #expect(await client.waitForExit() == 0)
 
         let attacker = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for attempt in 1...5 {
             for line in ["L", "carol", "guess \(attempt)xx"] { attacker.type(line) }
-            #expect(attacker.waitFor("wrong username or password", occurrence: attempt))
+            #expect(await attacker.waitFor("wrong username or password", occurrence: attempt))
         }
         for line in ["L", "carol", "password123"] { attacker.type(line) }
-        #expect(attacker.waitFor("too many attempts, try again in"), "\(attacker.output)")
+        #expect(await attacker.waitFor("too many attempts, try again in"), "\(attacker.output)")
         #expect(!attacker.output.contains("Logged in as carol"), "even the right password waits out the back-off")
         attacker.type("exit")
-        #expect(attacker.waitForExit() == 0)
+        #expect(await attacker.waitForExit() == 0)
     }
 
     @Test("a second login of the same user displaces the first")
-    func displacement() throws {
+    func displacement() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
         let first = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "dave", "password123", "password123"] { first.type(line) }
-        #expect(first.waitFor("Logged in as dave"))
+        #expect(await first.waitFor("Logged in as dave"))
 
         let second = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["L", "dave", "password123"] { second.type(line) }
-        #expect(second.waitFor("Logged in as dave"))
-        #expect(first.waitFor("Logged in from elsewhere"), "\(first.output)")
-        #expect(first.waitForExit() == 1)
+        #expect(await second.waitFor("Logged in as dave"))
+        #expect(await first.waitFor("Logged in from elsewhere"), "\(first.output)")
+        #expect(await first.waitForExit() == 1)
         second.type("exit")
-        #expect(second.waitForExit() == 0)
+        #expect(await second.waitForExit() == 0)
     }
 
     @Test("accounts survive a restart; a second server on the same data directory is refused")
-    func restartAndLock() throws {
+    func restartAndLock() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "erin", "password123", "password123", "exit"] { client.type(line) }
-        #expect(client.waitForExit() == 0)
+        #expect(await client.waitForExit() == 0)
         #expect(client.output.contains("Logged in as erin"))
 
         // Same data directory while the first still runs.
-        let clash = try ProcessRunner.run(
+        let clash = try await ProcessRunner.run(
             RepositoryPaths.binary("chat-server"),
             ["--port", "0", "--cert", certificates.certificateFile, "--key", certificates.privateKeyFile,
              "--data-dir", server.dataDirectory])
@@ -112,29 +112,29 @@ struct AccountFlowTests {
         defer { restarted.stop() }
         let again = try ClientProcess(port: restarted.port, caFile: certificates.caFile)
         for line in ["L", "erin", "password123", "exit"] { again.type(line) }
-        #expect(again.waitForExit() == 0)
+        #expect(await again.waitForExit() == 0)
         #expect(again.output.contains("Logged in as erin"), "\(again.output)")
     }
 
     @Test("SIGTERM tells connected clients the server is shutting down and exits 0")
-    func shutdownNotice() throws {
+    func shutdownNotice() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "frank", "password123", "password123"] { client.type(line) }
-        #expect(client.waitFor("Logged in as frank"))
+        #expect(await client.waitFor("Logged in as frank"))
         #expect(server.stop() == 0)
-        #expect(client.waitFor("Server shutting down"), "\(client.output)")
-        #expect(client.waitForExit() == 1)
+        #expect(await client.waitFor("Server shutting down"), "\(client.output)")
+        #expect(await client.waitForExit() == 1)
     }
 
     @Test("a client that cannot verify the server says why and exits non-zero")
-    func untrustedServer() throws {
+    func untrustedServer() async throws {
         let server = try ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let other = try CertificateFixture.make()
         defer { other.directory.remove() }
-        let result = try ProcessRunner.run(
+        let result = try await ProcessRunner.run(
             RepositoryPaths.binary("chat-client"), ["--port", String(server.port), "--ca", other.caFile], input: "L\n")
         #expect(result.status == 1)
         #expect(result.stderr.contains("not trusted by \(other.caFile)"), "\(result.stderr)")

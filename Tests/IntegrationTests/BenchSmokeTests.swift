@@ -29,8 +29,8 @@ struct BenchSmokeTests {
     ]
 
     @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(3)))
-    func smoke() throws {
-        let run = try ProcessRunner.run(RepositoryPaths.binary("chat-bench"), ["--smoke", "--start-server"])
+    func smoke() async throws {
+        let run = try await ProcessRunner.run(RepositoryPaths.binary("chat-bench"), ["--smoke", "--start-server"])
         #expect(run.status == 0, "chat-bench failed:\n\(run.stderr.suffix(4_000))")
 
         let lines = run.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }

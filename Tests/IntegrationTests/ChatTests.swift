@@ -7,40 +7,40 @@ import TestSupport
 @Suite("Chat and the offline inbox")
 struct ChatTests {
     /// A chat-client that registered `name` and sits at "Chat with:".
-    private func user(_ name: String, _ server: ServerProcess, register: Bool = true) throws -> ClientProcess {
+    private func user(_ name: String, _ server: ServerProcess, register: Bool = true) async throws -> ClientProcess {
         let client = try ClientProcess(port: server.port, caFile: server.certificates.caFile)
         let lines = register ? ["R", name, "password123", "password123"] : ["L", name, "password123"]
         for line in lines { client.type(line) }
-        guard client.waitFor("Chat with:") else {
+        guard await client.waitFor("Chat with:") else {
             throw FixtureError("\(name) did not reach the chat prompt:\n\(client.output)")
         }
         return client
     }
 
     /// Registers `name` and logs out again.
-    private func registered(_ name: String, _ server: ServerProcess) throws {
-        let client = try user(name, server)
+    private func registered(_ name: String, _ server: ServerProcess) async throws {
+        let client = try await user(name, server)
         client.type("exit")
-        _ = client.waitForExit()
+        _ = await client.waitForExit()
     }
 
     @Test("a live pair chats both ways, in order, with delivery receipts")
-    func livePair() throws {
+    func livePair() async throws {
         let server = try ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
-        let alice = try user("alice", server)
-        let bob = try user("bob", server)
+        let alice = try await user("alice", server)
+        let bob = try await user("bob", server)
         alice.type("bob")
-        #expect(alice.waitFor("bob is not chatting with you yet"))
-        #expect(bob.waitFor("alice wants to chat - /chat alice to answer"))
+        #expect(await alice.waitFor("bob is not chatting with you yet"))
+        #expect(await bob.waitFor("alice wants to chat - /chat alice to answer"))
         bob.type("/chat alice")
-        #expect(alice.waitFor("now chatting with bob"))
-        #expect(bob.waitFor("now chatting with alice"))
+        #expect(await alice.waitFor("now chatting with bob"))
+        #expect(await bob.waitFor("now chatting with alice"))
 
         for index in 1...5 { alice.type("from alice \(index)") }
-        #expect(bob.waitFor("alice: from alice 5"))
+        #expect(await bob.waitFor("alice: from alice 5"))
         for index in 1...5 { bob.type("from bob \(index)") }
-        #expect(alice.waitFor("bob: from bob 5"))
+        #expect(await alice.waitFor("bob: from bob 5"))
 
         let bobLines = bob.output.components(separatedBy: "\n").filter { $0.contains("alice: from alice") }
         #expect(bobLines.map { $0.components(separatedBy: "alice: ").last ?? "" } == (1...5).map { "from alice \($0)" })
@@ -48,86 +48,86 @@ struct ChatTests {
         #expect(aliceLines.map { $0.components(separatedBy: "bob: ").last ?? "" } == (1...5).map { "from bob \($0)" })
         #expect(bobLines.allSatisfy { $0.range(of: #"^\[\d\d:\d\d\] alice: "#, options: .regularExpression) != nil },
             "every line shows its time and sender: \(bobLines)")
-        #expect(alice.waitFor("bob received: from alice 5"), "delivery receipts reach the sender")
+        #expect(await alice.waitFor("bob received: from alice 5"), "delivery receipts reach the sender")
         #expect(alice.output.contains("you: from alice 1"))
 
         bob.type("exit")
-        #expect(bob.waitForExit() == 0)
-        #expect(alice.waitFor("bob left"))
+        #expect(await bob.waitForExit() == 0)
+        #expect(await alice.waitFor("bob left"))
         alice.type("exit")
-        #expect(alice.waitForExit() == 0)
+        #expect(await alice.waitForExit() == 0)
         #expect(!server.logs.contains("from alice"), "message bodies never reach the logs")
     }
 
     @Test("messages to an offline user wait, are summarised at login and shown in order with original times")
-    func offlineDelivery() throws {
+    func offlineDelivery() async throws {
         let server = try ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
-        try registered("bob", server)
-        try registered("carol", server)
-        let alice = try user("alice", server)
+        try await registered("bob", server)
+        try await registered("carol", server)
+        let alice = try await user("alice", server)
         alice.type("bob")
-        #expect(alice.waitFor("bob is offline"))
+        #expect(await alice.waitFor("bob is offline"))
         for index in 1...3 { alice.type("while you were out \(index)") }
-        #expect(alice.waitFor("you: while you were out 3"))
+        #expect(await alice.waitFor("you: while you were out 3"))
         #expect(alice.output.components(separatedBy: "stored").count - 1 >= 3, "each message is confirmed stored")
-        let carol = try user("carol", server, register: false)
+        let carol = try await user("carol", server, register: false)
         carol.type("bob")
         carol.type("hi from carol")
-        #expect(carol.waitFor("you: hi from carol"))
+        #expect(await carol.waitFor("you: hi from carol"))
         carol.type("exit")
-        _ = carol.waitForExit()
+        _ = await carol.waitForExit()
 
-        let bob = try user("bob", server, register: false)
+        let bob = try await user("bob", server, register: false)
         #expect(bob.output.contains("3 new messages from alice, 1 from carol"), "\(bob.output)")
         bob.type("alice")
-        #expect(bob.waitFor("alice: while you were out 3"))
+        #expect(await bob.waitFor("alice: while you were out 3"))
         let shown = bob.output.components(separatedBy: "\n").filter { $0.contains("while you were out") }
         #expect(shown.map { $0.components(separatedBy: "alice: ").last ?? "" } == (1...3).map { "while you were out \($0)" })
-        #expect(alice.waitFor("bob received: while you were out 3"), "acknowledged stored messages are receipted")
+        #expect(await alice.waitFor("bob received: while you were out 3"), "acknowledged stored messages are receipted")
         bob.type("/inbox")
-        #expect(bob.waitFor("1 new message from carol"))
+        #expect(await bob.waitFor("1 new message from carol"))
         bob.type("exit")
-        #expect(bob.waitForExit() == 0)
+        #expect(await bob.waitForExit() == 0)
 
         // Acknowledged messages are gone from the inbox; carol's is still there.
-        let again = try user("bob", server, register: false)
+        let again = try await user("bob", server, register: false)
         #expect(again.output.contains("1 new message from carol"), "\(again.output)")
         again.type("exit")
-        _ = again.waitForExit()
+        _ = await again.waitForExit()
     }
 
     @Test("a message to someone paired elsewhere gives them a notice and waits in their inbox")
-    func pairedElsewhere() throws {
+    func pairedElsewhere() async throws {
         let server = try ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
-        let alice = try user("alice", server)
-        let bob = try user("bob", server)
+        let alice = try await user("alice", server)
+        let bob = try await user("bob", server)
         alice.type("bob")
         bob.type("alice")
-        #expect(bob.waitFor("now chatting with alice"))
-        let carol = try user("carol", server)
+        #expect(await bob.waitFor("now chatting with alice"))
+        let carol = try await user("carol", server)
         carol.type("bob")
-        #expect(carol.waitFor("bob is not chatting with you yet"))
+        #expect(await carol.waitFor("bob is not chatting with you yet"))
         carol.type("are you there?")
-        #expect(carol.waitFor("you: are you there?"))
-        #expect(bob.waitFor("1 new message from carol - /chat carol to read"))
+        #expect(await carol.waitFor("you: are you there?"))
+        #expect(await bob.waitFor("1 new message from carol - /chat carol to read"))
         #expect(!bob.output.contains("carol: are you there?"), "not shown while bob chats with alice")
         alice.type("still here")
-        #expect(bob.waitFor("alice: still here"), "the live session goes on")
+        #expect(await bob.waitFor("alice: still here"), "the live session goes on")
 
         carol.type("/who")
-        #expect(carol.waitFor("Online: alice (chatting), bob (chatting)"), "\(carol.output)")
+        #expect(await carol.waitFor("Online: alice (chatting), bob (chatting)"), "\(carol.output)")
 
         bob.type("/chat carol")
-        #expect(alice.waitFor("bob left the chat"))
-        #expect(bob.waitFor("carol: are you there?"))
-        #expect(bob.waitFor("now chatting with carol"))
+        #expect(await alice.waitFor("bob left the chat"))
+        #expect(await bob.waitFor("carol: are you there?"))
+        #expect(await bob.waitFor("now chatting with carol"))
         bob.type("/leave")
-        #expect(carol.waitFor("bob left the chat"))
-        #expect(bob.waitFor("Chat with:", occurrence: 2))
+        #expect(await carol.waitFor("bob left the chat"))
+        #expect(await bob.waitFor("Chat with:", occurrence: 2))
         for client in [alice, bob, carol] { client.type("exit") }
-        for client in [alice, bob, carol] { #expect(client.waitForExit() == 0) }
+        for client in [alice, bob, carol] { #expect(await client.waitForExit() == 0) }
     }
 
     @Test("a dropped connection tells the partner; unacknowledged live messages go to the inbox")
@@ -135,15 +135,15 @@ struct ChatTests {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
-        try registered("bob", server)
-        let alice = try user("alice", server)
+        try await registered("bob", server)
+        let alice = try await user("alice", server)
         alice.type("bob")
 
         // bob by hand: paired, receives a live message, never acknowledges it, vanishes.
         let bob = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         try await bob.send(#"{"type":"login","id":1,"username":"bob","password":"password123"}"#)
         try await bob.send(#"{"type":"chat","id":2,"with":"alice"}"#)
-        #expect(alice.waitFor("now chatting with bob"))
+        #expect(await alice.waitFor("now chatting with bob"))
         alice.type("did you get this?")
         var live: [String: Any]?
         while let frame = try await bob.receiveJSON() {
@@ -153,8 +153,8 @@ struct ChatTests {
         #expect(live?["stored"] as? Bool == false)
         let messageID = live?["message_id"] as? String
         await bob.close()
-        #expect(alice.waitFor("bob disconnected"), "\(alice.output)")
-        #expect(alice.waitFor("kept in their inbox"), "the sender learns it was stored instead")
+        #expect(await alice.waitFor("bob disconnected"), "\(alice.output)")
+        #expect(await alice.waitFor("kept in their inbox"), "the sender learns it was stored instead")
 
         // bob returns: the same message, from the inbox, once.
         let back = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
@@ -169,6 +169,6 @@ struct ChatTests {
         #expect(deliveries.first?["message_id"] as? String == messageID)
         #expect(deliveries.first?["stored"] as? Bool == true)
         alice.type("exit")
-        _ = alice.waitForExit()
+        _ = await alice.waitForExit()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 import TestSupport
 
@@ -33,7 +34,8 @@ struct CrashSafetyTests {
 
     /// Streams messages, several in flight, until the server dies under it; records every
     /// answer in `ledger`.
-    private func stream(_ client: LineClient, cycle: Int, ledger: inout Ledger) async {
+    private func stream(_ client: LineClient, cycle: Int, ledger: inout Ledger, killAfter: Int, kill: () -> Void) async {
+        var storedThisCycle = 0
         var inFlight: [Int: String] = [:]
         var nextID = 100
         var open = true
@@ -56,8 +58,16 @@ struct CrashSafetyTests {
             }
             guard let id = frame["id"] as? Int, let body = inFlight.removeValue(forKey: id) else { continue }
             switch (frame["type"] as? String, frame["status"] as? String) {
-            case ("receipt", "stored"): ledger.stored.append(body)
-            default: ledger.refused.append(body)
+            case ("receipt", "stored"):
+                ledger.stored.append(body)
+                storedThisCycle += 1
+                // The kill fires while more messages are in flight, so it lands somewhere
+                // inside a write, a sync or a reply, not between them.
+                if storedThisCycle == killAfter { kill() }
+            default:
+                ledger.refused.append(body)
+                // Refusals would never reach the count: kill anyway so the cycle ends.
+                if ledger.refused.count == 20 { kill() }
             }
         }
         ledger.unanswered.formUnion(inFlight.values)
@@ -88,13 +98,19 @@ struct CrashSafetyTests {
         for cycle in 0..<Self.killCycles {
             let alice = try await sender("alice", to: "bob", server: server)
             let pid = server.pid
-            let delay = 150 + random.below(450)
-            let killer = Task.detached {
-                try? await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
-                kill(pid, SIGKILL)
+            // After a seeded number of "stored" answers, and a seeded few milliseconds more.
+            let killAfter = 10 + random.below(40)
+            let delay = UInt64(random.below(30))
+            let killer = Locked<Task<Void, Never>?>(nil)
+            await stream(alice, cycle: cycle, ledger: &ledger, killAfter: killAfter) {
+                killer.withLock {
+                    $0 = Task.detached {
+                        try? await Task.sleep(nanoseconds: delay * 1_000_000)
+                        kill(pid, SIGKILL)
+                    }
+                }
             }
-            await stream(alice, cycle: cycle, ledger: &ledger)
-            await killer.value
+            await killer.withLock { $0 }?.value
             #expect(server.stop() == 137 || !server.process.isRunning)
             // Restarting is the check that GDBM opens cleanly after each crash.
             server = try ServerProcess(
@@ -107,14 +123,14 @@ struct CrashSafetyTests {
         // The recipient, in the real client, on a real screen (its output).
         let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["L", "bob", "password123"] { bob.type(line) }
-        #expect(bob.waitFor("Chat with:"), "bob did not log in:\n\(bob.output)")
+        #expect(await bob.waitFor("Chat with:"), "bob did not log in:\n\(bob.output)")
         bob.type("alice")
         let last = ledger.stored.last ?? "none"
-        #expect(bob.waitFor("alice: \(last)", timeout: 60), "the last stored message never arrived")
+        #expect(await bob.waitFor("alice: \(last)", timeout: 60), "the last stored message never arrived")
         // Let anything that should not come have its chance to.
-        _ = bob.waitFor("never printed", timeout: 2)
+        _ = await bob.waitFor("never printed", timeout: 2)
         bob.type("exit")
-        #expect(bob.waitForExit() == 0)
+        #expect(await bob.waitForExit() == 0)
 
         let screen = bob.output
         let stored = Set(ledger.stored)

@@ -78,7 +78,7 @@ struct HostileConnectTests {
             #expect(try await reply(alice, id: 100 + round)["status"] as? String == "sent", "\(name): the pair stopped")
             #expect(try await message(bob, body: "after \(name)"), "\(name): bob never got the message")
             // Give the server a moment to log what it saw, then count per connection.
-            _ = waitFor(seconds: 1) { false }
+            _ = await waitUntil(seconds: 1) { false }
             let newIDs = connectionIDs(server).subtracting(legitimateIDs)
             #expect(!newIDs.isEmpty, "\(name): nothing was logged")
             for id in newIDs {
@@ -117,15 +117,15 @@ struct HostileConnectTests {
         try await attack("a chat-client killed with SIGKILL mid-session", linesEach: 3) {
             let carol = try ClientProcess(port: server.port, caFile: certificates.caFile)
             for line in ["R", "carol", "password123", "password123"] { carol.type(line) }
-            #expect(carol.waitFor("Chat with:"), "carol did not log in: \(carol.output)")
+            #expect(await carol.waitFor("Chat with:"), "carol did not log in: \(carol.output)")
             kill(carol.process.processIdentifier, SIGKILL)
-            _ = carol.waitForExit()
-            #expect(waitFor { server.logs.contains("user=carol") && server.logs.contains("disconnected") })
+            _ = await carol.waitForExit()
+            #expect(await waitUntil { server.logs.contains("user=carol") && server.logs.contains("disconnected") })
         }
         try await attack("a TCP reset mid-session", linesEach: 3) {
             let dave = try await user("dave", server: server)
             await dave.reset()
-            #expect(waitFor { server.logs.split(separator: "\n").contains { $0.contains("user=dave") && $0.contains("disconnected") } })
+            #expect(await waitUntil { server.logs.split(separator: "\n").contains { $0.contains("user=dave") && $0.contains("disconnected") } })
         }
         await alice.close()
         await bob.close()

@@ -109,7 +109,7 @@ struct SlowReaderTests {
             }
         }
         #expect(aliceHeard, "alice was never told bob was disconnected")
-        #expect(waitFor { server.logs.contains("user=bob [Server] disconnected: stopped reading") }, "\(server.logs.suffix(800))")
+        #expect(await waitUntil { server.logs.contains("user=bob [Server] disconnected: stopped reading") }, "\(server.logs.suffix(800))")
 
         stop.withLockedValue { $0 = true }
         let pair = try await steady.value

@@ -31,7 +31,7 @@ struct SlowlorisTests {
         let attack = SlowlorisAttack(port: server.port, silent: 976, dribblers: 24, perAddress: 31)
         attack.start()
         defer { attack.stop() }
-        let heldByServer = waitFor(seconds: 30) { attack.held >= 1_000 && ((try? server.openFileDescriptors()) ?? 0) >= 1_000 }
+        let heldByServer = await waitUntil(seconds: 30) { attack.held >= 1_000 && ((try? server.openFileDescriptors()) ?? 0) >= 1_000 }
         #expect(heldByServer, "the attack never held 1,000 sockets: \(attack.held) held, \(attack.connectFailures) failed")
 
         // Rounds of a whole user journey, at least five and for longer than two handshake

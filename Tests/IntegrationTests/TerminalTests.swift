@@ -13,7 +13,7 @@ struct TerminalTests {
     }
 
     @Test("the typed username is shown, the password never is, and echo is back after exit")
-    func passwordHidden() throws {
+    func passwordHidden() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
@@ -41,7 +41,7 @@ struct TerminalTests {
     }
 
     @Test("Ctrl-C at the hidden password prompt restores echo")
-    func interruptRestoresEcho() throws {
+    func interruptRestoresEcho() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
@@ -63,13 +63,13 @@ struct TerminalTests {
     }
 
     @Test("a message arriving mid-typing appears above the prompt and the half-typed line is redrawn")
-    func incomingWhileTyping() throws {
+    func incomingWhileTyping() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
         let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
-        #expect(bob.waitFor("Chat with:"))
+        #expect(await bob.waitFor("Chat with:"))
 
         let terminal = try TmuxSession()
         try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
@@ -94,11 +94,11 @@ struct TerminalTests {
 
         // Finishing the line sends what was typed, half before and half after the message.
         try terminal.type(" and done")
-        #expect(bob.waitFor("alice: half typed and done"))
+        #expect(await bob.waitFor("alice: half typed and done"))
         try terminal.type("exit")
         #expect(try terminal.waitFor("EXIT=0"))
         #expect(try terminal.waitFor("ECHO_ON"))
         bob.type("exit")
-        _ = bob.waitForExit()
+        _ = await bob.waitForExit()
     }
 }

@@ -61,21 +61,21 @@ struct TransportTests {
     }
 
     @Test("openssl s_client: TLS 1.1 is refused by the server, TLS 1.3 connects with an AEAD suite")
-    func opensslClients() throws {
+    func opensslClients() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
         let target = "127.0.0.1:\(server.port)"
 
         // SECLEVEL=0 so the client really offers TLS 1.1 and it is the server that says no.
-        let old = try ProcessRunner.run(
+        let old = try await ProcessRunner.run(
             "/usr/bin/openssl",
             ["s_client", "-connect", target, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], input: "")
         #expect(old.status != 0)
         #expect(!old.stdout.contains("Cipher is ECDHE"), "no TLS 1.1 session may be set up")
-        #expect(try waitFor { server.logs.contains("unsupported protocol") }, "server logs: \(server.logs)")
+        #expect(try await waitUntil { server.logs.contains("unsupported protocol") }, "server logs: \(server.logs)")
 
-        let modern = try ProcessRunner.run(
+        let modern = try await ProcessRunner.run(
             "/usr/bin/openssl",
             ["s_client", "-connect", target, "-tls1_3", "-CAfile", certificates.caFile, "-verify_return_error"],
             input: "")
@@ -85,12 +85,12 @@ struct TransportTests {
         #expect(modern.stdout.contains("Verify return code: 0 (ok)"))
 
         // TLS 1.2 is allowed, but only with ECDHE and an AEAD cipher.
-        let legacy = try ProcessRunner.run(
+        let legacy = try await ProcessRunner.run(
             "/usr/bin/openssl",
             ["s_client", "-connect", target, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-ECDSA-AES128-SHA", "-CAfile",
              certificates.caFile], input: "")
         #expect(legacy.status != 0, "CBC suites must be refused on TLS 1.2: \(legacy.stdout)")
-        let good12 = try ProcessRunner.run(
+        let good12 = try await ProcessRunner.run(
             "/usr/bin/openssl",
             ["s_client", "-connect", target, "-tls1_2", "-CAfile", certificates.caFile, "-verify_return_error"],
             input: "")
@@ -118,7 +118,7 @@ struct TransportTests {
     }
 
     @Test("a connection that never starts its handshake is closed after the handshake timeout")
-    func handshakeTimeout() throws {
+    func handshakeTimeout() async throws {
         let server = try ServerProcess(
             certificates: try CertificateFixture.shared(), arguments: ["--handshake-timeout", "1"])
         defer { server.stop() }
@@ -140,45 +140,48 @@ struct TransportTests {
             try await channel.close()
         }
         for _ in 0..<20 { try await cycle() }
-        #expect(try waitFor { try server.openFileDescriptors() < 64 })
+        #expect(try await waitUntil { try server.openFileDescriptors() < 64 })
         let before = try server.openFileDescriptors()
         for _ in 0..<1_000 { try await cycle() }
         // The server closes its side once our close_notify arrives; give it a moment.
-        let settled = try waitFor(seconds: 20) { try server.openFileDescriptors() <= before }
+        let settled = try await waitUntil(seconds: 20) { try server.openFileDescriptors() <= before }
         let after = try server.openFileDescriptors()
         #expect(settled, "descriptors grew from \(before) to \(after)")
     }
 
     @Test("start-up fails before listening, naming the bad file")
-    func startupErrors() throws {
+    func startupErrors() async throws {
         let certificates = try CertificateFixture.shared()
         let other = try CertificateFixture.make()
         defer { other.directory.remove() }
         let server = RepositoryPaths.binary("chat-server")
-        let missing = try ProcessRunner.run(
+        let missing = try await ProcessRunner.run(
             server, ["--port", "0", "--cert", "/nonexistent/server.pem", "--key", certificates.privateKeyFile])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("cannot load certificate /nonexistent/server.pem: no such file"))
         #expect(!missing.stdout.contains("listening"))
 
-        let mismatch = try ProcessRunner.run(
+        let mismatch = try await ProcessRunner.run(
             server, ["--port", "0", "--cert", certificates.certificateFile, "--key", other.privateKeyFile])
         #expect(mismatch.status != 0)
         #expect(mismatch.stderr.contains("does not match certificate"), "\(mismatch.stderr)")
 
-        let notPEM = try ProcessRunner.run(
+        let notPEM = try await ProcessRunner.run(
             server, ["--port", "0", "--cert", certificates.certificateFile, "--key", certificates.caFile])
         #expect(notPEM.status != 0)
         #expect(notPEM.stderr.contains("cannot load private key \(certificates.caFile)"), "\(notPEM.stderr)")
     }
 }
 
-/// Polls `condition` every 50 ms for up to `seconds`; true as soon as it holds.
-func waitFor(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+/// Polls `condition` every 50 ms for up to `seconds`; true as soon as it holds. It sleeps
+/// between polls rather than blocking: the suite runs in parallel on as few cooperative
+/// threads as there are cores, and a test blocking one for seconds starves other tests'
+/// clients into their timeouts.
+func waitUntil(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if try condition() { return true }
-        usleep(50_000)
+        if try await condition() { return true }
+        try? await Task.sleep(nanoseconds: 50_000_000)
     }
-    return try condition()
+    return try await condition()
 }

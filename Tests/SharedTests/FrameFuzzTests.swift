@@ -13,6 +13,9 @@ import TestSupport
 /// The properties are the ones a hostile peer attacks: nothing crashes; anything accepted
 /// re-encodes to something accepted as the same frame; invalid UTF-8 is never accepted;
 /// every refusal becomes an error reply that a client can itself decode.
+///
+/// The loops yield now and then: they are seconds of CPU, and the suite's other tests
+/// share the few cooperative threads (one per core) with them.
 @Suite("Fuzzing the frame decoders and the TLS record layer")
 struct FrameFuzzTests {
     static let clientInputs = 100_000
@@ -35,11 +38,12 @@ struct FrameFuzzTests {
     }
 
     @Test("100,000 mutated client frames: accepted ones round-trip, refusals are answerable")
-    func clientFrames() throws {
+    func clientFrames() async throws {
         var mutator = FrameMutator(seed: 0xC11E_4700, corpus: try FrameMutator.loadCorpus("client-frames.jsonl"))
         var accepted = 0
         var failures = 0
         for index in 0..<Self.clientInputs {
+            if index % 500 == 0 { await Task.yield() }
             let input = mutator.mutatedInput()
             switch ClientFrame.decode(input) {
             case .success(let frame):
@@ -69,10 +73,11 @@ struct FrameFuzzTests {
     }
 
     @Test("30,000 mutated server frames: the client's decoder never crashes, accepted ones round-trip")
-    func serverFrames() throws {
+    func serverFrames() async throws {
         var mutator = FrameMutator(seed: 0x5E4E_4700, corpus: try FrameMutator.loadCorpus("server-frames.jsonl"))
         var accepted = 0
         for index in 0..<Self.serverInputs {
+            if index % 500 == 0 { await Task.yield() }
             let input = mutator.mutatedInput()
             guard case .success(let frame) = ServerFrame.decode(input) else { continue }
             accepted += 1
@@ -101,9 +106,10 @@ struct FrameFuzzTests {
     }
 
     @Test("3,000 streams of mutated frames cut at random points split exactly as specified")
-    func lineSplitting() throws {
+    func lineSplitting() async throws {
         var mutator = FrameMutator(seed: 0x11AE_5717, corpus: try FrameMutator.loadCorpus("client-frames.jsonl"))
         for index in 0..<Self.lineStreams {
+            if index % 100 == 0 { await Task.yield() }
             let limit = 40 + mutator.below(200)
             var stream: [UInt8] = []
             for _ in 0...mutator.below(12) {
@@ -173,7 +179,7 @@ struct FrameFuzzTests {
     }
 
     @Test("3,000 garbage and mutated TLS records: no crash, no plaintext, no handshake")
-    func garbageTLSRecords() throws {
+    func garbageTLSRecords() async throws {
         let certificates = try CertificateFixture.shared()
         let context = try TLSContext.server(
             certificateChainFile: certificates.certificateFile, privateKeyFile: certificates.privateKeyFile)
@@ -182,6 +188,7 @@ struct FrameFuzzTests {
         var mutator = FrameMutator(seed: 0x7150_0000, corpus: [hello])
         var closed = 0
         for index in 0..<Self.tlsInputs {
+            if index % 50 == 0 { await Task.yield() }
             let input: [UInt8]
             switch index % 3 {
             case 0:  // a ClientHello bent by the usual mutations

@@ -55,6 +55,21 @@ public final class ClientProcess: @unchecked Sendable {
         return false
     }
 
+    /// The same, for async tests: sleeps between polls instead of blocking one of the few
+    /// cooperative threads, which other tests running in parallel need.
+    @discardableResult
+    public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output.components(separatedBy: text).count - 1 >= occurrence { return true }
+            if !process.isRunning {
+                return output.components(separatedBy: text).count - 1 >= occurrence
+            }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return false
+    }
+
     /// Waits for the process to exit (killing it after `timeout`) and returns its status.
     public func waitForExit(timeout: Double = 40) -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
@@ -62,6 +77,18 @@ public final class ClientProcess: @unchecked Sendable {
         if process.isRunning {
             process.terminate()
         }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The same, for async tests (polls with sleeps; see `waitFor`).
+    public func waitForExit(timeout: Double = 40) async -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        if process.isRunning {
+            process.terminate()
+        }
+        while process.isRunning { try? await Task.sleep(nanoseconds: 20_000_000) }
         process.waitUntilExit()
         return process.terminationStatus
     }

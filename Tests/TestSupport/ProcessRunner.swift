@@ -44,4 +44,27 @@ public enum ProcessRunner {
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }
+
+    /// The same, for async tests: the wait happens on a thread of its own, not on one of
+    /// the few cooperative threads that the suite's parallel tests share (a bench smoke
+    /// run holding one for seconds starves other tests' clients into their timeouts).
+    @discardableResult
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        input: String? = nil,
+        environment: [String: String]? = nil,
+        currentDirectory: String? = nil
+    ) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    with: Result {
+                        try run(
+                            executable, arguments, input: input, environment: environment,
+                            currentDirectory: currentDirectory) as ProcessResult
+                    })
+            }
+        }
+    }
 }
