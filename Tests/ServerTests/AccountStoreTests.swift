@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import Testing
+import Shared
 
 @testable import Server
 
@@ -100,7 +100,7 @@ struct AccountStoreTests {
     func concurrentCreates(kind: Kind) throws {
         try kind.withStore { store in
             let accounts = try (0..<8).map { _ in try Self.account("carol") }
-            let successes = Mutex(0)
+            let successes = Locked(0)
             DispatchQueue.concurrentPerform(iterations: accounts.count) { index in
                 if (try? store.create(accounts[index])) != nil {
                     successes.withLock { $0 += 1 }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 @testable import Server
 
@@ -40,10 +40,10 @@ enum InboxTestSupport {
 
 /// A value behind a lock that escaping closures (threads) can share.
 final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
+    private let mutex: Locked<Value>
 
     init(_ value: Value) {
-        mutex = Mutex(value)
+        mutex = Locked(value)
     }
 
     func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
@@ -62,7 +62,7 @@ final class SyncLog: Sendable {
         var stores = 0
     }
 
-    let counts = Mutex(Counts())
+    let counts = Locked(Counts())
     let syncDelayMicroseconds: UInt32
 
     init(syncDelayMicroseconds: UInt32 = 0) {
@@ -103,7 +103,7 @@ final class SyncLog: Sendable {
 
 /// Every event a store reported, in order, for tests that check failures and recoveries.
 final class EventLog: Sendable {
-    let events = Mutex<[GDBMInboxStore.Event]>([])
+    let events = Locked<[GDBMInboxStore.Event]>([])
 
     func record(_ event: GDBMInboxStore.Event) {
         events.withLock { $0.append(event) }

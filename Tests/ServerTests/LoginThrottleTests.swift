@@ -1,12 +1,12 @@
 import Foundation
-import Synchronization
 import Testing
+import Shared
 
 @testable import Server
 
 /// A clock the test moves by hand, read by `LoginThrottle` through its `now:` closure.
 final class ManualClock: Sendable {
-    private let current = Mutex(Date(timeIntervalSince1970: 1_700_000_000))
+    private let current = Locked(Date(timeIntervalSince1970: 1_700_000_000))
 
     /// The time the throttle sees.
     var now: Date { current.withLock { $0 } }

@@ -1,4 +1,4 @@
-import Synchronization
+import Shared
 
 /// What every relay peer of one run shares: the latency windows and the counters the
 /// progress line and the results read. Thread-safe (atomics and one lock).
@@ -16,7 +16,7 @@ final class RelayShared: Sendable {
     /// Rate mode only: sends skipped because that peer already had too many in flight
     /// (the server or the bench could not keep up with the offered rate).
     let skipped = Counter()
-    private let firstFailure = Mutex<String?>(nil)
+    private let firstFailure = Locked<String?>(nil)
 
     init(size: Int) {
         self.size = size

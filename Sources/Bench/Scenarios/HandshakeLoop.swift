@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import Shared
 
 /// Connect, TLS handshake, close, again, until a deadline: one of the handshakes
 /// scenario's concurrent loops, chained on futures (no task per connection).
@@ -11,7 +11,7 @@ final class HandshakeLoop: Sendable {
     let completed = Counter()
     /// Connections that failed before completing a handshake.
     let failed = Counter()
-    private let firstFailure = Mutex<String?>(nil)
+    private let firstFailure = Locked<String?>(nil)
 
     init(connector: BenchConnector, deadline: UInt64, recorder: LatencyRecorder) {
         self.connector = connector

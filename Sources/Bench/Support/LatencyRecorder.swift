@@ -1,5 +1,5 @@
 import Histogram
-import Synchronization
+import Shared
 
 /// Latencies in named time windows ("flood", "rate", "before", "storm"): a sample belongs
 /// to the window in which its message was *sent*, so messages still in flight when a
@@ -14,7 +14,7 @@ final class LatencyRecorder: Sendable {
         var histogram = LatencySummary.makeHistogram()
     }
 
-    private let windows = Mutex<[Window]>([])
+    private let windows = Locked<[Window]>([])
 
     /// Opens window `name` at `time` (monotonic ns), closing the one before it.
     func begin(_ name: String, at time: UInt64) {

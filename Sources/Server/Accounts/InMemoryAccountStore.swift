@@ -1,10 +1,10 @@
-import Synchronization
+import Shared
 
 /// An `AccountStore` in a dictionary, for unit tests: the same semantics as
 /// `GDBMAccountStore` (taken names, missing accounts, use after close) without a disk.
 final class InMemoryAccountStore: AccountStore {
     /// The accounts by username; nil once closed.
-    private let accounts = Mutex<[String: Account]?>([:])
+    private let accounts = Locked<[String: Account]?>([:])
 
     /// Creates an empty store.
     init() {}

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 /// Turns a call that answers through a completion into one that blocks until it does.
 enum BlockingCall {
@@ -14,7 +14,7 @@ enum BlockingCall {
 
     /// One result, handed from the completion's thread to the waiting one.
     private final class Outcome<Value: Sendable>: Sendable {
-        private let result = Mutex<Result<Value, StorageError>?>(nil)
+        private let result = Locked<Result<Value, StorageError>?>(nil)
         private let done = DispatchSemaphore(value: 0)
 
         func set(_ value: Result<Value, StorageError>) {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 /// An `InboxStore` in dictionaries, for unit tests: the same semantics as `GDBMInboxStore`
 /// (caps and their reasons, order, per-sender filter, expiry, use after close) without a disk.
@@ -16,7 +16,7 @@ final class InMemoryInboxStore: InboxStore {
     let limits: InboxLimits
 
     /// The inboxes by recipient; nil once closed.
-    private let inboxes = Mutex<[String: Inbox]?>([:])
+    private let inboxes = Locked<[String: Inbox]?>([:])
 
     /// Creates an empty store whose inboxes are held to `limits`.
     init(limits: InboxLimits = InboxLimits()) {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +29,7 @@ final class DataDirectory: Sendable {
     let notes: [String]
 
     /// The lock file's descriptor while the lock is held; closing it releases the `flock`.
-    private let lockDescriptor: Mutex<Int32?>
+    private let lockDescriptor: Locked<Int32?>
 
     /// Creates the directory if needed (mode 0700), takes its lock, and tightens its
     /// permissions to 0700 if they were anything else.
@@ -56,7 +56,7 @@ final class DataDirectory: Sendable {
             throw error
         }
         self.notes = notes
-        lockDescriptor = Mutex(descriptor)
+        lockDescriptor = Locked(descriptor)
     }
 
     deinit {

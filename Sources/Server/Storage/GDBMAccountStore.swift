@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 /// The production `AccountStore`: one GDBM file, `accounts.gdbm`, in the data directory.
 ///
@@ -33,7 +33,7 @@ final class GDBMAccountStore: AccountStore {
 
     /// The open file; nil after a failed write until the next call reopens it, and after
     /// `close()` (then `isClosed`).
-    private let file: Mutex<(file: GDBMFile?, isClosed: Bool)>
+    private let file: Locked<(file: GDBMFile?, isClosed: Bool)>
 
     /// Opens (or creates) `accounts.gdbm` in `directory`.
     ///
@@ -43,7 +43,7 @@ final class GDBMAccountStore: AccountStore {
         self.directory = directory
         self.faults = faults
         path = directory.path(for: Self.fileName)
-        file = Mutex((try GDBMFile(path: path, faults: faults), false))
+        file = Locked((try GDBMFile(path: path, faults: faults), false))
     }
 
     func create(_ account: Account) throws {

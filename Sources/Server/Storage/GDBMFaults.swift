@@ -1,4 +1,4 @@
-import Synchronization
+import Shared
 
 /// Failures to inject into the `GDBMFile`s one store opens, so tests can make the next
 /// store, delete, sync or open fail deterministically, the way a full or failing disk
@@ -20,10 +20,10 @@ final class GDBMFaults: Sendable {
     }
 
     /// How many of the next calls of each kind are to fail.
-    private let armed = Mutex<[Operation: Int]>([:])
+    private let armed = Locked<[Operation: Int]>([:])
 
     /// How many failures have been injected so far, per kind.
-    private let injected = Mutex<[Operation: Int]>([:])
+    private let injected = Locked<[Operation: Int]>([:])
 
     /// Creates a seam with nothing armed.
     init() {}

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Shared
 
 /// The production `InboxStore`: one GDBM file, `inbox.gdbm`, in the data directory.
 ///
@@ -84,7 +84,7 @@ final class GDBMInboxStore: InboxStore {
     /// Failures to inject into every file this store opens (tests); nil in production.
     private let faults: GDBMFaults?
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     private let queue = InboxWriteQueue()
 
@@ -135,7 +135,7 @@ final class GDBMInboxStore: InboxStore {
             throw error
         }
         notes = loaded.notes
-        state = Mutex(State(file: file, inboxes: loaded.inboxes, nextSequence: loaded.nextSequence))
+        state = Locked(State(file: file, inboxes: loaded.inboxes, nextSequence: loaded.nextSequence))
         startWriter()
     }
 
