@@ -38,19 +38,6 @@ enum InboxTestSupport {
     }
 }
 
-/// A value behind a lock that escaping closures (threads) can share.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Locked<Value>
-
-    init(_ value: Value) {
-        mutex = Locked(value)
-    }
-
-    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
-        mutex.withLock { body(&$0) }
-    }
-}
-
 /// Records what the store reports: each append's write generation and how far syncs
 /// have got. Optionally makes every sync slow, as a slow disk would (the observer runs on
 /// the writer thread just before the sync, so writers queue up behind it as they would).
