@@ -7,38 +7,6 @@ import TestSupport
 /// still arrives, the server still runs, and the event was logged once.
 @Suite("Hostile connects")
 struct HostileConnectTests {
-    /// A registered and logged-in raw protocol client.
-    private func user(_ name: String, server: ServerProcess) async throws -> LineClient {
-        let client = try await LineClient.connectAndGreet(port: server.port, caFile: server.certificates.caFile)
-        try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
-        try await client.send(#"{"type":"login","id":2,"username":"\#(name)","password":"password123"}"#)
-        #expect(try await reply(client, id: 2)["type"] as? String == "ok")
-        return client
-    }
-
-    /// Chooses `partner` (who must exist).
-    private func chat(_ client: LineClient, with partner: String) async throws {
-        try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
-        #expect(try await reply(client, id: 3)["type"] as? String == "ok")
-    }
-
-    /// Reads frames until the answer to `id`.
-    @discardableResult
-    private func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == id { return frame }
-        }
-        throw FixtureError("closed before the reply to \(id)")
-    }
-
-    /// Reads frames until a message with `body` arrives.
-    private func message(_ client: LineClient, body: String) async throws -> Bool {
-        while let frame = try await client.receiveJSON() {
-            if frame["type"] as? String == "message", frame["body"] as? String == body { return true }
-        }
-        return false
-    }
-
     /// Server log lines (notice and above) naming connection `id`.
     private func logLines(_ server: ServerProcess, connection id: Int) -> [Substring] {
         server.logs.split(separator: "\n").filter { $0.contains("connection.id=\(id) ") }
@@ -61,10 +29,10 @@ struct HostileConnectTests {
         defer { stranger.directory.remove() }
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
-        let alice = try await user("alice", server: server)
-        let bob = try await user("bob", server: server)
-        try await chat(alice, with: "bob")
-        try await chat(bob, with: "alice")
+        let alice = try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true)
+        let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)
+        try await alice.chat(with: "bob")
+        try await bob.chat(with: "alice")
         var round = 0
         var legitimateIDs = connectionIDs(server)
 
@@ -75,8 +43,8 @@ struct HostileConnectTests {
             round += 1
             #expect(server.process.isRunning, "\(name): the server died")
             try await alice.send(#"{"type":"send","id":\#(100 + round),"body":"after \#(name)"}"#)
-            #expect(try await reply(alice, id: 100 + round)["status"] as? String == "sent", "\(name): the pair stopped")
-            #expect(try await message(bob, body: "after \(name)"), "\(name): bob never got the message")
+            #expect(try await alice.reply(to: 100 + round)["status"] as? String == "sent", "\(name): the pair stopped")
+            #expect(try await bob.waitForMessage(body: "after \(name)"), "\(name): bob never got the message")
             // Give the server a moment to log what it saw, then count per connection.
             _ = await waitUntil(seconds: 1) { false }
             let newIDs = connectionIDs(server).subtracting(legitimateIDs)
@@ -123,7 +91,7 @@ struct HostileConnectTests {
             #expect(await waitUntil { server.logs.contains("user=carol") && server.logs.contains("disconnected") })
         }
         try await attack("a TCP reset mid-session", linesEach: 3) {
-            let dave = try await user("dave", server: server)
+            let dave = try await LineClient.loggedIn("dave", port: server.port, caFile: certificates.caFile, register: true)
             await dave.reset()
             #expect(await waitUntil { server.logs.split(separator: "\n").contains { $0.contains("user=dave") && $0.contains("disconnected") } })
         }

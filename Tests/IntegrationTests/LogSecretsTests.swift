@@ -12,13 +12,6 @@ struct LogSecretsTests {
     static let liveBody = "live-secret-body-5521"
     static let storedBody = "stored-secret-body-7734"
 
-    private func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == id { return frame }
-        }
-        throw FixtureError("closed before the reply to \(id)")
-    }
-
     @Test("at trace and at info level, every secret-carrying path leaves no password and no body in the logs", arguments: ["trace", "info"])
     func secretsAtEveryLevel(level: String) async throws {
         let certificates = try CertificateFixture.shared()
@@ -30,42 +23,42 @@ struct LogSecretsTests {
 
         let alice = try await LineClient.connectAndGreet(port: port, caFile: ca)
         try await alice.send(#"{"type":"register","id":1,"username":"alice","password":"\#(password)"}"#)
-        #expect(try await reply(alice, id: 1)["type"] as? String == "ok")
+        #expect(try await alice.reply(to: 1)["type"] as? String == "ok")
         // Refused registrations: a taken name, a too-short password (echoed nowhere).
         try await alice.send(#"{"type":"register","id":2,"username":"alice","password":"\#(password)"}"#)
-        #expect(try await reply(alice, id: 2)["type"] as? String == "error")
+        #expect(try await alice.reply(to: 2)["type"] as? String == "error")
         try await alice.send(#"{"type":"register","id":3,"username":"shorty","password":"\#(password.prefix(4))"}"#)
-        #expect(try await reply(alice, id: 3)["type"] as? String == "error")
+        #expect(try await alice.reply(to: 3)["type"] as? String == "error")
         // Wrong password, then frames that fail to decode with the secret inside them.
         try await alice.send(#"{"type":"login","id":4,"username":"alice","password":"\#(Self.wrongPassword)"}"#)
-        #expect(try await reply(alice, id: 4)["code"] as? String == "bad_credentials")
+        #expect(try await alice.reply(to: 4)["code"] as? String == "bad_credentials")
         try await alice.send(#"{"type":"login","id":5,"username":"alice","password":"\#(password)""#)
         try await alice.send(#"{"type":"\#(password)","id":6}"#)
         try await alice.send(#"{"type":"login","id":7,"username":"alice","password":["\#(password)"]}"#)
         try await alice.sendBytes(Array(#"{"type":"login","id":8,"password":"\#(password)"#.utf8) + [0xFF])
         try await alice.send(#"{"type":"login","id":9,"username":"alice","password":"\#(password)"}"#)
-        #expect(try await reply(alice, id: 9)["type"] as? String == "ok")
+        #expect(try await alice.reply(to: 9)["type"] as? String == "ok")
 
         let bob = try await LineClient.connectAndGreet(port: port, caFile: ca)
         try await bob.send(#"{"type":"register","id":1,"username":"bob","password":"\#(password)"}"#)
         try await bob.send(#"{"type":"login","id":2,"username":"bob","password":"\#(password)"}"#)
-        #expect(try await reply(bob, id: 2)["type"] as? String == "ok")
+        #expect(try await bob.reply(to: 2)["type"] as? String == "ok")
         // Stored: bob has not chosen alice yet.
         try await alice.send(#"{"type":"chat","id":10,"with":"bob"}"#)
-        _ = try await reply(alice, id: 10)
+        _ = try await alice.reply(to: 10)
         try await alice.send(#"{"type":"send","id":11,"body":"\#(Self.storedBody)"}"#)
-        #expect(try await reply(alice, id: 11)["status"] as? String == "stored")
+        #expect(try await alice.reply(to: 11)["status"] as? String == "stored")
         // Live, and a body that fails a rule (a control character) with the secret in it.
         try await bob.send(#"{"type":"chat","id":3,"with":"alice"}"#)
-        _ = try await reply(bob, id: 3)
+        _ = try await bob.reply(to: 3)
         try await alice.send(#"{"type":"send","id":12,"body":"\#(Self.liveBody)"}"#)
-        #expect(try await reply(alice, id: 12)["status"] as? String == "sent")
+        #expect(try await alice.reply(to: 12)["status"] as? String == "sent")
         try await alice.send(#"{"type":"send","id":13,"body":"\#(Self.liveBody)\u001b[2J"}"#)
-        #expect(try await reply(alice, id: 13)["type"] as? String == "error")
+        #expect(try await alice.reply(to: 13)["type"] as? String == "error")
         // A drop mid-session, with a message in flight to a partner who vanished.
         await bob.reset()
         try await alice.send(#"{"type":"send","id":14,"body":"\#(Self.liveBody)-after-drop"}"#)
-        _ = try await reply(alice, id: 14)
+        _ = try await alice.reply(to: 14)
         await alice.close()
         #expect(server.stop() == 0)
 

@@ -15,37 +15,14 @@ struct SlowReaderTests {
         "--scrypt-log-n", "10",
     ]
 
-    private static func user(_ name: String, port: Int, caFile: String, register: Bool = false) async throws -> LineClient {
-        let client = try await LineClient.connectAndGreet(port: port, caFile: caFile)
-        if register {
-            try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
-        }
-        try await client.send(#"{"type":"login","id":2,"username":"\#(name)","password":"password123"}"#)
-        _ = try await reply(client, id: 2)
-        return client
-    }
-
-    private static func chat(_ client: LineClient, with partner: String) async throws {
-        try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
-        _ = try await reply(client, id: 3)
-    }
-
-    @discardableResult
-    private static func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == id { return frame }
-        }
-        throw FixtureError("closed before the reply to \(id)")
-    }
-
     /// carol sends dave a message every 50 ms until `stop`; every one must arrive.
     private static func steadyPair(port: Int, caFile: String, stop: NIOLockedValueBox<Bool>) async throws
         -> (sent: Int, received: Int, slowestMilliseconds: Int)
     {
-        let carol = try await user("carol", port: port, caFile: caFile, register: true)
-        let dave = try await user("dave", port: port, caFile: caFile, register: true)
-        try await chat(carol, with: "dave")
-        try await chat(dave, with: "carol")
+        let carol = try await LineClient.loggedIn("carol", port: port, caFile: caFile, register: true)
+        let dave = try await LineClient.loggedIn("dave", port: port, caFile: caFile, register: true)
+        try await carol.chat(with: "dave")
+        try await dave.chat(with: "carol")
         var sent = 0
         var received = 0
         var slowest = 0.0
@@ -74,10 +51,10 @@ struct SlowReaderTests {
         defer { server.stop() }
         let (port, ca) = (server.port, certificates.caFile)
 
-        let bob = try await Self.user("bob", port: port, caFile: ca, register: true)
-        let alice = try await Self.user("alice", port: port, caFile: ca, register: true)
-        try await Self.chat(bob, with: "alice")
-        try await Self.chat(alice, with: "bob")
+        let bob = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: true)
+        let alice = try await LineClient.loggedIn("alice", port: port, caFile: ca, register: true)
+        try await bob.chat(with: "alice")
+        try await alice.chat(with: "bob")
         try await bob.stopReading()
 
         let stop = NIOLockedValueBox(false)
@@ -92,7 +69,7 @@ struct SlowReaderTests {
             id += 1
             let body = "flood-\(id)-\(padding)"
             try await alice.send(#"{"type":"send","id":\#(id),"body":"\#(body)"}"#)
-            let answer = try await Self.reply(alice, id: id)
+            let answer = try await alice.reply(to: id)
             let status = (answer["status"] as? String) ?? (answer["code"] as? String) ?? "?"
             statuses[status, default: 0] += 1
             if status == "sent" || status == "stored" { bodies.append(body) }
@@ -116,7 +93,7 @@ struct SlowReaderTests {
         #expect(pair.sent > 0 && pair.received == pair.sent, "the steady pair lost messages: \(pair)")
 
         // bob comes back and gets every message alice was told was sent or stored, once.
-        let bobAgain = try await Self.user("bob", port: port, caFile: ca)
+        let bobAgain = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: false)
         // Waiting messages come before the answer to `chat`, so read from here on.
         try await bobAgain.send(#"{"type":"chat","id":3,"with":"alice"}"#)
         var delivered: [String: Int] = [:]

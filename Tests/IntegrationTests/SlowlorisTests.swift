@@ -20,11 +20,8 @@ struct SlowlorisTests {
         let server = try ServerProcess(certificates: certificates, arguments: ["--handshake-timeout", "3"])
         defer { server.stop() }
 
-        let bob = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
-        for (id, type) in [(1, "register"), (2, "login")] {
-            try await bob.send(#"{"type":"\#(type)","id":\#(id),"username":"bob","password":"password123"}"#)
-        }
-        try await register("alice", server: server)
+        let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)
+        try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true).close()
         try await bob.send(#"{"type":"chat","id":3,"with":"alice"}"#)
 
         // 31 per address stays under the server's per-address cap of 32.
@@ -47,9 +44,9 @@ struct SlowlorisTests {
             try await alice.send(#"{"type":"login","id":1,"username":"alice","password":"password123"}"#)
             try await alice.send(#"{"type":"chat","id":2,"with":"bob"}"#)
             try await alice.send(#"{"type":"send","id":3,"body":"round \#(round)"}"#)
-            let receipt = try await reply(alice, id: 3)
+            let receipt = try await alice.reply(to: 3)
             #expect(receipt["status"] as? String == "sent", "round \(round): \(receipt)")
-            #expect(try await message(bob, body: "round \(round)"), "round \(round): bob never got it")
+            #expect(try await bob.waitForMessage(body: "round \(round)"), "round \(round): bob never got it")
             latencies.append(Date().timeIntervalSince(started))
             leastHeld = min(leastHeld, attack.held)
             await alice.close()
@@ -69,26 +66,5 @@ struct SlowlorisTests {
                 + "reopened; \(round) login+chat rounds, median \(Int(sorted[sorted.count / 2] * 1000)) ms, "
                 + "max \(Int((sorted.last ?? 0) * 1000)) ms")
         await bob.close()
-    }
-
-    private func register(_ name: String, server: ServerProcess) async throws {
-        let client = try await LineClient.connectAndGreet(port: server.port, caFile: server.certificates.caFile)
-        try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
-        #expect(try await reply(client, id: 1)["type"] as? String == "ok")
-        await client.close()
-    }
-
-    private func reply(_ client: LineClient, id: Int) async throws -> [String: Any] {
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == id { return frame }
-        }
-        throw FixtureError("closed before the reply to \(id)")
-    }
-
-    private func message(_ client: LineClient, body: String) async throws -> Bool {
-        while let frame = try await client.receiveJSON() {
-            if frame["type"] as? String == "message", frame["body"] as? String == body { return true }
-        }
-        return false
     }
 }

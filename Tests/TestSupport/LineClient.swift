@@ -75,6 +75,48 @@ public final class LineClient {
         return try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
     }
 
+    /// Reads frames until the one answering request `id` and returns it; the frames before
+    /// it are dropped. Throws if the connection closes first.
+    @discardableResult
+    public func reply(to id: Int, timeout: Double = 10) async throws -> [String: Any] {
+        while let frame = try await receiveJSON(timeout: timeout) {
+            if frame["id"] as? Int == id { return frame }
+        }
+        throw FixtureError("the connection closed before the reply to \(id)")
+    }
+
+    /// Reads frames until a chat message with `body`: true when it came, false when the
+    /// connection closed first.
+    public func waitForMessage(body: String, timeout: Double = 10) async throws -> Bool {
+        while let frame = try await receiveJSON(timeout: timeout) {
+            if frame["type"] as? String == "message", frame["body"] as? String == body { return true }
+        }
+        return false
+    }
+
+    /// Connects, says hello, registers `username` when asked, and logs in; returns once
+    /// the login is answered `ok` (throws otherwise).
+    public static func loggedIn(
+        _ username: String, port: Int, caFile: String, register: Bool, password: String = "password123"
+    ) async throws -> LineClient {
+        let client = try await connectAndGreet(port: port, caFile: caFile)
+        if register {
+            try await client.send(#"{"type":"register","id":1,"username":"\#(username)","password":"\#(password)"}"#)
+        }
+        try await client.send(#"{"type":"login","id":2,"username":"\#(username)","password":"\#(password)"}"#)
+        let answer = try await client.reply(to: 2)
+        guard answer["type"] as? String == "ok" else { throw FixtureError("\(username) could not log in: \(answer)") }
+        return client
+    }
+
+    /// Chooses `partner` and waits for the `ok` (frames before it, such as waiting
+    /// messages, are dropped).
+    public func chat(with partner: String) async throws {
+        try await send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
+        let answer = try await reply(to: 3)
+        guard answer["type"] as? String == "ok" else { throw FixtureError("chat with \(partner) refused: \(answer)") }
+    }
+
     /// True once the server has closed the connection.
     public var isClosed: Bool { !channel.isActive }
 
