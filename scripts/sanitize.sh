@@ -35,6 +35,10 @@ export ASAN_OPTIONS="halt_on_error=1 detect_leaks=0 ${ASAN_OPTIONS:-}"
 for sanitizer in "${sanitizers[@]}"; do
     scratch=".build-${sanitizer:0:1}san"
     deps_say "building and testing with --sanitize=$sanitizer in $scratch"
+    # Sanitized code runs several times slower: the tests' waits (bounds on how long to
+    # wait for something, never measurements) stretch by this factor.
+    if [[ "$sanitizer" == thread ]]; then scale=5; else scale=3; fi
+    export CHAT_TEST_TIMEOUT_SCALE="${CHAT_TEST_TIMEOUT_SCALE_OVERRIDE:-$scale}"
     swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
     swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" "$@"
     deps_say "--sanitize=$sanitizer: passed"

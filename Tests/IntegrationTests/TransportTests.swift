@@ -178,7 +178,7 @@ struct TransportTests {
 /// threads as there are cores, and a test blocking one for seconds starves other tests'
 /// clients into their timeouts.
 func waitUntil(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
+    let deadline = Date().addingTimeInterval(TestTimeouts.scaled(seconds))
     while Date() < deadline {
         if try await condition() { return true }
         try? await Task.sleep(nanoseconds: 50_000_000)

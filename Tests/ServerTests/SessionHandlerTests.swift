@@ -4,6 +4,7 @@ import NIOEmbedded
 import NIOPosix
 import Shared
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -78,7 +79,7 @@ struct SessionHandlerTests {
     static func eventually<T>(
         _ waitingFor: String, timeout: Duration = .seconds(10), _ poll: () async throws -> T?
     ) async throws -> T {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout * TestTimeouts.scale
         while true {
             if let value = try await poll() {
                 return value

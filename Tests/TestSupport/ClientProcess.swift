@@ -44,7 +44,7 @@ public final class ClientProcess: @unchecked Sendable {
     /// Waits until the output contains `text` (the `occurrence`-th time); false on timeout.
     @discardableResult
     public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
             if output.components(separatedBy: text).count - 1 >= occurrence { return true }
             if !process.isRunning {
@@ -59,7 +59,7 @@ public final class ClientProcess: @unchecked Sendable {
     /// cooperative threads, which other tests running in parallel need.
     @discardableResult
     public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) async -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
             if output.components(separatedBy: text).count - 1 >= occurrence { return true }
             if !process.isRunning {
@@ -72,7 +72,7 @@ public final class ClientProcess: @unchecked Sendable {
 
     /// Waits for the process to exit (killing it after `timeout`) and returns its status.
     public func waitForExit(timeout: Double = 40) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while process.isRunning, Date() < deadline { usleep(20_000) }
         if process.isRunning {
             process.terminate()
@@ -83,7 +83,7 @@ public final class ClientProcess: @unchecked Sendable {
 
     /// The same, for async tests (polls with sleeps; see `waitFor`).
     public func waitForExit(timeout: Double = 40) async -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         if process.isRunning {
             process.terminate()

@@ -52,7 +52,7 @@ public final class LineClient {
     /// The next line from the server, or nil once the connection has closed. Throws if
     /// nothing arrives within `timeout` seconds.
     public func receive(timeout: Double = 10) async throws -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
             switch inbox.take() {
             case .line(let line): return line

@@ -35,7 +35,7 @@ public final class TmuxSession {
 
     /// Waits until the screen shows `text`; false after `timeout` seconds.
     public func waitFor(_ text: String, timeout: Double = 15) throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
             if try screen().contains(text) { return true }
             usleep(50_000)

@@ -1,0 +1,18 @@
+import Foundation
+
+/// How much longer than usual the tests' waits may take. Every wait in the tests is a
+/// bound on how long to wait for something that does happen, never a measurement; under
+/// a sanitizer the server, the client and the tests run several times slower, so
+/// `scripts/sanitize.sh` sets `CHAT_TEST_TIMEOUT_SCALE` and the bounds stretch with it.
+public enum TestTimeouts {
+    /// The factor from `CHAT_TEST_TIMEOUT_SCALE` (at least 1; 1 when unset).
+    public static let scale: Double = {
+        let text = ProcessInfo.processInfo.environment["CHAT_TEST_TIMEOUT_SCALE"] ?? ""
+        return max(1, Double(text) ?? 1)
+    }()
+
+    /// `seconds`, stretched by `scale`.
+    public static func scaled(_ seconds: Double) -> Double {
+        seconds * scale
+    }
+}
