@@ -97,6 +97,10 @@ struct BenchRunner {
             table.note(
                 "server inbox caps raised for the bench: --inbox-max-messages \(settings.inboxMaximumMessages) "
                     + "--inbox-max-bytes \(settings.inboxMaximumBytes)")
+            table.note(
+                "server limits raised for the bench: --max-connections and --max-connections-per-address "
+                    + "\(settings.maximumConnections), --message-rate \(settings.messageRate) "
+                    + "--message-burst \(settings.messageBurst)")
         } else {
             table.note(
                 "server: attached, pid \(server.pid), \(server.host):\(server.port); accounts register at its own scrypt cost")

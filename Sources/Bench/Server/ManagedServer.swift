@@ -15,6 +15,13 @@ final class ManagedServer {
         var scryptLogN = 10
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
+        /// Connection caps (`--max-connections`, `--max-connections-per-address`): every bench
+        /// connection comes from one address, far above the server's default of 32.
+        var maximumConnections = 10_000
+        /// Per-session message rate and burst (`--message-rate`, `--message-burst`): a relay
+        /// sender floods far faster than the default 10 a second a person would type.
+        var messageRate = 1_000_000
+        var messageBurst = 1_000_000
     }
 
     let target: ServerUnderTest
@@ -60,6 +67,10 @@ final class ManagedServer {
             "--scrypt-log-n", String(settings.scryptLogN),
             "--inbox-max-messages", String(settings.inboxMaximumMessages),
             "--inbox-max-bytes", String(settings.inboxMaximumBytes),
+            "--max-connections", String(settings.maximumConnections),
+            "--max-connections-per-address", String(settings.maximumConnections),
+            "--message-rate", String(settings.messageRate),
+            "--message-burst", String(settings.messageBurst),
         ]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
