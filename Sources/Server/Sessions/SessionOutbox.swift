@@ -21,6 +21,10 @@ final class SessionOutbox: Sendable {
         var closed = false
         var pending: [String: Pending] = [:]
         var order: [String] = []
+        /// Frames offered from other threads, waiting for the channel's event loop.
+        var queued: [ByteBuffer] = []
+        /// A task on the channel's event loop will write `queued` and flush.
+        var flushScheduled = false
     }
 
     let username: String
@@ -65,7 +69,8 @@ final class SessionOutbox: Sendable {
     func acknowledge(_ messageID: String) -> Pending? {
         state.withLockedValue { state in
             guard let pending = state.pending.removeValue(forKey: messageID) else { return nil }
-            state.order.removeAll { $0 == messageID }
+            // Acknowledgements come in delivery order: the id is almost always the first.
+            if let index = state.order.firstIndex(of: messageID) { state.order.remove(at: index) }
             return pending
         }
     }
@@ -87,8 +92,45 @@ final class SessionOutbox: Sendable {
         channel.pipeline.fireUserInboundEventTriggered(event)
     }
 
+    /// Writes `frame` to the channel; frames offered within one turn of its event loop share
+    /// one flush (one TLS record batch, one syscall) instead of one each.
+    ///
+    /// On the channel's own loop the frame is written at once, so it keeps its place among the
+    /// session's own replies (an opened chat's waiting messages go out before its `ok`). From
+    /// another thread it is encoded there and queued, and one task per batch, not per frame,
+    /// crosses to the loop. Either way frames from one thread keep their order, and frames
+    /// queued from elsewhere are written before a later one from the loop.
     private func write(_ frame: ServerFrame) {
-        // Safe from any thread: NIO runs it on the channel's event loop, in call order.
-        channel.writeAndFlush(frame.encode(allocator: channel.allocator), promise: nil)
+        let buffer = frame.encode(allocator: channel.allocator)
+        let loop = channel.eventLoop
+        if loop.inEventLoop {
+            let (earlier, scheduleFlush) = state.withLockedValue { state in
+                let earlier = state.queued
+                if !earlier.isEmpty { state.queued.removeAll(keepingCapacity: true) }
+                defer { state.flushScheduled = true }
+                return (earlier, !state.flushScheduled)
+            }
+            for queued in earlier { channel.write(queued, promise: nil) }
+            channel.write(buffer, promise: nil)
+            if scheduleFlush { loop.execute { self.flushQueued() } }
+        } else {
+            let scheduleFlush = state.withLockedValue { state in
+                state.queued.append(buffer)
+                defer { state.flushScheduled = true }
+                return !state.flushScheduled
+            }
+            if scheduleFlush { loop.execute { self.flushQueued() } }
+        }
+    }
+
+    /// On the channel's loop: writes what other threads queued, then flushes everything.
+    private func flushQueued() {
+        let queued = state.withLockedValue { state in
+            state.flushScheduled = false
+            defer { state.queued.removeAll(keepingCapacity: true) }
+            return state.queued
+        }
+        for buffer in queued { channel.write(buffer, promise: nil) }
+        channel.flush()
     }
 }
