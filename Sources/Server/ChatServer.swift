@@ -188,7 +188,7 @@ final class ChatServer: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-        try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+        try sync.addHandler(LineFrameEncoder())
         // After the decoder, so only whole frames count as activity.
         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))

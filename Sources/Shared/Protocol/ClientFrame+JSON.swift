@@ -63,7 +63,7 @@ extension ClientFrame {
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var builder = FrameBuilder(buffer: allocator.buffer(capacity: self.estimatedSize))
+        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
         let type = self.kind.rawValue
         // Members in byte order of their names, "type" included (FrameBuilder checks it).
         switch self {
@@ -99,11 +99,11 @@ extension ClientFrame {
         switch self {
         case .hello(_, let agent): 64 + agent.utf8.count
         case .register(_, let username, let password), .login(_, let username, let password):
-            64 + username.utf8.count + password.utf8.count
+            96 + username.utf8.count + password.utf8.count
         case .chat(_, let with): 64 + with.utf8.count
         case .send(_, let body): 64 + body.utf8.count
         case .ack(let messageID): 48 + messageID.utf8.count
-        case .logout, .ping, .leave, .who, .inbox: 48
+        case .logout, .ping, .leave, .who, .inbox: 64
         }
     }
 }

@@ -78,7 +78,7 @@ extension ServerFrame {
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var builder = FrameBuilder(buffer: allocator.buffer(capacity: self.estimatedSize))
+        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
         let type = self.kind.rawValue
         // Members in byte order of their names, "type" included (FrameBuilder checks it).
         switch self {
@@ -128,12 +128,14 @@ extension ServerFrame {
     /// Enough for the frame in one allocation unless its strings need escaping.
     private var estimatedSize: Int {
         switch self {
-        case .message(let message): 96 + message.id.utf8.count + message.from.utf8.count + message.body.utf8.count
-        case .error(let error): 96 + error.message.utf8.count
-        case .notice(_, let message): 64 + message.utf8.count
-        case .inbox(_, let counts, _): 64 + counts.count * 48
-        case .who(_, let users): 48 + users.count * 64
-        case .hello, .ok, .receipt: 128
+        case .message(let message): 128 + message.id.utf8.count + message.from.utf8.count + message.body.utf8.count
+        case .error(let error): 128 + error.message.utf8.count
+        case .notice(_, let message): 96 + message.utf8.count
+        case .receipt(_, let messageID, _): 96 + messageID.utf8.count
+        case .inbox(_, let counts, _): 96 + counts.count * 64
+        case .who(_, let users): 64 + users.count * 80
+        case .hello(_, let agent): 64 + agent.utf8.count
+        case .ok(_, let username): 64 + (username?.utf8.count ?? 0)
         }
     }
 }
