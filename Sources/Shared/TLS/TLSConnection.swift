@@ -179,6 +179,13 @@ final class TLSConnection {
         String(cString: SSL_get_version(ssl))
     }
 
+    /// Whether this connection holds a session it could resume later. Always false here:
+    /// resumption is off (no tickets, no cache), see `TLSContext`.
+    var hasResumableSession: Bool {
+        guard let session = SSL_get_session(ssl) else { return false }
+        return SSL_SESSION_is_resumable(session) == 1
+    }
+
     /// The negotiated cipher suite's OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384".
     var cipherSuite: String {
         guard let cipher = SSL_get_current_cipher(ssl) else { return "none" }
