@@ -20,6 +20,8 @@ final class ChatServer: Sendable {
     private let accountStore: GDBMAccountStore
     private let inboxStore: GDBMInboxStore
     private let threadPool: NIOThreadPool
+    /// Registrations and logins (scrypt) only, at background priority.
+    private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     private let connections = NIOLockedValueBox(ConnectionTable())
@@ -64,11 +66,15 @@ final class ChatServer: Sendable {
         // The KDF and GDBM syncs are blocking: they get threads of their own.
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
+        // A pool of its own for the KDF, whose threads AccountService lowers to background
+        // priority, so a login storm cannot starve the event loops or the inbox's syncs.
+        self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        accountPool.start()
         let accounts = AccountService(
             store: accountStore,
             hasher: hasher,
             throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
-            threadPool: threadPool,
+            threadPool: accountPool,
             logger: logger)
         let registry = PresenceRegistry()
         let messages = MessageService(
@@ -142,6 +148,7 @@ final class ChatServer: Sendable {
         while services.messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
+        try? await accountPool.shutdownGracefully()
         try? await threadPool.shutdownGracefully()
         inboxStore.close()
         accountStore.close()
