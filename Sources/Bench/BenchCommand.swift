@@ -148,6 +148,9 @@ struct BenchCommand: AsyncParsableCommand {
             // One user's inbox must hold the whole inbox scenario.
             settings.inboxMaximumMessages = max(1_000, plan.inboxMessages)
             settings.inboxMaximumBytes = max(1 << 20, plan.inboxMessages * (plan.size + 128))
+            // Every scenario's connections at once, with room for the ones still closing.
+            settings.maximumConnections = 2 * max(
+                plan.sessions, 2 * plan.pairs + plan.logins, plan.handshakeConcurrency, plan.inboxSenders + 1) + 1_000
             plan.server = .start(settings)
         } else if let port, let ca, let serverPID {
             plan.server = .attach(host: host, port: port, caFile: ca, pid: serverPID)

@@ -50,7 +50,13 @@ void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx) {
 }
 
 long COpenSSLShims_default_mode(void) {
-    return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
+    return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN;
+}
+
+void COpenSSLShims_SSL_CTX_disable_resumption(SSL_CTX *ctx) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 }
 
 int COpenSSLShims_X509_describe_subject_alt_names(X509 *cert, char *buf, size_t len) {

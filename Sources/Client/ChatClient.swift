@@ -23,7 +23,7 @@ struct ChatClient {
                 let sync = channel.pipeline.syncOperations
                 // Server frames may grow with later protocol versions; 1 MiB bounds memory.
                 try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 1 << 20)))
-                try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+                try sync.addHandler(LineFrameEncoder())
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         } catch {

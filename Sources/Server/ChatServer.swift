@@ -20,6 +20,8 @@ final class ChatServer: Sendable {
     private let accountStore: GDBMAccountStore
     private let inboxStore: GDBMInboxStore
     private let threadPool: NIOThreadPool
+    /// Registrations and logins (scrypt) only, at background priority.
+    private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     private let connections = NIOLockedValueBox(ConnectionTable())
@@ -68,11 +70,15 @@ final class ChatServer: Sendable {
         // The KDF and GDBM syncs are blocking: they get threads of their own.
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
+        // A pool of its own for the KDF, whose threads AccountService lowers to background
+        // priority, so a login storm cannot starve the event loops or the inbox's syncs.
+        self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        accountPool.start()
         let accounts = AccountService(
             store: accountStore,
             hasher: hasher,
             throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
-            threadPool: threadPool,
+            threadPool: accountPool,
             logger: logger)
         let registry = PresenceRegistry()
         let messages = MessageService(
@@ -169,6 +175,7 @@ final class ChatServer: Sendable {
         while services.messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
+        try? await accountPool.shutdownGracefully()
         try? await threadPool.shutdownGracefully()
         inboxStore.close()
         accountStore.close()
@@ -215,7 +222,7 @@ final class ChatServer: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-        try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+        try sync.addHandler(LineFrameEncoder())
         // After the decoder, so only whole frames count as activity.
         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))

@@ -1,5 +1,7 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import Shared
 import Testing
 
 @testable import Server
@@ -79,6 +81,8 @@ struct SessionOutboxTests {
         #expect(outbox.deliver(message("2"), fromInbox: true))
         #expect(outbox.deliver(message("3"), fromInbox: false))
         #expect(outbox.deliver(message("2"), fromInbox: true), "a repeat is accepted but not written twice")
+        // Frames offered in one turn of the loop are flushed together at its end.
+        channel.embeddedEventLoop.run()
         var written = 0
         while try channel.readOutbound(as: ByteBuffer.self) != nil { written += 1 }
         #expect(written == 3)
@@ -88,5 +92,56 @@ struct SessionOutboxTests {
         #expect(left.map(\.message.id) == ["1", "3"])
         #expect(!outbox.deliver(message("4"), fromInbox: false), "a closed session refuses, so the sender stores it")
         _ = try? channel.finish()
+    }
+
+    @Test("frames offered on the channel's loop in one turn are written at once and share one flush")
+    func framesOnTheLoopShareOneFlush() throws {
+        let counter = FlushCounter()
+        let channel = EmbeddedChannel(handler: counter)
+        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        for id in ["1", "2", "3"] {
+            #expect(outbox.deliver(message(id), fromInbox: false))
+        }
+        outbox.send(.notice(code: .paired, message: "now chatting with alice"))
+        #expect(counter.flushes == 0, "the flush waits for the end of the loop's turn")
+        channel.embeddedEventLoop.run()
+        #expect(counter.flushes == 1)
+        var ids: [String] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            switch try ServerFrame.decode(buffer).get() {
+            case .message(let message): ids.append(message.id)
+            case .notice: ids.append("notice")
+            default: Issue.record("unexpected frame")
+            }
+        }
+        #expect(ids == ["1", "2", "3", "notice"])
+        _ = try? channel.finish()
+    }
+
+    @Test("frames offered from other threads cross to the loop in one task, in order, with one flush")
+    func framesFromOtherThreadsShareOneFlush() async throws {
+        let counter = FlushCounter()
+        let channel = try await NIOAsyncTestingChannel(handler: counter)
+        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        // Hold the loop, so every frame below is offered before it can run anything.
+        let loopHeld = ConditionLock(value: 0)
+        channel.testingEventLoop.execute {
+            loopHeld.lock(whenValue: 1)
+            loopHeld.unlock()
+        }
+        for id in 1...20 {
+            #expect(outbox.deliver(message(String(id)), fromInbox: false))
+        }
+        loopHeld.lock()
+        loopHeld.unlock(withValue: 1)
+        // Runs after everything queued before it.
+        try await channel.testingEventLoop.executeInContext {}
+        #expect(counter.flushes == 1)
+        var ids: [String] = []
+        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
+            if case .message(let message) = try ServerFrame.decode(buffer).get() { ids.append(message.id) }
+        }
+        #expect(ids == (1...20).map(String.init))
+        _ = try? await channel.finish()
     }
 }

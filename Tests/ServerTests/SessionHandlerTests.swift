@@ -225,6 +225,34 @@ struct SessionHandlerTests {
         }
     }
 
+    @Test("the replies to every frame of one read leave in one flush")
+    func oneFlushPerRead() async throws {
+        try await Self.withServices { services in
+            let counter = FlushCounter()
+            let channel = try await NIOAsyncTestingChannel { channel in
+                try channel.pipeline.syncOperations.addHandler(counter)
+                try channel.pipeline.syncOperations.addHandler(
+                    SessionHandler(services: services, sessionID: 1, logger: Self.logger))
+            }
+            try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
+            let flushesBefore = counter.flushes
+            let lines = [Self.clientHello, .ping(id: 1), .ping(id: 2)].map { $0.encode(allocator: channel.allocator) }
+            // Three frames from one socket read, as the line decoder hands them up.
+            let flushedMidRead = try await channel.testingEventLoop.executeInContext {
+                for line in lines { channel.pipeline.fireChannelRead(line) }
+                let flushedMidRead = counter.flushes - flushesBefore
+                channel.pipeline.fireChannelReadComplete()
+                return flushedMidRead
+            }
+            #expect(flushedMidRead == 0, "nothing is flushed before the read completes")
+            #expect(counter.flushes - flushesBefore == 1)
+            #expect(try await Self.nextFrame(channel) == Self.serverHello)
+            #expect(try await Self.nextFrame(channel) == .ok(id: 1))
+            #expect(try await Self.nextFrame(channel) == .ok(id: 2))
+            #expect(try await channel.finish().isClean)
+        }
+    }
+
     // MARK: - With the thread pool
 
     @Test("register, login and logout, with the registry following along")

@@ -112,6 +112,62 @@ struct TLSInMemoryTests {
         try pair.finish()
     }
 
+    @Test("small writes flushed together leave as one TLS record, intact and in order")
+    func smallWritesShareOneRecord() throws {
+        let pair = try Pair()
+        try pair.connect()
+        for word in ["one ", "two ", "three"] {
+            pair.client.write(ByteBuffer(string: word), promise: nil)
+        }
+        let flushed = pair.client.writeAndFlush(ByteBuffer(string: "!"))
+        var ciphertext = ByteBuffer()
+        while var bytes = try pair.client.readOutbound(as: ByteBuffer.self) {
+            ciphertext.writeBuffer(&bytes)
+        }
+        try flushed.wait()
+        // Record headers: type (23 = application data), version, length.
+        var records = 0
+        var reader = ciphertext
+        while let type = reader.readInteger(as: UInt8.self), reader.readInteger(as: UInt16.self) != nil,
+            let length = reader.readInteger(as: UInt16.self)
+        {
+            #expect(type == 23)
+            reader.moveReaderIndex(forwardBy: Int(length))
+            records += 1
+        }
+        #expect(records == 1)
+        try pair.server.writeInbound(ciphertext)
+        #expect(pair.serverRecorder.received == "one two three!")
+        try pair.finish()
+    }
+
+    @Test("no session resumption: the server issues no tickets")
+    func noSessionTickets() throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try TLSContext.server(
+            certificateChainFile: certificates.certificateFile, privateKeyFile: certificates.privateKeyFile
+        ).makeConnection(serverName: nil)
+        let client = try TLSContext.client(caFile: certificates.caFile).makeConnection(serverName: "localhost")
+        let allocator = ByteBufferAllocator()
+        func move(from: TLSConnection, to: TLSConnection) {
+            if let bytes = from.drainDataForNetwork(allocator: allocator) { to.consumeDataFromNetwork(bytes) }
+        }
+        var clientDone = false
+        var serverDone = false
+        for _ in 0..<10 where !(clientDone && serverDone) {
+            if case .complete = client.doHandshake() { clientDone = true }
+            move(from: client, to: server)
+            if case .complete = server.doHandshake() { serverDone = true }
+            move(from: server, to: client)
+        }
+        #expect(clientDone && serverDone)
+        // A TLS 1.3 server sends its tickets after the handshake: let the client read them.
+        var plaintext = allocator.buffer(capacity: 0)
+        if case .failed(let error) = client.readPlaintext(into: &plaintext) { Issue.record("\(error)") }
+        #expect(!client.hasResumableSession)
+        #expect(!server.hasResumableSession)
+    }
+
     @Test("writes before the handshake completes are held, then delivered in order")
     func writesBeforeHandshake() throws {
         let pair = try Pair()

@@ -22,7 +22,7 @@ public final class LineClient {
         let (channel, _) = try await TLSClientConnector.connect(host: host, port: port, context: context) { channel in
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 1 << 20)))
-            try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+            try sync.addHandler(LineFrameEncoder())
             try sync.addHandler(LineCollector(inbox: inbox))
             return channel
         }

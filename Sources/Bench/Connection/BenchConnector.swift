@@ -27,7 +27,7 @@ struct BenchConnector: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(TLSHandler(context: tls, serverHostname: host))
                     try sync.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-                    try sync.addHandler(MessageToByteHandler(LineFrameEncoder()))
+                    try sync.addHandler(LineFrameEncoder())
                     try sync.addHandler(BenchClientHandler(eventLoop: channel.eventLoop))
                 }
             }

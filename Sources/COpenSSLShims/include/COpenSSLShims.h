@@ -23,9 +23,17 @@ void COpenSSLShims_OPENSSL_free(void *ptr);
 void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx);
 
 /// The mode bits this package sets on every context: partial writes off (we always
-/// write whole records), a write may be retried from a different buffer, and idle
-/// connections give their 16 KiB read/write buffers back (SSL_MODE_RELEASE_BUFFERS).
+/// write whole records), a write may be retried from a different buffer, idle
+/// connections give their 16 KiB read/write buffers back (SSL_MODE_RELEASE_BUFFERS),
+/// and the certificate chain sent is exactly the one loaded from the chain file
+/// (SSL_MODE_NO_AUTO_CHAIN: no chain building against the trust store per handshake).
 long COpenSSLShims_default_mode(void);
+
+/// Turns session resumption off: no session cache, no TLS 1.3 session tickets, no
+/// TLS 1.2 tickets. Neither binary resumes sessions, and a TLS 1.3 server would
+/// otherwise serialise, encrypt and send two tickets after every handshake (and the
+/// client parse and copy them) for nothing.
+void COpenSSLShims_SSL_CTX_disable_resumption(SSL_CTX *ctx);
 
 /// Writes the certificate's subjectAltName DNS and IP entries, comma separated,
 /// into buf (always NUL-terminated). Returns the number of entries written.

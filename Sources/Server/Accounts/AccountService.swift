@@ -7,7 +7,8 @@ import Shared
 /// Registration and login: validation, the KDF on a thread pool, throttling, storage.
 ///
 /// Every method returns a future on the caller's event loop; the slow parts (scrypt,
-/// GDBM writes and syncs) run on `threadPool`, never on an event loop.
+/// GDBM writes and syncs) run on `threadPool`, never on an event loop, at background
+/// priority (`BackgroundPriority`): that pool must be one of its own.
 final class AccountService: Sendable {
     private let store: AccountStore
     private let hasher: PasswordHasher
@@ -41,6 +42,7 @@ final class AccountService: Sendable {
         let hasher = self.hasher
         let logger = self.logger
         return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
+            BackgroundPriority.applyToCurrentThread()
             // Checked before hashing so a taken name costs no KDF; create() checks again.
             if try store.find(username: username.value) != nil {
                 throw ProtocolError(.usernameTaken, id: id)
@@ -76,6 +78,7 @@ final class AccountService: Sendable {
         let throttle = self.throttle
         let logger = self.logger
         return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
+            BackgroundPriority.applyToCurrentThread()
             let account = try name.flatMap { try store.find(username: $0) }
             let valid = try hasher.verify(password: password, against: account?.passwordHash)
             guard valid, let account else {

@@ -29,6 +29,12 @@ final class SessionHandler: ChannelInboundHandler {
     private var outbox: SessionOutbox?
     /// Why a logged-in session's connection failed, for its one "disconnected" log line.
     private var dropReason: String?
+    /// Replies are being collected: `send` writes without flushing, and whoever opened the
+    /// batch flushes once at its end (a read batch in `channelReadComplete`). One flush is one
+    /// TLS record batch and one `write` syscall instead of one per frame.
+    private var batching = false
+    /// Something was written in the current batch and not flushed yet.
+    private var unflushed = false
 
     init(services: SessionServices, sessionID: UInt64, logger: Logger) {
         self.services = services
@@ -96,6 +102,9 @@ final class SessionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
+        // Every frame of one socket read arrives before `channelReadComplete`: answer them
+        // all, then flush once there.
+        batching = true
         if machine.busy {
             pending.append(line)
             if pending.count >= Self.pendingLimit { pauseReading(context: context) }
@@ -104,7 +113,14 @@ final class SessionHandler: ChannelInboundHandler {
         handle(line, context: context)
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        endBatch(context: context)
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        batching = false
+        unflushed = false
         if let outbox {
             self.outbox = nil
             services.messages.sessionEnded(outbox: outbox, disconnected: true, on: context.eventLoop)
@@ -183,48 +199,52 @@ final class SessionHandler: ChannelInboundHandler {
         case .register(let id, let username, let password):
             let future = services.accounts.register(id: id, username: username, password: password, on: context.eventLoop)
             future.assumeIsolated().whenComplete { result in
-                self.machine.registrationFinished()
-                switch result {
-                case .success(let name):
-                    self.logger.info("registered", metadata: ["user": "\(name)"])
-                    self.send(.ok(id: id, username: name), context: context)
-                case .failure(let error):
-                    self.send(.error(Self.protocolError(error, id: id)), context: context)
+                self.batch(context: context) {
+                    self.machine.registrationFinished()
+                    switch result {
+                    case .success(let name):
+                        self.logger.info("registered", metadata: ["user": "\(name)"])
+                        self.send(.ok(id: id, username: name), context: context)
+                    case .failure(let error):
+                        self.send(.error(Self.protocolError(error, id: id)), context: context)
+                    }
+                    self.resumeReading(context: context)
                 }
-                self.resumeReading(context: context)
             }
         case .login(let id, let username, let password):
             let future = services.accounts.login(
                 id: id, username: username, password: password, address: peerAddress, on: context.eventLoop)
             future.assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let name) where context.channel.isActive:
-                    self.machine.loginFinished(username: name)
-                    self.logger[metadataKey: "user"] = "\(name)"
-                    self.logger.info("logged in")
-                    self.loginTimer?.cancel()
-                    self.loginTimer = nil
-                    let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
-                    self.outbox = outbox
-                    let claimed = self.services.registry.claim(outbox)
-                    claimed.displaced?.fire(.displaced)
-                    claimed.abandonedPartner?.send(
-                        .notice(code: .partnerLeft, message: "\(name) logged in elsewhere and left the chat"))
-                    self.send(.ok(id: id, username: name), context: context)
-                    // Then the inbox summary, unasked, so the client can greet with it.
-                    self.services.messages.summary(for: name, requestID: nil, on: context.eventLoop)
-                        .assumeIsolated().whenSuccess { frame in
-                            if self.outbox === outbox { self.send(frame, context: context) }
-                        }
-                case .success:
-                    self.machine.loginFinished(username: nil)
-                case .failure(let error):
-                    self.machine.loginFinished(username: nil)
-                    let protocolError = Self.protocolError(error, id: id)
-                    self.logger.info("login refused: \(protocolError.code.rawValue)")
-                    self.send(.error(protocolError), context: context)
+                self.batch(context: context) {
+                    switch result {
+                    case .success(let name) where context.channel.isActive:
+                        self.machine.loginFinished(username: name)
+                        self.logger[metadataKey: "user"] = "\(name)"
+                        self.logger.info("logged in")
+                        self.loginTimer?.cancel()
+                        self.loginTimer = nil
+                        let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
+                        self.outbox = outbox
+                        let claimed = self.services.registry.claim(outbox)
+                        claimed.displaced?.fire(.displaced)
+                        claimed.abandonedPartner?.send(
+                            .notice(code: .partnerLeft, message: "\(name) logged in elsewhere and left the chat"))
+                        self.send(.ok(id: id, username: name), context: context)
+                        // Then the inbox summary, unasked, so the client can greet with it.
+                        self.services.messages.summary(for: name, requestID: nil, on: context.eventLoop)
+                            .assumeIsolated().whenSuccess { frame in
+                                if self.outbox === outbox { self.send(frame, context: context) }
+                            }
+                    case .success:
+                        self.machine.loginFinished(username: nil)
+                    case .failure(let error):
+                        self.machine.loginFinished(username: nil)
+                        let protocolError = Self.protocolError(error, id: id)
+                        self.logger.info("login refused: \(protocolError.code.rawValue)")
+                        self.send(.error(protocolError), context: context)
+                    }
+                    self.resumeReading(context: context)
                 }
-                self.resumeReading(context: context)
             }
         case .logout(let id, _):
             if let outbox {
@@ -265,13 +285,39 @@ final class SessionHandler: ChannelInboundHandler {
 
     /// Answers a chat request that paused frame handling, then handles what waited.
     private func finishRequest(_ frame: ServerFrame?, context: ChannelHandlerContext) {
-        machine.requestFinished()
-        if let frame { send(frame, context: context) }
-        resumeReading(context: context)
+        // The answer and whatever the waiting frames produce leave in one flush.
+        batch(context: context) {
+            machine.requestFinished()
+            if let frame { send(frame, context: context) }
+            resumeReading(context: context)
+        }
     }
 
+    /// Writes `frame`; flushes at once unless a batch is open (then its end flushes).
     private func send(_ frame: ServerFrame, context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(frame.encode(allocator: context.channel.allocator)), promise: nil)
+        context.write(wrapOutboundOut(frame.encode(allocator: context.channel.allocator)), promise: nil)
+        if batching {
+            unflushed = true
+        } else {
+            context.flush()
+        }
+    }
+
+    /// Runs `body` with sends collected, then flushes once; nests inside a read batch, which
+    /// then does the flushing.
+    private func batch(context: ChannelHandlerContext, _ body: () -> Void) {
+        guard !batching else { return body() }
+        batching = true
+        body()
+        endBatch(context: context)
+    }
+
+    private func endBatch(context: ChannelHandlerContext) {
+        batching = false
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
     }
 
     private func pauseReading(context: ChannelHandlerContext) {
@@ -282,8 +328,10 @@ final class SessionHandler: ChannelInboundHandler {
 
     /// Works through frames that arrived while a request ran, then reads again.
     private func resumeReading(context: ChannelHandlerContext) {
-        while !machine.busy, !pending.isEmpty, machine.state != .closed {
-            handle(pending.removeFirst(), context: context)
+        batch(context: context) {
+            while !machine.busy, !pending.isEmpty, machine.state != .closed {
+                handle(pending.removeFirst(), context: context)
+            }
         }
         if readingPaused, !machine.busy, context.channel.isActive {
             readingPaused = false

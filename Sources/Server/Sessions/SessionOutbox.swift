@@ -36,7 +36,13 @@ final class SessionOutbox: Sendable {
         /// that was still finishing); after the first was acknowledged, `pending` no longer
         /// knows it, so these catch the second.
         var acknowledged: Set<String> = []
-        var acknowledgedOrder: [String] = []
+        /// The same ids as a ring, to forget the oldest when it is full (no array shift).
+        var acknowledgedRing: [String] = []
+        var acknowledgedNext = 0
+        /// Frames offered from other threads, waiting for the channel's event loop.
+        var queued: [ByteBuffer] = []
+        /// A task on the channel's event loop will write `queued` and flush.
+        var flushScheduled = false
     }
 
     /// How many acknowledged ids are remembered: far more than can be in flight at once.
@@ -110,9 +116,12 @@ final class SessionOutbox: Sendable {
                 state.order.removeAll { live[$0] == nil }
             }
             state.acknowledged.insert(messageID)
-            state.acknowledgedOrder.append(messageID)
-            if state.acknowledgedOrder.count > Self.acknowledgedMemory {
-                state.acknowledged.remove(state.acknowledgedOrder.removeFirst())
+            if state.acknowledgedRing.count < Self.acknowledgedMemory {
+                state.acknowledgedRing.append(messageID)
+            } else {
+                state.acknowledged.remove(state.acknowledgedRing[state.acknowledgedNext])
+                state.acknowledgedRing[state.acknowledgedNext] = messageID
+                state.acknowledgedNext = (state.acknowledgedNext + 1) % Self.acknowledgedMemory
             }
             return pending
         }
@@ -135,8 +144,45 @@ final class SessionOutbox: Sendable {
         channel.pipeline.fireUserInboundEventTriggered(event)
     }
 
+    /// Writes `frame` to the channel; frames offered within one turn of its event loop share
+    /// one flush (one TLS record batch, one syscall) instead of one each.
+    ///
+    /// On the channel's own loop the frame is written at once, so it keeps its place among the
+    /// session's own replies (an opened chat's waiting messages go out before its `ok`). From
+    /// another thread it is encoded there and queued, and one task per batch, not per frame,
+    /// crosses to the loop. Either way frames from one thread keep their order, and frames
+    /// queued from elsewhere are written before a later one from the loop.
     private func write(_ frame: ServerFrame) {
-        // Safe from any thread: NIO runs it on the channel's event loop, in call order.
-        channel.writeAndFlush(frame.encode(allocator: channel.allocator), promise: nil)
+        let buffer = frame.encode(allocator: channel.allocator)
+        let loop = channel.eventLoop
+        if loop.inEventLoop {
+            let (earlier, scheduleFlush) = state.withLockedValue { state in
+                let earlier = state.queued
+                if !earlier.isEmpty { state.queued.removeAll(keepingCapacity: true) }
+                defer { state.flushScheduled = true }
+                return (earlier, !state.flushScheduled)
+            }
+            for queued in earlier { channel.write(queued, promise: nil) }
+            channel.write(buffer, promise: nil)
+            if scheduleFlush { loop.execute { self.flushQueued() } }
+        } else {
+            let scheduleFlush = state.withLockedValue { state in
+                state.queued.append(buffer)
+                defer { state.flushScheduled = true }
+                return !state.flushScheduled
+            }
+            if scheduleFlush { loop.execute { self.flushQueued() } }
+        }
+    }
+
+    /// On the channel's loop: writes what other threads queued, then flushes everything.
+    private func flushQueued() {
+        let queued = state.withLockedValue { state in
+            state.flushScheduled = false
+            defer { state.queued.removeAll(keepingCapacity: true) }
+            return state.queued
+        }
+        for buffer in queued { channel.write(buffer, promise: nil) }
+        channel.flush()
     }
 }

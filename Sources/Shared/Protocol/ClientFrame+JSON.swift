@@ -58,31 +58,52 @@ extension ClientFrame {
     /// The frame as compact JSON with sorted keys, without the trailing newline (the line encoder
     /// adds it).
     public func encode() -> [UInt8] {
-        var builder = FrameBuilder(type: self.kind.rawValue)
-        switch self {
-        case .hello(let version, let agent):
-            builder.set("version", version)
-            builder.set("agent", agent)
-        case .register(let id, let username, let password), .login(let id, let username, let password):
-            builder.set("id", id)
-            builder.set("username", username)
-            builder.set("password", password)
-        case .logout(let id), .ping(let id), .leave(let id), .who(let id), .inbox(let id):
-            builder.set("id", id)
-        case .chat(let id, let with):
-            builder.set("id", id)
-            builder.set("with", with)
-        case .send(let id, let body):
-            builder.set("id", id)
-            builder.set("body", body)
-        case .ack(let messageID):
-            builder.set("message_id", messageID)
-        }
-        return builder.serialize()
+        Array(self.encode(allocator: ByteBufferAllocator()).readableBytesView)
     }
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(bytes: self.encode())
+        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
+        let type = self.kind.rawValue
+        // Members in byte order of their names, "type" included (FrameBuilder checks it).
+        switch self {
+        case .hello(let version, let agent):
+            builder.set("agent", agent)
+            builder.set("type", type)
+            builder.set("version", version)
+        case .register(let id, let username, let password), .login(let id, let username, let password):
+            builder.set("id", id)
+            builder.set("password", password)
+            builder.set("type", type)
+            builder.set("username", username)
+        case .logout(let id), .ping(let id), .leave(let id), .who(let id), .inbox(let id):
+            builder.set("id", id)
+            builder.set("type", type)
+        case .chat(let id, let with):
+            builder.set("id", id)
+            builder.set("type", type)
+            builder.set("with", with)
+        case .send(let id, let body):
+            builder.set("body", body)
+            builder.set("id", id)
+            builder.set("type", type)
+        case .ack(let messageID):
+            builder.set("message_id", messageID)
+            builder.set("type", type)
+        }
+        return builder.finish()
+    }
+
+    /// Enough for the frame in one allocation unless its strings need escaping.
+    private var estimatedSize: Int {
+        switch self {
+        case .hello(_, let agent): 64 + agent.utf8.count
+        case .register(_, let username, let password), .login(_, let username, let password):
+            96 + username.utf8.count + password.utf8.count
+        case .chat(_, let with): 64 + with.utf8.count
+        case .send(_, let body): 64 + body.utf8.count
+        case .ack(let messageID): 48 + messageID.utf8.count
+        case .logout, .ping, .leave, .who, .inbox: 64
+        }
     }
 }

@@ -13,12 +13,22 @@ struct FrameFields {
 
     /// Runs the checks common to every frame, in order: UTF-8, JSON, object, `type`.
     static func parse(_ bytes: some Collection<UInt8>) -> Result<FrameFields, ProtocolError> {
-        // Checked before JSON so the peer learns the real problem, not a vague "invalid JSON".
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            return .failure(ProtocolError(.invalidUTF8))
+        if let result = bytes.withContiguousStorageIfAvailable({ Self.parse(buffer: $0) }) {
+            return result
         }
-        guard let value = JSONValue.parse(bytes) else {
-            return .failure(ProtocolError(.invalidJSON))
+        return Array(bytes).withUnsafeBufferPointer { Self.parse(buffer: $0) }
+    }
+
+    private static func parse(buffer bytes: UnsafeBufferPointer<UInt8>) -> Result<FrameFields, ProtocolError> {
+        // One pass: the parser validates UTF-8 inside strings, and outside them accepts only
+        // ASCII, so a parsed frame is valid UTF-8. Only when parsing fails is the whole line
+        // checked, so the peer learns the real problem (invalid_utf8), not a vague invalid_json,
+        // exactly as when UTF-8 was checked first.
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            return .failure(ProtocolError(JSONParser.isValidUTF8(bytes) ? .invalidJSON : .invalidUTF8))
         }
         guard case .object(let members) = value else {
             return .failure(ProtocolError(.invalidJSON, message: "frame must be a JSON object, got \(value.typeName)"))

@@ -73,45 +73,69 @@ extension ServerFrame {
     /// The frame as compact JSON with sorted keys, without the trailing newline (the line encoder
     /// adds it).
     public func encode() -> [UInt8] {
-        var builder = FrameBuilder(type: self.kind.rawValue)
-        switch self {
-        case .hello(let version, let agent):
-            builder.set("version", version)
-            builder.set("agent", agent)
-        case .ok(let id, let username):
-            builder.set("id", id)
-            builder.set("username", username)
-        case .error(let error):
-            builder.set("id", error.id)
-            builder.set("code", error.code.rawValue)
-            builder.set("message", error.message)
-            builder.set("retry_after", error.retryAfter)
-        case .notice(let code, let message):
-            builder.set("code", code.rawValue)
-            builder.set("message", message)
-        case .message(let message):
-            builder.set("message_id", message.id)
-            builder.set("from", message.from)
-            builder.set("body", message.body)
-            builder.set("sent_at", Int(message.sentAtMilliseconds))
-            builder.set("stored", message.stored)
-        case .receipt(let id, let messageID, let status):
-            builder.set("id", id)
-            builder.set("message_id", messageID)
-            builder.set("status", status.rawValue)
-        case .inbox(let id, let counts, let expired):
-            builder.set("id", id)
-            builder.set("counts", counts)
-            builder.set("expired", expired)
-        case .who(let id, let users):
-            builder.set("id", id)
-            builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
-        }
-        return builder.serialize()
+        Array(self.encode(allocator: ByteBufferAllocator()).readableBytesView)
     }
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(bytes: self.encode())
+        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
+        let type = self.kind.rawValue
+        // Members in byte order of their names, "type" included (FrameBuilder checks it).
+        switch self {
+        case .hello(let version, let agent):
+            builder.set("agent", agent)
+            builder.set("type", type)
+            builder.set("version", version)
+        case .ok(let id, let username):
+            builder.set("id", id)
+            builder.set("type", type)
+            builder.set("username", username)
+        case .error(let error):
+            builder.set("code", error.code.rawValue)
+            builder.set("id", error.id)
+            builder.set("message", error.message)
+            builder.set("retry_after", error.retryAfter)
+            builder.set("type", type)
+        case .notice(let code, let message):
+            builder.set("code", code.rawValue)
+            builder.set("message", message)
+            builder.set("type", type)
+        case .message(let message):
+            builder.set("body", message.body)
+            builder.set("from", message.from)
+            builder.set("message_id", message.id)
+            builder.set("sent_at", Int(message.sentAtMilliseconds))
+            builder.set("stored", message.stored)
+            builder.set("type", type)
+        case .receipt(let id, let messageID, let status):
+            builder.set("id", id)
+            builder.set("message_id", messageID)
+            builder.set("status", status.rawValue)
+            builder.set("type", type)
+        case .inbox(let id, let counts, let expired):
+            builder.set("counts", counts)
+            builder.set("expired", expired)
+            builder.set("id", id)
+            builder.set("type", type)
+        case .who(let id, let users):
+            builder.set("id", id)
+            builder.set("type", type)
+            builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
+        }
+        return builder.finish()
+    }
+
+    /// Enough for the frame in one allocation unless its strings need escaping.
+    private var estimatedSize: Int {
+        switch self {
+        case .message(let message): 128 + message.id.utf8.count + message.from.utf8.count + message.body.utf8.count
+        case .error(let error): 128 + error.message.utf8.count
+        case .notice(_, let message): 96 + message.utf8.count
+        case .receipt(_, let messageID, _): 96 + messageID.utf8.count
+        case .inbox(_, let counts, _): 96 + counts.count * 64
+        case .who(_, let users): 64 + users.count * 80
+        case .hello(_, let agent): 64 + agent.utf8.count
+        case .ok(_, let username): 64 + (username?.utf8.count ?? 0)
+        }
     }
 }

@@ -115,11 +115,19 @@ final class TLSConnection {
         }
     }
 
-    /// Decrypts as much as fits into `buffer`'s free space (at least 16 KiB is reserved).
+    /// Decrypts what the ciphertext received so far holds, appending it to `buffer`.
+    ///
+    /// The space reserved is what that ciphertext can decrypt to at most (the ciphertext
+    /// waiting plus plaintext OpenSSL already holds), capped at one record (16 KiB): a
+    /// 100-byte frame does not cost a 16 KiB allocation, and reading record after record into
+    /// the same buffer never reallocates it (each reservation fits in what the last one left).
+    /// With nothing waiting there is nothing to decrypt, and no call into OpenSSL.
     func readPlaintext(into buffer: inout ByteBuffer) -> ReadResult {
+        let available = COpenSSLShims_BIO_pending(inboundBIO) + Int(SSL_pending(ssl))
+        guard available > 0 else { return .wouldBlock }
         OpenSSLErrorQueue.clear()
         var sslResult: Int32 = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { bytes in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: min(available, 16_384)) { bytes in
             sslResult = SSL_read(ssl, bytes.baseAddress, Int32(min(bytes.count, Int(Int32.max))))
             return sslResult > 0 ? Int(sslResult) : 0
         }
@@ -177,6 +185,13 @@ final class TLSConnection {
     /// "TLSv1.3", "TLSv1.2", ...
     var protocolVersion: String {
         String(cString: SSL_get_version(ssl))
+    }
+
+    /// Whether this connection holds a session it could resume later. Always false here:
+    /// resumption is off (no tickets, no cache), see `TLSContext`.
+    var hasResumableSession: Bool {
+        guard let session = SSL_get_session(ssl) else { return false }
+        return SSL_SESSION_is_resumable(session) == 1
     }
 
     /// The negotiated cipher suite's OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384".

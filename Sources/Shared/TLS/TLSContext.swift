@@ -5,7 +5,8 @@ internal import COpenSSLShims
 /// An OpenSSL `SSL_CTX` set up once, for every connection of one process.
 ///
 /// Policy, the same for both sides: TLS 1.2 minimum, 1.3 preferred; on 1.2 only ECDHE
-/// key exchange with AEAD ciphers; no compression; no renegotiation. A server context
+/// key exchange with AEAD ciphers; no compression; no renegotiation; no session
+/// resumption (no cache, no tickets). A server context
 /// loads its certificate chain and key at creation; a client context loads the CA file
 /// it trusts and always verifies the peer (there is deliberately no way to turn that off).
 ///
@@ -120,6 +121,9 @@ public final class TLSContext: @unchecked Sendable {
         }
         COpenSSLShims_SSL_CTX_set_hardening_options(context)
         _ = COpenSSLShims_SSL_CTX_set_mode(context, COpenSSLShims_default_mode())
+        // Nothing here resumes sessions: every handshake is a full one, so tickets and the
+        // session cache would be pure cost (about a fifth of a server handshake's CPU).
+        COpenSSLShims_SSL_CTX_disable_resumption(context)
     }
 
     /// Why `path` cannot be read, or nil when it can. Checked up front so the error

@@ -252,19 +252,52 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: - Writing
 
+    /// Most plaintext bytes gathered into one TLS record (the TLS maximum record size).
+    static let maximumRecordPlaintext = 16_384
+
+    /// Encrypts the pending writes and sends the ciphertext in one write.
+    ///
+    /// Consecutive small writes (frames, mostly) are gathered into one record of up to 16 KiB:
+    /// one seal, one MAC and 22 bytes of overhead for the lot instead of for each. The peer
+    /// sees the same byte stream, so nothing above TLS can tell.
     private func flushPendingWrites(context: ChannelHandlerContext) {
         flushRequested = false
         guard !pendingWrites.isEmpty else { return }
         var written: [EventLoopPromise<Void>] = []
         var index = 0
         while index < pendingWrites.count {
-            let (buffer, promise) = pendingWrites[index]
-            switch connection.writePlaintext(buffer) {
+            var end = index + 1
+            var size = pendingWrites[index].buffer.readableBytes
+            while end < pendingWrites.count,
+                size + pendingWrites[end].buffer.readableBytes <= Self.maximumRecordPlaintext
+            {
+                size += pendingWrites[end].buffer.readableBytes
+                end += 1
+            }
+            let plaintext: ByteBuffer
+            if end - index == 1 {
+                plaintext = pendingWrites[index].buffer
+            } else {
+                var gathered = context.channel.allocator.buffer(capacity: size)
+                for gather in index..<end {
+                    gathered.writeImmutableBuffer(pendingWrites[gather].buffer)
+                }
+                plaintext = gathered
+            }
+            switch connection.writePlaintext(plaintext) {
             case .complete:
-                if let promise { written.append(promise) }
-                index += 1
+                for done in index..<end {
+                    if let promise = pendingWrites[done].promise { written.append(promise) }
+                }
+                index = end
             case .incomplete:
-                // Only possible if OpenSSL must read first; retry after the next read.
+                // Only possible if OpenSSL must read first; retry after the next read, with
+                // exactly the same bytes, so a gathered record stays one pending write.
+                if end - index > 1 {
+                    pendingWrites.replaceSubrange(
+                        index..<end,
+                        with: [(plaintext, Self.combine(pendingWrites[index..<end].compactMap(\.promise), context: context))])
+                }
                 flushRequested = true
                 pendingWrites.removeFirst(index)
                 writeCiphertext(context: context, flush: true, promises: written)
@@ -279,6 +312,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         pendingWrites.removeAll(keepingCapacity: true)
         writeCiphertext(context: context, flush: true, promises: written)
+    }
+
+    /// One promise completing all of `promises`, or nil when there are none.
+    private static func combine(_ promises: [EventLoopPromise<Void>], context: ChannelHandlerContext) -> EventLoopPromise<Void>? {
+        guard !promises.isEmpty else { return nil }
+        let combined = context.eventLoop.makePromise(of: Void.self)
+        for promise in promises { combined.futureResult.cascade(to: promise) }
+        return combined
     }
 
     /// Sends whatever ciphertext OpenSSL has produced; `promises` complete with that write.

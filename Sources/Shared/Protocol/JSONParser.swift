@@ -1,0 +1,417 @@
+/// Why `JSONParser` refused a document. `offset` is the byte where parsing stopped.
+enum JSONParseError: Error, Hashable, Sendable {
+    /// The input ended inside a value.
+    case unexpectedEnd
+    /// A byte that cannot start or continue what was being parsed.
+    case unexpectedByte(offset: Int)
+    /// A complete value was followed by something other than whitespace.
+    case trailingBytes(offset: Int)
+    /// Arrays and objects nested deeper than `JSONParser.maximumDepth`.
+    case tooDeep(offset: Int)
+    /// An object named the same member twice.
+    case duplicateMember(String)
+    /// A number whose magnitude is beyond `Double` (`1e400`).
+    case numberOutOfRange(offset: Int)
+    /// A bad escape: unknown letter, bad hex digits, or a UTF-16 surrogate without its partner.
+    case invalidEscape(offset: Int)
+    /// An unescaped control character (U+0000 to U+001F) inside a string.
+    case controlCharacter(offset: Int)
+    /// Bytes inside a string that are not UTF-8.
+    case invalidUTF8(offset: Int)
+}
+
+/// A strict RFC 8259 JSON parser over UTF-8 bytes, written for frames: one pass, no Foundation,
+/// no intermediate token list, strings without escapes copied straight from the input.
+///
+/// Accepts exactly one value (any type, as JSON allows) with optional whitespace around it, and
+/// a leading byte-order mark (RFC 8259 allows ignoring it; Foundation did). Refuses trailing
+/// commas, comments, single quotes, `NaN`, leading zeros, leading `+`, unescaped control
+/// characters, lone surrogates, invalid UTF-8, duplicate member names (which two parsers could
+/// read differently), numbers beyond `Double`, and nesting deeper than `maximumDepth`.
+///
+/// Numbers follow the rule the Foundation-based decoder had, so ids and counts decode the same:
+/// a number with an integral value that fits `Int` is `.int` (`7`, `7.0`, `7e0`, `-0`); an
+/// integer written without fraction or exponent that does not fit `Int` is `.double`; anything
+/// else is `.double`, correctly rounded.
+///
+/// Recursive, with the depth bounded, so a line of 60,000 `[` fails cleanly instead of
+/// overflowing the stack.
+struct JSONParser {
+    /// Deepest nesting of arrays and objects accepted (Foundation's scanner allowed the same).
+    static let maximumDepth = 512
+
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    private var depth = 0
+    /// Reused for strings with escapes, so only the final `String` is allocated per string.
+    private var scratch: [UInt8] = []
+
+    private init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    /// Parses `bytes` as one complete JSON document.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            parser.index = 3
+        }
+        parser.skipWhitespace()
+        let value = try parser.parseValue()
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw .trailingBytes(offset: parser.index) }
+        return value
+    }
+
+    // MARK: - Structure
+
+    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+        guard index < bytes.count else { throw .unexpectedEnd }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            return try parseObject()
+        case UInt8(ascii: "["):
+            return try parseArray()
+        case UInt8(ascii: "\""):
+            return .string(try parseString())
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return try parseNumber()
+        default:
+            throw .unexpectedByte(offset: index)
+        }
+    }
+
+    private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        try enterContainer()
+        index += 1  // "{"
+        // Frames have a handful of members: one allocation up front instead of regrowing.
+        var members: [String: JSONValue] = [:]
+        members.reserveCapacity(8)
+        skipWhitespace()
+        if try peek() == UInt8(ascii: "}") {
+            index += 1
+            depth -= 1
+            return .object(members)
+        }
+        while true {
+            guard try peek() == UInt8(ascii: "\"") else { throw .unexpectedByte(offset: index) }
+            let name = try parseString()
+            skipWhitespace()
+            guard try peek() == UInt8(ascii: ":") else { throw .unexpectedByte(offset: index) }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue()
+            guard members.updateValue(value, forKey: name) == nil else { throw .duplicateMember(name) }
+            skipWhitespace()
+            switch try peek() {
+            case UInt8(ascii: ","):
+                index += 1
+                skipWhitespace()
+            case UInt8(ascii: "}"):
+                index += 1
+                depth -= 1
+                return .object(members)
+            default:
+                throw .unexpectedByte(offset: index)
+            }
+        }
+    }
+
+    private mutating func parseArray() throws(JSONParseError) -> JSONValue {
+        try enterContainer()
+        index += 1  // "["
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if try peek() == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return .array(elements)
+        }
+        while true {
+            elements.append(try parseValue())
+            skipWhitespace()
+            switch try peek() {
+            case UInt8(ascii: ","):
+                index += 1
+                skipWhitespace()
+            case UInt8(ascii: "]"):
+                index += 1
+                depth -= 1
+                return .array(elements)
+            default:
+                throw .unexpectedByte(offset: index)
+            }
+        }
+    }
+
+    private mutating func enterContainer() throws(JSONParseError) {
+        depth += 1
+        guard depth <= Self.maximumDepth else { throw .tooDeep(offset: index) }
+    }
+
+    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - index >= count else { throw .unexpectedEnd }
+        let expected = UnsafeBufferPointer(start: literal.utf8Start, count: count)
+        for offset in 0..<count where bytes[index + offset] != expected[offset] {
+            throw .unexpectedByte(offset: index + offset)
+        }
+        index += count
+    }
+
+    private func peek() throws(JSONParseError) -> UInt8 {
+        guard index < bytes.count else { throw .unexpectedEnd }
+        return bytes[index]
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                index += 1
+            default:
+                return
+            }
+        }
+    }
+
+    // MARK: - Strings
+
+    /// Parses the string starting at the opening quote. The common case (no escapes) is one scan
+    /// and one copy into the `String`.
+    private mutating func parseString() throws(JSONParseError) -> String {
+        index += 1  // opening quote
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return text
+            case UInt8(ascii: "\\"):
+                return try parseEscapedString(from: start)
+            case 0..<0x20:
+                throw .controlCharacter(offset: index)
+            case 0x80...:
+                index += try Self.utf8SequenceLength(bytes, at: index)
+            default:
+                index += 1
+            }
+        }
+        throw .unexpectedEnd
+    }
+
+    /// The rest of a string whose first escape is at `index`; `start` is just after the quote.
+    private mutating func parseEscapedString(from start: Int) throws(JSONParseError) -> String {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return String(decoding: scratch, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                try parseEscape()
+            case 0..<0x20:
+                throw .controlCharacter(offset: index)
+            case 0x80...:
+                let length = try Self.utf8SequenceLength(bytes, at: index)
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<(index + length)]))
+                index += length
+            default:
+                scratch.append(byte)
+                index += 1
+            }
+        }
+        throw .unexpectedEnd
+    }
+
+    /// One escape sequence at `index` (the backslash), appended to `scratch` as UTF-8.
+    private mutating func parseEscape() throws(JSONParseError) {
+        let escapeStart = index
+        index += 1
+        guard index < bytes.count else { throw .unexpectedEnd }
+        let letter = bytes[index]
+        index += 1
+        switch letter {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
+            scratch.append(letter)
+        case UInt8(ascii: "b"): scratch.append(0x08)
+        case UInt8(ascii: "f"): scratch.append(0x0C)
+        case UInt8(ascii: "n"): scratch.append(0x0A)
+        case UInt8(ascii: "r"): scratch.append(0x0D)
+        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "u"):
+            let unit = try parseHex4()
+            let scalarValue: UInt32
+            switch unit {
+            case 0xD800...0xDBFF:
+                // A high surrogate must be followed at once by an escaped low surrogate.
+                guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                else { throw .invalidEscape(offset: escapeStart) }
+                index += 2
+                let low = try parseHex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw .invalidEscape(offset: escapeStart) }
+                scalarValue = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+            case 0xDC00...0xDFFF:
+                throw .invalidEscape(offset: escapeStart)
+            default:
+                scalarValue = UInt32(unit)
+            }
+            // Not a surrogate, at most 0x10FFFF: always a valid scalar.
+            let scalar = Unicode.Scalar(scalarValue)!
+            scratch.append(contentsOf: UTF8.encode(scalar)!)
+        default:
+            throw .invalidEscape(offset: escapeStart)
+        }
+    }
+
+    private mutating func parseHex4() throws(JSONParseError) -> UInt16 {
+        guard bytes.count - index >= 4 else { throw .unexpectedEnd }
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw .invalidEscape(offset: index)
+            }
+            value = value << 4 | UInt16(digit)
+            index += 1
+        }
+        return value
+    }
+
+    /// The length of the well-formed UTF-8 sequence whose lead byte (0x80 or above) is at
+    /// `offset`: no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629, table 3-7
+    /// of the Unicode standard).
+    static func utf8SequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> Int {
+        let lead = bytes[offset]
+        let length: Int
+        // The allowed range of the second byte depends on the lead; the rest are 0x80...0xBF.
+        let second: ClosedRange<UInt8>
+        switch lead {
+        case 0xC2...0xDF: length = 2; second = 0x80...0xBF
+        case 0xE0: length = 3; second = 0xA0...0xBF
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3; second = 0x80...0xBF
+        case 0xED: length = 3; second = 0x80...0x9F
+        case 0xF0: length = 4; second = 0x90...0xBF
+        case 0xF1...0xF3: length = 4; second = 0x80...0xBF
+        case 0xF4: length = 4; second = 0x80...0x8F
+        default: throw .invalidUTF8(offset: offset)
+        }
+        guard bytes.count - offset >= length, second.contains(bytes[offset + 1]) else {
+            throw .invalidUTF8(offset: offset)
+        }
+        for continuation in (offset + 2)..<(offset + length) where bytes[continuation] & 0xC0 != 0x80 {
+            throw .invalidUTF8(offset: offset)
+        }
+        return length
+    }
+
+    /// True when all of `bytes` is well-formed UTF-8 (the same rules as inside strings).
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            if bytes[offset] < 0x80 {
+                offset += 1
+            } else if let length = try? utf8SequenceLength(bytes, at: offset) {
+                offset += length
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
+    // MARK: - Numbers
+
+    private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+        let start = index
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        // Integer part: "0" alone, or a non-zero digit and more digits.
+        guard index < bytes.count else { throw .unexpectedEnd }
+        let integerStart = index
+        switch bytes[index] {
+        case UInt8(ascii: "0"):
+            index += 1
+        case UInt8(ascii: "1")...UInt8(ascii: "9"):
+            skipDigits()
+        default:
+            throw .unexpectedByte(offset: index)
+        }
+        let integerEnd = index
+        // Fraction and exponent each need at least one digit.
+        var fractionIsZero = true
+        var hasExponent = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            let fractionStart = index
+            skipDigits()
+            guard index > fractionStart else { throw index < bytes.count ? .unexpectedByte(offset: index) : .unexpectedEnd }
+            fractionIsZero = bytes[fractionStart..<index].allSatisfy { $0 == UInt8(ascii: "0") }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            hasExponent = true
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            let exponentStart = index
+            skipDigits()
+            guard index > exponentStart else { throw index < bytes.count ? .unexpectedByte(offset: index) : .unexpectedEnd }
+        }
+
+        if fractionIsZero && !hasExponent {
+            // Written as an integer (maybe with ".0"): exact, or a double when beyond Int.
+            if let value = Self.integer(bytes[integerStart..<integerEnd], negative: negative) {
+                return .int(value)
+            }
+        }
+        // The grammar above is a subset of what Double's parser (strtod) reads, and it rounds
+        // correctly.
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite else { throw .numberOutOfRange(offset: start) }
+        if fractionIsZero && !hasExponent {
+            return .double(value)  // an integer too big for Int
+        }
+        if let integer = Int(exactly: value) {
+            return .int(integer)
+        }
+        return .double(value)
+    }
+
+    private mutating func skipDigits() {
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+            index += 1
+        }
+    }
+
+    /// The decimal `digits` as an Int, or nil when it does not fit. Accumulated negatively so
+    /// that `Int.min` itself fits.
+    private static func integer(_ digits: Slice<UnsafeBufferPointer<UInt8>>, negative: Bool) -> Int? {
+        var value = 0
+        for digit in digits {
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = shifted.subtractingReportingOverflow(Int(digit &- UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            value = next
+        }
+        if negative { return value }
+        return value == Int.min ? nil : -value
+    }
+}
