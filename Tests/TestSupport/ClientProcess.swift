@@ -72,31 +72,18 @@ public final class ClientProcess: @unchecked Sendable {
 
     /// Waits for the process to exit (killing it after `timeout`) and returns its status.
     public func waitForExit(timeout: Double = 40) -> Int32 {
-        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-        }
-        process.waitUntilExit()
-        return process.terminationStatus
+        ChildExit.wait(for: process, timeout: timeout)
     }
 
     /// The same, for async tests (polls with sleeps; see `waitFor`).
     public func waitForExit(timeout: Double = 40) async -> Int32 {
-        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
-        while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
-        if process.isRunning {
-            process.terminate()
-        }
-        while process.isRunning { try? await Task.sleep(nanoseconds: 20_000_000) }
-        process.waitUntilExit()
-        return process.terminationStatus
+        await ChildExit.wait(for: process, timeout: timeout)
     }
 
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            _ = ChildExit.wait(for: process, timeout: 5)
         }
         scratch.remove()
     }

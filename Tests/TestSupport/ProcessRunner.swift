@@ -38,9 +38,9 @@ public enum ProcessRunner {
             stdin.fileHandleForWriting.write(Data(input.utf8))
         }
         try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
+        let status = ChildExit.wait(for: process, timeout: 900)
         return ProcessResult(
-            status: process.terminationStatus,
+            status: status,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }

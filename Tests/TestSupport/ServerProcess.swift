@@ -79,8 +79,9 @@ public final class ServerProcess: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, signal)
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        // A clean stop takes a few seconds at most (the shutdown grace period); past 60 it
+        // is killed, so a hung server fails its test instead of hanging the suite.
+        return ChildExit.wait(for: process, timeout: 60)
     }
 
     /// Number of open file descriptors of the server process (from /proc/PID/fd).
@@ -91,7 +92,7 @@ public final class ServerProcess: @unchecked Sendable {
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            _ = ChildExit.wait(for: process, timeout: 5)
         }
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Waits for a Foundation `Process` to end without trusting `waitUntilExit()` alone.
+///
+/// Seen here under AddressSanitizer: a `chat-server` exited, stayed a zombie, and
+/// `waitUntilExit()` spun for minutes because Foundation never noticed. So this polls,
+/// and if the child is a zombie Foundation has not reaped, reaps it itself.
+public enum ChildExit {
+    /// The exit status (or 128 + signal) once `process` has ended; sends SIGKILL after
+    /// `timeout` seconds (scaled) if it has not.
+    public static func wait(for process: Process, timeout: Double) -> Int32 {
+        let pid = process.processIdentifier
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
+        var killed = false
+        while process.isRunning {
+            if isZombie(pid) {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { return decode(status) }
+            }
+            if !killed, Date() >= deadline {
+                kill(pid, SIGKILL)
+                killed = true
+            }
+            usleep(20_000)
+        }
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    /// The same, sleeping between polls, for async tests.
+    public static func wait(for process: Process, timeout: Double) async -> Int32 {
+        let pid = process.processIdentifier
+        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
+        var killed = false
+        while process.isRunning {
+            if isZombie(pid) {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { return decode(status) }
+            }
+            if !killed, Date() >= deadline {
+                kill(pid, SIGKILL)
+                killed = true
+            }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    /// True when /proc says the process has exited and waits to be reaped.
+    private static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    /// A waitpid status as a shell would report it: the exit code, or 128 + the signal.
+    private static func decode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+}
