@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Seen here under AddressSanitizer: a `chat-server` exited, stayed a zombie, and
 /// `waitUntilExit()` spun for minutes because Foundation never noticed. So this polls,
-/// and if the child is a zombie Foundation has not reaped, reaps it itself.
+/// and if the child is a zombie Foundation has not reaped, reaps it itself; if the child
+/// is gone altogether while Foundation still says it runs, it stops waiting (-1).
 public enum ChildExit {
     /// The exit status (or 128 + signal) once `process` has ended; sends SIGKILL after
     /// `timeout` seconds (scaled) if it has not.
@@ -21,6 +22,12 @@ public enum ChildExit {
                 kill(pid, SIGKILL)
                 killed = true
             }
+            // Gone without Foundation saying so (it reaped the child but has not updated
+            // `isRunning`): nothing more will happen, so stop waiting.
+            if kill(pid, 0) != 0, errno == ESRCH {
+                return process.isRunning ? -1 : process.terminationStatus
+            }
+            if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
             usleep(20_000)
         }
         return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
@@ -40,6 +47,12 @@ public enum ChildExit {
                 kill(pid, SIGKILL)
                 killed = true
             }
+            // Gone without Foundation saying so (it reaped the child but has not updated
+            // `isRunning`): nothing more will happen, so stop waiting.
+            if kill(pid, 0) != 0, errno == ESRCH {
+                return process.isRunning ? -1 : process.terminationStatus
+            }
+            if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus

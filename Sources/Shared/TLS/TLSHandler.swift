@@ -26,6 +26,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     public typealias OutboundOut = ByteBuffer
 
     private let connection: TLSConnection
+    /// Server side: the handshake waits for the client's first bytes (see `startHandshake`).
+    private let waitsForClientHello: Bool
     private var machine = TLSStateMachine()
     private var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     private var flushRequested = false
@@ -49,6 +51,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         shutdownTimeout: TimeAmount = .seconds(3)
     ) throws {
         self.connection = try context.makeConnection(serverName: serverHostname)
+        self.waitsForClientHello = context.role == .server
         self.handshakeTimeout = handshakeTimeout
         self.shutdownTimeout = shutdownTimeout
     }
@@ -178,7 +181,13 @@ public final class TLSHandler: ChannelDuplexHandler {
             guard let self, self.machine.state == .handshaking else { return }
             self.fail(context: context, error: .handshakeTimeout)
         }
-        advanceHandshake(context: context)
+        // A server has nothing to send before the ClientHello, and OpenSSL allocates its
+        // record buffers on the first handshake call: waiting for the client's bytes keeps
+        // a connection that never says anything (a port scan, a slowloris) cheap. The
+        // timer above still bounds it.
+        if !waitsForClientHello {
+            advanceHandshake(context: context)
+        }
     }
 
     private func advanceHandshake(context: ChannelHandlerContext) {
