@@ -22,10 +22,13 @@ public enum ChildExit {
                 kill(pid, SIGKILL)
                 killed = true
             }
-            // Gone without Foundation saying so (it reaped the child but has not updated
-            // `isRunning`): nothing more will happen, so stop waiting.
+            // Reaped by Foundation, which updates `isRunning` a moment later; if it never
+            // does (seen once, a test hung here), stop waiting after a few seconds.
             if kill(pid, 0) != 0, errno == ESRCH {
-                return process.isRunning ? -1 : process.terminationStatus
+                let grace = Date().addingTimeInterval(5)
+                while process.isRunning, Date() < grace { usleep(20_000) }
+                if process.isRunning { return -1 }
+                break
             }
             if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
             usleep(20_000)
@@ -47,10 +50,13 @@ public enum ChildExit {
                 kill(pid, SIGKILL)
                 killed = true
             }
-            // Gone without Foundation saying so (it reaped the child but has not updated
-            // `isRunning`): nothing more will happen, so stop waiting.
+            // Reaped by Foundation, which updates `isRunning` a moment later; if it never
+            // does (seen once, a test hung here), stop waiting after a few seconds.
             if kill(pid, 0) != 0, errno == ESRCH {
-                return process.isRunning ? -1 : process.terminationStatus
+                let grace = Date().addingTimeInterval(5)
+                while process.isRunning, Date() < grace { try? await Task.sleep(nanoseconds: 20_000_000) }
+                if process.isRunning { return -1 }
+                break
             }
             if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
             try? await Task.sleep(nanoseconds: 20_000_000)
