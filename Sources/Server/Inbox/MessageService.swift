@@ -63,7 +63,7 @@ final class MessageService: Sendable {
                 .error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
         }
         let message = StoredMessage(
-            id: UUID().uuidString.lowercased(), from: sender, to: recipient, body: body,
+            id: MessageID.random(), from: sender, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
         if let partner = registry.livePartner(from: sender, to: recipient), partner.deliver(message, fromInbox: false) {
             return loop.makeSucceededFuture(.receipt(id: requestID, messageID: message.id, status: .sent))
