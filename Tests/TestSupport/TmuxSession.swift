@@ -6,6 +6,8 @@ public final class TmuxSession {
     private let socket: String
     private let name = "chat"
     private let scratch: TemporaryDirectory
+    /// The tmux server's process id (0 if tmux would not say).
+    private var serverPID: Int32 = 0
 
     /// Starts a plain bash in a new 160x50 terminal.
     public init() throws {
@@ -14,6 +16,15 @@ public final class TmuxSession {
         let started = try tmux(["new-session", "-d", "-s", name, "-x", "160", "-y", "50", "bash --norc --noprofile"])
         guard started.status == 0 else {
             throw FixtureError("tmux did not start: \(started.stderr)")
+        }
+        // Every run used to leave its tmux servers behind: they are ended by pid from now
+        // on, in deinit and, for a test process killed before deinit runs, by a watchdog
+        // in a background window of the server's own.
+        let pidText = try tmux(["display-message", "-p", "-t", name, "#{pid}"]).stdout
+        serverPID = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        if serverPID > 0 {
+            let watchdog = "while kill -0 \(getpid()) 2>/dev/null; do sleep 2; done; kill \(serverPID)"
+            try tmux(["new-window", "-d", "-t", name, "sh -c '\(watchdog)'"])
         }
     }
 
@@ -58,6 +69,7 @@ public final class TmuxSession {
 
     deinit {
         _ = try? tmux(["kill-server"])
+        if serverPID > 0 { kill(serverPID, SIGTERM) }
         scratch.remove()
     }
 }
