@@ -10,38 +10,42 @@ public enum ChildExit {
     /// The exit status (or 128 + signal) once `process` has ended; sends SIGKILL after
     /// `timeout` seconds (scaled) if it has not.
     public static func wait(for process: Process, timeout: Double) -> Int32 {
-        let pid = process.processIdentifier
-        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
-        var killed = false
-        while process.isRunning {
-            if isZombie(pid) {
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { return decode(status) }
-            }
-            if !killed, Date() >= deadline {
-                kill(pid, SIGKILL)
-                killed = true
-            }
-            // Reaped by Foundation, which updates `isRunning` a moment later; if it never
-            // does (seen once, a test hung here), stop waiting after a few seconds.
-            if kill(pid, 0) != 0, errno == ESRCH {
-                let grace = Date().addingTimeInterval(5)
-                while process.isRunning, Date() < grace { usleep(20_000) }
-                if process.isRunning { return -1 }
-                break
-            }
-            if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
+        var watch = Watch(process: process, timeout: timeout)
+        while true {
+            if let status = watch.poll() { return status }
             usleep(20_000)
         }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     /// The same, sleeping between polls, for async tests.
     public static func wait(for process: Process, timeout: Double) async -> Int32 {
-        let pid = process.processIdentifier
-        let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
+        var watch = Watch(process: process, timeout: timeout)
+        while true {
+            if let status = watch.poll() { return status }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    /// One wait in progress: `poll()` is called every 20 ms until it has a status.
+    private struct Watch {
+        let process: Process
+        let pid: Int32
+        let deadline: Date
         var killed = false
-        while process.isRunning {
+        /// Set when the pid is gone but Foundation still says the process runs.
+        var goneSince: Date?
+
+        init(process: Process, timeout: Double) {
+            self.process = process
+            pid = process.processIdentifier
+            deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
+        }
+
+        mutating func poll() -> Int32? {
+            guard process.isRunning else {
+                return process.terminationReason == .uncaughtSignal
+                    ? 128 + process.terminationStatus : process.terminationStatus
+            }
             if isZombie(pid) {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid { return decode(status) }
@@ -53,15 +57,13 @@ public enum ChildExit {
             // Reaped by Foundation, which updates `isRunning` a moment later; if it never
             // does (seen once, a test hung here), stop waiting after a few seconds.
             if kill(pid, 0) != 0, errno == ESRCH {
-                let grace = Date().addingTimeInterval(5)
-                while process.isRunning, Date() < grace { try? await Task.sleep(nanoseconds: 20_000_000) }
-                if process.isRunning { return -1 }
-                break
+                let since = goneSince ?? Date()
+                goneSince = since
+                if Date().timeIntervalSince(since) > 5 { return -1 }
             }
             if killed, Date() >= deadline.addingTimeInterval(10) { return -1 }
-            try? await Task.sleep(nanoseconds: 20_000_000)
+            return nil
         }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     /// True when /proc says the process has exited and waits to be reaped.
