@@ -105,10 +105,7 @@ final class MessageService: Sendable {
                 if let partner = registry.livePartner(from: message.from, to: message.to) {
                     _ = partner.deliver(message, fromInbox: true)
                 } else if let online = registry.outbox(for: message.to) {
-                    online.send(
-                        .notice(
-                            code: .newMessage,
-                            message: "1 new message from \(message.from) - /chat \(message.from) to read"))
+                    online.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: message.from)))
                 }
             }
             return result
@@ -262,10 +259,9 @@ final class MessageService: Sendable {
         storesInFlight.withLockedValue { $0 }
     }
 
-    /// Names a message for its own sender: recipient, time and the start of the text.
+    /// Names a message for its own sender: recipient and the start of the text.
     static func preview(_ message: StoredMessage) -> String {
         let start = message.body.prefix(30)
         return "to \(message.to) (\"\(start)\(message.body.count > 30 ? "..." : "")\")"
     }
-
 }

@@ -65,9 +65,7 @@ final class SessionHandler: ChannelInboundHandler {
             stalledTimer = nil
             if let outbox {
                 for (sender, count) in outbox.resume().sorted(by: { $0.key < $1.key }) {
-                    let noun = count == 1 ? "message" : "messages"
-                    send(.notice(code: .newMessage, message: "\(count) new \(noun) from \(sender) - /chat \(sender) to read"),
-                        context: context)
+                    send(.notice(code: .newMessage, message: ChatText.newMessages(count, from: sender)), context: context)
                 }
             }
         } else if stalledTimer == nil {

@@ -9,6 +9,11 @@ public enum ChatText {
         (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
     }
 
+    /// "1 new message from NAME - /chat NAME to read" / "N new messages from NAME - ...".
+    public static func newMessages(_ count: Int, from sender: String) -> String {
+        "\(count) new message\(count == 1 ? "" : "s") from \(sender) - /chat \(sender) to read"
+    }
+
     /// "1 stored message expired unread" / "N stored messages expired unread".
     public static func expired(_ count: Int) -> String {
         count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
