@@ -20,18 +20,6 @@ struct CrashSafetyTests {
         var refused: [String] = []
     }
 
-    /// Logs `name` in over the raw protocol and opens the chat with `partner`.
-    private func sender(_ name: String, to partner: String, server: ServerProcess) async throws -> LineClient {
-        let client = try await LineClient.connectAndGreet(port: server.port, caFile: server.certificates.caFile)
-        try await client.send(#"{"type":"login","id":1,"username":"\#(name)","password":"password123"}"#)
-        try await client.send(#"{"type":"chat","id":2,"with":"\#(partner)"}"#)
-        while let frame = try await client.receiveJSON() {
-            if frame["id"] as? Int == 2 { return client }
-            if frame["type"] as? String == "error" { throw FixtureError("\(name) could not start: \(frame)") }
-        }
-        throw FixtureError("the server closed before \(name) could chat")
-    }
-
     /// Streams messages, several in flight, until the server dies under it; records every
     /// answer in `ledger`.
     private func stream(_ client: LineClient, cycle: Int, ledger: inout Ledger, killAfter: Int, kill: () -> Void) async {
@@ -86,17 +74,16 @@ struct CrashSafetyTests {
         let dataDirectory = server.dataDirectory
         let work = server.workDirectory
         for name in ["alice", "bob"] {
-            let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
-            try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
-            #expect(try await client.receiveJSON()?["type"] as? String == "ok")
-            await client.close()
+            try await LineClient.loggedIn(name, port: server.port, caFile: certificates.caFile, register: true).close()
         }
 
         var ledger = Ledger()
         // Seeded, so a failure can be replayed with the same kill points.
         var random = FrameMutator(seed: 0x4B11_1999, corpus: [[0]])
         for cycle in 0..<Self.killCycles {
-            let alice = try await sender("alice", to: "bob", server: server)
+            let alice = try await LineClient.loggedIn(
+                "alice", port: server.port, caFile: certificates.caFile, register: false)
+            try await alice.chat(with: "bob")
             let pid = server.pid
             // After a seeded number of "stored" answers, and a seeded few milliseconds more.
             let killAfter = 10 + random.below(40)
