@@ -65,6 +65,51 @@ struct PresenceRegistryTests {
         #expect(registry.isOnline("alice"))
         #expect(registry.outbox(for: "alice")?.sessionID == 3)
     }
+
+    @Test("every online session's route agrees with the registry after any sequence of changes")
+    func routesFollowTheRegistry() {
+        let registry = PresenceRegistry()
+        let names = ["alice", "bob", "carol", "dave"]
+        var sessions: [String: SessionOutbox] = [:]
+        var nextSession: UInt64 = 1
+        // A fixed-seed xorshift, so a failure names a reproducible step.
+        var state: UInt64 = 0x0BAD_5EED_1234_5678
+        func next(_ bound: Int) -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(state % UInt64(bound))
+        }
+        for step in 0..<5_000 {
+            let name = names[next(names.count)]
+            switch next(4) {
+            case 0:
+                let fresh = outbox(name, session: nextSession)
+                nextSession += 1
+                let claimed = registry.claim(fresh)
+                // What the server does with the displaced session.
+                _ = claimed.displaced?.close()
+                sessions[name] = fresh
+            case 1:
+                if let session = sessions[name] {
+                    _ = session.close()
+                    _ = registry.release(username: name, sessionID: session.sessionID)
+                    sessions[name] = nil
+                }
+            case 2:
+                _ = registry.choose(username: name, partner: names[next(names.count)])
+            default:
+                _ = registry.leave(username: name)
+            }
+            for (user, session) in sessions {
+                let route = session.route
+                let choice = registry.choice(of: user)
+                #expect(route.choice == choice, "step \(step): \(user)'s choice")
+                let live = choice.flatMap { registry.livePartner(from: user, to: $0) }
+                #expect(route.partner === live, "step \(step): \(user)'s live partner")
+            }
+        }
+    }
 }
 
 @Suite("SessionOutbox")

@@ -46,11 +46,12 @@ final class MessageService: Sendable {
 
     // MARK: - Sending
 
-    /// Sends `body` from `sender` to whomever they have chosen. Answers with the receipt
-    /// (`sent` when handed to a paired partner live, `stored` once synced to the inbox) or an
-    /// error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
-    func send(from sender: String, body: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
-        guard let recipient = registry.choice(of: sender) else {
+    /// Sends `body` from the user of `outbox` to whomever they have chosen. Answers with the
+    /// receipt (`sent` when handed to a paired partner live, `stored` once synced to the
+    /// inbox) or an error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
+    func send(from outbox: SessionOutbox, body: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        let route = outbox.route
+        guard let recipient = route.choice else {
             return loop.makeSucceededFuture(.error(ProtocolError(.notChatting, id: requestID)))
         }
         guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
@@ -63,9 +64,9 @@ final class MessageService: Sendable {
                 .error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
         }
         let message = StoredMessage(
-            id: MessageID.random(), from: sender, to: recipient, body: body,
+            id: MessageID.random(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
-        if let partner = registry.livePartner(from: sender, to: recipient), partner.deliver(message, fromInbox: false) {
+        if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
             return loop.makeSucceededFuture(.receipt(id: requestID, messageID: message.id, status: .sent))
         }
         return store(message, on: loop).map { result -> ServerFrame in
@@ -207,8 +208,12 @@ final class MessageService: Sendable {
                 }
             }
         }
-        registry.outbox(for: pending.message.from)?.send(
-            .receipt(id: nil, messageID: pending.message.id, status: .delivered))
+        let receipt = ServerFrame.receipt(id: nil, messageID: pending.message.id, status: .delivered)
+        // The session that sent it, unless it has ended since (the sender may be back in
+        // another session: ask the registry).
+        if pending.sender?.send(receipt) != true {
+            registry.outbox(for: pending.message.from)?.send(receipt)
+        }
     }
 
     /// Waiting messages per sender for `user`, after dropping expired ones.

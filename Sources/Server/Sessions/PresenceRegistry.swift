@@ -6,6 +6,9 @@ import Shared
 /// Two users are *paired* when each has chosen the other; only then do messages go live.
 /// A user has at most one choice, so is in at most one session. All of it sits behind one
 /// lock: pairing decisions look at two entries at once and must not interleave.
+///
+/// Every change also updates the `SessionOutbox.Route` of each user it concerns, so the
+/// per-message path (whom to send to, and whether live) never takes this lock.
 final class PresenceRegistry: Sendable {
     private struct Entry {
         let outbox: SessionOutbox
@@ -30,6 +33,7 @@ final class PresenceRegistry: Sendable {
         entries.withLockedValue { entries in
             let previous = entries[outbox.username]
             entries[outbox.username] = Entry(outbox: outbox, choice: nil)
+            Self.refreshRoutes(of: [outbox.username, previous?.choice], in: entries)
             guard let previous, previous.outbox.sessionID != outbox.sessionID else { return (nil, nil) }
             return (previous.outbox, Self.pairedPartner(of: outbox.username, choice: previous.choice, in: entries))
         }
@@ -41,6 +45,8 @@ final class PresenceRegistry: Sendable {
         entries.withLockedValue { entries in
             guard let entry = entries[username], entry.outbox.sessionID == sessionID else { return nil }
             entries.removeValue(forKey: username)
+            entry.outbox.setRoute(SessionOutbox.Route())
+            Self.refreshRoutes(of: [entry.choice], in: entries)
             return Self.pairedPartner(of: username, choice: entry.choice, in: entries)
         }
     }
@@ -50,11 +56,13 @@ final class PresenceRegistry: Sendable {
         entries.withLockedValue { entries in
             guard var entry = entries[username] else { return ChoiceOutcome(paired: false) }
             var outcome = ChoiceOutcome(paired: false)
-            if entry.choice != partner {
-                outcome.abandoned = Self.pairedPartner(of: username, choice: entry.choice, in: entries)
+            let previousChoice = entry.choice
+            if previousChoice != partner {
+                outcome.abandoned = Self.pairedPartner(of: username, choice: previousChoice, in: entries)
             }
             entry.choice = partner
             entries[username] = entry
+            Self.refreshRoutes(of: [username, previousChoice, partner], in: entries)
             outcome.partner = entries[partner]?.outbox
             outcome.paired = entries[partner]?.choice == username
             return outcome
@@ -66,8 +74,10 @@ final class PresenceRegistry: Sendable {
         entries.withLockedValue { entries in
             guard var entry = entries[username] else { return nil }
             let partner = Self.pairedPartner(of: username, choice: entry.choice, in: entries)
+            let previousChoice = entry.choice
             entry.choice = nil
             entries[username] = entry
+            Self.refreshRoutes(of: [username, previousChoice], in: entries)
             return partner
         }
     }
@@ -108,6 +118,18 @@ final class PresenceRegistry: Sendable {
     /// Every online session (for shutdown).
     func allOutboxes() -> [SessionOutbox] {
         entries.withLockedValue { $0.values.map(\.outbox) }
+    }
+
+    /// Recomputes the route of each named user who is online. A change to one entry can
+    /// only alter the routes of that user and of the users they chose before and after.
+    private static func refreshRoutes(of usernames: [String?], in entries: [String: Entry]) {
+        for case let username? in usernames {
+            guard let entry = entries[username] else { continue }
+            entry.outbox.setRoute(
+                SessionOutbox.Route(
+                    choice: entry.choice,
+                    partner: pairedPartner(of: username, choice: entry.choice, in: entries)))
+        }
     }
 
     private static func pairedPartner(of username: String, choice: String?, in entries: [String: Entry]) -> SessionOutbox? {

@@ -20,10 +20,24 @@ final class SessionOutbox: Sendable {
         let message: StoredMessage
         /// True when it is (still) in the inbox; false for a live message.
         let fromInbox: Bool
+        /// The sender's session that handed over a live message, for its "delivered"
+        /// receipt without a registry lookup; nil for messages from the inbox.
+        let sender: SessionOutbox?
+    }
+
+    /// Where this user's messages go, kept here by `PresenceRegistry` whenever a choice or
+    /// a session changes, so sending reads one session's lock instead of the registry's
+    /// (one lock shared by every event loop, taken per message).
+    struct Route: Sendable {
+        /// Whom the user has chosen to chat with.
+        var choice: String?
+        /// That user's session, when they have chosen this user back (a live pair).
+        var partner: SessionOutbox?
     }
 
     private struct State {
         var closed = false
+        var route = Route()
         /// Over the high mark: refusing messages until the client catches up.
         var stalled = false
         /// Ids of messages refused while stalled, per sender, for the "waiting" notice (a
@@ -31,10 +45,11 @@ final class SessionOutbox: Sendable {
         var refusedWhileStalled: [String: Set<String>] = [:]
         var pending: [String: Pending] = [:]
         var order: [String] = []
-        /// Ids this client acknowledged lately, oldest first. A stored message can reach a
-        /// session twice (once from the inbox read when the chat opens, once from the store
-        /// that was still finishing); after the first was acknowledged, `pending` no longer
-        /// knows it, so these catch the second.
+        /// Ids of stored messages this client acknowledged lately. A stored message can
+        /// reach a session twice (once from the inbox read when the chat opens, once from the
+        /// store that was still finishing); after the first was acknowledged, `pending` no
+        /// longer knows it, so these catch the second. A live message is handed over once,
+        /// so its id is not kept.
         var acknowledged: Set<String> = []
         /// The same ids as a ring, to forget the oldest when it is full (no array shift).
         var acknowledgedRing: [String] = []
@@ -61,11 +76,13 @@ final class SessionOutbox: Sendable {
 
     /// Writes `message` to the client unless the session has closed. True when the
     /// session took it (it is then pending until acknowledged, or handed back by `close`).
-    func deliver(_ message: StoredMessage, fromInbox: Bool) -> Bool {
+    /// `sender` is the session a live message comes from.
+    func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionOutbox? = nil) -> Bool {
         let accepted = state.withLockedValue { state -> Bool? in
             guard !state.closed else { return false }
-            // Already on its way, or already shown.
-            if state.pending[message.id] != nil || state.acknowledged.contains(message.id) { return nil }
+            // A stored message may already be on its way, or already shown; a live one is
+            // new by construction.
+            if fromInbox, state.pending[message.id] != nil || state.acknowledged.contains(message.id) { return nil }
             // `isWritable` is safe from any thread; a stalled client stays stalled until
             // its handler sees it writable again, so live order is never reshuffled.
             if state.stalled || !channel.isWritable {
@@ -73,7 +90,7 @@ final class SessionOutbox: Sendable {
                 state.refusedWhileStalled[message.from, default: []].insert(message.id)
                 return false
             }
-            state.pending[message.id] = Pending(message: message, fromInbox: fromInbox)
+            state.pending[message.id] = Pending(message: message, fromInbox: fromInbox, sender: sender)
             state.order.append(message.id)
             return true
         }
@@ -89,9 +106,23 @@ final class SessionOutbox: Sendable {
     }
 
     /// Sends a control frame (notice, receipt) if the session is still open; best effort.
-    func send(_ frame: ServerFrame) {
-        guard state.withLockedValue({ !$0.closed }) else { return }
+    /// False when it has closed.
+    @discardableResult
+    func send(_ frame: ServerFrame) -> Bool {
+        guard state.withLockedValue({ !$0.closed }) else { return false }
         write(frame)
+        return true
+    }
+
+    /// Whom the user has chosen and, when paired, the partner's session.
+    var route: Route {
+        state.withLockedValue { $0.route }
+    }
+
+    /// Only `PresenceRegistry` calls this, under its own lock (the lock order is always
+    /// registry, then session).
+    func setRoute(_ route: Route) {
+        state.withLockedValue { $0.route = route }
     }
 
     /// The client caught up (its channel is writable again): accept messages again and
@@ -115,6 +146,7 @@ final class SessionOutbox: Sendable {
                 let live = state.pending
                 state.order.removeAll { live[$0] == nil }
             }
+            guard pending.fromInbox else { return pending }
             state.acknowledged.insert(messageID)
             if state.acknowledgedRing.count < Self.acknowledgedMemory {
                 state.acknowledgedRing.append(messageID)
@@ -132,6 +164,8 @@ final class SessionOutbox: Sendable {
     func close() -> [Pending] {
         state.withLockedValue { state in
             state.closed = true
+            // No cycle through a partner's session outlives this one.
+            state.route = Route()
             let pending = state.order.compactMap { state.pending[$0] }
             state.pending.removeAll()
             state.order.removeAll()
