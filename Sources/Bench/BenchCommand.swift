@@ -39,6 +39,11 @@ struct BenchCommand: AsyncParsableCommand {
         help: "Started server: scrypt cost of new accounts, log2 N (default 10; the server's own default is 14).")
     var scryptLogN: Int?
 
+    @Option(
+        name: .customLong("server-event-loops"),
+        help: "Started server: its --event-loops (default: the server's own choice).")
+    var serverEventLoops: Int?
+
     @Option(help: "sessions: sessions to open and log in (default 10000; smoke 50).")
     var sessions: Int?
 
@@ -96,13 +101,17 @@ struct BenchCommand: AsyncParsableCommand {
             if let scryptLogN, !(10...20).contains(scryptLogN) {
                 throw ValidationError("--scrypt-log-n must be between 10 and 20")
             }
+            if let serverEventLoops, !(1...256).contains(serverEventLoops) {
+                throw ValidationError("--server-event-loops must be between 1 and 256")
+            }
         } else {
             guard port != nil, ca != nil, serverPID != nil else {
                 throw ValidationError(
                     "give --start-server, or attach with --port, --ca and --server-pid (the server's CPU and memory are read from /proc)")
             }
-            guard scryptLogN == nil else {
-                throw ValidationError("--scrypt-log-n applies to a server the bench starts; an attached server uses its own")
+            guard scryptLogN == nil, serverEventLoops == nil else {
+                throw ValidationError(
+                    "--scrypt-log-n and --server-event-loops apply to a server the bench starts; an attached server uses its own")
             }
         }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
@@ -145,6 +154,7 @@ struct BenchCommand: AsyncParsableCommand {
         if startServer {
             var settings = ManagedServer.Settings()
             settings.scryptLogN = scryptLogN ?? 10
+            settings.eventLoops = serverEventLoops
             // One user's inbox must hold the whole inbox scenario.
             settings.inboxMaximumMessages = max(1_000, plan.inboxMessages)
             settings.inboxMaximumBytes = max(1 << 20, plan.inboxMessages * (plan.size + 128))

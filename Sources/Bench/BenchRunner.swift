@@ -102,6 +102,9 @@ struct BenchRunner {
                 "server limits raised for the bench: --message-rate \(settings.messageRate) "
                     + "--message-burst \(settings.messageBurst) --max-connections \(settings.maximumConnections) "
                     + "--max-connections-per-address \(settings.maximumConnectionsPerAddress)")
+            if let loops = settings.eventLoops {
+                table.note("server runs with --event-loops \(loops) (chosen with --server-event-loops)")
+            }
         } else {
             table.note(
                 "server: attached, pid \(server.pid), \(server.host):\(server.port); accounts register at its own scrypt cost")

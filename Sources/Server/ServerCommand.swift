@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Shared
 
 /// `chat-server`: parses the command line and wires the server together; nothing else.
@@ -79,6 +80,11 @@ struct ServerCommand: AsyncParsableCommand {
         help: "Seconds a client may stay past --max-outbound-bytes before it is disconnected.")
     var stalledReaderTimeout = 30
 
+    @Option(
+        name: .customLong("event-loops"),
+        help: "Event-loop threads for connections (default: \(ServerCommand.defaultEventLoops), from the core count).")
+    var eventLoops: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -115,6 +121,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard maxOutboundBytes >= 16 * 1024, stalledReaderTimeout > 0 else {
             throw ValidationError("--max-outbound-bytes must be at least 16384 and --stalled-reader-timeout positive")
+        }
+        if let eventLoops, !(1...256).contains(eventLoops) {
+            throw ValidationError("--event-loops must be between 1 and 256")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -158,10 +167,12 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = Self.seconds(messageExpiry) ?? configuration.messageExpiry
 
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? Self.defaultEventLoops)
         let server: ChatServer
         do {
-            server = try ChatServer(configuration: configuration, logger: logger)
+            server = try ChatServer(configuration: configuration, logger: logger, group: group)
         } catch {
+            try? await group.shutdownGracefully()
             throw StartupFailure(message: "\(error)")
         }
         let address = try await server.start()
@@ -175,11 +186,15 @@ struct ServerCommand: AsyncParsableCommand {
         signals.cancel()
         // The listener closed (a signal): say goodbye to every session, close GDBM.
         await server.shutdown()
+        try? await group.shutdownGracefully()
         logger.notice("chat-server stopped")
     }
 }
 
 extension ServerCommand {
+    /// One event loop per core.
+    static var defaultEventLoops: Int { System.coreCount }
+
     /// "30d", "12h", "90m", "45s" as seconds; nil when malformed.
     static func seconds(_ text: String) -> TimeInterval? {
         guard let unit = text.last, let number = Double(text.dropLast()), number > 0 else { return nil }

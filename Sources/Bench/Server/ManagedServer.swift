@@ -13,6 +13,8 @@ final class ManagedServer {
     struct Settings: Sendable {
         var host = "127.0.0.1"
         var scryptLogN = 10
+        /// The server's `--event-loops`; nil leaves its default.
+        var eventLoops: Int?
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
         /// The server's abuse limits, raised so they measure the server rather than the
@@ -59,7 +61,7 @@ final class ManagedServer {
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let process = Process()
         process.executableURL = binary
-        process.arguments = [
+        var arguments: [String] = [
             "--host", settings.host, "--port", "0",
             "--cert", certs.appendingPathComponent("server.pem").path,
             "--key", certs.appendingPathComponent("server.key").path,
@@ -72,6 +74,8 @@ final class ManagedServer {
             "--max-connections", String(settings.maximumConnections),
             "--max-connections-per-address", String(settings.maximumConnectionsPerAddress),
         ]
+        if let loops = settings.eventLoops { arguments += ["--event-loops", String(loops)] }
+        process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)

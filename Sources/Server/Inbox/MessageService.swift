@@ -49,27 +49,26 @@ final class MessageService: Sendable {
     /// Sends `body` from the user of `outbox` to whomever they have chosen. Answers with the
     /// receipt (`sent` when handed to a paired partner live, `stored` once synced to the
     /// inbox) or an error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
-    func send(from outbox: SessionOutbox, body: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+    func send(from outbox: SessionOutbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
         let route = outbox.route
         guard let recipient = route.choice else {
-            return loop.makeSucceededFuture(.error(ProtocolError(.notChatting, id: requestID)))
+            return .now(.error(ProtocolError(.notChatting, id: requestID)))
         }
         guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
-            return loop.makeSucceededFuture(.error(ProtocolError(.invalidMessage, id: requestID)))
+            return .now(.error(ProtocolError(.invalidMessage, id: requestID)))
         }
         // Control characters (escape sequences, newlines) would let a sender rewrite the
         // recipient's screen; tabs are harmless.
         guard !body.unicodeScalars.contains(where: ChatText.isTerminalControl) else {
-            return loop.makeSucceededFuture(
-                .error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
+            return .now(.error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
         }
         let message = StoredMessage(
             id: MessageID.random(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
         if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
-            return loop.makeSucceededFuture(.receipt(id: requestID, messageID: message.id, status: .sent))
+            return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
         }
-        return store(message, on: loop).map { result -> ServerFrame in
+        return .later(store(message, on: loop).map { result -> ServerFrame in
             switch result {
             case .stored:
                 return .receipt(id: requestID, messageID: message.id, status: .stored)
@@ -78,7 +77,15 @@ final class MessageService: Sendable {
             }
         }.recover { error in
             .error(ProtocolError(.notStored, id: requestID))
-        }
+        })
+    }
+
+    /// The answer to a send: at once (delivered live, or refused), or once the inbox has
+    /// synced. Most messages are live, and answering those without a future saves its
+    /// allocations and callbacks on every one.
+    enum SendAnswer {
+        case now(ServerFrame)
+        case later(EventLoopFuture<ServerFrame>)
     }
 
     /// Appends to the inbox (synced), then tells the recipient: live if they have paired with

@@ -267,8 +267,12 @@ final class SessionHandler: ChannelInboundHandler {
                 // Said, never silently dropped: the client shows "slow down".
                 return finishRequest(.error(ProtocolError(.rateLimited, id: id)), context: context)
             }
-            let answer = services.messages.send(from: outbox, body: body, requestID: id, on: context.eventLoop)
-            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+            switch services.messages.send(from: outbox, body: body, requestID: id, on: context.eventLoop) {
+            case .now(let frame):
+                finishRequest(frame, context: context)
+            case .later(let answer):
+                answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+            }
         case .acknowledge(let messageID):
             if let outbox { services.messages.acknowledge(messageID, outbox: outbox) }
         case .who(let id):
