@@ -32,9 +32,10 @@ struct BenchRunner {
             let context = ScenarioContext(
                 plan: plan,
                 server: server,
-                connector: BenchConnector(
+                connector: try await BenchConnector(
                     host: server.host, port: server.port, tls: try TLSContext.client(caFile: server.caFile),
-                    group: group),
+                    group: group
+                ).pinningAddress(),
                 runID: Self.makeRunID())
             for scenario in plan.scenarios {
                 guard server.stats.isAlive else {

@@ -37,10 +37,10 @@ final class HandshakeLoop: Sendable {
             return
         }
         let started = MonotonicClock.now()
-        connector.connect(on: loop).flatMap { connection in
+        connector.handshake(on: loop).flatMap { channel in
             self.recorder.record(sentAt: started, receivedAt: MonotonicClock.now())
             self.completed.increment()
-            return connection.close()
+            return channel.close()
         }.whenComplete { result in
             if case .failure(let error) = result {
                 self.failed.increment()
