@@ -6,15 +6,33 @@ extension ClientFrame {
     /// Checks, in order: UTF-8, JSON object, `type`, then the type's fields. The failure carries the
     /// request `id` whenever one could be read, so `ServerFrame.error(_:)` can echo it. Unknown
     /// extra fields are ignored, so a newer client can add optional fields.
+    ///
+    /// The server decodes every line through here, so the usual frames take a fast path
+    /// (`ClientFrameScanner`) that leaves everything else, and every refusal, to the general one.
     public static func decode(_ line: some Collection<UInt8>) -> Result<ClientFrame, ProtocolError> {
-        FrameFields.parse(line).flatMap { fields in
-            Result { () throws(ProtocolError) in try ClientFrame(fields) }
+        if let frame = line.withContiguousStorageIfAvailable(ClientFrameScanner.frame(in:)) ?? nil {
+            return .success(frame)
         }
+        return self.decodeInGeneral(line)
     }
 
     /// Decodes one line held in a `ByteBuffer`, as `LineFrameDecoder` produces it.
     public static func decode(_ line: ByteBuffer) -> Result<ClientFrame, ProtocolError> {
-        self.decode(line.readableBytesView)
+        // ByteBuffer storage is bound to UInt8 (NIO binds it when allocating).
+        let fast = line.withUnsafeReadableBytes { ClientFrameScanner.frame(in: $0.assumingMemoryBound(to: UInt8.self)) }
+        if let fast {
+            return .success(fast)
+        }
+        return self.decodeInGeneral(line.readableBytesView)
+    }
+
+    /// The general path: the whole line parsed to a `JSONValue`, then the fields read from it.
+    /// Decides every line `ClientFrameScanner` leaves alone; internal so tests can hold the two
+    /// paths against each other.
+    static func decodeInGeneral(_ line: some Collection<UInt8>) -> Result<ClientFrame, ProtocolError> {
+        FrameFields.parse(line).flatMap { fields in
+            Result { () throws(ProtocolError) in try ClientFrame(fields) }
+        }
     }
 
     private init(_ fields: FrameFields) throws(ProtocolError) {
