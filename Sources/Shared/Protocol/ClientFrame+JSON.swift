@@ -81,47 +81,52 @@ extension ClientFrame {
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
-        let type = self.kind.rawValue
-        // Members in byte order of their names, "type" included (FrameBuilder checks it).
+        self.encodedBuffer(allocator: allocator)
+    }
+}
+
+extension ClientFrame: EncodableFrame {
+    func build(into builder: inout some FrameBuilder) {
+        // Members in byte order of their names, "type" included (FrameWriter checks it). The
+        // type as a constant: `kind.rawValue` would make a String each time.
+        let type: StaticString =
+            switch self.kind {
+            case .hello: "hello"
+            case .register: "register"
+            case .login: "login"
+            case .logout: "logout"
+            case .ping: "ping"
+            case .chat: "chat"
+            case .leave: "leave"
+            case .send: "send"
+            case .ack: "ack"
+            case .who: "who"
+            case .inbox: "inbox"
+            }
         switch self {
         case .hello(let version, let agent):
             builder.set("agent", agent)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("version", version)
         case .register(let id, let username, let password), .login(let id, let username, let password):
             builder.set("id", id)
             builder.set("password", password)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("username", username)
         case .logout(let id), .ping(let id), .leave(let id), .who(let id), .inbox(let id):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
         case .chat(let id, let with):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("with", with)
         case .send(let id, let body):
             builder.set("body", body)
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
         case .ack(let messageID):
             builder.set("message_id", messageID)
-            builder.set("type", type)
-        }
-        return builder.finish()
-    }
-
-    /// Enough for the frame in one allocation unless its strings need escaping.
-    private var estimatedSize: Int {
-        switch self {
-        case .hello(_, let agent): 64 + agent.utf8.count
-        case .register(_, let username, let password), .login(_, let username, let password):
-            96 + username.utf8.count + password.utf8.count
-        case .chat(_, let with): 64 + with.utf8.count
-        case .send(_, let body): 64 + body.utf8.count
-        case .ack(let messageID): 48 + messageID.utf8.count
-        case .logout, .ping, .leave, .who, .inbox: 64
+            builder.set("type", constant: type)
         }
     }
 }
