@@ -192,13 +192,51 @@ import Testing
         let channel = EmbeddedChannel(handler: LineFrameEncoder())
         try channel.writeOutbound(ServerFrame.ok(id: 1).encode(allocator: channel.allocator))
         try channel.writeOutbound(ServerFrame.ok(id: 2).encode(allocator: channel.allocator))
-        // The frame's own buffer, then a shared newline: no copy of the frame.
+        // Each write is flushed at once by writeOutbound: one buffer per line.
         var written = ""
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
             written += String(buffer: buffer)
         }
         #expect(written == #"{"id":1,"type":"ok"}"# + "\n" + #"{"id":2,"type":"ok"}"# + "\n")
         #expect(try channel.finish().isClean)
+    }
+
+    @Test func encoderGathersLinesUntilTheFlush() throws {
+        let channel = EmbeddedChannel(handler: LineFrameEncoder())
+        let first = channel.eventLoop.makePromise(of: Void.self)
+        let second = channel.eventLoop.makePromise(of: Void.self)
+        channel.write(ServerFrame.ok(id: 1).encode(allocator: channel.allocator), promise: first)
+        channel.write(ServerFrame.ok(id: 2).encode(allocator: channel.allocator), promise: nil)
+        channel.write(ServerFrame.ok(id: 3).encode(allocator: channel.allocator), promise: second)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing goes down before the flush")
+        channel.flush()
+        let lines = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: lines) == #"{"id":1,"type":"ok"}"# + "\n" + #"{"id":2,"type":"ok"}"# + "\n" + #"{"id":3,"type":"ok"}"# + "\n")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "one write per flush")
+        try first.futureResult.wait()
+        try second.futureResult.wait()
+        #expect(try channel.finish().isClean)
+    }
+
+    /// Lines gathered but not flushed go down before a close (the TLS handler sends what was
+    /// written ahead of its close_notify) and when the channel goes inactive (the layer below
+    /// then fails their promises), so none is lost or stranded.
+    @Test func encoderPassesGatheredLinesOnBeforeCloseAndOnInactive() throws {
+        let closing = EmbeddedChannel()
+        let recorder = OutboundRecorder()
+        try closing.pipeline.syncOperations.addHandlers([recorder, LineFrameEncoder()])
+        closing.write(ServerFrame.ok(id: 1).encode(allocator: closing.allocator), promise: nil)
+        #expect(recorder.events.isEmpty)
+        _ = try? closing.close().wait()
+        #expect(recorder.events == ["write " + #"{"id":1,"type":"ok"}"# + "\n", "close"])
+
+        let dropping = EmbeddedChannel()
+        let below = OutboundRecorder()
+        try dropping.pipeline.syncOperations.addHandlers([below, LineFrameEncoder()])
+        dropping.write(ServerFrame.ok(id: 2).encode(allocator: dropping.allocator), promise: nil)
+        dropping.pipeline.fireChannelInactive()
+        #expect(below.events == ["write " + #"{"id":2,"type":"ok"}"# + "\n"])
+        _ = try? dropping.finish()
     }
 
     /// Encoder output fed to the decoder gives back the frames: the two halves agree.
@@ -219,5 +257,21 @@ import Testing
         #expect(received == frames)
         #expect(try sender.finish().isClean)
         #expect(try receiver.finish().isClean)
+    }
+}
+
+/// Records the writes and closes that reach it, in order, and passes them on.
+private final class OutboundRecorder: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var events: [String] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        events.append("write " + String(buffer: unwrapOutboundIn(data)))
+        context.write(data, promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        events.append("close")
+        context.close(mode: mode, promise: promise)
     }
 }

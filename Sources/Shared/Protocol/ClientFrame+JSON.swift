@@ -6,15 +6,33 @@ extension ClientFrame {
     /// Checks, in order: UTF-8, JSON object, `type`, then the type's fields. The failure carries the
     /// request `id` whenever one could be read, so `ServerFrame.error(_:)` can echo it. Unknown
     /// extra fields are ignored, so a newer client can add optional fields.
+    ///
+    /// The server decodes every line through here, so the usual frames take a fast path
+    /// (`ClientFrameScanner`) that leaves everything else, and every refusal, to the general one.
     public static func decode(_ line: some Collection<UInt8>) -> Result<ClientFrame, ProtocolError> {
-        FrameFields.parse(line).flatMap { fields in
-            Result { () throws(ProtocolError) in try ClientFrame(fields) }
+        if let frame = line.withContiguousStorageIfAvailable(ClientFrameScanner.frame(in:)) ?? nil {
+            return .success(frame)
         }
+        return self.decodeInGeneral(line)
     }
 
     /// Decodes one line held in a `ByteBuffer`, as `LineFrameDecoder` produces it.
     public static func decode(_ line: ByteBuffer) -> Result<ClientFrame, ProtocolError> {
-        self.decode(line.readableBytesView)
+        // ByteBuffer storage is bound to UInt8 (NIO binds it when allocating).
+        let fast = line.withUnsafeReadableBytes { ClientFrameScanner.frame(in: $0.assumingMemoryBound(to: UInt8.self)) }
+        if let fast {
+            return .success(fast)
+        }
+        return self.decodeInGeneral(line.readableBytesView)
+    }
+
+    /// The general path: the whole line parsed to a `JSONValue`, then the fields read from it.
+    /// Decides every line `ClientFrameScanner` leaves alone; internal so tests can hold the two
+    /// paths against each other.
+    static func decodeInGeneral(_ line: some Collection<UInt8>) -> Result<ClientFrame, ProtocolError> {
+        FrameFields.parse(line).flatMap { fields in
+            Result { () throws(ProtocolError) in try ClientFrame(fields) }
+        }
     }
 
     private init(_ fields: FrameFields) throws(ProtocolError) {
@@ -63,47 +81,52 @@ extension ClientFrame {
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
-        let type = self.kind.rawValue
-        // Members in byte order of their names, "type" included (FrameBuilder checks it).
+        self.encodedBuffer(allocator: allocator)
+    }
+}
+
+extension ClientFrame: EncodableFrame {
+    func build(into builder: inout some FrameBuilder) {
+        // Members in byte order of their names, "type" included (FrameWriter checks it). The
+        // type as a constant: `kind.rawValue` would make a String each time.
+        let type: StaticString =
+            switch self.kind {
+            case .hello: "hello"
+            case .register: "register"
+            case .login: "login"
+            case .logout: "logout"
+            case .ping: "ping"
+            case .chat: "chat"
+            case .leave: "leave"
+            case .send: "send"
+            case .ack: "ack"
+            case .who: "who"
+            case .inbox: "inbox"
+            }
         switch self {
         case .hello(let version, let agent):
             builder.set("agent", agent)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("version", version)
         case .register(let id, let username, let password), .login(let id, let username, let password):
             builder.set("id", id)
             builder.set("password", password)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("username", username)
         case .logout(let id), .ping(let id), .leave(let id), .who(let id), .inbox(let id):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
         case .chat(let id, let with):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
             builder.set("with", with)
         case .send(let id, let body):
             builder.set("body", body)
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: type)
         case .ack(let messageID):
             builder.set("message_id", messageID)
-            builder.set("type", type)
-        }
-        return builder.finish()
-    }
-
-    /// Enough for the frame in one allocation unless its strings need escaping.
-    private var estimatedSize: Int {
-        switch self {
-        case .hello(_, let agent): 64 + agent.utf8.count
-        case .register(_, let username, let password), .login(_, let username, let password):
-            96 + username.utf8.count + password.utf8.count
-        case .chat(_, let with): 64 + with.utf8.count
-        case .send(_, let body): 64 + body.utf8.count
-        case .ack(let messageID): 48 + messageID.utf8.count
-        case .logout, .ping, .leave, .who, .inbox: 64
+            builder.set("type", constant: type)
         }
     }
 }

@@ -40,22 +40,26 @@ struct JSONParser {
     /// Deepest nesting of arrays and objects accepted (Foundation's scanner allowed the same).
     static let maximumDepth = 512
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    // Internal rather than private, with the scanning steps below, so that `ClientFrameScanner`
+    // reads the hot frames with exactly these rules instead of a copy of them.
+    let bytes: UnsafeBufferPointer<UInt8>
+    /// The next byte to read.
+    var index = 0
     private var depth = 0
     /// Reused for strings with escapes, so only the final `String` is allocated per string.
     private var scratch: [UInt8] = []
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) {
+    /// A parser at the start of `bytes`, past a byte-order mark if there is one.
+    init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            self.index = 3
+        }
     }
 
     /// Parses `bytes` as one complete JSON document.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-            parser.index = 3
-        }
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -65,7 +69,9 @@ struct JSONParser {
 
     // MARK: - Structure
 
-    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+    /// Parses the value starting at `index` (after whitespace), nested containers counting
+    /// towards `maximumDepth`.
+    mutating func parseValue() throws(JSONParseError) -> JSONValue {
         guard index < bytes.count else { throw .unexpectedEnd }
         switch bytes[index] {
         case UInt8(ascii: "{"):
@@ -153,7 +159,8 @@ struct JSONParser {
         }
     }
 
-    private mutating func enterContainer() throws(JSONParseError) {
+    /// Counts one more level of nesting; the caller steps over the opening bracket.
+    mutating func enterContainer() throws(JSONParseError) {
         depth += 1
         guard depth <= Self.maximumDepth else { throw .tooDeep(offset: index) }
     }
@@ -168,12 +175,14 @@ struct JSONParser {
         index += count
     }
 
-    private func peek() throws(JSONParseError) -> UInt8 {
+    /// The byte at `index`; the end of input is an error.
+    func peek() throws(JSONParseError) -> UInt8 {
         guard index < bytes.count else { throw .unexpectedEnd }
         return bytes[index]
     }
 
-    private mutating func skipWhitespace() {
+    /// Steps over JSON whitespace.
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
@@ -191,7 +200,9 @@ struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
-        while index < bytes.count {
+        while true {
+            index = Self.endOfPlainRun(bytes, from: index)
+            guard index < bytes.count else { throw .unexpectedEnd }
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
@@ -208,7 +219,54 @@ struct JSONParser {
                 index += 1
             }
         }
-        throw .unexpectedEnd
+    }
+
+    /// For `ClientFrameScanner`: the bytes of the string starting at the opening quote when they
+    /// are plain ASCII without escapes, nil (with `index` anywhere) for any other string, valid
+    /// or not, which the caller must then leave to the full parser.
+    mutating func parsePlainASCIIString() -> Range<Int>? {
+        index += 1  // opening quote
+        let start = index
+        index = Self.endOfPlainRun(bytes, from: index)
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        index += 1
+        return start..<(index - 1)
+    }
+
+    /// The index of the first byte at or after `start` that a string scan must look at (a quote,
+    /// a backslash, a control character or a non-ASCII byte), or `bytes.count`.
+    ///
+    /// Eight bytes at a time: message bodies are mostly such plain runs, and a byte-by-byte
+    /// switch over them was the parser's largest cost. In each test below a borrow can only
+    /// spread upwards from a byte that really matches, so the lowest flagged byte is the first
+    /// match, and every matching byte is flagged.
+    @inline(__always)
+    static func endOfPlainRun(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        if let base = bytes.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            while bytes.count - index >= 8 {
+                // Byte 0 in the low bits, whatever the platform's byte order.
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+                let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+                // A byte's top bit ends up set when it is 0 (after the XORs: a quote or a
+                // backslash), below 0x20, or itself at least 0x80.
+                let special =
+                    (((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)
+                        | ((word &- ones &* 0x20) & ~word) | word) & 0x8080_8080_8080_8080
+                if special != 0 {
+                    return index + special.trailingZeroBitCount / 8
+                }
+                index += 8
+            }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+            index += 1
+        }
+        return index
     }
 
     /// The rest of a string whose first escape is at `index`; `start` is just after the quote.

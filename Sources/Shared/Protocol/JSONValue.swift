@@ -3,7 +3,7 @@
 /// Frames go through this type instead of `Codable` structs so that a decoding failure can name the
 /// exact field that was missing or wrong, and echo the request `id` even when another field is bad.
 /// Parsing is `JSONParser`'s job (hand-written, no Foundation); outgoing frames are written straight
-/// to bytes by `FrameBuilder` and never pass through this type.
+/// to bytes by `FrameWriter` and never pass through this type.
 enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)

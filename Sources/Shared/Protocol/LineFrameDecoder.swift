@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Splits the inbound byte stream into lines: one `ByteBuffer` per frame, without the `"\n"` and
 /// without a `"\r"` just before it.
 ///
@@ -73,35 +81,44 @@ public final class LineFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMe
 
     private func nextFrame(_ buffer: inout ByteBuffer) throws(ProtocolError) -> ByteBuffer? {
         while !self.failed {
-            let view = buffer.readableBytesView
-            // View indices are absolute buffer indices, starting at the reader index.
-            guard let newline = view[(view.startIndex + self.scannedBytes)...].firstIndex(of: UInt8(ascii: "\n")) else {
-                self.scannedBytes = view.count
+            // Offsets from the reader index: where the newline is, and whether a "\r" is just
+            // before it (or, without a newline, is the last byte).
+            let (newline, carriageReturn) = buffer.withUnsafeReadableBytes { bytes in
+                let newline = Self.firstNewline(in: bytes, from: self.scannedBytes)
+                let before = newline ?? bytes.count
+                return (newline, before > 0 && bytes[before - 1] == UInt8(ascii: "\r"))
+            }
+            guard let newline else {
+                let count = buffer.readableBytes
+                self.scannedBytes = count
                 // A prefix of max + 1 bytes may still be a full-length frame whose "\r\n" is split
                 // across reads; anything longer cannot be.
-                if view.count > self.maxFrameLength + 1
-                    || (view.count == self.maxFrameLength + 1 && view.last != UInt8(ascii: "\r"))
-                {
+                if count > self.maxFrameLength + 1 || (count == self.maxFrameLength + 1 && !carriageReturn) {
                     throw self.fail(&buffer)
                 }
                 return nil
             }
             self.scannedBytes = 0
-            var length = newline - view.startIndex
-            if length > 0 && view[newline - 1] == UInt8(ascii: "\r") {
-                length -= 1
-            }
+            let length = carriageReturn ? newline - 1 : newline
             guard length <= self.maxFrameLength else {
                 throw self.fail(&buffer)
             }
             let frame = buffer.readSlice(length: length)!
-            buffer.moveReaderIndex(to: newline + 1)
+            buffer.moveReaderIndex(forwardBy: newline + 1 - length)
             if length > 0 {
                 return frame
             }
         }
         buffer.moveReaderIndex(to: buffer.writerIndex)
         return nil
+    }
+
+    /// The offset of the first "\n" at or after `start`, by `memchr`: vectorised, where the
+    /// generic `firstIndex(of:)` over the buffer's view went a byte at a time.
+    private static func firstNewline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count, let base = bytes.baseAddress else { return nil }
+        guard let found = memchr(base + start, Int32(UInt8(ascii: "\n")), bytes.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
     }
 
     private func fail(_ buffer: inout ByteBuffer) -> ProtocolError {

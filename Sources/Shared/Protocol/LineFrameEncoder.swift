@@ -5,30 +5,85 @@ import NIOCore
 /// The frame must not contain a newline itself. Frames from `ClientFrame.encode()` and
 /// `ServerFrame.encode()` never do: JSON escapes newlines inside strings.
 ///
-/// The frame's buffer goes on down the pipeline untouched, followed by a shared one-byte
-/// newline buffer: no copy and no allocation per frame. (A `MessageToByteEncoder` copies every
-/// frame into its output buffer and allocates a new one whenever the last is still queued
-/// below; appending to the frame's own buffer here would copy it too, because the pipeline
-/// still holds a reference.) `TLSHandler` gathers both into one record anyway. The write's
-/// promise completes with the newline, so after the whole line.
-public final class LineFrameEncoder: ChannelOutboundHandler {
+/// Lines written between two flushes are gathered into one buffer, which goes down the pipeline
+/// as one write when the flush comes: one copy of each frame and one write per flush, and
+/// `TLSHandler` encrypts that buffer as it is. Passing each frame on untouched, followed by a
+/// shared one-byte newline buffer, would cost two pipeline writes per frame, and `TLSHandler`
+/// would then copy both halves into one record anyway. (Appending the newline to the frame's
+/// own buffer would copy the frame too: the caller still holds a reference to it.)
+///
+/// Nothing is held back that was not held back before: the TLS handler below also keeps writes
+/// until a flush. Gathered lines are passed on before a close and when the handler is removed,
+/// and when the channel goes inactive, so their promises always complete. A write's promise
+/// completes with the write of its batch, so after the whole line.
+public final class LineFrameEncoder: ChannelDuplexHandler, RemovableChannelHandler {
+    /// Inbound traffic passes through untouched; only `channelInactive` matters here.
+    public typealias InboundIn = NIOAny
     /// One frame, without its line terminator.
     public typealias OutboundIn = ByteBuffer
-    /// The frame, then its line terminator.
+    /// Whole lines, terminators included.
     public typealias OutboundOut = ByteBuffer
 
-    private static let newline = ByteBuffer(integer: UInt8(ascii: "\n"))
+    /// Lines written since the last flush; nil when there are none.
+    private var lines: ByteBuffer?
+    /// Completes the promises of the gathered lines; nil when none of them had one.
+    private var linesPromise: EventLoopPromise<Void>?
 
     /// Creates an encoder.
     public init() {}
 
-    /// Passes the frame on, then the newline.
+    /// Appends the frame and its newline to the lines for the next flush.
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: nil)
-        context.write(wrapOutboundOut(Self.newline), promise: promise)
+        let frame = unwrapOutboundIn(data)
+        if lines == nil {
+            // Room for a few more frames: the buffer lives only until the flush, and regrowing
+            // it copies what was gathered.
+            lines = context.channel.allocator.buffer(capacity: max(frame.readableBytes + 1, 1024))
+        }
+        lines!.writeImmutableBuffer(frame)
+        lines!.writeInteger(UInt8(ascii: "\n"))
+        if let promise {
+            if let linesPromise {
+                linesPromise.futureResult.cascade(to: promise)
+            } else {
+                linesPromise = promise
+            }
+        }
+    }
+
+    /// Passes the gathered lines on, then the flush.
+    public func flush(context: ChannelHandlerContext) {
+        passLinesOn(context: context)
+        context.flush()
+    }
+
+    /// Passes the gathered lines on first, so a close treats them exactly as it treats any
+    /// write the TLS handler holds.
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        passLinesOn(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// Passes the gathered lines on: below, a closed channel fails their promises.
+    public func channelInactive(context: ChannelHandlerContext) {
+        passLinesOn(context: context)
+        context.fireChannelInactive()
+    }
+
+    /// Passes the gathered lines on, unflushed, as they would have been without this handler.
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        passLinesOn(context: context)
+    }
+
+    private func passLinesOn(context: ChannelHandlerContext) {
+        guard let lines else { return }
+        let promise = linesPromise
+        self.lines = nil
+        self.linesPromise = nil
+        context.write(wrapOutboundOut(lines), promise: promise)
     }
 }
 
-// Kept out of Sendable like the decoder, so both can gain per-channel state without an API break.
+// Channel handlers live on one event loop; the gathered lines are unsynchronised.
 @available(*, unavailable)
 extension LineFrameEncoder: Sendable {}

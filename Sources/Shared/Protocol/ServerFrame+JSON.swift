@@ -78,64 +78,58 @@ extension ServerFrame {
 
     /// The encoded frame in a new `ByteBuffer`, ready to write through `LineFrameEncoder`.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var builder = FrameBuilder(allocator: allocator, capacity: self.estimatedSize)
-        let type = self.kind.rawValue
-        // Members in byte order of their names, "type" included (FrameBuilder checks it).
+        self.encodedBuffer(allocator: allocator)
+    }
+}
+
+extension ServerFrame: EncodableFrame {
+    func build(into builder: inout some FrameBuilder) {
+        // Members in byte order of their names, "type" included (FrameWriter checks it). Type
+        // and status as constants: `kind.rawValue` would make a String each time.
         switch self {
         case .hello(let version, let agent):
             builder.set("agent", agent)
-            builder.set("type", type)
+            builder.set("type", constant: "hello")
             builder.set("version", version)
         case .ok(let id, let username):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: "ok")
             builder.set("username", username)
         case .error(let error):
             builder.set("code", error.code.rawValue)
             builder.set("id", error.id)
             builder.set("message", error.message)
             builder.set("retry_after", error.retryAfter)
-            builder.set("type", type)
+            builder.set("type", constant: "error")
         case .notice(let code, let message):
             builder.set("code", code.rawValue)
             builder.set("message", message)
-            builder.set("type", type)
+            builder.set("type", constant: "notice")
         case .message(let message):
             builder.set("body", message.body)
             builder.set("from", message.from)
             builder.set("message_id", message.id)
             builder.set("sent_at", Int(message.sentAtMilliseconds))
             builder.set("stored", message.stored)
-            builder.set("type", type)
+            builder.set("type", constant: "message")
         case .receipt(let id, let messageID, let status):
             builder.set("id", id)
             builder.set("message_id", messageID)
-            builder.set("status", status.rawValue)
-            builder.set("type", type)
+            switch status {
+            case .sent: builder.set("status", constant: "sent")
+            case .stored: builder.set("status", constant: "stored")
+            case .delivered: builder.set("status", constant: "delivered")
+            }
+            builder.set("type", constant: "receipt")
         case .inbox(let id, let counts, let expired):
             builder.set("counts", counts)
             builder.set("expired", expired)
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: "inbox")
         case .who(let id, let users):
             builder.set("id", id)
-            builder.set("type", type)
+            builder.set("type", constant: "who")
             builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
-        }
-        return builder.finish()
-    }
-
-    /// Enough for the frame in one allocation unless its strings need escaping.
-    private var estimatedSize: Int {
-        switch self {
-        case .message(let message): 128 + message.id.utf8.count + message.from.utf8.count + message.body.utf8.count
-        case .error(let error): 128 + error.message.utf8.count
-        case .notice(_, let message): 96 + message.utf8.count
-        case .receipt(_, let messageID, _): 96 + messageID.utf8.count
-        case .inbox(_, let counts, _): 96 + counts.count * 64
-        case .who(_, let users): 64 + users.count * 80
-        case .hello(_, let agent): 64 + agent.utf8.count
-        case .ok(_, let username): 64 + (username?.utf8.count ?? 0)
         }
     }
 }

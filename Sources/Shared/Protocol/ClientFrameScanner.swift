@@ -1,0 +1,201 @@
+/// The fast path of `ClientFrame.decode`: reads the top-level object's members straight into
+/// the frame's fields, without the `[String: JSONValue]` dictionary that `FrameFields` builds.
+///
+/// It answers only when it is sure, and otherwise says nothing (nil), leaving the line to the
+/// general path (`JSONParser`, `FrameFields`), which then decides exactly as before. It is
+/// sure only for a line that the general path accepts as the same frame:
+///
+/// - names are matched as bytes, so a name with an escape or a non-ASCII byte is left alone
+///   (String equality is canonical equivalence: `"\u0074ype"` is `"type"`);
+/// - a name the frames do not use is left alone, so unknown members, and repeats among them,
+///   stay the general path's business; a repeated known name is left alone too;
+/// - `type` must be plain ASCII naming a known kind; everything else about it (missing, not a
+///   string, unknown) is an error the general path words;
+/// - other values go through `JSONParser.parseValue`, the general path's own code, so numbers,
+///   strings, nesting depth and UTF-8 are judged exactly as there;
+/// - a required field that is absent, null or of the wrong type is left alone, so every
+///   refusal, and its message, still comes from one place.
+///
+/// The price of saying nothing is parsing twice, paid only by unusual or bad frames.
+/// `ClientFrameScannerTests` checks the agreement over the fuzz corpus and its mutations.
+struct ClientFrameScanner {
+    /// The member names any client frame uses, one bit each to catch a repeat.
+    private enum Member: UInt16 {
+        case type = 1, id = 2, body = 4, messageID = 8, with = 16, username = 32, password = 64, version = 128,
+            agent = 256
+    }
+
+    private var parser: JSONParser
+    private var seen: UInt16 = 0
+    private var kind: ClientFrame.Kind?
+    private var id: JSONValue?
+    private var body: JSONValue?
+    private var messageID: JSONValue?
+    private var with: JSONValue?
+    private var username: JSONValue?
+    private var password: JSONValue?
+    private var version: JSONValue?
+    private var agent: JSONValue?
+
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.parser = JSONParser(bytes: bytes)
+    }
+
+    /// The frame in `line` when it is certainly what the general path decodes; nil when the
+    /// general path must decide.
+    static func frame(in line: UnsafeBufferPointer<UInt8>) -> ClientFrame? {
+        var scanner = ClientFrameScanner(line)
+        // A parse error here is a refusal the general path words (invalid_json or invalid_utf8).
+        return try? scanner.scan()
+    }
+
+    private mutating func scan() throws(JSONParseError) -> ClientFrame? {
+        parser.skipWhitespace()
+        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "{") else { return nil }
+        try parser.enterContainer()  // so nested values count their depth as in the general path
+        parser.index += 1
+        parser.skipWhitespace()
+        members: while true {
+            guard try parser.peek() == UInt8(ascii: "\""), let name = parser.parsePlainASCIIString(),
+                let member = self.member(named: name), seen & member.rawValue == 0
+            else { return nil }
+            seen |= member.rawValue
+            parser.skipWhitespace()
+            guard try parser.peek() == UInt8(ascii: ":") else { return nil }
+            parser.index += 1
+            parser.skipWhitespace()
+            if member == .type {
+                guard try parser.peek() == UInt8(ascii: "\""), let text = parser.parsePlainASCIIString(),
+                    let kind = self.kind(named: text)
+                else { return nil }
+                self.kind = kind
+            } else {
+                let value = try parser.parseValue()
+                switch member {
+                case .type: return nil  // handled above
+                case .id: id = value
+                case .body: body = value
+                case .messageID: messageID = value
+                case .with: with = value
+                case .username: username = value
+                case .password: password = value
+                case .version: version = value
+                case .agent: agent = value
+                }
+            }
+            parser.skipWhitespace()
+            switch try parser.peek() {
+            case UInt8(ascii: ","):
+                parser.index += 1
+                parser.skipWhitespace()
+            case UInt8(ascii: "}"):
+                parser.index += 1
+                break members
+            default:
+                return nil
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == parser.bytes.count, let kind else { return nil }
+        return frame(of: kind)
+    }
+
+    /// The frame, when every field `kind` requires is present with the right type.
+    private func frame(of kind: ClientFrame.Kind) -> ClientFrame? {
+        switch kind {
+        case .send:
+            guard case .int(let id) = id, case .string(let body) = body else { return nil }
+            return .send(id: id, body: body)
+        case .ack:
+            guard case .string(let messageID) = messageID else { return nil }
+            return .ack(messageID: messageID)
+        case .hello:
+            guard case .int(let version) = version, case .string(let agent) = agent else { return nil }
+            return .hello(version: version, agent: agent)
+        case .register, .login:
+            guard case .int(let id) = id, case .string(let username) = username,
+                case .string(let password) = password
+            else { return nil }
+            return kind == .register
+                ? .register(id: id, username: username, password: password)
+                : .login(id: id, username: username, password: password)
+        case .chat:
+            guard case .int(let id) = id, case .string(let with) = with else { return nil }
+            return .chat(id: id, with: with)
+        case .logout, .ping, .leave, .who, .inbox:
+            guard case .int(let id) = id else { return nil }
+            switch kind {
+            case .logout: return .logout(id: id)
+            case .ping: return .ping(id: id)
+            case .leave: return .leave(id: id)
+            case .who: return .who(id: id)
+            default: return .inbox(id: id)
+            }
+        }
+    }
+
+    private func member(named name: Range<Int>) -> Member? {
+        guard !name.isEmpty else { return nil }
+        let candidate: (Member, StaticString)
+        switch parser.bytes[name.lowerBound] {
+        case UInt8(ascii: "t"): candidate = (.type, "type")
+        case UInt8(ascii: "i"): candidate = (.id, "id")
+        case UInt8(ascii: "b"): candidate = (.body, "body")
+        case UInt8(ascii: "m"): candidate = (.messageID, "message_id")
+        case UInt8(ascii: "w"): candidate = (.with, "with")
+        case UInt8(ascii: "u"): candidate = (.username, "username")
+        case UInt8(ascii: "p"): candidate = (.password, "password")
+        case UInt8(ascii: "v"): candidate = (.version, "version")
+        case UInt8(ascii: "a"): candidate = (.agent, "agent")
+        default: return nil
+        }
+        return matches(name, candidate.1) ? candidate.0 : nil
+    }
+
+    private func kind(named name: Range<Int>) -> ClientFrame.Kind? {
+        guard !name.isEmpty else { return nil }
+        let candidate: (ClientFrame.Kind, StaticString)
+        switch parser.bytes[name.lowerBound] {
+        case UInt8(ascii: "s"): candidate = (.send, "send")
+        case UInt8(ascii: "a"): candidate = (.ack, "ack")
+        case UInt8(ascii: "h"): candidate = (.hello, "hello")
+        case UInt8(ascii: "r"): candidate = (.register, "register")
+        case UInt8(ascii: "l"):
+            // login, logout and leave share their first letter.
+            if matches(name, "login") { return .login }
+            candidate = name.count == 6 ? (.logout, "logout") : (.leave, "leave")
+        case UInt8(ascii: "p"): candidate = (.ping, "ping")
+        case UInt8(ascii: "c"): candidate = (.chat, "chat")
+        case UInt8(ascii: "w"): candidate = (.who, "who")
+        case UInt8(ascii: "i"): candidate = (.inbox, "inbox")
+        default: return nil
+        }
+        return matches(name, candidate.1) ? candidate.0 : nil
+    }
+
+    /// True when the bytes in `range` are exactly `literal` (at most 16 bytes, as every name
+    /// here is): two overlapping word loads a side instead of a loop.
+    private func matches(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard range.count == count, let base = parser.bytes.baseAddress else { return false }
+        let actual = UnsafeRawPointer(base + range.lowerBound)
+        let expected = UnsafeRawPointer(literal.utf8Start)
+        switch count {
+        case 8...16:
+            return Self.load(UInt64.self, actual, expected, at: 0) && Self.load(UInt64.self, actual, expected, at: count - 8)
+        case 4..<8:
+            return Self.load(UInt32.self, actual, expected, at: 0) && Self.load(UInt32.self, actual, expected, at: count - 4)
+        case 2..<4:
+            return Self.load(UInt16.self, actual, expected, at: 0) && Self.load(UInt16.self, actual, expected, at: count - 2)
+        default:
+            precondition(count < 2, "names here are at most 16 bytes")
+            return count == 0 || actual.load(as: UInt8.self) == expected.load(as: UInt8.self)
+        }
+    }
+
+    /// True when `a` and `b` hold the same `T` at `offset`.
+    @inline(__always)
+    private static func load<T: FixedWidthInteger>(_: T.Type, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, at offset: Int) -> Bool {
+        a.loadUnaligned(fromByteOffset: offset, as: T.self) == b.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+}
