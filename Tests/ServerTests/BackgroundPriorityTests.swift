@@ -10,16 +10,18 @@ import Testing
 struct BackgroundPriorityTests {
     @Test("lowers the calling thread only, not the others of the process")
     func callingThreadOnly() async throws {
-        let before = BackgroundPriority.currentNiceValue()
+        let before = (BackgroundPriority.currentNiceValue(), BackgroundPriority.currentPolicy())
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        let niced = try await pool.runIfActive {
+        let lowered = try await pool.runIfActive {
             BackgroundPriority.applyToCurrentThread()
-            return BackgroundPriority.currentNiceValue()
+            return (BackgroundPriority.currentNiceValue(), BackgroundPriority.currentPolicy())
         }
         try await pool.shutdownGracefully()
-        #expect(niced == BackgroundPriority.niceValue)
-        #expect(BackgroundPriority.currentNiceValue() == before)
+        #expect(lowered.0 == BackgroundPriority.niceValue)
+        #expect(lowered.1 == BackgroundPriority.idlePolicy)
+        #expect(BackgroundPriority.currentNiceValue() == before.0)
+        #expect(BackgroundPriority.currentPolicy() == before.1)
     }
 
     @Test("AccountService leaves its pool's threads at background priority after a login")
@@ -33,9 +35,10 @@ struct BackgroundPriorityTests {
         let loop = group.next()
         _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
         _ = try await service.login(id: 2, username: "alice", password: "password1", address: "192.0.2.1", on: loop).get()
-        let nice = try await pool.runIfActive { BackgroundPriority.currentNiceValue() }
+        let lowered = try await pool.runIfActive { (BackgroundPriority.currentNiceValue(), BackgroundPriority.currentPolicy()) }
         try await pool.shutdownGracefully()
         try await group.shutdownGracefully()
-        #expect(nice == BackgroundPriority.niceValue)
+        #expect(lowered.0 == BackgroundPriority.niceValue)
+        #expect(lowered.1 == BackgroundPriority.idlePolicy)
     }
 }
