@@ -46,22 +46,11 @@ struct BenchConnector: Sendable {
     /// Connects on `loop` (the group's next one when nil) and completes once the TLS
     /// handshake has verified the server.
     func connect(on loop: EventLoop? = nil) -> EventLoopFuture<BenchConnection> {
-        let loop = loop ?? group.next()
-        let host = self.host
-        let tls = self.tls
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(10))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: tls, serverHostname: host))
-                    try sync.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-                    try sync.addHandler(LineFrameEncoder())
-                    try sync.addHandler(BenchClientHandler(eventLoop: channel.eventLoop))
-                }
-            }
-        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)
+        let connected = dial(on: loop ?? group.next()) { channel, sync in
+            try sync.addHandler(ByteToMessageHandler(LineFrameDecoder()))
+            try sync.addHandler(LineFrameEncoder())
+            try sync.addHandler(BenchClientHandler(eventLoop: channel.eventLoop))
+        }
         return connected.flatMap { channel in
             // The connect future completes on the channel's own loop: sync access is safe.
             let handler: BenchClientHandler
@@ -85,20 +74,10 @@ struct BenchConnector: Sendable {
     /// `BenchClientHandler`) and completes with the channel once the handshake has verified
     /// the server: the whole of a `handshakes` cycle, which never sends a frame.
     func handshake(on loop: EventLoop) -> EventLoopFuture<Channel> {
-        let host = self.host
-        let tls = self.tls
         let verified = loop.makePromise(of: Void.self)
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(10))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: tls, serverHostname: host))
-                    try sync.addHandler(HandshakeWatcher(promise: verified))
-                }
-            }
-        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)
+        let connected = dial(on: loop) { _, sync in
+            try sync.addHandler(HandshakeWatcher(promise: verified))
+        }
         connected.whenFailure { verified.fail($0) }  // no effect once the watcher completed it
         return connected.flatMap { channel in
             verified.futureResult.map { channel }.flatMapErrorThrowing { error in
@@ -106,6 +85,27 @@ struct BenchConnector: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Connects on `loop` (to the pinned address when there is one) with TLS, verified
+    /// against `host`, at the bottom of the pipeline and `handlers` added above it.
+    private func dial(
+        on loop: EventLoop,
+        handlers: @escaping @Sendable (Channel, ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<Channel> {
+        let host = self.host
+        let tls = self.tls
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(TLSHandler(context: tls, serverHostname: host))
+                    try handlers(channel, sync)
+                }
+            }
+        return address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)
     }
 
     /// A connection that has said `hello` and is not logged in.
