@@ -95,8 +95,6 @@ final class ChatServer: Sendable {
         services.messageRate = configuration.messageRate
         services.messageBurst = configuration.messageBurst
         services.stalledReaderTimeout = configuration.stalledReaderTimeout
-        // "Delivered" receipts may wait this long to share their sender's loop's wake-up.
-        services.deferredFlushes = DeferredFlushes(group: group, delay: .milliseconds(20))
         self.services = services
     }
 

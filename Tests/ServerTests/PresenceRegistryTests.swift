@@ -189,49 +189,4 @@ struct SessionOutboxTests {
         #expect(ids == (1...20).map(String.init))
         _ = try? await channel.finish()
     }
-
-    /// Frame types written to `channel` so far, in order.
-    private func written(_ channel: NIOAsyncTestingChannel) async throws -> [String] {
-        var kinds: [String] = []
-        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
-            switch try ServerFrame.decode(buffer).get() {
-            case .receipt(_, let id, let status): kinds.append("\(status.rawValue) \(id)")
-            case .notice(let code, _): kinds.append(code.rawValue)
-            default: kinds.append("other")
-            }
-        }
-        return kinds
-    }
-
-    @Test("receipts nobody waits for share one deferred flush, unless something urgent takes them along first")
-    func deferredReceipts() async throws {
-        let counter = FlushCounter()
-        let channel = try await NIOAsyncTestingChannel(handler: counter)
-        let loop = channel.testingEventLoop
-        let outbox = SessionOutbox(
-            username: "alice", sessionID: 1, channel: channel,
-            deferredFlush: DeferredFlush(loop: loop, delay: .milliseconds(20)))
-        // From this task, not the channel's loop: the case the deferral is for.
-        for id in ["a", "b", "c"] {
-            #expect(outbox.send(.receipt(id: nil, messageID: id, status: .delivered), urgency: .soon))
-        }
-        try await loop.executeInContext {}
-        #expect(try await written(channel).isEmpty, "nothing crossed to the loop yet")
-        await loop.advanceTime(by: .milliseconds(19))
-        #expect(try await written(channel).isEmpty)
-        await loop.advanceTime(by: .milliseconds(1))
-        #expect(try await written(channel) == ["delivered a", "delivered b", "delivered c"])
-        #expect(counter.flushes == 1, "three receipts, one flush")
-
-        // An urgent frame offered later takes the deferred one along, in order.
-        #expect(outbox.send(.receipt(id: nil, messageID: "d", status: .delivered), urgency: .soon))
-        #expect(outbox.send(.notice(code: .paired, message: "now chatting with bob")))
-        try await loop.executeInContext {}
-        #expect(try await written(channel) == ["delivered d", "paired"])
-        #expect(counter.flushes == 2)
-        // The deferred flush still fires, finding nothing more to write.
-        await loop.advanceTime(by: .milliseconds(20))
-        #expect(try await written(channel).isEmpty)
-        _ = try? await channel.finish()
-    }
 }

@@ -218,9 +218,8 @@ final class MessageService: Sendable {
         let receipt = ServerFrame.receipt(id: nil, messageID: pending.message.id, status: .delivered)
         // The session that sent it, unless it has ended since (the sender may be back in
         // another session: ask the registry).
-        // Nobody waits for it: it goes out with the sender's next flush, not a wake-up of its own.
-        if pending.sender?.send(receipt, urgency: .soon) != true {
-            registry.outbox(for: pending.message.from)?.send(receipt, urgency: .soon)
+        if pending.sender?.send(receipt) != true {
+            registry.outbox(for: pending.message.from)?.send(receipt)
         }
     }
 

@@ -221,9 +221,7 @@ final class SessionHandler: ChannelInboundHandler {
                         self.logger.info("logged in")
                         self.loginTimer?.cancel()
                         self.loginTimer = nil
-                        let outbox = SessionOutbox(
-                            username: name, sessionID: self.sessionID, channel: context.channel,
-                            deferredFlush: self.services.deferredFlushes?.forLoop(context.eventLoop))
+                        let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
                         self.outbox = outbox
                         let claimed = self.services.registry.claim(outbox)
                         claimed.displaced?.fire(.displaced)

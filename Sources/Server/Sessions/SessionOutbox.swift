@@ -58,17 +58,6 @@ final class SessionOutbox: Sendable {
         var queued: [ByteBuffer] = []
         /// A task on the channel's event loop will write `queued` and flush.
         var flushScheduled = false
-        /// `deferredFlush` will write `queued` and flush.
-        var flushDeferred = false
-    }
-
-    /// How urgently a frame from another thread must reach the client.
-    enum Urgency {
-        /// Someone waits for it: cross to the channel's loop now.
-        case now
-        /// Nobody waits ("delivered" receipts): it may wait, up to the deferred flush's delay,
-        /// for the next flush of this session or of its whole loop.
-        case soon
     }
 
     /// How many acknowledged ids are remembered: far more than can be in flight at once.
@@ -77,15 +66,12 @@ final class SessionOutbox: Sendable {
     let username: String
     let sessionID: UInt64
     private let channel: Channel
-    /// Flushes `.soon` frames for the channel's loop; nil: every frame is sent `.now`.
-    private let deferredFlush: DeferredFlush?
     private let state = NIOLockedValueBox(State())
 
-    init(username: String, sessionID: UInt64, channel: Channel, deferredFlush: DeferredFlush? = nil) {
+    init(username: String, sessionID: UInt64, channel: Channel) {
         self.username = username
         self.sessionID = sessionID
         self.channel = channel
-        self.deferredFlush = deferredFlush
     }
 
     /// Writes `message` to the client unless the session has closed. True when the
@@ -122,9 +108,9 @@ final class SessionOutbox: Sendable {
     /// Sends a control frame (notice, receipt) if the session is still open; best effort.
     /// False when it has closed.
     @discardableResult
-    func send(_ frame: ServerFrame, urgency: Urgency = .now) -> Bool {
+    func send(_ frame: ServerFrame) -> Bool {
         guard state.withLockedValue({ !$0.closed }) else { return false }
-        write(frame, urgency: urgency)
+        write(frame)
         return true
     }
 
@@ -200,23 +186,9 @@ final class SessionOutbox: Sendable {
     /// another thread it is encoded there and queued, and one task per batch, not per frame,
     /// crosses to the loop. Either way frames from one thread keep their order, and frames
     /// queued from elsewhere are written before a later one from the loop.
-    ///
-    /// A `.soon` frame from another thread is queued without a task: the loop's
-    /// `DeferredFlush` writes it a little later, unless a task or a write on the loop takes it
-    /// along first.
-    private func write(_ frame: ServerFrame, urgency: Urgency = .now) {
+    private func write(_ frame: ServerFrame) {
         let buffer = frame.encode(allocator: channel.allocator)
         let loop = channel.eventLoop
-        if urgency == .soon, let deferredFlush, !loop.inEventLoop {
-            let register = state.withLockedValue { state -> Bool in
-                state.queued.append(buffer)
-                if state.flushScheduled || state.flushDeferred { return false }
-                state.flushDeferred = true
-                return true
-            }
-            if register { deferredFlush.add(self) }
-            return
-        }
         if loop.inEventLoop {
             let (earlier, scheduleFlush) = state.withLockedValue { state in
                 let earlier = state.queued
@@ -238,10 +210,9 @@ final class SessionOutbox: Sendable {
     }
 
     /// On the channel's loop: writes what other threads queued, then flushes everything.
-    func flushQueued() {
+    private func flushQueued() {
         let queued = state.withLockedValue { state in
             state.flushScheduled = false
-            state.flushDeferred = false
             defer { state.queued.removeAll(keepingCapacity: true) }
             return state.queued
         }

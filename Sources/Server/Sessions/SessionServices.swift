@@ -15,6 +15,4 @@ struct SessionServices: Sendable {
     var messageBurst = 20
     /// How long a client that stopped reading keeps its connection.
     var stalledReaderTimeout: TimeAmount = .seconds(30)
-    /// Per-loop flushes for frames nobody waits for; nil: every frame is flushed at once.
-    var deferredFlushes: DeferredFlushes?
 }
