@@ -196,7 +196,8 @@ extension ServerCommand {
     /// without a thread wake-up per message (on 2 cores, one loop measured about 20 % less
     /// server CPU per relayed message than two), but a lone loop also does every TLS handshake:
     /// a burst of logins stalls all relaying behind it (relay p99 18.6 ms during a 200-login
-    /// storm at scrypt logN 10 with one loop, 3.3 ms with two). So the default keeps them all.
+    /// storm at scrypt logN 10 with one loop, 8.0 and 8.2 ms with two). So the default keeps
+    /// them all.
     static var defaultEventLoops: Int { System.coreCount }
 
     /// "30d", "12h", "90m", "45s" as seconds; nil when malformed.

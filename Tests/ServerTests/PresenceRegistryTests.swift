@@ -32,8 +32,9 @@ struct PresenceRegistryTests {
     @Test("choosing someone else, leaving, or logging out ends the pairing and names the abandoned partner")
     func endingAPair() {
         let registry = PresenceRegistry()
-        for (index, name) in ["alice", "bob", "carol"].enumerated() {
-            _ = registry.claim(outbox(name, session: UInt64(index + 1)))
+        let carol = outbox("carol", session: 3)
+        for session in [outbox("alice", session: 1), outbox("bob", session: 2), carol] {
+            _ = registry.claim(session)
         }
         _ = registry.choose(username: "alice", partner: "bob")
         _ = registry.choose(username: "bob", partner: "alice")
@@ -43,7 +44,7 @@ struct PresenceRegistryTests {
 
         _ = registry.choose(username: "carol", partner: "bob")
         #expect(registry.leave(username: "carol")?.username == "bob")
-        #expect(registry.choice(of: "carol") == nil)
+        #expect(carol.route.choice == nil)
 
         _ = registry.choose(username: "carol", partner: "bob")
         #expect(registry.release(username: "bob", sessionID: 2)?.username == "carol")
@@ -57,20 +58,23 @@ struct PresenceRegistryTests {
         _ = registry.claim(outbox("bob", session: 2))
         _ = registry.choose(username: "alice", partner: "bob")
         _ = registry.choose(username: "bob", partner: "alice")
-        let claimed = registry.claim(outbox("alice", session: 3))
+        let again = outbox("alice", session: 3)
+        let claimed = registry.claim(again)
         #expect(claimed.displaced?.sessionID == 1)
         #expect(claimed.abandonedPartner?.username == "bob", "bob must hear alice left")
-        #expect(registry.choice(of: "alice") == nil, "the new session starts without a choice")
+        #expect(again.route.choice == nil, "the new session starts without a choice")
         #expect(registry.release(username: "alice", sessionID: 1) == nil)
         #expect(registry.isOnline("alice"))
         #expect(registry.outbox(for: "alice")?.sessionID == 3)
     }
 
-    @Test("every online session's route agrees with the registry after any sequence of changes")
+    @Test("every online session's route follows the pairing rules after any sequence of changes")
     func routesFollowTheRegistry() {
         let registry = PresenceRegistry()
         let names = ["alice", "bob", "carol", "dave"]
+        // The model: who is online, and whom each has chosen.
         var sessions: [String: SessionOutbox] = [:]
+        var choices: [String: String] = [:]
         var nextSession: UInt64 = 1
         // A fixed-seed xorshift, so a failure names a reproducible step.
         var state: UInt64 = 0x0BAD_5EED_1234_5678
@@ -90,23 +94,30 @@ struct PresenceRegistryTests {
                 // What the server does with the displaced session.
                 _ = claimed.displaced?.close()
                 sessions[name] = fresh
+                choices[name] = nil
             case 1:
                 if let session = sessions[name] {
                     _ = session.close()
                     _ = registry.release(username: name, sessionID: session.sessionID)
                     sessions[name] = nil
+                    choices[name] = nil
                 }
             case 2:
-                _ = registry.choose(username: name, partner: names[next(names.count)])
+                let partner = names[next(names.count)]
+                _ = registry.choose(username: name, partner: partner)
+                if sessions[name] != nil { choices[name] = partner }
             default:
                 _ = registry.leave(username: name)
+                choices[name] = nil
             }
             for (user, session) in sessions {
                 let route = session.route
-                let choice = registry.choice(of: user)
-                #expect(route.choice == choice, "step \(step): \(user)'s choice")
-                let live = choice.flatMap { registry.livePartner(from: user, to: $0) }
-                #expect(route.partner === live, "step \(step): \(user)'s live partner")
+                #expect(route.choice == choices[user], "step \(step): \(user)'s choice")
+                let expected = choices[user].flatMap { chosen in choices[chosen] == user ? sessions[chosen] : nil }
+                #expect(route.partner === expected, "step \(step): \(user)'s live partner")
+                #expect(
+                    registry.livePartner(from: user, to: choices[user] ?? "") === expected,
+                    "step \(step): the registry's own answer")
             }
         }
     }

@@ -82,11 +82,6 @@ final class PresenceRegistry: Sendable {
         }
     }
 
-    /// Whom `username` has chosen, if anyone.
-    func choice(of username: String) -> String? {
-        entries.withLockedValue { $0[username]?.choice }
-    }
-
     /// The recipient's session when `from` and `to` are paired (a live delivery); nil otherwise.
     func livePartner(from: String, to: String) -> SessionOutbox? {
         entries.withLockedValue { entries in
