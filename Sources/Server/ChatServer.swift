@@ -23,6 +23,7 @@ final class ChatServer: Sendable {
     /// Registrations and logins (scrypt) only, at background priority.
     private let accountPool: NIOThreadPool
     private let services: SessionServices
+    private let messages: MessageService
     private let serverChannel = NIOLockedValueBox<Channel?>(nil)
     private let connections = NIOLockedValueBox(ConnectionTable())
 
@@ -80,7 +81,7 @@ final class ChatServer: Sendable {
             throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
             threadPool: accountPool,
             logger: logger)
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         let messages = MessageService(
             inbox: inboxStore,
             accounts: accountStore,
@@ -88,14 +89,8 @@ final class ChatServer: Sendable {
             threadPool: threadPool,
             expiry: configuration.messageExpiry,
             logger: logger)
-        var services = SessionServices(
-            accounts: accounts, messages: messages, registry: registry,
-            maximumBadFrames: configuration.maximumBadFrames)
-        services.loginTimeout = configuration.loginTimeout
-        services.messageRate = configuration.messageRate
-        services.messageBurst = configuration.messageBurst
-        services.stalledReaderTimeout = configuration.stalledReaderTimeout
-        self.services = services
+        self.messages = messages
+        self.services = SessionServices(accounts: accounts, delivery: messages, limits: configuration.sessionLimits)
     }
 
     /// Logs the inbox store's failures and recoveries (a full or failing disk); ignores
@@ -124,7 +119,7 @@ final class ChatServer: Sendable {
             // Lets the kernel notice dead peers too; the idle timeout is the real bound.
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             // Bounds what one client that stops reading can make us hold: past the high mark
-            // the channel turns unwritable and SessionOutbox sends its messages to the inbox.
+            // the channel turns unwritable and SessionMailbox sends its messages to the inbox.
             .childChannelOption(
                 .writeBufferWaterMark,
                 value: .init(low: configuration.maximumOutboundBytes / 2, high: configuration.maximumOutboundBytes))
@@ -172,7 +167,7 @@ final class ChatServer: Sendable {
             try? await channel.close()
         }
         // Closing sessions move unacknowledged live messages to the inbox; let them land.
-        while services.messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
+        while messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
         try? await accountPool.shutdownGracefully()
@@ -222,7 +217,8 @@ final class ChatServer: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-        try sync.addHandler(LineFrameEncoder())
+        try sync.addHandler(FrameDecoder<ClientFrame>())
+        try sync.addHandler(FrameEncoder<ServerFrame>())
         // After the decoder, so only whole frames count as activity.
         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))

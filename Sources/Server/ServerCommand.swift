@@ -156,14 +156,14 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.maximumFrameLength = maxFrame
         configuration.scryptLogN = scryptLogN
         configuration.throttleBaseDelay = loginBackoff
-        configuration.loginTimeout = .seconds(Int64(loginTimeout))
+        configuration.sessionLimits.loginTimeout = .seconds(Int64(loginTimeout))
         configuration.idleTimeout = .seconds(Int64(idleTimeout))
         configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
         configuration.maximumConnections = maxConnections
-        configuration.messageRate = messageRate
-        configuration.messageBurst = messageBurst
+        configuration.sessionLimits.messageRate = messageRate
+        configuration.sessionLimits.messageBurst = messageBurst
         configuration.maximumOutboundBytes = maxOutboundBytes
-        configuration.stalledReaderTimeout = .seconds(Int64(stalledReaderTimeout))
+        configuration.sessionLimits.stalledReaderTimeout = .seconds(Int64(stalledReaderTimeout))
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = Self.seconds(messageExpiry) ?? configuration.messageExpiry
 

@@ -13,7 +13,7 @@ struct DeliveryReceiptTests {
 
     /// `first` and `second` logged in (registered unless told) and chatting with each other.
     private func pair(
-        _ services: SessionServices, _ first: (String, UInt64), _ second: (String, UInt64), register: Bool = true
+        _ services: TestServices, _ first: (String, UInt64), _ second: (String, UInt64), register: Bool = true
     ) async throws -> (NIOAsyncTestingChannel, NIOAsyncTestingChannel) {
         let a = try await Support.greetedChannel(services, sessionID: first.1)
         try await Support.logIn(a, as: first.0, register: register)

@@ -108,8 +108,12 @@ struct SessionFuzzTests {
                 let channel = try await NIOAsyncTestingChannel { channel in
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 4096)))
+                    try channel.pipeline.syncOperations.addHandler(FramePerBuffer())
+                    try channel.pipeline.syncOperations.addHandler(FrameDecoder<ClientFrame>())
                     try channel.pipeline.syncOperations.addHandler(
-                        SessionHandler(services: services, sessionID: UInt64(sequence), logger: SessionHandlerTests.logger))
+                        SessionHandler(
+                            services: services.sessionServices, sessionID: UInt64(sequence),
+                            logger: SessionHandlerTests.logger))
                 }
                 try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
                 var lines = [Array(#"{"agent":"fuzz/1","type":"hello","version":1}"#.utf8)]

@@ -23,7 +23,7 @@ struct SessionHandlerTests {
     /// the pool down afterwards.
     static func withServices(
         maximumBadFrames: Int = 5,
-        _ body: (SessionServices) async throws -> Void
+        _ body: (TestServices) async throws -> Void
     ) async throws {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
@@ -31,12 +31,14 @@ struct SessionHandlerTests {
         let accounts = AccountService(
             store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         let messages = MessageService(
             inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry, threadPool: pool,
             expiry: 3_600, logger: logger)
-        let services = SessionServices(
-            accounts: accounts, messages: messages, registry: registry, maximumBadFrames: maximumBadFrames)
+        let services = TestServices(
+            sessionServices: SessionServices(
+                accounts: accounts, delivery: messages, limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
+            registry: registry, messages: messages)
         let result: Result<Void, any Error>
         do {
             try await body(services)
@@ -49,10 +51,12 @@ struct SessionHandlerTests {
     }
 
     /// A connected (active) channel holding one `SessionHandler`.
-    static func makeChannel(_ services: SessionServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
+    static func makeChannel(_ services: TestServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
         let channel = try await NIOAsyncTestingChannel { channel in
-            try channel.pipeline.syncOperations.addHandler(
-                SessionHandler(services: services, sessionID: sessionID, logger: logger))
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(FramePerBuffer())
+            try sync.addHandler(FrameDecoder<ClientFrame>())
+            try sync.addHandler(SessionHandler(services: services.sessionServices, sessionID: sessionID, logger: logger))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
         return channel
@@ -116,7 +120,7 @@ struct SessionHandlerTests {
     static let serverHello = ServerFrame.hello(version: ProtocolVersion.current, agent: ProtocolVersion.agent("chat-server"))
 
     /// A channel past hello.
-    static func greetedChannel(_ services: SessionServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
+    static func greetedChannel(_ services: TestServices, sessionID: UInt64 = 1) async throws -> NIOAsyncTestingChannel {
         let channel = try await makeChannel(services, sessionID: sessionID)
         try await send(clientHello, to: channel)
         #expect(try await nextFrame(channel) == serverHello)
@@ -231,8 +235,10 @@ struct SessionHandlerTests {
             let counter = FlushCounter()
             let channel = try await NIOAsyncTestingChannel { channel in
                 try channel.pipeline.syncOperations.addHandler(counter)
+                try channel.pipeline.syncOperations.addHandler(FramePerBuffer())
+                try channel.pipeline.syncOperations.addHandler(FrameDecoder<ClientFrame>())
                 try channel.pipeline.syncOperations.addHandler(
-                    SessionHandler(services: services, sessionID: 1, logger: Self.logger))
+                    SessionHandler(services: services.sessionServices, sessionID: 1, logger: Self.logger))
             }
             try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
             let flushesBefore = counter.flushes

@@ -12,7 +12,7 @@ struct StalledReaderTests {
     typealias Support = SessionHandlerTests
 
     /// alice and bob logged in and chatting with each other.
-    private func pair(_ services: SessionServices) async throws -> (alice: NIOAsyncTestingChannel, bob: NIOAsyncTestingChannel) {
+    private func pair(_ services: TestServices) async throws -> (alice: NIOAsyncTestingChannel, bob: NIOAsyncTestingChannel) {
         let alice = try await Support.greetedChannel(services, sessionID: 1)
         try await Support.logIn(alice, as: "alice")
         let bob = try await Support.greetedChannel(services, sessionID: 2)

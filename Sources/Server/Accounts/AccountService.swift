@@ -104,3 +104,5 @@ final class AccountService: Sendable {
         }
     }
 }
+
+extension AccountService: SessionAccounts {}

@@ -12,13 +12,13 @@ import Shared
 /// `.stored`, which is after the sync. Appends and removals go straight to the store's
 /// writer (they never block); reads and expiry run on `threadPool`. Every method's future
 /// completes on the caller's event loop.
-final class MessageService: Sendable {
+final class MessageService: SessionDelivery {
     /// Longest message body accepted, in UTF-8 bytes.
     static let maximumBodyBytes = 4_096
 
     private let inbox: InboxStore
     private let accounts: AccountStore
-    private let registry: PresenceRegistry
+    private let registry: any Presence<SessionMailbox>
     private let threadPool: NIOThreadPool
     private let expiry: TimeInterval
     private let logger: Logger
@@ -29,7 +29,7 @@ final class MessageService: Sendable {
     init(
         inbox: InboxStore,
         accounts: AccountStore,
-        registry: PresenceRegistry,
+        registry: any Presence<SessionMailbox>,
         threadPool: NIOThreadPool,
         expiry: TimeInterval,
         logger: Logger,
@@ -49,7 +49,7 @@ final class MessageService: Sendable {
     /// Sends `body` from the user of `outbox` to whomever they have chosen. Answers with the
     /// receipt (`sent` when handed to a paired partner live, `stored` once synced to the
     /// inbox) or an error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
-    func send(from outbox: SessionOutbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
+    func send(from outbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
         let route = outbox.route
         guard let recipient = route.choice else {
             return .now(.error(ProtocolError(.notChatting, id: requestID)))
@@ -80,14 +80,6 @@ final class MessageService: Sendable {
         })
     }
 
-    /// The answer to a send: at once (delivered live, or refused), or once the inbox has
-    /// synced. Most messages are live, and answering those without a future saves its
-    /// allocations and callbacks on every one.
-    enum SendAnswer {
-        case now(ServerFrame)
-        case later(EventLoopFuture<ServerFrame>)
-    }
-
     /// Appends to the inbox (synced), then tells the recipient: live if they have paired with
     /// the sender meanwhile, else a one-line notice if they are online.
     ///
@@ -112,7 +104,7 @@ final class MessageService: Sendable {
             if result == .stored {
                 if let partner = registry.livePartner(from: message.from, to: message.to) {
                     _ = partner.deliver(message, fromInbox: true)
-                } else if let online = registry.outbox(for: message.to) {
+                } else if let online = registry.session(for: message.to) {
                     online.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: message.from)))
                 }
             }
@@ -125,9 +117,10 @@ final class MessageService: Sendable {
     /// Opens `user`'s chat with `partner`: checks the partner exists, delivers the messages
     /// waiting from them (oldest first, original times), then records the choice and tells
     /// everyone concerned. Answers `ok` or an error frame.
-    func openChat(user: String, partner rawPartner: String, requestID: Int, outbox: SessionOutbox, on loop: EventLoop)
+    func openChat(partner rawPartner: String, requestID: Int, mailbox outbox: SessionMailbox, on loop: EventLoop)
         -> EventLoopFuture<ServerFrame>
     {
+        let user = outbox.username
         guard let partner = try? Username(rawPartner).value else {
             return loop.makeSucceededFuture(.error(ProtocolError(.unknownUser, message: "no such user: \(rawPartner)", id: requestID)))
         }
@@ -180,7 +173,7 @@ final class MessageService: Sendable {
     }
 
     private func deliverWaiting(
-        for user: String, from partner: String, excluding delivered: Set<String>, to outbox: SessionOutbox,
+        for user: String, from partner: String, excluding delivered: Set<String>, to outbox: SessionMailbox,
         on loop: EventLoop
     ) {
         let inbox = self.inbox
@@ -193,16 +186,32 @@ final class MessageService: Sendable {
         }
     }
 
-    /// `user` ends their session; their partner is told.
-    func leave(user: String) {
+    /// The user of `mailbox` ends their chat; their partner is told.
+    func leave(_ mailbox: SessionMailbox) {
+        let user = mailbox.username
         registry.leave(username: user)?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+    }
+
+    /// Every other logged-in user.
+    func who(except user: String) -> [PresenceEntry] {
+        registry.who(except: user)
+    }
+
+    /// Makes `mailbox` its user's session: an older session of the same user is displaced
+    /// (and its partner told), then the inbox summary is read.
+    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        let claimed = registry.claim(mailbox)
+        claimed.displaced?.fire(.displaced)
+        claimed.abandonedPartner?.send(
+            .notice(code: .partnerLeft, message: "\(mailbox.username) logged in elsewhere and left the chat"))
+        return summary(for: mailbox.username, requestID: nil, on: loop)
     }
 
     // MARK: - Acknowledgements and summaries
 
     /// The client of `outbox` confirmed a message: drop it from the inbox if it came from
     /// there, and tell the sender it was delivered.
-    func acknowledge(_ messageID: String, outbox: SessionOutbox) {
+    func acknowledge(_ messageID: String, mailbox outbox: SessionMailbox) {
         guard let pending = outbox.acknowledge(messageID) else { return }
         if pending.fromInbox {
             // Queued for the store's writer, which applies every removal queued meanwhile
@@ -219,7 +228,7 @@ final class MessageService: Sendable {
         // The session that sent it, unless it has ended since (the sender may be back in
         // another session: ask the registry).
         if pending.sender?.send(receipt) != true {
-            registry.outbox(for: pending.message.from)?.send(receipt)
+            registry.session(for: pending.message.from)?.send(receipt)
         }
     }
 
@@ -240,7 +249,8 @@ final class MessageService: Sendable {
 
     /// A session ended: live messages its client never acknowledged go to the inbox (their
     /// senders hear "stored" once synced), and its partner is told.
-    func sessionEnded(outbox: SessionOutbox, disconnected: Bool, on loop: EventLoop) {
+    func sessionEnded(_ outbox: SessionMailbox, disconnected: Bool) {
+        let loop = outbox.eventLoop
         let unacknowledged = outbox.close().filter { !$0.fromInbox }.map(\.message)
         if let partner = registry.release(username: outbox.username, sessionID: outbox.sessionID) {
             partner.send(
@@ -250,7 +260,7 @@ final class MessageService: Sendable {
         }
         for message in unacknowledged {
             store(message, on: loop).whenComplete { [registry, logger] result in
-                let sender = registry.outbox(for: message.from)
+                let sender = registry.session(for: message.from)
                 switch result {
                 case .success(.stored):
                     sender?.send(.receipt(id: nil, messageID: message.id, status: .stored))

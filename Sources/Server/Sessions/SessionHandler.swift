@@ -2,31 +2,27 @@ import Logging
 import NIOCore
 import Shared
 
-/// One client's session above TLS and the line codec: decodes frames, applies the
-/// protocol rules of `SessionStateMachine`, runs registrations and logins, and answers.
+/// One client's session above TLS and the frame codec: feeds typed frames to
+/// `SessionStateMachine` and carries out the actions it returns, through the services.
 ///
-/// Requests are answered in order: while a register or login runs, reading is paused and
-/// frames that already arrived wait in `pending`.
+/// The handler holds no protocol rules of its own: which frame is allowed when, the request
+/// queue, the rate limit and bad-frame counting are the machine's; accounts, presence and
+/// delivery are the services'. What is left here is I/O: timers, flushing, reading on and
+/// off, and the one log line per event.
 final class SessionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias InboundIn = Result<ClientFrame, ProtocolError>
+    typealias OutboundOut = ServerFrame
 
     private var machine: SessionStateMachine
     private let services: SessionServices
     private let sessionID: UInt64
     private var logger: Logger
-    private var pending: [ByteBuffer] = []
-    /// Reading stops while this many frames wait behind a slow request, so a client that
-    /// floods cannot make the queue grow without bound.
-    private static let pendingLimit = 64
-    private var readingPaused = false
     private var loginTimer: Scheduled<Void>?
     /// Runs while the client is not reading (channel over its write-buffer high mark).
     private var stalledTimer: Scheduled<Void>?
-    private var messageBucket: TokenBucket
     private var peerAddress = "unknown"
     /// The logged-in user's way in for other sessions; nil while logged out.
-    private var outbox: SessionOutbox?
+    private var mailbox: SessionMailbox?
     /// Why a logged-in session's connection failed, for its one "disconnected" log line.
     private var dropReason: String?
     /// Replies are being collected: `send` writes without flushing, and whoever opened the
@@ -40,8 +36,10 @@ final class SessionHandler: ChannelInboundHandler {
         self.services = services
         self.sessionID = sessionID
         self.logger = logger
-        self.machine = SessionStateMachine(maximumBadFrames: services.maximumBadFrames)
-        self.messageBucket = TokenBucket(rate: services.messageRate, burst: services.messageBurst)
+        self.machine = SessionStateMachine(
+            maximumBadFrames: services.limits.maximumBadFrames,
+            messageRate: services.limits.messageRate,
+            messageBurst: services.limits.messageBurst)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,59 +54,17 @@ final class SessionHandler: ChannelInboundHandler {
         stalledTimer = nil
     }
 
-    /// A client that stops reading fills its write buffer; past the high mark its messages
-    /// go to its inbox (see `SessionOutbox`), and if it has not caught up when the timer
-    /// fires it is disconnected, so it cannot hold memory or its partner's chat for ever.
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            stalledTimer?.cancel()
-            stalledTimer = nil
-            if let outbox {
-                for (sender, count) in outbox.resume().sorted(by: { $0.key < $1.key }) {
-                    send(.notice(code: .newMessage, message: ChatText.newMessages(count, from: sender)), context: context)
-                }
-            }
-        } else if stalledTimer == nil {
-            let timeout = services.stalledReaderTimeout
-            stalledTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-                guard let self, !context.channel.isWritable, context.channel.isActive else { return }
-                // Logged once: as "disconnected: ..." for a session, here otherwise.
-                if self.outbox != nil {
-                    self.dropReason = "stopped reading"
-                } else {
-                    self.logger.notice("closing connection: client stopped reading")
-                }
-                context.channel.close(promise: nil)
-            }
-        }
-        context.fireChannelWritabilityChanged()
-    }
-
-    /// A connection that never logs in holds a socket and memory for nothing: close it.
-    private func armLoginTimer(context: ChannelHandlerContext) {
-        loginTimer?.cancel()
-        let timeout = services.loginTimeout
-        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.outbox == nil, self.machine.state != .closed else { return }
-            self.logger.notice("closing connection: no login in time")
-            let seconds = timeout.nanoseconds / 1_000_000_000
-            self.perform(
-                self.machine.timedOut(ProtocolError(.timedOut, message: "no login within \(seconds) s, closing the connection")),
-                context: context)
-        }
-    }
+    // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let line = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
+        if case .failure(let error) = frame {
+            logger.debug("bad frame: \(error.code.rawValue)")
+        }
         // Every frame of one socket read arrives before `channelReadComplete`: answer them
         // all, then flush once there.
         batching = true
-        if machine.busy {
-            pending.append(line)
-            if pending.count >= Self.pendingLimit { pauseReading(context: context) }
-            return
-        }
-        handle(line, context: context)
+        perform(machine.frameReceived(frame), context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -119,13 +75,12 @@ final class SessionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         batching = false
         unflushed = false
-        if let outbox {
-            self.outbox = nil
-            services.messages.sessionEnded(outbox: outbox, disconnected: true, on: context.eventLoop)
+        if let mailbox {
+            self.mailbox = nil
+            services.delivery.sessionEnded(mailbox, disconnected: true)
             logger.info("disconnected\(dropReason.map { ": \($0)" } ?? "")")
         }
         _ = machine.shutdown()
-        pending.removeAll()
         context.fireChannelInactive()
     }
 
@@ -137,7 +92,7 @@ final class SessionHandler: ChannelInboundHandler {
             perform(machine.framingFailed(error), context: context)
             return
         }
-        if outbox != nil {
+        if mailbox != nil {
             // A logged-in peer that vanishes (reset, no close_notify) is logged once, as
             // "disconnected: why" when the channel goes, not once here and once there.
             dropReason = ConnectionErrorHandler.describe(error)
@@ -171,15 +126,49 @@ final class SessionHandler: ChannelInboundHandler {
         }
     }
 
-    // MARK: - Requests
-
-    private func handle(_ line: ByteBuffer, context: ChannelHandlerContext) {
-        let decoded = ClientFrame.decode(line)
-        if case .failure(let error) = decoded {
-            logger.debug("bad frame: \(error.code.rawValue)")
+    /// A client that stops reading fills its write buffer; past the high mark its messages
+    /// go to its inbox (see `SessionMailbox`), and if it has not caught up when the timer
+    /// fires it is disconnected, so it cannot hold memory or its partner's chat for ever.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stalledTimer?.cancel()
+            stalledTimer = nil
+            if let mailbox {
+                for (sender, count) in mailbox.resume().sorted(by: { $0.key < $1.key }) {
+                    send(.notice(code: .newMessage, message: ChatText.newMessages(count, from: sender)), context: context)
+                }
+            }
+        } else if stalledTimer == nil {
+            stalledTimer = context.eventLoop.assumeIsolated().scheduleTask(in: services.limits.stalledReaderTimeout) {
+                [weak self] in
+                guard let self, !context.channel.isWritable, context.channel.isActive else { return }
+                // Logged once: as "disconnected: ..." for a session, here otherwise.
+                if self.mailbox != nil {
+                    self.dropReason = "stopped reading"
+                } else {
+                    self.logger.notice("closing connection: client stopped reading")
+                }
+                context.channel.close(promise: nil)
+            }
         }
-        perform(machine.frameReceived(decoded), context: context)
+        context.fireChannelWritabilityChanged()
     }
+
+    /// A connection that never logs in holds a socket and memory for nothing: close it.
+    private func armLoginTimer(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        let timeout = services.limits.loginTimeout
+        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.mailbox == nil else { return }
+            let seconds = timeout.nanoseconds / 1_000_000_000
+            let action = self.machine.timedOut(
+                ProtocolError(.timedOut, message: "no login within \(seconds) s, closing the connection"))
+            if action != .none { self.logger.notice("closing connection: no login in time") }
+            self.perform(action, context: context)
+        }
+    }
+
+    // MARK: - Carrying out actions
 
     private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
@@ -189,115 +178,123 @@ final class SessionHandler: ChannelInboundHandler {
             send(frame, context: context)
         case .sendAndClose(let frames):
             for frame in frames {
-                context.write(wrapOutboundOut(frame.encode(allocator: context.channel.allocator)), promise: nil)
+                context.write(wrapOutboundOut(frame), promise: nil)
             }
             context.flush()
             // Through the channel so the TLS handler sends close_notify after the frames.
             context.channel.close(promise: nil)
+        case .pauseReading:
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         case .register(let id, let username, let password):
-            let future = services.accounts.register(id: id, username: username, password: password, on: context.eventLoop)
-            future.assumeIsolated().whenComplete { result in
-                self.batch(context: context) {
+            services.accounts.register(id: id, username: username, password: password, on: context.eventLoop)
+                .assumeIsolated().whenComplete { result in
                     self.machine.registrationFinished()
                     switch result {
                     case .success(let name):
                         self.logger.info("registered", metadata: ["user": "\(name)"])
-                        self.send(.ok(id: id, username: name), context: context)
+                        self.finish(.ok(id: id, username: name), context: context)
                     case .failure(let error):
-                        self.send(.error(Self.protocolError(error, id: id)), context: context)
+                        self.finish(.error(Self.protocolError(error, id: id)), context: context)
                     }
-                    self.resumeReading(context: context)
                 }
-            }
         case .login(let id, let username, let password):
-            let future = services.accounts.login(
-                id: id, username: username, password: password, address: peerAddress, on: context.eventLoop)
-            future.assumeIsolated().whenComplete { result in
-                self.batch(context: context) {
-                    switch result {
-                    case .success(let name) where context.channel.isActive:
-                        self.machine.loginFinished(username: name)
-                        self.logger[metadataKey: "user"] = "\(name)"
-                        self.logger.info("logged in")
-                        self.loginTimer?.cancel()
-                        self.loginTimer = nil
-                        let outbox = SessionOutbox(username: name, sessionID: self.sessionID, channel: context.channel)
-                        self.outbox = outbox
-                        let claimed = self.services.registry.claim(outbox)
-                        claimed.displaced?.fire(.displaced)
-                        claimed.abandonedPartner?.send(
-                            .notice(code: .partnerLeft, message: "\(name) logged in elsewhere and left the chat"))
-                        self.send(.ok(id: id, username: name), context: context)
-                        // Then the inbox summary, unasked, so the client can greet with it.
-                        self.services.messages.summary(for: name, requestID: nil, on: context.eventLoop)
-                            .assumeIsolated().whenSuccess { frame in
-                                if self.outbox === outbox { self.send(frame, context: context) }
-                            }
-                    case .success:
-                        self.machine.loginFinished(username: nil)
-                    case .failure(let error):
-                        self.machine.loginFinished(username: nil)
-                        let protocolError = Self.protocolError(error, id: id)
-                        self.logger.info("login refused: \(protocolError.code.rawValue)")
-                        self.send(.error(protocolError), context: context)
-                    }
-                    self.resumeReading(context: context)
-                }
+            services.accounts.login(
+                id: id, username: username, password: password, address: peerAddress, on: context.eventLoop
+            ).assumeIsolated().whenComplete { result in
+                self.loginFinished(result, id: id, context: context)
             }
         case .logout(let id, _):
-            if let outbox {
-                self.outbox = nil
-                services.messages.sessionEnded(outbox: outbox, disconnected: false, on: context.eventLoop)
+            if let mailbox {
+                self.mailbox = nil
+                services.delivery.sessionEnded(mailbox, disconnected: false)
             }
             logger.info("logged out")
             logger[metadataKey: "user"] = nil
             send(.ok(id: id), context: context)
             armLoginTimer(context: context)
         case .openChat(let id, let partner):
-            guard let outbox else { return finishRequest(nil, context: context) }
-            let answer = services.messages.openChat(
-                user: outbox.username, partner: partner, requestID: id, outbox: outbox, on: context.eventLoop)
-            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+            guard let mailbox else { return requestFinished(nil, context: context) }
+            services.delivery.openChat(partner: partner, requestID: id, mailbox: mailbox, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .leave(let id):
-            if let outbox { services.messages.leave(user: outbox.username) }
+            if let mailbox { services.delivery.leave(mailbox) }
             send(.ok(id: id), context: context)
         case .sendMessage(let id, let body):
-            guard let outbox else { return finishRequest(nil, context: context) }
-            guard messageBucket.take(at: .now()) else {
-                // Said, never silently dropped: the client shows "slow down".
-                return finishRequest(.error(ProtocolError(.rateLimited, id: id)), context: context)
-            }
-            switch services.messages.send(from: outbox, body: body, requestID: id, on: context.eventLoop) {
+            guard let mailbox else { return requestFinished(nil, context: context) }
+            switch services.delivery.send(from: mailbox, body: body, requestID: id, on: context.eventLoop) {
             case .now(let frame):
-                finishRequest(frame, context: context)
+                requestFinished(frame, context: context)
             case .later(let answer):
-                answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+                answer.assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
             }
         case .acknowledge(let messageID):
-            if let outbox { services.messages.acknowledge(messageID, outbox: outbox) }
+            if let mailbox { services.delivery.acknowledge(messageID, mailbox: mailbox) }
         case .who(let id):
-            let users = outbox.map { services.registry.who(except: $0.username) } ?? []
+            let users = mailbox.map { services.delivery.who(except: $0.username) } ?? []
             send(.who(id: id, users: users), context: context)
         case .inbox(let id):
-            guard let outbox else { return finishRequest(nil, context: context) }
-            let answer = services.messages.summary(for: outbox.username, requestID: id, on: context.eventLoop)
-            answer.assumeIsolated().whenSuccess { frame in self.finishRequest(frame, context: context) }
+            guard let mailbox else { return requestFinished(nil, context: context) }
+            services.delivery.summary(for: mailbox.username, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         }
     }
 
-    /// Answers a chat request that paused frame handling, then handles what waited.
-    private func finishRequest(_ frame: ServerFrame?, context: ChannelHandlerContext) {
-        // The answer and whatever the waiting frames produce leave in one flush.
-        batch(context: context) {
-            machine.requestFinished()
-            if let frame { send(frame, context: context) }
-            resumeReading(context: context)
+    private func loginFinished(_ result: Result<String, any Error>, id: Int, context: ChannelHandlerContext) {
+        guard case .success(let name) = result, context.channel.isActive else {
+            machine.loginFinished(username: nil)
+            if case .failure(let error) = result {
+                let protocolError = Self.protocolError(error, id: id)
+                logger.info("login refused: \(protocolError.code.rawValue)")
+                return finish(.error(protocolError), context: context)
+            }
+            return finish(nil, context: context)
+        }
+        machine.loginFinished(username: name)
+        logger[metadataKey: "user"] = "\(name)"
+        logger.info("logged in")
+        loginTimer?.cancel()
+        loginTimer = nil
+        let mailbox = SessionMailbox(username: name, sessionID: sessionID, channel: context.channel)
+        self.mailbox = mailbox
+        let summary = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
+        finish(.ok(id: id, username: name), context: context)
+        // Then the inbox summary, unasked, so the client can greet with it.
+        summary.assumeIsolated().whenSuccess { frame in
+            if self.mailbox === mailbox { self.send(frame, context: context) }
         }
     }
+
+    /// Answers a register or login (whose state change the machine has taken), then
+    /// handles what waited behind it.
+    private func finish(_ frame: ServerFrame?, context: ChannelHandlerContext) {
+        batch(context: context) {
+            if let frame { send(frame, context: context) }
+            drainQueue(context: context)
+        }
+    }
+
+    /// Answers a chat request that held the queue, then handles what waited behind it.
+    private func requestFinished(_ frame: ServerFrame?, context: ChannelHandlerContext) {
+        machine.requestFinished()
+        finish(frame, context: context)
+    }
+
+    /// Works through frames that arrived while a request ran, then reads again if reading
+    /// was paused.
+    private func drainQueue(context: ChannelHandlerContext) {
+        while let action = machine.nextQueuedAction() {
+            perform(action, context: context)
+        }
+        if machine.readingMayResume(), context.channel.isActive {
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    // MARK: - Writing
 
     /// Writes `frame`; flushes at once unless a batch is open (then its end flushes).
     private func send(_ frame: ServerFrame, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(frame.encode(allocator: context.channel.allocator)), promise: nil)
+        context.write(wrapOutboundOut(frame), promise: nil)
         if batching {
             unflushed = true
         } else {
@@ -319,25 +316,6 @@ final class SessionHandler: ChannelInboundHandler {
         if unflushed {
             unflushed = false
             context.flush()
-        }
-    }
-
-    private func pauseReading(context: ChannelHandlerContext) {
-        guard !readingPaused else { return }
-        readingPaused = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-    }
-
-    /// Works through frames that arrived while a request ran, then reads again.
-    private func resumeReading(context: ChannelHandlerContext) {
-        batch(context: context) {
-            while !machine.busy, !pending.isEmpty, machine.state != .closed {
-                handle(pending.removeFirst(), context: context)
-            }
-        }
-        if readingPaused, !machine.busy, context.channel.isActive {
-            readingPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
     }
 

@@ -1,17 +1,75 @@
-import Logging
 import NIOCore
+import Shared
 
-/// What every session shares: accounts, message delivery and the registry of who is online.
+/// Registration and login, as a session needs them. Futures complete on the loop passed in.
+protocol SessionAccounts: Sendable {
+    /// Creates an account; succeeds with the normalised username, or fails with the
+    /// `ProtocolError` to send.
+    func register(id: Int, username: String, password: String, on loop: EventLoop) -> EventLoopFuture<String>
+
+    /// Checks a login from `address`; succeeds with the normalised username, or fails with
+    /// the `ProtocolError` to send (`bad_credentials`, `throttled`, `internal`).
+    func login(id: Int, username: String, password: String, address: String, on loop: EventLoop)
+        -> EventLoopFuture<String>
+}
+
+/// Chat delivery, as a logged-in session needs it: presence, live relay, the inbox.
+/// Futures complete on the loop passed in.
+protocol SessionDelivery: Sendable {
+    /// `mailbox`'s user logged in: it becomes their session (displacing an older one).
+    /// Answers with the inbox summary the login is followed by.
+    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
+
+    /// The session of `mailbox` ended (logout, or a dropped connection when `disconnected`):
+    /// its unacknowledged live messages go to the inbox and its partner is told.
+    func sessionEnded(_ mailbox: SessionMailbox, disconnected: Bool)
+
+    /// Opens the chat with `partner`: waiting messages first, then the pairing notices;
+    /// answers `ok` or an error frame.
+    func openChat(partner: String, requestID: Int, mailbox: SessionMailbox, on loop: EventLoop)
+        -> EventLoopFuture<ServerFrame>
+
+    /// The user of `mailbox` drops their choice; a partner is told.
+    func leave(_ mailbox: SessionMailbox)
+
+    /// Sends `body` to the partner chosen in `mailbox`.
+    func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer
+
+    /// The client of `mailbox` has shown message `messageID`.
+    func acknowledge(_ messageID: String, mailbox: SessionMailbox)
+
+    /// Waiting messages per sender for `user`; answers an `inbox` frame or an error frame.
+    func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
+
+    /// Every other logged-in user.
+    func who(except user: String) -> [PresenceEntry]
+}
+
+/// The answer to a send: at once (delivered live, or refused), or once the inbox has
+/// synced. Most messages are live, and answering those without a future saves its
+/// allocations and callbacks on every one.
+enum SendAnswer {
+    case now(ServerFrame)
+    case later(EventLoopFuture<ServerFrame>)
+}
+
+/// What every session shares: the services, and the limits each session applies.
 struct SessionServices: Sendable {
-    let accounts: AccountService
-    let messages: MessageService
-    let registry: PresenceRegistry
+    let accounts: any SessionAccounts
+    let delivery: any SessionDelivery
+    var limits: SessionLimits
+}
+
+/// The per-session limits, with their documented defaults (written here once; the server's
+/// options and configuration take them from here).
+struct SessionLimits: Sendable, Equatable {
     /// Bad frames in a row before a connection is closed.
-    let maximumBadFrames: Int
+    var maximumBadFrames = 5
     /// Time allowed from connecting to logging in.
     var loginTimeout: TimeAmount = .seconds(60)
-    /// Per-session message rate (per second) and burst.
+    /// Messages a session may send per second, on average.
     var messageRate: Double = 10
+    /// Messages a session may send at once before the rate applies.
     var messageBurst = 20
     /// How long a client that stopped reading keeps its connection.
     var stalledReaderTimeout: TimeAmount = .seconds(30)

@@ -1,8 +1,14 @@
+import NIOCore
 import Shared
 
 /// The protocol rules of one session, without I/O: which frame is allowed when, what to
-/// answer, when bad input has gone on long enough. `SessionHandler` feeds it frames and
-/// results and carries out the actions it returns.
+/// answer, when bad input has gone on long enough, how fast messages may come, and which
+/// frames wait while a slow request runs. `SessionHandler` feeds it frames and results and
+/// carries out the actions it returns.
+///
+/// Requests are answered in order: while a register, login or chat request runs the session
+/// is `busy`, and frames that arrive meanwhile are queued here; the handler takes them with
+/// `nextQueuedAction()` once the request has finished.
 struct SessionStateMachine {
     enum State: Equatable {
         /// Connected; the client's `hello` has not arrived yet.
@@ -38,22 +44,38 @@ struct SessionStateMachine {
         case who(id: Int)
         /// Summarise the inbox (slow: store read).
         case inbox(id: Int)
+        /// Too many frames wait behind a slow request: stop reading until it is answered.
+        case pauseReading
         /// Nothing to do.
         case none
     }
 
     private(set) var state: State = .awaitingHello
-    /// A register or login is running; further frames wait until it is answered, so that
+    /// A request is running; further frames wait in `queued` until it is answered, so that
     /// replies stay in request order.
     private(set) var busy = false
+    private var queued: [Result<ClientFrame, ProtocolError>] = []
+    private var queueHead = 0
+    /// Reading was paused because the queue was full.
+    private var readingPaused = false
     private var consecutiveBadFrames = 0
+    private var messageBucket: TokenBucket
     /// Bad frames in a row after which the connection is closed.
     let maximumBadFrames: Int
     let serverAgent: String
+    /// Frames queued behind a slow request at which reading pauses, so a client that floods
+    /// cannot make the queue grow without bound.
+    static let queueLimit = 64
 
-    init(maximumBadFrames: Int = 5, serverAgent: String = ProtocolVersion.agent("chat-server")) {
+    init(
+        maximumBadFrames: Int = 5,
+        messageRate: Double = 10,
+        messageBurst: Int = 20,
+        serverAgent: String = ProtocolVersion.agent("chat-server")
+    ) {
         self.maximumBadFrames = maximumBadFrames
         self.serverAgent = serverAgent
+        self.messageBucket = TokenBucket(rate: messageRate, burst: messageBurst)
     }
 
     var loggedInUser: String? {
@@ -61,8 +83,44 @@ struct SessionStateMachine {
         return nil
     }
 
-    mutating func frameReceived(_ decoded: Result<ClientFrame, ProtocolError>) -> Action {
+    /// A frame (or a decoding failure) arrived. While a request runs it is queued, and the
+    /// answer is `.none`, or `.pauseReading` once the queue is full.
+    mutating func frameReceived(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline = .now()) -> Action {
         guard state != .closed else { return .none }
+        if busy {
+            queued.append(decoded)
+            if queued.count - queueHead >= Self.queueLimit, !readingPaused {
+                readingPaused = true
+                return .pauseReading
+            }
+            return .none
+        }
+        return handle(decoded, at: now)
+    }
+
+    /// The next queued frame's action, once no request runs; nil when there is nothing to
+    /// take now (the queue is empty, a request is running again, or the session closed).
+    mutating func nextQueuedAction(at now: NIODeadline = .now()) -> Action? {
+        guard !busy, state != .closed, queueHead < queued.count else {
+            if queueHead == queued.count, queueHead > 0 {
+                queued.removeAll(keepingCapacity: true)
+                queueHead = 0
+            }
+            return nil
+        }
+        let frame = queued[queueHead]
+        queueHead += 1
+        return handle(frame, at: now)
+    }
+
+    /// True once when reading was paused and the queue has drained: the handler reads again.
+    mutating func readingMayResume() -> Bool {
+        guard readingPaused, !busy, queueHead == queued.count || state == .closed else { return false }
+        readingPaused = false
+        return true
+    }
+
+    private mutating func handle(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
         let frame: ClientFrame
         switch decoded {
         case .failure(let error):
@@ -112,6 +170,10 @@ struct SessionStateMachine {
             return .leave(id: id)
         case (.loggedIn, .send(let id, let body)):
             consecutiveBadFrames = 0
+            // Said, never silently dropped: the client shows "slow down".
+            guard messageBucket.take(at: now) else {
+                return .send(.error(ProtocolError(.rateLimited, id: id)))
+            }
             busy = true
             return .sendMessage(id: id, body: body)
         case (.loggedIn, .ack(let messageID)):
@@ -163,6 +225,8 @@ struct SessionStateMachine {
     mutating func shutdown() -> Bool {
         guard state != .closed else { return false }
         state = .closed
+        queued.removeAll()
+        queueHead = 0
         return true
     }
 

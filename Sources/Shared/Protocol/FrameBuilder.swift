@@ -52,4 +52,17 @@ extension EncodableFrame {
         }
         return buffer
     }
+
+    /// Appends the frame's JSON, without a line terminator, to `buffer`: one size pass, one
+    /// reservation, one write in place (the buffer grows at most once).
+    func encodeAppending(to buffer: inout ByteBuffer) {
+        var sizer = FrameSizer()
+        self.build(into: &sizer)
+        let size = sizer.count
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
+            var writer = FrameWriter(UnsafeMutableRawBufferPointer(rebasing: space[..<size]), isPlain: sizer.isPlain)
+            self.build(into: &writer)
+            return writer.finish()
+        }
+    }
 }

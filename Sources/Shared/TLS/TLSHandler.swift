@@ -95,15 +95,15 @@ public final class TLSHandler: ChannelDuplexHandler {
     // MARK: - Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard machine.state != .closed, machine.state != .idle else { return }
+        let action = machine.bytesReceived()
+        guard action != .discard else { return }
         connection.consumeDataFromNetwork(unwrapInboundIn(data))
-        if machine.state == .handshaking {
-            advanceHandshake(context: context)
+        // The bytes that finish a handshake may carry the first application data too.
+        if action == .continueHandshake, !advanceHandshake(context: context) {
+            return
         }
-        if machine.state == .active || machine.state == .closing {
-            readPlaintext(context: context)
-        }
-        if machine.state == .active, flushRequested {
+        readPlaintext(context: context)
+        if flushRequested, machine.canFlush {
             flushPendingWrites(context: context)
         }
     }
@@ -127,7 +127,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func flush(context: ChannelHandlerContext) {
         flushRequested = true
-        if machine.state == .active {
+        if machine.canFlush {
             flushPendingWrites(context: context)
         }
     }
@@ -190,10 +190,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
     }
 
-    private func advanceHandshake(context: ChannelHandlerContext) {
+    /// One handshake step; true once the handshake has completed.
+    @discardableResult
+    private func advanceHandshake(context: ChannelHandlerContext) -> Bool {
         switch connection.doHandshake() {
         case .incomplete:
             writeCiphertext(context: context, flush: true)
+            return false
         case .complete:
             handshakeTimer?.cancel()
             handshakeTimer = nil
@@ -206,10 +209,12 @@ public final class TLSHandler: ChannelDuplexHandler {
             if flushRequested {
                 flushPendingWrites(context: context)
             }
+            return true
         case .failed(let error):
             // Send the alert OpenSSL queued so the peer learns why.
             writeCiphertext(context: context, flush: true)
             fail(context: context, error: error)
+            return false
         }
     }
 

@@ -45,7 +45,28 @@ struct TLSStateMachine {
         case none
     }
 
+    /// What to do with ciphertext that arrived from the network.
+    enum ReadAction: Equatable {
+        /// Nothing is read: the channel is not active yet, or the connection is over.
+        case discard
+        /// Feed it to the handshake; once that completes, read what follows as plaintext.
+        case continueHandshake
+        /// Decrypt it and pass the plaintext up.
+        case readPlaintext
+    }
+
     private(set) var state: State = .idle
+
+    mutating func bytesReceived() -> ReadAction {
+        switch state {
+        case .idle, .closed: return .discard
+        case .handshaking: return .continueHandshake
+        case .active, .closing: return .readPlaintext
+        }
+    }
+
+    /// True when the held writes may be encrypted and sent now.
+    var canFlush: Bool { state == .active }
 
     /// True when the handshake should start now.
     mutating func channelActive() -> Bool {

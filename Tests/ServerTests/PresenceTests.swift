@@ -7,15 +7,15 @@ import Testing
 @testable import Server
 
 /// Pairing rules, without sockets: outboxes over embedded channels.
-@Suite("PresenceRegistry")
-struct PresenceRegistryTests {
-    private func outbox(_ name: String, session: UInt64) -> SessionOutbox {
-        SessionOutbox(username: name, sessionID: session, channel: EmbeddedChannel())
+@Suite("InProcessPresence")
+struct InProcessPresenceTests {
+    private func outbox(_ name: String, session: UInt64) -> SessionMailbox {
+        SessionMailbox(username: name, sessionID: session, channel: EmbeddedChannel())
     }
 
     @Test("paired only when each has chosen the other; live routing follows the pairing")
     func mutualChoice() {
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         _ = registry.claim(outbox("alice", session: 1))
         _ = registry.claim(outbox("bob", session: 2))
         let first = registry.choose(username: "alice", partner: "bob")
@@ -31,7 +31,7 @@ struct PresenceRegistryTests {
 
     @Test("choosing someone else, leaving, or logging out ends the pairing and names the abandoned partner")
     func endingAPair() {
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         let carol = outbox("carol", session: 3)
         for session in [outbox("alice", session: 1), outbox("bob", session: 2), carol] {
             _ = registry.claim(session)
@@ -53,7 +53,7 @@ struct PresenceRegistryTests {
 
     @Test("a newer login displaces the older one, and a stale release cannot log out the newer")
     func displacement() {
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         _ = registry.claim(outbox("alice", session: 1))
         _ = registry.claim(outbox("bob", session: 2))
         _ = registry.choose(username: "alice", partner: "bob")
@@ -65,15 +65,15 @@ struct PresenceRegistryTests {
         #expect(again.route.choice == nil, "the new session starts without a choice")
         #expect(registry.release(username: "alice", sessionID: 1) == nil)
         #expect(registry.isOnline("alice"))
-        #expect(registry.outbox(for: "alice")?.sessionID == 3)
+        #expect(registry.session(for: "alice")?.sessionID == 3)
     }
 
     @Test("every online session's route follows the pairing rules after any sequence of changes")
     func routesFollowTheRegistry() {
-        let registry = PresenceRegistry()
+        let registry = InProcessPresence<SessionMailbox>()
         let names = ["alice", "bob", "carol", "dave"]
         // The model: who is online, and whom each has chosen.
-        var sessions: [String: SessionOutbox] = [:]
+        var sessions: [String: SessionMailbox] = [:]
         var choices: [String: String] = [:]
         var nextSession: UInt64 = 1
         // A fixed-seed xorshift, so a failure names a reproducible step.
@@ -123,16 +123,16 @@ struct PresenceRegistryTests {
     }
 }
 
-@Suite("SessionOutbox")
-struct SessionOutboxTests {
+@Suite("SessionMailbox")
+struct SessionMailboxTests {
     private func message(_ id: String) -> StoredMessage {
         StoredMessage(id: id, from: "alice", to: "bob", body: "hi \(id)", sentAtMilliseconds: 1)
     }
 
     @Test("delivered messages stay pending until acknowledged; close hands back the rest, in order")
     func pendingUntilAcknowledged() throws {
-        let channel = EmbeddedChannel()
-        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        let channel = EmbeddedChannel(handler: FramePerBuffer())
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
         #expect(outbox.deliver(message("1"), fromInbox: false))
         #expect(outbox.deliver(message("2"), fromInbox: true))
         #expect(outbox.deliver(message("3"), fromInbox: false))
@@ -153,8 +153,8 @@ struct SessionOutboxTests {
     @Test("frames offered on the channel's loop in one turn are written at once and share one flush")
     func framesOnTheLoopShareOneFlush() throws {
         let counter = FlushCounter()
-        let channel = EmbeddedChannel(handler: counter)
-        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        let channel = EmbeddedChannel(handlers: [counter, FramePerBuffer()])
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
         for id in ["1", "2", "3"] {
             #expect(outbox.deliver(message(id), fromInbox: false))
         }
@@ -177,8 +177,8 @@ struct SessionOutboxTests {
     @Test("frames offered from other threads cross to the loop in one task, in order, with one flush")
     func framesFromOtherThreadsShareOneFlush() async throws {
         let counter = FlushCounter()
-        let channel = try await NIOAsyncTestingChannel(handler: counter)
-        let outbox = SessionOutbox(username: "bob", sessionID: 1, channel: channel)
+        let channel = try await NIOAsyncTestingChannel(handlers: [counter, FramePerBuffer()])
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
         // Hold the loop, so every frame below is offered before it can run anything.
         let loopHeld = ConditionLock(value: 0)
         channel.testingEventLoop.execute {
