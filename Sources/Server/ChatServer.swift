@@ -24,8 +24,20 @@ final class ChatServer: Sendable {
     private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let messages: MessageService
-    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+    private let lifecycle = NIOLockedValueBox(Lifecycle.idle)
     private let connections = NIOLockedValueBox(ConnectionTable())
+
+    /// Where the server is in its life; each step happens once, in this order.
+    private enum Lifecycle {
+        /// Built, not listening yet.
+        case idle
+        /// Listening on this channel.
+        case running(Channel)
+        /// The listener is closed or closing; sessions are being told and closed.
+        case stopping
+        /// Everything is closed, the stores too.
+        case stopped
+    }
 
     /// Open connections, and how many each source address holds (for the caps).
     private struct ConnectionTable {
@@ -129,7 +141,15 @@ final class ChatServer: Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        serverChannel.withLockedValue { $0 = channel }
+        let started = lifecycle.withLockedValue { state in
+            guard case .idle = state else { return false }
+            state = .running(channel)
+            return true
+        }
+        guard started else {
+            try? await channel.close()
+            throw ChannelError.alreadyClosed
+        }
         guard let address = channel.localAddress else {
             throw ChannelError.unknownLocalAddress
         }
@@ -138,43 +158,60 @@ final class ChatServer: Sendable {
 
     /// Returns when the listening socket has closed.
     func waitUntilClosed() async throws {
-        guard let channel = serverChannel.withLockedValue({ $0 }) else { return }
+        guard case .running(let channel) = lifecycle.withLockedValue({ $0 }) else { return }
         try await channel.closeFuture.get()
     }
 
     /// Closes the listening socket; `waitUntilClosed` then returns and the caller runs
     /// `shutdown()`. Safe to call from a signal handler's queue.
     func stopAccepting() {
-        serverChannel.withLockedValue { $0 }?.close(promise: nil)
+        if case .running(let channel) = lifecycle.withLockedValue({ $0 }) {
+            channel.close(promise: nil)
+        }
     }
 
     /// Stops accepting, tells every session the server is shutting down, waits (up to the
-    /// grace period) for them to close, then closes the stores.
+    /// grace period) for them to close, then closes the stores. Does its work once.
     func shutdown() async {
-        if let channel = serverChannel.withLockedValue({ $0 }) {
-            try? await channel.close()
+        let listener: Channel? = lifecycle.withLockedValue { state in
+            switch state {
+            case .running(let channel):
+                state = .stopping
+                return channel
+            case .idle:
+                state = .stopping
+                return nil
+            case .stopping, .stopped:
+                return nil
+            }
         }
+        guard case .stopping = lifecycle.withLockedValue({ $0 }) else { return }
+        try? await listener?.close()
         let open = connections.withLockedValue { Array($0.open.values) }
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
         }
-        let deadline = NIODeadline.now() + configuration.shutdownGracePeriod
-        while NIODeadline.now() < deadline, connections.withLockedValue({ !$0.open.isEmpty }) {
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
+        // Each session says goodbye and closes; the ones still open after the grace period
+        // are closed hard.
+        let loop = group.next()
+        let allClosed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop)
+        let graceOver = loop.makePromise(of: Void.self)
+        let timer = loop.scheduleTask(in: configuration.shutdownGracePeriod) { graceOver.succeed(()) }
+        allClosed.cascade(to: graceOver)
+        try? await graceOver.futureResult.get()
+        timer.cancel()
         let stragglers = connections.withLockedValue { Array($0.open.values) }
         for channel in stragglers {
             try? await channel.close()
         }
         // Closing sessions move unacknowledged live messages to the inbox; let them land.
-        while messages.pendingStores > 0, NIODeadline.now() < deadline + .seconds(5) {
-            try? await Task.sleep(nanoseconds: 10_000_000)
-        }
+        await messages.waitForStores(upTo: .seconds(5))
         try? await accountPool.shutdownGracefully()
         try? await threadPool.shutdownGracefully()
         inboxStore.close()
         accountStore.close()
         directory.release()
+        lifecycle.withLockedValue { $0 = .stopped }
     }
 
     private func configurePipeline(_ channel: Channel) throws {

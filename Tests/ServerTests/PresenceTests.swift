@@ -177,7 +177,7 @@ struct SessionMailboxTests {
     @Test("frames offered from other threads cross to the loop in one task, in order, with one flush")
     func framesFromOtherThreadsShareOneFlush() async throws {
         let counter = FlushCounter()
-        let channel = try await NIOAsyncTestingChannel(handlers: [counter, FramePerBuffer()])
+        let channel = await NIOAsyncTestingChannel(handlers: [counter, FramePerBuffer()])
         let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
         // Hold the loop, so every frame below is offered before it can run anything.
         let loopHeld = ConditionLock(value: 0)

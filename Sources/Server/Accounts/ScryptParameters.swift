@@ -28,9 +28,6 @@ struct ScryptParameters: Sendable, Hashable, Codable, CustomStringConvertible {
     /// hashes keep their own parameters, and `needsRehash` upgrades them at login.
     static let `default` = ScryptParameters(logN: 14, r: 8, p: 1)
 
-    /// Cheap parameters (N = 1024, about 3 ms) for unit tests only; never for real accounts.
-    static let fastForTests = ScryptParameters(logN: 10, r: 8, p: 1)
-
     /// Limits that keep a damaged or hostile record from asking for absurd time or memory.
     static let maximumMemoryBytes: UInt64 = 1 << 30
 

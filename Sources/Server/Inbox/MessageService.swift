@@ -24,7 +24,7 @@ final class MessageService: SessionDelivery {
     private let logger: Logger
     private let now: @Sendable () -> Date
     /// Inbox appends not finished yet; shutdown waits for them so nothing accepted is lost.
-    private let storesInFlight = NIOLockedValueBox(0)
+    private let storesInFlight = InFlightWork()
 
     init(
         inbox: InboxStore,
@@ -89,7 +89,7 @@ final class MessageService: SessionDelivery {
     private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
         let logger = self.logger
         let storesInFlight = self.storesInFlight
-        storesInFlight.withLockedValue { $0 += 1 }
+        storesInFlight.begin()
         let promise = loop.makePromise(of: InboxAppendResult.self)
         inbox.append(message) { result in
             if case .failure(let error) = result {
@@ -99,7 +99,7 @@ final class MessageService: SessionDelivery {
         }
         let appended = promise.futureResult
         // Counted down however it ends.
-        appended.whenComplete { _ in storesInFlight.withLockedValue { $0 -= 1 } }
+        appended.whenComplete { _ in storesInFlight.end() }
         return appended.map { [registry] result in
             if result == .stored {
                 if let partner = registry.livePartner(from: message.from, to: message.to) {
@@ -276,9 +276,15 @@ final class MessageService: SessionDelivery {
         }
     }
 
-    /// Inbox appends still running (shutdown waits for zero before closing the stores).
-    var pendingStores: Int {
-        storesInFlight.withLockedValue { $0 }
+    /// Returns once no inbox append is running (shutdown waits for this before closing the
+    /// stores), or after `limit` if the store is stuck.
+    func waitForStores(upTo limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [storesInFlight] in await storesInFlight.waitUntilIdle() }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Names a message for its own sender: recipient and the start of the text.

@@ -1,0 +1,157 @@
+import ArgumentParser
+import NIOCore
+import Shared
+
+private let defaults = ServerConfiguration.defaults
+
+/// Where the server listens and how much traffic it takes.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = defaults.host
+
+    @Option(help: "Port to listen on (0 picks a free port and prints it).")
+    var port = defaults.port
+
+    @Option(help: "PEM certificate chain of the server.")
+    var cert = defaults.certificateFile
+
+    @Option(help: "PEM private key of the server certificate.")
+    var key = defaults.privateKeyFile
+
+    @Option(help: "Event-loop threads for connections (default: one per core).")
+    var eventLoops: Int?
+
+    @Option(help: "Time a TLS handshake may take (s, m, h or d; a bare number is seconds).")
+    var handshakeTimeout = TimeSpan(defaults.handshakeTimeout)
+
+    @Option(help: "Longest protocol frame accepted, in bytes.")
+    var maxFrame = defaults.maximumFrameLength
+
+    @Option(help: "Time without any frame before a connection is closed.")
+    var idleTimeout = TimeSpan(defaults.idleTimeout)
+
+    @Option(help: "Most connections from one address.")
+    var maxConnectionsPerAddress = defaults.maximumConnectionsPerAddress
+
+    @Option(help: "Most connections in total.")
+    var maxConnections = defaults.maximumConnections
+
+    @Option(help: "Bytes queued for a client past which its messages go to its inbox instead.")
+    var maxOutboundBytes = defaults.maximumOutboundBytes
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else {
+            throw ValidationError("--port must be between 0 and 65535")
+        }
+        guard handshakeTimeout.seconds > 0 else {
+            throw ValidationError("--handshake-timeout must be at least 1 second")
+        }
+        guard (1_024...16 * 1_024 * 1_024).contains(maxFrame) else {
+            throw ValidationError("--max-frame must be between 1024 and 16777216 bytes")
+        }
+        guard idleTimeout.seconds > 0 else {
+            throw ValidationError("--idle-timeout must be at least 1 second")
+        }
+        guard maxConnectionsPerAddress > 0, maxConnections > 0 else {
+            throw ValidationError("--max-connections-per-address and --max-connections must be at least 1")
+        }
+        guard maxOutboundBytes >= 16 * 1024 else {
+            throw ValidationError("--max-outbound-bytes must be at least 16384")
+        }
+        if let eventLoops, !(1...256).contains(eventLoops) {
+            throw ValidationError("--event-loops must be between 1 and 256")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.host = host
+        configuration.port = port
+        configuration.certificateFile = cert
+        configuration.privateKeyFile = key
+        if let eventLoops { configuration.eventLoops = eventLoops }
+        configuration.handshakeTimeout = handshakeTimeout.timeAmount
+        configuration.maximumFrameLength = maxFrame
+        configuration.idleTimeout = idleTimeout.timeAmount
+        configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.maximumConnections = maxConnections
+        configuration.maximumOutboundBytes = maxOutboundBytes
+    }
+}
+
+/// Where messages and accounts are kept, and the inbox's rules.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Directory for the GDBM files (created 0700).")
+    var dataDir = defaults.dataDirectory
+
+    @Option(help: "Most messages one user's offline inbox holds.")
+    var inboxMaxMessages = defaults.inboxLimits.maximumMessages
+
+    @Option(help: "Most bytes one user's offline inbox holds (at least 1024).")
+    var inboxMaxBytes = defaults.inboxLimits.maximumBytes
+
+    @Option(help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
+    var messageExpiry = TimeSpan(seconds: Int64(defaults.messageExpiry))
+
+    func validate() throws {
+        guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
+            throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
+        }
+        guard messageExpiry.seconds > 0 else {
+            throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.dataDirectory = dataDir
+        configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
+        configuration.messageExpiry = messageExpiry.timeInterval
+    }
+}
+
+/// What each session and each login is held to.
+struct SessionOptions: ParsableArguments {
+    @Option(help: "Time a connection may take to log in.")
+    var loginTimeout = TimeSpan(defaults.sessionLimits.loginTimeout)
+
+    @Option(help: "Messages per second one session may send, on average.")
+    var messageRate = defaults.sessionLimits.messageRate
+
+    @Option(help: "Messages one session may send at once.")
+    var messageBurst = defaults.sessionLimits.messageBurst
+
+    @Option(help: "Time a client may stay past --max-outbound-bytes before it is disconnected.")
+    var stalledReaderTimeout = TimeSpan(defaults.sessionLimits.stalledReaderTimeout)
+
+    @Option(help: "scrypt cost for new password hashes, as log2(N) (10-20).")
+    var scryptLogN = defaults.scryptLogN
+
+    @Option(help: "Seconds of the first login back-off (from the 5th failure in a row; doubles each time, capped at 300).")
+    var loginBackoff = defaults.throttleBaseDelay
+
+    func validate() throws {
+        guard loginTimeout.seconds > 0 else {
+            throw ValidationError("--login-timeout must be at least 1 second")
+        }
+        guard messageRate > 0, messageBurst > 0 else {
+            throw ValidationError("--message-rate and --message-burst must be positive")
+        }
+        guard stalledReaderTimeout.seconds > 0 else {
+            throw ValidationError("--stalled-reader-timeout must be at least 1 second")
+        }
+        guard (10...20).contains(scryptLogN) else {
+            throw ValidationError("--scrypt-log-n must be between 10 and 20")
+        }
+        guard loginBackoff > 0, loginBackoff <= 300 else {
+            throw ValidationError("--login-backoff must be between 0 and 300 seconds")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.sessionLimits.loginTimeout = loginTimeout.timeAmount
+        configuration.sessionLimits.messageRate = messageRate
+        configuration.sessionLimits.messageBurst = messageBurst
+        configuration.sessionLimits.stalledReaderTimeout = stalledReaderTimeout.timeAmount
+        configuration.scryptLogN = scryptLogN
+        configuration.throttleBaseDelay = loginBackoff
+    }
+}
