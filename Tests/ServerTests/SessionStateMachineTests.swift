@@ -1,3 +1,4 @@
+import NIOCore
 import Shared
 import Testing
 
@@ -343,5 +344,70 @@ struct SessionStateMachineTests {
         let action = machine.frameReceived(input)
         #expect(action == .none)
         #expect(machine.busy == false)
+    }
+
+    // MARK: - The request queue
+
+    @Test("frames behind a running request wait; a full queue pauses reading until it drains")
+    func queuePausesAndResumes() {
+        var machine = Self.loggedIn()
+        #expect(machine.frameReceived(Self.good(.chat(id: 1, with: "bob"))) == .openChat(id: 1, with: "bob"))
+        for id in 2..<(1 + Machine.queueLimit) {
+            #expect(machine.frameReceived(Self.good(.ping(id: id))) == .none)
+        }
+        #expect(machine.frameReceived(Self.good(.ping(id: 1 + Machine.queueLimit))) == .pauseReading)
+        #expect(machine.frameReceived(Self.good(.ping(id: 2 + Machine.queueLimit))) == .none, "paused once")
+        let early = machine.nextQueuedAction()
+        #expect(early == nil, "nothing while the request runs")
+        let resumesEarly = machine.readingMayResume()
+        #expect(resumesEarly == false)
+        machine.requestFinished()
+        var answered: [Int] = []
+        while let action = machine.nextQueuedAction() {
+            if case .send(.ok(let id, nil)) = action { answered.append(id) }
+        }
+        #expect(answered == Array(2...(2 + Machine.queueLimit)))
+        let resumes = machine.readingMayResume()
+        let resumesAgain = machine.readingMayResume()
+        #expect(resumes)
+        #expect(resumesAgain == false, "resumed once")
+    }
+
+    @Test("a queued request makes the session busy again; the rest waits for it")
+    func queuedRequestBlocksTheRest() {
+        var machine = Self.loggedIn()
+        _ = machine.frameReceived(Self.good(.inbox(id: 1)))
+        _ = machine.frameReceived(Self.good(.chat(id: 2, with: "bob")))
+        _ = machine.frameReceived(Self.good(.ping(id: 3)))
+        machine.requestFinished()
+        let chat = machine.nextQueuedAction()
+        let blocked = machine.nextQueuedAction()
+        #expect(chat == .openChat(id: 2, with: "bob"))
+        #expect(blocked == nil)
+        machine.requestFinished()
+        let ping = machine.nextQueuedAction()
+        let empty = machine.nextQueuedAction()
+        #expect(ping == .send(.ok(id: 3)))
+        #expect(empty == nil)
+    }
+
+    @Test("sends past the burst are refused rate_limited without making the session busy")
+    func rateLimit() {
+        var machine = Machine(messageRate: 1, messageBurst: 2, serverAgent: Self.agent)
+        _ = machine.frameReceived(Self.hello)
+        _ = machine.frameReceived(Self.good(.login(id: 1, username: "alice", password: "password1")))
+        machine.loginFinished(username: "alice")
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        #expect(machine.frameReceived(Self.good(.send(id: 2, body: "a")), at: start) == .sendMessage(id: 2, body: "a"))
+        machine.requestFinished()
+        #expect(machine.frameReceived(Self.good(.send(id: 3, body: "b")), at: start) == .sendMessage(id: 3, body: "b"))
+        machine.requestFinished()
+        #expect(
+            machine.frameReceived(Self.good(.send(id: 4, body: "c")), at: start)
+                == .send(.error(ProtocolError(.rateLimited, id: 4))))
+        #expect(machine.busy == false)
+        #expect(
+            machine.frameReceived(Self.good(.send(id: 5, body: "d")), at: start + .seconds(1))
+                == .sendMessage(id: 5, body: "d"), "a token back after a second")
     }
 }

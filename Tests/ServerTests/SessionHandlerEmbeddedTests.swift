@@ -1,0 +1,225 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import Shared
+import Testing
+
+@testable import Server
+
+/// `SessionHandler` on an `EmbeddedChannel` with in-memory services that answer when the
+/// test says so: typed frames in, typed frames out, no threads, no timing. Each test ends
+/// with `finish().isClean`: nothing left unread, nothing written that was not expected.
+@Suite("SessionHandler, embedded")
+struct SessionHandlerEmbeddedTests {
+    /// Accounts in a dictionary; logins wait for the test to complete them when asked to.
+    final class Accounts: SessionAccounts, @unchecked Sendable {
+        // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
+        var passwords: [String: String] = [:]
+        var holdLogins = false
+        var heldLogins: [(name: String, promise: EventLoopPromise<String>)] = []
+
+        func register(id: Int, username: String, password: String, on loop: EventLoop) -> EventLoopFuture<String> {
+            let name = username.lowercased()
+            guard passwords[name] == nil else { return loop.makeFailedFuture(ProtocolError(.usernameTaken, id: id)) }
+            passwords[name] = password
+            return loop.makeSucceededFuture(name)
+        }
+
+        func login(id: Int, username: String, password: String, address: String, on loop: EventLoop)
+            -> EventLoopFuture<String>
+        {
+            let name = username.lowercased()
+            guard passwords[name] == password else {
+                return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
+            }
+            guard holdLogins else { return loop.makeSucceededFuture(name) }
+            let promise = loop.makePromise(of: String.self)
+            heldLogins.append((name, promise))
+            return promise.futureResult
+        }
+    }
+
+    /// Delivery that records what the session asked for and answers from canned frames.
+    final class Delivery: SessionDelivery, @unchecked Sendable {
+        // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
+        var calls: [String] = []
+        var heldChats: [EventLoopPromise<ServerFrame>] = []
+        var storeSends = false
+
+        func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            calls.append("started \(mailbox.username)")
+            return loop.makeSucceededFuture(.inbox(id: nil, counts: [:], expired: 0))
+        }
+
+        func sessionEnded(_ mailbox: SessionMailbox, disconnected: Bool) {
+            calls.append("ended \(mailbox.username)\(disconnected ? " (disconnected)" : "")")
+        }
+
+        func openChat(partner: String, requestID: Int, mailbox: SessionMailbox, on loop: EventLoop)
+            -> EventLoopFuture<ServerFrame>
+        {
+            calls.append("chat \(partner)")
+            let promise = loop.makePromise(of: ServerFrame.self)
+            heldChats.append(promise)
+            return promise.futureResult
+        }
+
+        func leave(_ mailbox: SessionMailbox) { calls.append("leave") }
+
+        func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
+            calls.append("send \(body)")
+            let receipt = ServerFrame.receipt(id: requestID, messageID: "m\(requestID)", status: storeSends ? .stored : .sent)
+            return storeSends ? .later(loop.makeSucceededFuture(receipt)) : .now(receipt)
+        }
+
+        func acknowledge(_ messageID: String, mailbox: SessionMailbox) { calls.append("ack \(messageID)") }
+
+        func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            loop.makeSucceededFuture(.inbox(id: requestID, counts: ["bob": 2], expired: 0))
+        }
+
+        func who(except user: String) -> [PresenceEntry] { [PresenceEntry(username: "bob", status: .free)] }
+    }
+
+    let accounts = Accounts()
+    let delivery = Delivery()
+    let channel: EmbeddedChannel
+
+    init(limits: SessionLimits = SessionLimits()) throws {
+        let services = SessionServices(accounts: accounts, delivery: delivery, limits: limits)
+        let handler = SessionHandler(
+            services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).wait()
+    }
+
+    static let serverHello = ServerFrame.hello(version: ProtocolVersion.current, agent: ProtocolVersion.agent("chat-server"))
+
+    func receive(_ frames: ClientFrame...) throws {
+        for frame in frames {
+            try channel.writeInbound(Result<ClientFrame, ProtocolError>.success(frame))
+        }
+    }
+
+    /// Everything the session has written so far.
+    func written() throws -> [ServerFrame] {
+        var frames: [ServerFrame] = []
+        while let frame = try channel.readOutbound(as: ServerFrame.self) { frames.append(frame) }
+        return frames
+    }
+
+    func loggedIn() throws {
+        try receive(
+            .hello(version: ProtocolVersion.current, agent: "test"),
+            .register(id: 1, username: "alice", password: "password1"),
+            .login(id: 2, username: "alice", password: "password1"))
+        #expect(
+            try written() == [
+                Self.serverHello, .ok(id: 1, username: "alice"), .ok(id: 2, username: "alice"),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+    }
+
+    @Test("hello, register, login: answered in order, the login followed by the summary")
+    func loginFlow() throws {
+        try loggedIn()
+        #expect(delivery.calls == ["started alice"])
+        try receive(.logout(id: 3))
+        #expect(try written() == [.ok(id: 3)])
+        #expect(delivery.calls == ["started alice", "ended alice"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("frames behind a running login wait, then are answered in order")
+    func queuedBehindLogin() throws {
+        accounts.holdLogins = true
+        accounts.passwords["alice"] = "password1"
+        try receive(
+            .hello(version: ProtocolVersion.current, agent: "test"),
+            .login(id: 1, username: "alice", password: "password1"),
+            .ping(id: 2), .who(id: 3))
+        #expect(try written() == [Self.serverHello], "nothing past the login until it is answered")
+        accounts.heldLogins[0].promise.succeed("alice")
+        #expect(
+            try written() == [
+                .ok(id: 1, username: "alice"), .ok(id: 2),
+                .who(id: 3, users: [PresenceEntry(username: "bob", status: .free)]),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("frames behind a slow chat request are all answered, in order, once it is")
+    func queuedBehindChat() throws {
+        try loggedIn()
+        try receive(.chat(id: 10, with: "bob"))
+        for id in 11..<(11 + SessionStateMachine.queueLimit) {
+            try receive(.ping(id: id))
+        }
+        #expect(try written().isEmpty)
+        delivery.heldChats[0].succeed(.ok(id: 10, username: "bob"))
+        let frames = try written()
+        #expect(frames.first == .ok(id: 10, username: "bob"))
+        #expect(frames.dropFirst().map(\.id) == (11..<(11 + SessionStateMachine.queueLimit)).map { $0 })
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("sends beyond the burst are refused rate_limited, never passed on")
+    func rateLimited() throws {
+        var limits = SessionLimits()
+        limits.messageBurst = 2
+        limits.messageRate = 0.001
+        let session = try SessionHandlerEmbeddedTests(limits: limits)
+        try session.loggedIn()
+        try session.receive(.send(id: 5, body: "a"), .send(id: 6, body: "b"), .send(id: 7, body: "c"))
+        #expect(
+            try session.written() == [
+                .receipt(id: 5, messageID: "m5", status: .sent), .receipt(id: 6, messageID: "m6", status: .sent),
+                .error(ProtocolError(.rateLimited, id: 7)),
+            ])
+        #expect(session.delivery.calls == ["started alice", "send a", "send b"])
+        #expect(try session.channel.finish().isClean)
+    }
+
+    @Test("a stored send is answered when its future completes; acks and leave reach delivery")
+    func storedSendAckLeave() throws {
+        try loggedIn()
+        delivery.storeSends = true
+        try receive(.send(id: 5, body: "later"), .ack(messageID: "x1"), .leave(id: 6), .inbox(id: 7))
+        #expect(
+            try written() == [
+                .receipt(id: 5, messageID: "m5", status: .stored), .ok(id: 6),
+                .inbox(id: 7, counts: ["bob": 2], expired: 0),
+            ])
+        #expect(delivery.calls == ["started alice", "send later", "ack x1", "leave"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("a dropped connection ends the session as disconnected")
+    func dropped() throws {
+        try loggedIn()
+        channel.pipeline.fireChannelInactive()
+        #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test("an oversize line is answered frame_too_large and the connection closes")
+    func oversize() throws {
+        try receive(.hello(version: ProtocolVersion.current, agent: "test"))
+        channel.pipeline.fireErrorCaught(ProtocolError.frameTooLarge(limit: 1024))
+        #expect(try written() == [Self.serverHello, .error(.frameTooLarge(limit: 1024))])
+        #expect(!channel.isActive)
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test("displaced: one notice, then the connection closes")
+    func displaced() throws {
+        try loggedIn()
+        channel.pipeline.fireUserInboundEventTriggered(SessionEvent.displaced)
+        #expect(try written() == [.notice(.displaced)])
+        #expect(!channel.isActive)
+        #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+}
