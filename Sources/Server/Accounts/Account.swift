@@ -1,3 +1,4 @@
+import Shared
 import Foundation
 
 /// A registered user, as stored by an `AccountStore`.

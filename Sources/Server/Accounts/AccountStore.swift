@@ -1,3 +1,4 @@
+import Shared
 /// Where accounts live: the GDBM file in production (`GDBMAccountStore`), a dictionary
 /// in unit tests (`InMemoryAccountStore`).
 ///

@@ -26,9 +26,9 @@ public enum ErrorCode: Hashable, Sendable {
     case notLoggedIn
     /// `register` or `login` on a session that is already logged in.
     case alreadyLoggedIn
-    /// The username breaks the rules in `AccountRules`.
+    /// The username breaks the rules of `Username`.
     case invalidUsername
-    /// The password breaks the rules in `AccountRules`.
+    /// The password breaks the rules of `PasswordPolicy`.
     case invalidPassword
     /// `register` for a username that already exists.
     case usernameTaken
@@ -81,8 +81,8 @@ public enum ErrorCode: Hashable, Sendable {
         case .alreadyHello: "hello was already sent"
         case .notLoggedIn: "not logged in"
         case .alreadyLoggedIn: "already logged in"
-        case .invalidUsername: AccountRules.usernameRuleText
-        case .invalidPassword: AccountRules.passwordRuleText
+        case .invalidUsername: Username.ruleText
+        case .invalidPassword: PasswordPolicy.ruleText
         case .usernameTaken: "username is already taken"
         case .badCredentials: "wrong username or password"
         case .throttled: "too many attempts, try again later"

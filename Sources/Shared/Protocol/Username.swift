@@ -4,17 +4,20 @@
 /// same account. Only ASCII letters are folded; anything else is rejected before any
 /// case mapping, so Unicode tricks (the Kelvin sign lower-cases to "k") cannot produce
 /// a second spelling of someone else's name.
-struct Username: Sendable, Hashable, CustomStringConvertible {
+///
+/// The one statement of the rule: the server enforces it, a client may check it before
+/// sending, and `ErrorCode.invalidUsername`'s text summarises it.
+public struct Username: Sendable, Hashable, CustomStringConvertible {
     /// Longest accepted username, in characters (all ASCII, so also bytes).
-    static let maximumLength = 32
+    public static let maximumLength = 32
 
     /// The normalised (lower-case) name; also the account's storage key.
-    let value: String
+    public let value: String
 
     /// Validates and normalises `raw`.
     ///
     /// - Throws: `Username.ValidationError` saying what is wrong, fit to show the user.
-    init(_ raw: String) throws(ValidationError) {
+    public init(_ raw: String) throws(ValidationError) {
         guard !raw.isEmpty else {
             throw .empty
         }
@@ -34,7 +37,7 @@ struct Username: Sendable, Hashable, CustomStringConvertible {
         value = normalised
     }
 
-    var description: String { value }
+    public var description: String { value }
 
     /// The lower-case form of an allowed character, or nil for anything else.
     private static func normalise(_ scalar: Unicode.Scalar) -> Unicode.Scalar? {
@@ -49,7 +52,7 @@ struct Username: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Why a username was refused.
-    enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
         /// The name was empty.
         case empty
         /// The name was longer than `maximum` characters.
@@ -57,7 +60,7 @@ struct Username: Sendable, Hashable, CustomStringConvertible {
         /// The name contained a character outside `a-z 0-9 _ . -`.
         case invalidCharacter(Character)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .empty:
                 return "username must not be empty"
@@ -71,4 +74,7 @@ struct Username: Sendable, Hashable, CustomStringConvertible {
             }
         }
     }
+
+    /// The rule in one line, as `invalid_username` states it.
+    public static let ruleText = "username must be 1-\(maximumLength) characters from a-z, 0-9, '_', '.' and '-'"
 }

@@ -2,17 +2,18 @@
 ///
 /// Length is counted in UTF-8 bytes, not characters, because bytes are what is sent
 /// and hashed. The upper bound keeps a request from making the server hash megabytes;
-/// there are no composition rules, which push users toward predictable patterns.
-enum PasswordPolicy {
+/// there are no composition rules, which push users toward predictable patterns. The
+/// server enforces it; a client checks it before asking for the confirmation.
+public enum PasswordPolicy {
     /// Shortest accepted password, in UTF-8 bytes.
-    static let minimumBytes = 8
+    public static let minimumBytes = 8
     /// Longest accepted password, in UTF-8 bytes.
-    static let maximumBytes = 1024
+    public static let maximumBytes = 1024
 
     /// Checks `password` against the policy.
     ///
     /// - Throws: `PasswordPolicy.Violation` saying what is wrong, fit to show the user.
-    static func validate(_ password: String) throws(Violation) {
+    public static func validate(_ password: String) throws(Violation) {
         let count = password.utf8.count
         if count < minimumBytes {
             throw .tooShort(minimum: minimumBytes)
@@ -23,13 +24,13 @@ enum PasswordPolicy {
     }
 
     /// Why a password was refused.
-    enum Violation: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Violation: Error, Equatable, Sendable, CustomStringConvertible {
         /// Fewer than `minimum` bytes.
         case tooShort(minimum: Int)
         /// More than `maximum` bytes.
         case tooLong(maximum: Int)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .tooShort(let minimum):
                 return "password must be at least \(minimum) bytes"
@@ -38,4 +39,7 @@ enum PasswordPolicy {
             }
         }
     }
+
+    /// The rule in one line, as `invalid_password` states it.
+    public static let ruleText = "password must be \(minimumBytes)-\(maximumBytes) bytes long"
 }
