@@ -18,10 +18,6 @@ long COpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
     return SSL_CTX_set_mode(ctx, mode);
 }
 
-long COpenSSLShims_SSL_set_mode(SSL *ssl, long mode) {
-    return SSL_set_mode(ssl, mode);
-}
-
 int COpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
@@ -30,16 +26,8 @@ int COpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
     return (int)SSL_CTX_set1_groups_list(ctx, list);
 }
 
-long COpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
-    return SSL_CTX_set_session_cache_mode(ctx, mode);
-}
-
 size_t COpenSSLShims_BIO_pending(BIO *bio) {
     return BIO_pending(bio);
-}
-
-void COpenSSLShims_OPENSSL_free(void *ptr) {
-    OPENSSL_free(ptr);
 }
 
 void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx) {

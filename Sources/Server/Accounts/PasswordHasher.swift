@@ -1,5 +1,6 @@
 internal import COpenSSL
 import Foundation
+import Shared
 
 /// Hashes and verifies passwords with scrypt (OpenSSL's `EVP_PBE_scrypt`).
 ///
@@ -99,7 +100,7 @@ struct PasswordHasher: Sendable {
         // pass what these parameters need plus slack.
         let maximumMemory = parameters.requiredMemoryBytes + (1 << 20)
         var output = [UInt8](repeating: 0, count: length)
-        ERR_clear_error()
+        OpenSSLErrorQueue.clear()
         let status = password.withUnsafeBytes { passwordBuffer in
             salt.withUnsafeBufferPointer { saltBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
@@ -146,7 +147,7 @@ struct PasswordHasher: Sendable {
     /// `count` bytes from OpenSSL's CSPRNG.
     static func randomBytes(count: Int) throws(PasswordHasherError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        ERR_clear_error()
+        OpenSSLErrorQueue.clear()
         let status = bytes.withUnsafeMutableBufferPointer { buffer in
             RAND_bytes(buffer.baseAddress, Int32(buffer.count))
         }
@@ -156,20 +157,7 @@ struct PasswordHasher: Sendable {
         return bytes
     }
 
-    /// Drains OpenSSL's (thread-local) error queue into one message.
     private static func openSSLErrors() -> String {
-        var messages: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 {
-                break
-            }
-            var buffer = [UInt8](repeating: 0, count: 256)
-            buffer.withUnsafeMutableBytes { raw in
-                ERR_error_string_n(code, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
-            }
-            messages.append(String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self))
-        }
-        return messages.isEmpty ? "unknown OpenSSL error" : messages.joined(separator: "; ")
+        OpenSSLErrorQueue.drainDescription(fallback: "unknown OpenSSL error")
     }
 }

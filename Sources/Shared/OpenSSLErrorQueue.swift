@@ -1,17 +1,18 @@
 internal import COpenSSL
 
-/// Reads and clears OpenSSL's thread-local error queue.
+/// Reads and clears OpenSSL's thread-local error queue: the one reader of it in the
+/// project (TLS, the password hasher, the end-to-end crypto provider).
 ///
 /// The queue is per thread, and an event loop thread serves many connections: an
 /// error left behind by one connection would be blamed on the next. So every SSL
 /// call is preceded by `clear()` and every failure is followed by `drain()`.
-enum OpenSSLErrorQueue {
-    static func clear() {
+public enum OpenSSLErrorQueue {
+    public static func clear() {
         ERR_clear_error()
     }
 
     /// Every queued error as OpenSSL's one-line text, oldest first; the queue is left empty.
-    static func drain() -> [String] {
+    public static func drain() -> [String] {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()
@@ -24,7 +25,7 @@ enum OpenSSLErrorQueue {
     }
 
     /// The queued errors joined for a message, or `fallback` when the queue is empty.
-    static func drainDescription(fallback: String) -> String {
+    public static func drainDescription(fallback: String) -> String {
         let messages = drain()
         return messages.isEmpty ? fallback : messages.joined(separator: "; ")
     }
