@@ -37,6 +37,12 @@ let package = Package(
             name: "CGDBM",
             providers: [.apt(["libgdbm-dev"])]
         ),
+        // libpq (libpq-dev): PostgreSQL for servers that share one database.
+        .systemLibrary(
+            name: "CPostgreSQL",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(
             name: "Shared",
             dependencies: [
@@ -54,6 +60,7 @@ let package = Package(
                 "Shared",
                 "COpenSSL",
                 "CGDBM",
+                "CPostgreSQL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

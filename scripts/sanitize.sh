@@ -18,7 +18,7 @@ DEPS_PREFIX="sanitize"
 # shellcheck source=scripts/lib/deps.sh
 source scripts/lib/deps.sh
 ensure_swift
-ensure_packages libssl-dev libgdbm-dev tmux openssl
+ensure_packages libssl-dev libgdbm-dev libpq-dev libomemo-c-dev postgresql tmux openssl
 
 sanitizers=(thread address)
 if [[ $# -gt 0 && ( "$1" == thread || "$1" == address ) ]]; then

@@ -14,7 +14,7 @@ source scripts/lib/deps.sh
 
 ensure_swift
 # openssl (the command) is for gen-certs.sh; libssl-dev does not pull it in.
-ensure_packages libssl-dev libgdbm-dev openssl
+ensure_packages libssl-dev libgdbm-dev libpq-dev libomemo-c-dev openssl
 
 deps_say "building chat-server and chat-client (release)"
 swift build -c release

@@ -15,7 +15,7 @@ source scripts/lib/deps.sh
 ensure_swift
 # tmux drives the interactive client in the end-to-end tests; openssl (the
 # command) makes test certificates through scripts/gen-certs.sh.
-ensure_packages libssl-dev libgdbm-dev tmux openssl
+ensure_packages libssl-dev libgdbm-dev libpq-dev libomemo-c-dev postgresql tmux openssl
 
 deps_say "building chat-server and chat-client (debug)"
 swift build

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// libpq through `PostgresConnection`, against a real PostgreSQL (a throw-away cluster).
+@Suite("PostgresConnection", .timeLimit(.minutes(2)))
+struct PostgresConnectionTests {
+    static func connect() throws -> (PostgresConnection, PostgresCluster, String) {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase()
+        return (try PostgresConnection(cluster.connectionString(database: database)), cluster, database)
+    }
+
+    @Test("parameters travel apart from the SQL: quotes, NULL and any text come back unchanged")
+    func parameters() throws {
+        let (connection, _, _) = try Self.connect()
+        try connection.execute("CREATE TABLE t (k text PRIMARY KEY, v text)")
+        let awkward = "it's \"quoted\"; DROP TABLE t; -- ünïcødé \u{1F600}\n\\x00"
+        let inserted = try connection.execute("INSERT INTO t VALUES ($1, $2), ($3, $4)", ["a", awkward, "b", nil])
+        #expect(inserted.affected == 2)
+        let rows = try connection.execute("SELECT k, v FROM t ORDER BY k").rows
+        #expect(rows == [["a", awkward], ["b", nil]])
+        #expect(try connection.execute("SELECT count(*) FROM t").scalar == "2")
+    }
+
+    @Test("a unique violation is a statement failure with its SQLSTATE; the connection goes on")
+    func uniqueViolation() throws {
+        let (connection, _, _) = try Self.connect()
+        try connection.execute("CREATE TABLE t (k text PRIMARY KEY)")
+        try connection.execute("INSERT INTO t VALUES ($1)", ["x"])
+        #expect(throws: PostgresError.self) { try connection.execute("INSERT INTO t VALUES ($1)", ["x"]) }
+        do {
+            try connection.execute("INSERT INTO t VALUES ($1)", ["x"])
+        } catch {
+            #expect(error.isUniqueViolation, "\(error)")
+        }
+        #expect(connection.isConnected)
+        #expect(try connection.execute("SELECT count(*) FROM t").scalar == "1")
+    }
+
+    @Test("a transaction that throws is rolled back; one that returns is committed")
+    func transactions() throws {
+        let (connection, _, _) = try Self.connect()
+        try connection.execute("CREATE TABLE t (k int)")
+        struct Abort: Error {}
+        #expect(throws: Abort.self) {
+            try connection.transaction {
+                try connection.execute("INSERT INTO t VALUES (1)")
+                throw Abort()
+            }
+        }
+        try connection.transaction { try connection.execute("INSERT INTO t VALUES (2)") }
+        #expect(try connection.execute("SELECT k FROM t").rows == [["2"]])
+    }
+
+    @Test("NOTIFY reaches a listening connection, payload intact")
+    func notifications() throws {
+        let (listener, cluster, database) = try Self.connect()
+        let sender = try PostgresConnection(cluster.connectionString(database: database))
+        try listener.listen("chat_test")
+        try sender.execute("SELECT pg_notify('chat_test', $1)", ["hello, node"])
+        var received: [PostgresNotification] = []
+        for _ in 0..<200 where received.isEmpty {
+            received = try listener.notifications()
+            if received.isEmpty { usleep(10_000) }
+        }
+        #expect(received == [PostgresNotification(channel: "chat_test", payload: "hello, node")])
+    }
+
+    @Test("an unreachable server or a missing database is 'unavailable', with libpq's reason")
+    func unavailable() throws {
+        let cluster = try PostgresCluster.shared()
+        #expect(throws: PostgresError.self) { _ = try PostgresConnection("host=/nonexistent dbname=x user=chat") }
+        do {
+            _ = try PostgresConnection(cluster.connectionString(database: "no_such_database"))
+            Issue.record("connected to a database that does not exist")
+        } catch {
+            guard case .unavailable(let message) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(message.contains("no_such_database"), "\(message)")
+        }
+    }
+}
