@@ -62,8 +62,9 @@ public final class LocalDevice {
     /// still decrypts.
     ///
     /// - Throws: `.duplicateMessage`, `.invalidMessage`, `.legacyMessage` (drop the message);
-    ///   `.untrustedIdentity` (ask the user, then `trust(_:for:)` and retry); `.noSession`;
-    ///   `.invalidKeyID` (the sender used a prekey this device no longer has).
+    ///   `.untrustedIdentity` (ask the user, then `trust(_:for:)` and retry), raised only for
+    ///   a message that does authenticate under the new key; `.noSession`; `.invalidKeyID`
+    ///   (the sender used a prekey this device no longer has).
     public func decrypt(_ message: EncryptedMessage, from peer: PeerAddress) throws(EncryptionError) -> [UInt8] {
         guard message.kind == .preKey else { return try engine.decrypt(message, from: peer) }
         // libomemo-c records the sender's identity (trust on first use) before it has
@@ -75,7 +76,29 @@ public final class LocalDevice {
             if try identity(of: peer) != trustedBefore {
                 try storeCall { try stores.identity.saveIdentity(trustedBefore, for: peer) }
             }
+            if case .untrustedIdentity(_, let claimed) = error, try !authenticates(message, from: peer, as: claimed) {
+                throw .invalidMessage
+            }
             throw error
+        }
+    }
+
+    /// Whether a prekey message refused for its identity key would decrypt if that key were
+    /// trusted: only then is it really from the holder of that key. The trial runs over
+    /// `DryRunStores`, so it changes nothing.
+    private func authenticates(
+        _ message: EncryptedMessage, from peer: PeerAddress, as claimed: IdentityKey
+    ) throws(EncryptionError) -> Bool {
+        let trial = try SessionEngine(
+            stores: DryRunStores(over: stores, trusting: claimed, for: peer).stores, context: engine.context
+        )
+        do {
+            _ = try trial.decrypt(message, from: peer)
+            return true
+        } catch .storeFailed(let reason) {
+            throw .storeFailed(reason)
+        } catch {
+            return false
         }
     }
 

@@ -108,6 +108,40 @@ import Testing
         #expect(try bob.receive(genuine, from: alice) == "from alice")
     }
 
+    /// The same for a first (prekey) message, each flip tried on a fresh copy of the
+    /// receiver. The outer fields of a PreKeySignalMessage carry no MAC of their own: a flip
+    /// in the base key, the identity key or a prekey id changes the X3DH secret, so the inner
+    /// MAC fails (or the key id is unknown); a flip in the registration id, which is only
+    /// informational, goes through. Such a message still yields exactly the sent plaintext,
+    /// and a flipped identity key never reads as a changed identity.
+    @Test func everySingleByteFlipOfAPreKeyMessageIsRefusedOrHarmless() throws {
+        let alice = try Party("alice")
+        let bob = try Party("bob")
+        // Bob already trusts alice's key, so a flipped identity key would look like a change.
+        try bob.device.trust(alice.device.identityKey(), for: alice.address)
+        let before = bob.stores.exportState()
+        try alice.device.startSession(with: bob.address, bundle: bob.device.publicBundle())
+        let genuine = try alice.send("first contact", to: bob)
+        #expect(genuine.kind == .preKey)
+
+        var harmless: [Int] = []
+        for index in genuine.body.indices {
+            let fresh = try Party(restoring: "bob", from: before)
+            var body = genuine.body
+            body[index] ^= 0x80
+            do {
+                #expect(try fresh.receive(EncryptedMessage(kind: .preKey, body: body), from: alice) == "first contact")
+                harmless.append(index)
+            } catch let error as EncryptionError {
+                let dropped: Set<EncryptionError> = [.invalidMessage, .duplicateMessage, .legacyMessage, .invalidKeyID]
+                #expect(dropped.contains(error), "byte \(index) refused with \(error)")
+                #expect(try fresh.device.identity(of: alice.address) == alice.device.identityKey())
+            }
+        }
+        #expect(harmless.count <= 3, "only the registration id field (tag and varint) is malleable: \(harmless)")
+        #expect(try bob.receive(genuine, from: alice) == "first contact")
+    }
+
     /// A forged first message from an unknown sender leaves no trusted identity behind,
     /// although libomemo-c records it before checking the MAC.
     @Test func aRefusedFirstMessageLeavesNoTrustBehind() throws {
