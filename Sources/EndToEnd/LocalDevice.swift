@@ -115,6 +115,16 @@ public final class LocalDevice {
         try storeCall { try stores.identity.saveIdentity(key, for: peer) }
     }
 
+    /// The safety number of this device (named `localIdentifier`, the user's own name) and
+    /// `peer`, over the identity key trusted for them; nil if none is known yet.
+    public func safetyNumber(localIdentifier: String, peer: PeerAddress) throws(EncryptionError) -> SafetyNumber? {
+        guard let remoteKey = try identity(of: peer) else { return nil }
+        return try SafetyNumber(
+            localIdentifier: localIdentifier, localKey: identityKey(),
+            remoteIdentifier: peer.name, remoteKey: remoteKey
+        )
+    }
+
     /// Runs a store call, reporting what it throws as `.storeFailed`.
     func storeCall<Value>(_ body: () throws -> Value) throws(EncryptionError) -> Value {
         do {
