@@ -21,3 +21,11 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(name):\(deviceID)" }
 }
+
+extension PeerAddress: Comparable {
+    /// By name, then device: the order in which exported stores list peers, so that the same
+    /// state always exports to the same bytes.
+    public static func < (lhs: PeerAddress, rhs: PeerAddress) -> Bool {
+        (lhs.name, lhs.deviceID) < (rhs.name, rhs.deviceID)
+    }
+}

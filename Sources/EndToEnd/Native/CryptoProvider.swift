@@ -1,7 +1,8 @@
 internal import COmemo
 
 /// libomemo-c's crypto provider: the C function table it calls for randomness, HMAC-SHA256,
-/// SHA-512 and AES, every entry forwarding to `OpenSSLPrimitives` (OpenSSL EVP).
+/// SHA-512 and AES, every entry forwarding to OpenSSL through `SecureRandom`, `HMACSHA256`,
+/// `SHA512Digest` and `AESCipher`.
 ///
 /// Contract, from signal_protocol.h and the library's use of it: return 0 on success and a
 /// negative code on failure; `*output` buffers are made with `signal_buffer_create` and freed
@@ -33,7 +34,7 @@ private let failure = Int32(SG_ERR_UNKNOWN)
 private func random(_ data: UnsafeMutablePointer<UInt8>?, _ length: Int, _: UnsafeMutableRawPointer?) -> Int32 {
     guard length > 0 else { return 0 }
     guard let data else { return Int32(SG_ERR_INVAL) }
-    return OpenSSLPrimitives.randomBytes(data, count: length) ? 0 : failure
+    return SecureRandom.fill(data, count: length) ? 0 : failure
 }
 
 private func hmacInit(

@@ -3,7 +3,10 @@
 ///
 /// Called synchronously from inside libomemo-c; see `IdentityKeyStore`.
 public protocol SessionStore: AnyObject {
+    /// The session record for `peer`, or nil if there is none.
     func sessionRecord(for peer: PeerAddress) throws -> [UInt8]?
+    /// Keeps `record` as the session with `peer`. libomemo-c calls this after every
+    /// encryption and every successful decryption: the ratchet has moved.
     func storeSessionRecord(_ record: [UInt8], for peer: PeerAddress) throws
     func containsSession(for peer: PeerAddress) throws -> Bool
     /// True if there was a session to delete.

@@ -3,9 +3,13 @@
 ///
 /// Called synchronously from inside libomemo-c; see `IdentityKeyStore`.
 public protocol SignedPreKeyStore: AnyObject {
+    /// The record of signed prekey `id`, or nil (libomemo-c then refuses the message as
+    /// `.invalidKeyID`).
     func signedPreKeyRecord(id: UInt32) throws -> [UInt8]?
+    /// Keeps a record under `id`, replacing any record with that id.
     func storeSignedPreKeyRecord(_ record: [UInt8], id: UInt32) throws
     func containsSignedPreKey(id: UInt32) throws -> Bool
+    /// Forgets signed prekey `id` (`LocalDevice.pruneSignedPreKeys(retiredBefore:)`).
     func removeSignedPreKey(id: UInt32) throws
     /// The ids of every stored signed prekey, in ascending order.
     func signedPreKeyIDs() throws -> [UInt32]

@@ -37,14 +37,6 @@ enum StoreArchive: UInt8 {
     }
 }
 
-extension PeerAddress: Comparable {
-    /// By name, then device: the order in which exported stores list peers, so that the same
-    /// state always exports to the same bytes.
-    public static func < (lhs: PeerAddress, rhs: PeerAddress) -> Bool {
-        (lhs.name, lhs.deviceID) < (rhs.name, rhs.deviceID)
-    }
-}
-
 extension ByteWriter {
     mutating func append(_ peer: PeerAddress) {
         appendPrefixed(peer.name)
