@@ -43,6 +43,20 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libomemo-c (libomemo-c-dev): the Signal protocol, X3DH and the Double Ratchet, for the
+        // end-to-end encryption of messages. Its crypto primitives come from COpenSSL.
+        .systemLibrary(
+            name: "COmemo",
+            pkgConfig: "libomemo-c",
+            providers: [.apt(["libomemo-c-dev"])]
+        ),
+        // End-to-end encryption core: device keys, prekey bundles, sessions, safety numbers.
+        // A library for the client side; the server never links it.
+        .target(
+            name: "EndToEnd",
+            dependencies: ["COmemo", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Shared",
             dependencies: [
@@ -134,6 +148,12 @@ let package = Package(
         .testTarget(
             name: "ClientTests",
             dependencies: ["Client", "Shared"],
+            swiftSettings: swiftSettings
+        ),
+        // Imports COmemo to call the crypto provider's function table exactly as libomemo-c does.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["EndToEnd", "COmemo"],
             swiftSettings: swiftSettings
         ),
         // Starts the real chat-server, chat-client and chat-bench binaries; depending on the

@@ -1,0 +1,56 @@
+/// A `SignedPreKeyStore` in memory whose whole state exports to bytes and imports back.
+///
+/// Not Sendable: one `LocalDevice` uses it from one task at a time.
+public final class InMemorySignedPreKeyStore: SignedPreKeyStore {
+    private var records: [UInt32: [UInt8]] = [:]
+    public var currentSignedPreKeyID: UInt32?
+
+    public init() {}
+
+    public func signedPreKeyRecord(id: UInt32) -> [UInt8]? {
+        records[id]
+    }
+
+    public func storeSignedPreKeyRecord(_ record: [UInt8], id: UInt32) {
+        records[id] = record
+    }
+
+    public func containsSignedPreKey(id: UInt32) -> Bool {
+        records[id] != nil
+    }
+
+    public func removeSignedPreKey(id: UInt32) {
+        records[id] = nil
+    }
+
+    public func signedPreKeyIDs() -> [UInt32] {
+        records.keys.sorted()
+    }
+
+    /// The whole state: the current id and every record (private keys included).
+    public func exportState() -> [UInt8] {
+        var writer = StoreArchive.signedPreKeys.writer()
+        writer.append(UInt8(currentSignedPreKeyID == nil ? 0 : 1))
+        writer.append(currentSignedPreKeyID ?? 0)
+        writer.append(UInt32(records.count))
+        for id in records.keys.sorted() {
+            writer.append(id)
+            writer.appendPrefixed(records[id]!)
+        }
+        return writer.bytes
+    }
+
+    /// A store holding exactly what `exportState()` wrote.
+    public init(importing bytes: [UInt8]) throws(EncryptionError) {
+        var reader = try StoreArchive.signedPreKeys.reader(bytes)
+        let hasCurrent = try reader.readUInt8()
+        let current = try reader.readUInt32()
+        currentSignedPreKeyID = hasCurrent == 1 ? current : nil
+        let count = try reader.readUInt32()
+        for _ in 0..<count {
+            let id = try reader.readUInt32()
+            records[id] = try reader.readPrefixed()
+        }
+        try reader.expectEnd()
+    }
+}
