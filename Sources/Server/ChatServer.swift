@@ -63,9 +63,6 @@ final class ChatServer: Sendable {
         self.accountStore = try GDBMAccountStore(directory: directory)
         self.inboxStore = try GDBMInboxStore(
             directory: directory, limits: configuration.inboxLimits, observer: Self.inboxFailureLog(logger))
-        for note in inboxStore.notes {
-            logger.warning("\(note)")
-        }
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
         // The KDF and GDBM syncs are blocking: they get threads of their own.
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))

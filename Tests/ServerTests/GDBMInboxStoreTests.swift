@@ -30,7 +30,6 @@ struct GDBMInboxStoreTests {
             let directory = try DataDirectory(path: path)
             let store = try GDBMInboxStore(directory: directory, limits: limits)
             defer { store.close() }
-            #expect(store.notes.isEmpty)
             #expect(try store.messages(for: "bob", from: nil) == [sent[0], sent[1], sent[2]])
             #expect(try store.messages(for: "bob", from: "alice") == [sent[0], sent[2]])
             #expect(try store.messages(for: "alice", from: nil) == [sent[3]])
@@ -93,95 +92,7 @@ struct GDBMInboxStoreTests {
 
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
-            #expect(store.notes.isEmpty)
             #expect(try store.indexSnapshot() == snapshot)
-        }
-    }
-
-    @Test("legacy file: a message record without an index entry is converted after the listed ones")
-    func unindexedMessageIsIndexed() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let listed = StoredMessage.test(from: "alice", to: "bob", body: "listed", at: 5_000)
-            // What a crash between the message store and the index store left behind.
-            let olderOrphan = StoredMessage.test(from: "carol", to: "bob", body: "orphan 1", at: 1_000)
-            let newerOrphan = StoredMessage.test(from: "alice", to: "bob", body: "orphan 2", at: 2_000)
-            let carolsOrphan = StoredMessage.test(from: "bob", to: "carol", body: "no index at all")
-            try Self.writeLegacyFile(path, indexed: ["bob": [listed]], unindexed: [newerOrphan, olderOrphan, carolsOrphan])
-
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 3)
-                #expect(store.notes.contains { $0.contains("converted 4 messages") })
-                #expect(store.notes.contains { $0.contains("indexed 2 messages for bob") })
-                #expect(store.notes.contains { $0.contains("indexed 1 message for carol") })
-                #expect(try store.messages(for: "bob", from: nil) == [listed, olderOrphan, newerOrphan])
-                #expect(try store.messages(for: "carol", from: nil) == [carolsOrphan])
-                #expect(try store.counts(for: "bob") == ["alice": 2, "carol": 1])
-                store.close()
-            }
-            // The conversion was written: the next open has nothing to do.
-            #expect(try Self.rawRecords(path).keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil) == [listed, olderOrphan, newerOrphan])
-        }
-    }
-
-    @Test("legacy file: an index entry without a message record is dropped in the conversion")
-    func danglingEntryIsDropped() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let gone = StoredMessage.test(from: "alice", to: "bob", body: "gone")
-            let kept = StoredMessage.test(from: "carol", to: "bob", body: "kept")
-            let lonely = StoredMessage.test(from: "alice", to: "dave", body: "only one")
-            try Self.writeLegacyFile(path, indexed: ["bob": [gone, kept], "dave": [lonely]], unindexed: [])
-            // What a crash between a removal's record delete and its index rewrite left.
-            do {
-                let file = try GDBMFile(path: path)
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: gone.id))
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "dave", id: lonely.id))
-                try file.close()
-            }
-
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 3)
-                #expect(store.notes.contains { $0.contains("converted 1 message from") })
-                #expect(store.notes.contains { $0.contains("dropped 1 index entry for bob") })
-                #expect(try store.messages(for: "bob", from: nil) == [kept])
-                #expect(try store.counts(for: "bob") == ["carol": 1])
-                #expect(try store.counts(for: "dave") == [:])
-                store.close()
-            }
-            #expect(try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) } == [
-                "q:bob:\(kept.id)",
-            ])
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-        }
-    }
-
-    @Test("legacy file: an index record that cannot be decoded is reported as corrupt at open")
-    func corruptIndex() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            do {
-                let file = try GDBMFile(path: path)
-                try file.store(key: GDBMInboxStore.legacyIndexKey(recipient: "bob"), value: [1, 2, 3], replace: false)
-                try file.close()
-            }
-            #expect {
-                try GDBMInboxStore(directory: directory)
-            } throws: { error in
-                guard case StorageError.corrupt(let errorPath, let message) = error else { return false }
-                return errorPath == path && message.contains("i:bob")
-            }
         }
     }
 
@@ -216,7 +127,6 @@ struct GDBMInboxStoreTests {
             let directory = try DataDirectory(path: path)
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
-            #expect(store.notes.isEmpty)
             try Self.expectAllStored(store, threads: threads, perThread: perThread)
         }
     }
@@ -348,102 +258,11 @@ struct GDBMInboxStoreTests {
             }
             let store = try GDBMInboxStore(directory: directory)
             defer { store.close() }
-            #expect(store.notes.isEmpty)
             #expect(try store.messages(for: "bob", from: nil) == [synced, crashed])
             // New appends go after it: the sequence continues past the highest found.
             let later = StoredMessage.test(from: "alice", to: "bob", body: "later")
             #expect(try store.append(later) == .stored)
             #expect(try store.messages(for: "bob", from: nil) == [synced, crashed, later])
-        }
-    }
-
-    @Test("legacy file: converted with its order, caps and counts; the next open has nothing to do")
-    func legacyConversion() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<5).map { StoredMessage.test(from: $0 % 2 == 0 ? "alice" : "carol", to: "bob", body: "b\($0)", at: Int64(10 - $0)) }
-            let erins = [StoredMessage.test(from: "bob", to: "erin", body: "e0")]
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs, "erin": erins], unindexed: [])
-            do {
-                let store = try GDBMInboxStore(directory: directory, limits: InboxLimits(maximumMessages: 6))
-                #expect(store.notes == ["\(path): converted 6 messages from the legacy index layout to one record per message"])
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                #expect(try store.messages(for: "erin", from: nil) == erins)
-                #expect(try store.counts(for: "bob") == ["alice": 3, "carol": 2])
-                let sixth = StoredMessage.test(from: "dave", to: "bob", body: "sixth")
-                #expect(try store.append(sixth) == .stored)
-                #expect(try store.append(StoredMessage.test(from: "dave", to: "bob")) == .full("bob's inbox is full (6 messages)"))
-                #expect(try store.messages(for: "bob", from: nil) == bobs + [sixth])
-                store.close()
-            }
-            let keys = try Self.rawRecords(path).keys
-            #expect(keys.count == 7)
-            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil).prefix(5) == bobs[...])
-        }
-    }
-
-    @Test("legacy conversion interrupted before its marker: done again from the legacy records")
-    func legacyConversionInterruptedInPhaseOne() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<4).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
-            // A crash in phase 1 left some new records (here the last two, out of order).
-            do {
-                let file = try GDBMFile(path: path)
-                for (position, message) in bobs.enumerated().suffix(2) {
-                    try file.store(
-                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
-                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
-                }
-                try file.close()
-            }
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.contains { $0.contains("converted 4 messages") })
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                store.close()
-            }
-            #expect(try Self.rawRecords(path).count == 4)
-        }
-    }
-
-    @Test("legacy conversion interrupted after its marker: only the legacy records are deleted")
-    func legacyConversionInterruptedInPhaseTwo() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<3).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
-            // Phase 1 completed (new records and marker synced); phase 2 had deleted the
-            // first message's legacy record when the crash came.
-            do {
-                let file = try GDBMFile(path: path)
-                for (position, message) in bobs.enumerated() {
-                    try file.store(
-                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
-                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
-                }
-                try file.store(key: GDBMInboxStore.legacyConversionMarkerKey, value: [], replace: false)
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: bobs[0].id))
-                try file.close()
-            }
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                // Nothing converted again, nothing "dropped": the legacy leftovers are just gone.
-                #expect(store.notes.isEmpty)
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                store.close()
-            }
-            let keys = try Self.rawRecords(path).keys
-            #expect(keys.count == 3)
-            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
         }
     }
 
@@ -668,32 +487,6 @@ struct GDBMInboxStoreTests {
             records[key] = try file.fetch(key: key)
         }
         return records
-    }
-
-    /// Writes a file in the legacy layout: an index record listing `indexed` per recipient,
-    /// a JSON record per message, and records for `unindexed` that no index lists.
-    private static func writeLegacyFile(
-        _ path: String, indexed: [String: [StoredMessage]], unindexed: [StoredMessage]
-    ) throws {
-        let file = try GDBMFile(path: path)
-        defer { try? file.close() }
-        for (recipient, messages) in indexed {
-            for message in messages {
-                try file.store(
-                    key: GDBMInboxStore.legacyMessageKey(recipient: recipient, id: message.id),
-                    value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
-            }
-            try file.store(
-                key: GDBMInboxStore.legacyIndexKey(recipient: recipient),
-                value: GDBMInboxStore.encodeLegacyIndex(InboxIndex(entries: messages.map(InboxIndex.Entry.init))),
-                replace: false)
-        }
-        for message in unindexed {
-            try file.store(
-                key: GDBMInboxStore.legacyMessageKey(recipient: message.to, id: message.id),
-                value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
-        }
-        try file.sync()
     }
 
     /// Every sender's messages are in bob's inbox, in the order that sender appended them.

@@ -72,10 +72,6 @@ final class GDBMInboxStore: InboxStore {
     /// The limits every inbox is held to.
     let limits: InboxLimits
 
-    /// What opening had to repair or convert (see `GDBMInboxStore+Opening.swift`), fit to
-    /// log. Empty after a clean shutdown of a file in the current layout.
-    let notes: [String]
-
     /// Held so the directory lock lasts at least as long as the open file.
     private let directory: DataDirectory
 
@@ -107,13 +103,13 @@ final class GDBMInboxStore: InboxStore {
     }
 
     /// Opens (or creates) `inbox.gdbm` in `directory` and reads every record into the
-    /// mirror, converting a file in the legacy layout (see `notes`); starts the writer.
+    /// mirror; starts the writer.
     ///
     /// - Parameters:
     ///   - observer: told of every write, sync, failure and recovery, under the store's
     ///     lock; keep it quick.
     ///   - faults: failures to inject into the files this store opens; tests only.
-    /// - Throws: `StorageError` if the file cannot be opened, read or converted.
+    /// - Throws: `StorageError` if the file cannot be opened or read.
     init(
         directory: DataDirectory,
         limits: InboxLimits = InboxLimits(),
@@ -134,7 +130,6 @@ final class GDBMInboxStore: InboxStore {
             try? file.close()
             throw error
         }
-        notes = loaded.notes
         state = Locked(State(file: file, inboxes: loaded.inboxes, nextSequence: loaded.nextSequence))
         startWriter()
     }
