@@ -203,22 +203,6 @@ struct InboxStoreTests {
         #expect(throws: StorageError.closed(path: "memory")) { try store.counts(for: "bob") }
     }
 
-    @Test("the default limits' reasons: 1000 messages and 1 MiB")
-    func defaultReasons() {
-        let limits = InboxLimits()
-        let entry = InboxIndex.Entry(id: "x", from: "alice", size: 1, sentAtMilliseconds: 0)
-        let full = InboxIndex(entries: (0..<1_000).map {
-            InboxIndex.Entry(id: "\($0)", from: "alice", size: 1, sentAtMilliseconds: 0)
-        })
-        #expect(full.refusal(adding: entry, for: "bob", limits: limits) == "bob's inbox is full (1000 messages)")
-        let heavy = InboxIndex(entries: [
-            InboxIndex.Entry(id: "big", from: "alice", size: 1 << 20, sentAtMilliseconds: 0),
-        ])
-        #expect(heavy.refusal(adding: entry, for: "bob", limits: limits) == "bob's inbox is full (1 MiB)")
-        #expect(InboxIndex.describe(bytes: 64 << 10) == "64 KiB")
-        #expect(InboxIndex.describe(bytes: 1) == "1 byte")
-    }
-
     private static func date(milliseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }

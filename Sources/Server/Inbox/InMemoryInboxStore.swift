@@ -4,7 +4,7 @@ import Shared
 /// An `InboxStore` in dictionaries, for unit tests: the same semantics as `GDBMInboxStore`
 /// (caps and their reasons, order, per-sender filter, expiry, use after close) without a disk.
 ///
-/// The rules themselves live in `InboxIndex`, which both stores use.
+/// The rules themselves are `InboxRules`, applied under the store's lock.
 final class InMemoryInboxStore: InboxStore {
     /// One recipient's inbox: the order and sizes, and the messages by id.
     private struct Inbox {
@@ -42,7 +42,7 @@ final class InMemoryInboxStore: InboxStore {
             if inbox.index.contains(id: entry.id) {
                 return .stored
             }
-            if let reason = inbox.index.refusal(adding: entry, for: message.to, limits: limits) {
+            if let reason = InboxRules.refusal(adding: entry.size, to: inbox.index.usage, of: message.to, limits: limits) {
                 return .full(reason)
             }
             inbox.index.append(entry)

@@ -8,14 +8,6 @@ enum InboxAppendResult: Sendable, Equatable {
     case full(String)
 }
 
-/// Limits of one user's inbox.
-struct InboxLimits: Sendable, Equatable {
-    /// Most messages one inbox holds.
-    var maximumMessages = 1_000
-    /// Most bytes (sum of `StoredMessage.storageSize`) one inbox holds.
-    var maximumBytes = 1 << 20
-}
-
 /// Every user's offline inbox: messages waiting for their recipient.
 ///
 /// Durable: an append is answered `.stored` only after the message has been written and

@@ -340,9 +340,8 @@ final class GDBMInboxStore: InboxStore {
                     continue
                 }
                 let entry = InboxIndex.Entry(message)
-                if let reason = (state.inboxes[message.to] ?? InboxIndex()).refusal(
-                    adding: entry, for: message.to, limits: limits)
-                {
+                let usage = state.inboxes[message.to]?.usage ?? InboxUsage()
+                if let reason = InboxRules.refusal(adding: entry.size, to: usage, of: message.to, limits: limits) {
                     answers.append { completion(.success(.full(reason))) }
                     continue
                 }
