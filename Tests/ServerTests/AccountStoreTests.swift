@@ -111,8 +111,8 @@ struct AccountStoreTests {
     }
 
     private static func isClosed(_ error: any Error) -> Bool {
-        if case StorageError.closed = error {
-            return true
+        if case StorageError.unavailable(let text) = error {
+            return text.hasSuffix(" was used after it was closed")
         }
         return false
     }

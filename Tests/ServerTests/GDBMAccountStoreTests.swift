@@ -78,8 +78,8 @@ struct GDBMAccountStoreTests {
             #expect {
                 try store.find(username: "mallory")
             } throws: { error in
-                guard case StorageError.corrupt(let errorPath, let message) = error else { return false }
-                return errorPath == path && message.contains("mallory")
+                guard case StorageError.corrupt(let text) = error else { return false }
+                return text.hasPrefix("\(path) is corrupt: ") && text.contains("mallory")
             }
         }
     }

@@ -215,7 +215,7 @@ struct GDBMInboxStoreTests {
             #expect {
                 try GDBMInboxStore(directory: directory)
             } throws: { error in
-                guard case StorageError.corrupt(_, let text) = error else { return false }
+                guard case StorageError.corrupt(let text) = error else { return false }
                 return text.contains("q:bob:\(message.id)") && text.contains("truncated")
             }
             do {
@@ -229,7 +229,7 @@ struct GDBMInboxStoreTests {
             #expect {
                 try GDBMInboxStore(directory: directory)
             } throws: { error in
-                guard case StorageError.corrupt(_, let text) = error else { return false }
+                guard case StorageError.corrupt(let text) = error else { return false }
                 return text.contains("for carol")
             }
         }
@@ -389,7 +389,7 @@ struct GDBMInboxStoreTests {
             faults.failNext(.open, times: Int.max)
             #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
             #expect(log.count { if case .recoveryFailed = $0 { return true } else { return false } } >= 1)
-            #expect { try store.messages(for: "bob", from: nil) } throws: { Self.isIO($0) }
+            #expect { try store.messages(for: "bob", from: nil) } throws: { Self.isUnavailable($0) }
             #expect(try store.messages(for: "nobody", from: nil).isEmpty)
             #expect(try store.counts(for: "bob") == ["alice": 1])
             #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
@@ -506,6 +506,13 @@ struct GDBMInboxStoreTests {
 
     private static func isIO(_ error: any Error) -> Bool {
         if case StorageError.io = error {
+            return true
+        }
+        return false
+    }
+
+    private static func isUnavailable(_ error: any Error) -> Bool {
+        if case StorageError.unavailable = error {
             return true
         }
         return false

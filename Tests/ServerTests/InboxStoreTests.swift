@@ -200,7 +200,7 @@ struct InboxStoreTests {
     func inMemoryClosedPath() throws {
         let store = InMemoryInboxStore()
         store.close()
-        #expect(throws: StorageError.closed(path: "memory")) { try store.counts(for: "bob") }
+        #expect(throws: StorageError.closed("memory")) { try store.counts(for: "bob") }
     }
 
     private static func date(milliseconds: Int64) -> Date {
@@ -208,8 +208,8 @@ struct InboxStoreTests {
     }
 
     private static func isClosed(_ error: any Error) -> Bool {
-        if case StorageError.closed = error {
-            return true
+        if case StorageError.unavailable(let text) = error {
+            return text.hasSuffix(" was used after it was closed")
         }
         return false
     }

@@ -19,6 +19,6 @@ protocol AccountStore: Sendable {
     /// - Throws: `AccountStoreError.notFound` if there is no such account; `StorageError`.
     func update(_ account: Account) throws
 
-    /// Closes the store; later calls throw `StorageError.closed`. Calling it again does nothing.
+    /// Closes the store; later calls throw `StorageError.unavailable`. Calling it again does nothing.
     func close()
 }

@@ -46,5 +46,5 @@ final class InMemoryAccountStore: AccountStore {
         accounts.withLock { $0 = nil }
     }
 
-    private static let closedError = StorageError.closed(path: "in-memory account store")
+    private static let closedError = StorageError.closed("the in-memory account store")
 }

@@ -122,5 +122,5 @@ final class InMemoryInboxStore: InboxStore {
         inboxes.withLock { $0 = nil }
     }
 
-    private static let closedError = StorageError.closed(path: "memory")
+    private static let closedError = StorageError.closed("memory")
 }

@@ -56,7 +56,7 @@ protocol InboxStore: Sendable {
     /// Judged by `sentAtMilliseconds` alone, wherever a message is in the order.
     func expire(recipient: String, before cutoff: Date) throws -> Int
 
-    /// Syncs and closes. Further calls throw (or complete with) `StorageError.closed`.
+    /// Syncs and closes. Further calls throw (or complete with) `StorageError.unavailable`.
     func close()
 }
 

@@ -105,7 +105,7 @@ final class GDBMAccountStore: AccountStore {
     private func withFile<Result: Sendable>(_ body: (GDBMFile) throws -> Result) throws -> Result {
         try file.withLock { state throws in
             guard !state.isClosed else {
-                throw StorageError.closed(path: path)
+                throw StorageError.closed(path)
             }
             let open = try state.file ?? GDBMFile(path: path, faults: faults)
             state.file = open

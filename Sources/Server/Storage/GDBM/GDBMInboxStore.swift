@@ -150,20 +150,20 @@ final class GDBMInboxStore: InboxStore {
         completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void
     ) {
         if !queue.enqueue(.append(message, completion: completion)) {
-            completion(.failure(.closed(path: path)))
+            completion(.failure(.closed(path)))
         }
     }
 
     func messages(for recipient: String, from sender: String?) throws(StorageError) -> [StoredMessage] {
         let records = try state.withLock { state throws(StorageError) -> [(key: [UInt8], value: [UInt8])] in
             guard !state.isClosed else {
-                throw .closed(path: path)
+                throw .closed(path)
             }
             guard let entries = state.inboxes[recipient]?.entries(from: sender), !entries.isEmpty else {
                 return []
             }
             guard let file = state.file else {
-                throw .io(path: path, message: "the file could not be reopened after a failed write; retrying with the next write")
+                throw notReopened
             }
             var records: [(key: [UInt8], value: [UInt8])] = []
             records.reserveCapacity(entries.count)
@@ -187,7 +187,7 @@ final class GDBMInboxStore: InboxStore {
     func counts(for recipient: String) throws(StorageError) -> [String: Int] {
         try state.withLock { state throws(StorageError) in
             guard !state.isClosed else {
-                throw .closed(path: path)
+                throw .closed(path)
             }
             return state.inboxes[recipient]?.counts() ?? [:]
         }
@@ -200,7 +200,7 @@ final class GDBMInboxStore: InboxStore {
         completion: @escaping @Sendable (Result<Bool, StorageError>) -> Void
     ) {
         if !queue.enqueue(.remove(recipient: recipient, id: id, completion: completion)) {
-            completion(.failure(.closed(path: path)))
+            completion(.failure(.closed(path)))
         }
     }
 
@@ -209,7 +209,7 @@ final class GDBMInboxStore: InboxStore {
     func expire(recipient: String, before cutoff: Date) throws(StorageError) -> Int {
         let anyExpired = try state.withLock { state throws(StorageError) in
             guard !state.isClosed else {
-                throw .closed(path: path)
+                throw .closed(path)
             }
             return state.inboxes[recipient]?.entries(sentBefore: cutoff).isEmpty == false
         }
@@ -218,7 +218,7 @@ final class GDBMInboxStore: InboxStore {
         }
         return try BlockingCall.wait { completion in
             if !queue.enqueue(.expire(recipient: recipient, cutoff: cutoff, completion: completion)) {
-                completion(.failure(.closed(path: path)))
+                completion(.failure(.closed(path)))
             }
         }
     }
@@ -252,7 +252,7 @@ final class GDBMInboxStore: InboxStore {
     func indexSnapshot() throws(StorageError) -> [String: InboxIndex] {
         try state.withLock { state throws(StorageError) in
             guard !state.isClosed else {
-                throw .closed(path: path)
+                throw .closed(path)
             }
             return state.inboxes
         }
@@ -271,7 +271,7 @@ final class GDBMInboxStore: InboxStore {
                 if let store = self {
                     store.write(batch)
                 } else {
-                    batch.forEach { $0.fail(.closed(path: path)) }
+                    batch.forEach { $0.fail(.closed(path)) }
                 }
             }
             queue.writerStopped()
@@ -295,7 +295,7 @@ final class GDBMInboxStore: InboxStore {
         var answers: [@Sendable () -> Void] = []
         answers.reserveCapacity(batch.count)
         guard !state.isClosed else {
-            let error = StorageError.closed(path: path)
+            let error = StorageError.closed(path)
             return batch.map { operation in { operation.fail(error) } }
         }
         if state.needsRecovery {
@@ -306,7 +306,7 @@ final class GDBMInboxStore: InboxStore {
             }
         }
         guard let file = state.file else {
-            let error = StorageError.closed(path: path)
+            let error = notReopened
             return batch.map { operation in { operation.fail(error) } }
         }
 
@@ -421,6 +421,11 @@ final class GDBMInboxStore: InboxStore {
         // At once, so reads work again without waiting for the next write.
         try? recover(&state)
         return answers
+    }
+
+    /// While a failed recovery could not reopen the file.
+    private var notReopened: StorageError {
+        .unavailable("\(path) could not be reopened after a failed write; retrying with the next write")
     }
 
     /// Reopens the file, rebuilds the mirror from it without the purge list, then deletes
