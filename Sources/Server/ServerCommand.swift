@@ -170,7 +170,7 @@ struct ServerCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? Self.defaultEventLoops)
         let server: ChatServer
         do {
-            server = try ChatServer(configuration: configuration, logger: logger, group: group)
+            server = try await ChatServer(configuration: configuration, logger: logger, group: group)
         } catch {
             try? await group.shutdownGracefully()
             throw StartupFailure(message: "\(error)")
@@ -184,7 +184,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         try await server.waitUntilClosed()
         signals.cancel()
-        // The listener closed (a signal): say goodbye to every session, close GDBM.
+        // The listener closed (a signal): say goodbye to every session, close the stores.
         await server.shutdown()
         try? await group.shutdownGracefully()
         logger.notice("chat-server stopped")

@@ -1,16 +1,15 @@
 import Foundation
 import Shared
 
-/// The production `AccountStore`: one GDBM file, `accounts.gdbm`, in the data directory.
+/// The GDBM `AccountStore`: one file, `accounts.gdbm`, in the data directory.
 ///
 /// Key: the username's UTF-8 bytes. Value: the `Account` as JSON (sorted keys, ISO 8601
 /// dates), so records can be inspected with `gdbm_dump` and extended compatibly.
 /// Every write is followed by `gdbm_sync` before the call returns, so an account the
 /// caller has confirmed to a user survives a crash or power loss.
 ///
-/// Sendable through a `Mutex` around the `GDBMFile`: GDBM handles are not thread-safe,
-/// and the mutex makes every call exclusive. Calls block on disk; make them from a
-/// thread pool.
+/// GDBM handles are not thread-safe: every call on the file runs under one lock, on the
+/// store's own thread (`GDBMThreads`), so no caller's thread waits for the disk.
 ///
 /// After a failed write or sync (a full disk, say) GDBM refuses every further call on the
 /// handle, so the store closes it and the next call reopens the file: one failed
@@ -35,61 +34,92 @@ final class GDBMAccountStore: AccountStore {
     /// `close()` (then `isClosed`).
     private let file: Locked<(file: GDBMFile?, isClosed: Bool)>
 
-    /// Opens (or creates) `accounts.gdbm` in `directory`.
+    /// One thread: the calls run one at a time under the lock anyway.
+    private let threads: GDBMThreads
+
+    /// Opens (or creates) `accounts.gdbm` in `directory`, on the calling thread.
     ///
     /// - Parameter faults: failures to inject into the files this store opens; tests only.
     /// - Throws: `StorageError` if the file cannot be opened.
     init(directory: DataDirectory, faults: GDBMFaults? = nil) throws(StorageError) {
         self.directory = directory
         self.faults = faults
-        path = directory.path(for: Self.fileName)
+        let path = directory.path(for: Self.fileName)
+        self.path = path
         file = Locked((try GDBMFile(path: path, faults: faults), false))
+        threads = GDBMThreads(count: 1, closedError: .closed(path))
     }
 
-    func create(_ account: Account) throws {
+    deinit {
+        closeNow()
+    }
+
+    func create(_ account: Account) async throws {
         let value = try encode(account)
         let key = Self.key(account.username)
-        try withFile { file throws in
-            guard try file.store(key: key, value: value, replace: false) else {
-                throw AccountStoreError.usernameTaken(account.username)
-            }
-            do {
-                try file.sync()
-            } catch {
-                // Of unknown durability: take it back on a fresh handle, so the name is
-                // free when the user tries again. If that fails too, the record may stay.
-                try? file.close()
-                if let fresh = try? GDBMFile(path: path, faults: faults) {
-                    _ = try? fresh.delete(key: key)
-                    try? fresh.sync()
-                    try? fresh.close()
+        let path = self.path
+        let faults = self.faults
+        let created = try await threads.run { () throws(StorageError) -> Bool in
+            try self.withFile { file throws(StorageError) in
+                guard try file.store(key: key, value: value, replace: false) else {
+                    return false
                 }
-                throw error
+                do throws(StorageError) {
+                    try file.sync()
+                } catch {
+                    // Of unknown durability: take it back on a fresh handle, so the name is
+                    // free when the user tries again. If that fails too, the record may stay.
+                    try? file.close()
+                    if let fresh = try? GDBMFile(path: path, faults: faults) {
+                        _ = try? fresh.delete(key: key)
+                        try? fresh.sync()
+                        try? fresh.close()
+                    }
+                    throw error
+                }
+                return true
             }
         }
-    }
-
-    func find(username: String) throws -> Account? {
-        let value = try withFile { file throws in
-            try file.fetch(key: Self.key(username))
+        guard created else {
+            throw AccountStoreError.usernameTaken(account.username)
         }
-        return try value.map { try decode($0, username: username) }
     }
 
-    func update(_ account: Account) throws {
+    func find(username: String) async throws -> Account? {
+        let value = try await threads.run { () throws(StorageError) in
+            try self.withFile { file throws(StorageError) in try file.fetch(key: Self.key(username)) }
+        }
+        return try value.map { value throws(StorageError) in try decode(value, username: username) }
+    }
+
+    func update(_ account: Account) async throws {
         let value = try encode(account)
-        try withFile { file throws in
-            // Checked under the same lock as the store, so a concurrent caller cannot
-            // slip in between.
-            guard try file.fetch(key: Self.key(account.username)) != nil else {
-                throw AccountStoreError.notFound(account.username)
+        let key = Self.key(account.username)
+        let found = try await threads.run { () throws(StorageError) -> Bool in
+            try self.withFile { file throws(StorageError) in
+                // Checked under the same lock as the store, so a concurrent caller cannot
+                // slip in between.
+                guard try file.fetch(key: key) != nil else {
+                    return false
+                }
+                try file.store(key: key, value: value, replace: true)
+                try file.sync()
+                return true
             }
-            try file.store(key: Self.key(account.username), value: value, replace: true)
-            try file.sync()
+        }
+        guard found else {
+            throw AccountStoreError.notFound(account.username)
         }
     }
 
-    func close() {
+    func close() async {
+        // Fails only if an earlier close has shut the thread down, and that one closed the file.
+        _ = try? await threads.run { self.closeNow() }
+        await threads.shutDown()
+    }
+
+    /// `close()` on the calling thread.
+    private func closeNow() {
         file.withLock { state in
             // Every write was synced before it returned, so a failing close loses
             // nothing that was acknowledged; the handle is released either way.
@@ -100,18 +130,23 @@ final class GDBMAccountStore: AccountStore {
     }
 
     /// Runs `body` with the open file under the lock, reopening it first if an earlier
-    /// call failed; if `body` fails with a storage error, closes the handle so the next
-    /// call starts on a fresh one (GDBM refuses every call after a failed write).
-    private func withFile<Result: Sendable>(_ body: (GDBMFile) throws -> Result) throws -> Result {
-        try file.withLock { state throws in
+    /// call failed; if `body` fails, closes the handle so the next call starts on a fresh
+    /// one (GDBM refuses every call after a failed write).
+    private func withFile<Result: Sendable>(_ body: (GDBMFile) throws(StorageError) -> Result) throws(StorageError) -> Result {
+        try file.withLock { state throws(StorageError) in
             guard !state.isClosed else {
                 throw StorageError.closed(path)
             }
-            let open = try state.file ?? GDBMFile(path: path, faults: faults)
-            state.file = open
-            do {
+            let open: GDBMFile
+            if let file = state.file {
+                open = file
+            } else {
+                open = try GDBMFile(path: path, faults: faults)
+                state.file = open
+            }
+            do throws(StorageError) {
                 return try body(open)
-            } catch let error as StorageError {
+            } catch {
                 try? open.close()
                 state.file = nil
                 throw error
