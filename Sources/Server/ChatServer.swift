@@ -54,8 +54,8 @@ final class ChatServer: Sendable {
             certificateChainFile: configuration.certificateFile,
             privateKeyFile: configuration.privateKeyFile)
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
-        self.stores = try await GDBMBackend.open(
-            directory: configuration.dataDirectory, inboxLimits: configuration.inboxLimits, logger: logger)
+        self.stores = try await StorageBackend.open(
+            configuration.storage, inboxLimits: configuration.inboxLimits, logger: logger)
         // A pool of its own for the KDF, whose threads AccountService lowers to background
         // priority, so a login storm cannot starve the event loops or the stores' threads.
         self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))

@@ -24,8 +24,21 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "PEM private key of the server certificate.")
     var key = "certs/server.key"
 
-    @Option(name: .customLong("data-dir"), help: "Directory for the GDBM files (created 0700).")
-    var dataDir = "data"
+    @Option(
+        help: ArgumentHelp(
+            "Where accounts and inboxes are kept: gdbm:DIR for GDBM files in DIR, created 0700 (default: \(StorageLocation.default)).",
+            valueName: "backend:address"),
+        transform: { text in
+            do {
+                return try StorageLocation(parsing: text)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        })
+    var store: StorageLocation?
+
+    @Option(help: ArgumentHelp("Short for --store gdbm:DIR.", valueName: "dir"))
+    var dataDir: String?
 
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a TLS handshake may take.")
     var handshakeTimeout = 10
@@ -89,6 +102,9 @@ struct ServerCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
+        guard store == nil || dataDir == nil else {
+            throw ValidationError("--data-dir DIR is short for --store gdbm:DIR: give one of them, not both")
+        }
         guard (0...65_535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535")
         }
@@ -151,7 +167,9 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.certificateFile = cert
         configuration.privateKeyFile = key
-        configuration.dataDirectory = dataDir
+        if let storage {
+            configuration.storage = storage
+        }
         configuration.handshakeTimeout = .seconds(Int64(handshakeTimeout))
         configuration.maximumFrameLength = maxFrame
         configuration.scryptLogN = scryptLogN
@@ -192,6 +210,12 @@ struct ServerCommand: AsyncParsableCommand {
 }
 
 extension ServerCommand {
+    /// Where to keep the data, from `--store` or `--data-dir`; nil for the configuration's
+    /// default.
+    var storage: StorageLocation? {
+        store ?? dataDir.map { StorageLocation.gdbm(directory: $0) }
+    }
+
     /// One event loop per core. Fewer loops put more pairs on one loop, and those relay
     /// without a thread wake-up per message (on 2 cores, one loop measured about 20 % less
     /// server CPU per relayed message than two), but a lone loop also does every TLS handshake:

@@ -21,7 +21,7 @@ struct StoreFixture {
     let stores: Stores
     private let removeFiles: @Sendable () -> Void
 
-    /// Opens fresh stores of `kind`, through the backend's opener where it has one.
+    /// Opens fresh stores of `kind`, through `StorageBackend` for every kind it knows.
     static func open(_ kind: StoreKind, inboxLimits: InboxLimits = InboxLimits()) async throws -> StoreFixture {
         switch kind {
         case .inMemory:
@@ -36,8 +36,8 @@ struct StoreFixture {
             let parent = try StorageTestSupport.makeTemporaryDirectory()
             let removeFiles: @Sendable () -> Void = { try? FileManager.default.removeItem(atPath: parent) }
             do {
-                let stores = try await GDBMBackend.open(
-                    directory: parent + "/data", inboxLimits: inboxLimits, logger: Self.logger)
+                let stores = try await StorageBackend.open(
+                    .gdbm(directory: parent + "/data"), inboxLimits: inboxLimits, logger: Self.logger)
                 return StoreFixture(stores: stores, removeFiles: removeFiles)
             } catch {
                 removeFiles()

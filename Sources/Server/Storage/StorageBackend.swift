@@ -10,3 +10,18 @@ struct Stores: Sendable {
     /// directory's lock). Call it once, after the last call on either store has returned.
     let close: @Sendable () async -> Void
 }
+
+/// Opens the stores of the backend a `StorageLocation` names: the one place the server
+/// picks a backend. A new backend is a folder under `Storage/` and one case here.
+enum StorageBackend {
+    /// Opens (creating if needed) the stores at `location`; inboxes are held to
+    /// `inboxLimits`, and the backend logs what an operator should know through `logger`.
+    ///
+    /// - Throws: `StorageError`, with the sentence to show the operator.
+    static func open(_ location: StorageLocation, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
+        switch location {
+        case .gdbm(let directory):
+            return try await GDBMBackend.open(directory: directory, inboxLimits: inboxLimits, logger: logger)
+        }
+    }
+}

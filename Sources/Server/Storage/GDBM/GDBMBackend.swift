@@ -4,7 +4,7 @@ import NIOPosix
 /// Opens the GDBM backend: the data directory (locked against a second server), the
 /// accounts file and the inbox file, with the inbox's failures and recoveries logged.
 ///
-/// The only entry to `Storage/GDBM/` from outside it.
+/// The only entry to `Storage/GDBM/` from outside it (`StorageBackend.open`).
 enum GDBMBackend {
     /// Opens the stores in the data directory at `path`, creating it (0700) if missing.
     ///
