@@ -24,7 +24,8 @@ struct InboxUsage: Sendable, Equatable {
 ///   inside its own critical section (the lock, the writer thread or the transaction that
 ///   also adds the message), so two concurrent appends cannot both take the last place.
 /// - Order: an inbox hands its messages back in the order they were appended, across all
-///   senders; the time a message was sent plays no part.
+///   senders; the time a message was sent plays no part. An append's place is taken when
+///   the call starts (see `InboxStore`).
 /// - Duplicates: ids are unique, so an id already in the inbox is the same message again:
 ///   it is not stored twice, and the answer is "stored".
 /// - Expiry: judged by the time each message was sent alone, wherever it is in the order

@@ -313,7 +313,8 @@ final class GDBMInboxStore: InboxStore {
 
     /// Applies `batch` and syncs it under the lock, then answers every operation.
     ///
-    /// The answers run after the lock is released, so a completion may call the store.
+    /// The answers (each resumes a caller's continuation) run after the lock is released,
+    /// so readers do not wait while a large batch's callers are resumed.
     private func write(_ batch: [InboxWriteQueue.Operation]) {
         let answers = state.withLock { state in apply(batch, to: &state) }
         for answer in answers {
