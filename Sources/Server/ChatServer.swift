@@ -5,21 +5,18 @@ import NIOCore
 import NIOPosix
 import Shared
 
-/// The server: loads the certificate, opens the data directory, accepts connections and
-/// gives each its own pipeline (TLS, line codec, session, error containment).
+/// The server: loads the certificate, opens the stores, accepts connections and gives each
+/// its own pipeline (TLS, line codec, session, error containment).
 ///
-/// Start-up order matters: the certificate and key are checked first and the data
-/// directory locked second, both before a socket is opened, so a misconfigured server
-/// fails with one clear line and never half-starts.
+/// Start-up order matters: the certificate and key are checked first and the stores opened
+/// (for GDBM, the data directory locked) second, both before a socket is opened, so a
+/// misconfigured server fails with one clear line and never half-starts.
 final class ChatServer: Sendable {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let group: EventLoopGroup
     private let tlsContext: TLSContext
-    private let directory: DataDirectory
-    private let accountStore: GDBMAccountStore
-    private let inboxStore: GDBMInboxStore
-    private let threadPool: NIOThreadPool
+    private let stores: Stores
     /// Registrations and logins (scrypt) only, at background priority.
     private let accountPool: NIOThreadPool
     private let services: SessionServices
@@ -62,64 +59,35 @@ final class ChatServer: Sendable {
         configuration: ServerConfiguration,
         logger: Logger,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) throws {
+    ) async throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
         self.tlsContext = try TLSContext.server(
             certificateChainFile: configuration.certificateFile,
             privateKeyFile: configuration.privateKeyFile)
-        self.directory = try DataDirectory(path: configuration.dataDirectory)
-        for note in directory.notes {
-            logger.warning("\(note)")
-        }
-        self.accountStore = try GDBMAccountStore(directory: directory)
-        self.inboxStore = try GDBMInboxStore(
-            directory: directory, limits: configuration.inboxLimits, observer: Self.inboxFailureLog(logger))
-        for note in inboxStore.notes {
-            logger.warning("\(note)")
-        }
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
-        // The KDF and GDBM syncs are blocking: they get threads of their own.
-        self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
-        threadPool.start()
+        self.stores = try await StorageBackend.open(
+            configuration.storage, inboxLimits: configuration.inboxLimits, logger: logger)
         // A pool of its own for the KDF, whose threads AccountService lowers to background
-        // priority, so a login storm cannot starve the event loops or the inbox's syncs.
+        // priority, so a login storm cannot starve the event loops or the stores' threads.
         self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         accountPool.start()
         let accounts = AccountService(
-            store: accountStore,
+            store: stores.accounts,
             hasher: hasher,
             throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
             threadPool: accountPool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
         let messages = MessageService(
-            inbox: inboxStore,
-            accounts: accountStore,
+            inbox: stores.inbox,
+            accounts: stores.accounts,
             registry: registry,
-            threadPool: threadPool,
             expiry: configuration.messageExpiry,
             logger: logger)
         self.messages = messages
         self.services = SessionServices(accounts: accounts, delivery: messages, limits: configuration.sessionLimits)
-    }
-
-    /// Logs the inbox store's failures and recoveries (a full or failing disk); ignores
-    /// its routine events.
-    private static func inboxFailureLog(_ logger: Logger) -> @Sendable (GDBMInboxStore.Event) -> Void {
-        { event in
-            switch event {
-            case .failed(let error):
-                logger.error("inbox write failed; its messages were not stored, reopening: \(error)")
-            case .recoveryFailed(let error):
-                logger.error("inbox store still failing; new messages are refused until it recovers: \(error)")
-            case .recovered:
-                logger.notice("inbox store recovered; storing messages again")
-            case .stored, .syncing, .synced, .syncFailed:
-                break
-            }
-        }
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).
@@ -207,10 +175,7 @@ final class ChatServer: Sendable {
         // Closing sessions move unacknowledged live messages to the inbox; let them land.
         await messages.waitForStores(upTo: .seconds(5))
         try? await accountPool.shutdownGracefully()
-        try? await threadPool.shutdownGracefully()
-        inboxStore.close()
-        accountStore.close()
-        directory.release()
+        await stores.close()
         lifecycle.withLockedValue { $0 = .stopped }
     }
 

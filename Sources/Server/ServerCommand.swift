@@ -52,7 +52,7 @@ struct ServerCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
         let server: ChatServer
         do {
-            server = try ChatServer(configuration: configuration, logger: logger, group: group)
+            server = try await ChatServer(configuration: configuration, logger: logger, group: group)
         } catch {
             try? await group.shutdownGracefully()
             throw StartupFailure(message: "\(error)")

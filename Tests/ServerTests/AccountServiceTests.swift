@@ -57,10 +57,10 @@ struct AccountServiceTests {
         try await Self.withService(store: store) { service, loop in
             let name = try await service.register(id: 1, username: "Alice", password: "password1", on: loop).get()
             #expect(name == "alice")
-            let account = try #require(try store.find(username: "alice"))
+            let account = try #require(try await store.find(username: "alice"))
             #expect(account.passwordHash.parameters == .fastForTests)
             #expect(try account.passwordHash.verify(password: "password1"))
-            #expect(try store.find(username: "Alice") == nil)
+            #expect(try await store.find(username: "Alice") == nil)
         }
     }
 
@@ -69,11 +69,11 @@ struct AccountServiceTests {
         let store = InMemoryAccountStore()
         try await Self.withService(store: store) { service, loop in
             _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
-            let before = try store.find(username: "alice")
+            let before = try await store.find(username: "alice")
             let error = await Self.protocolError(
                 service.register(id: 7, username: "ALICE", password: "other password", on: loop))
             #expect(error == ProtocolError(.usernameTaken, id: 7))
-            #expect(try store.find(username: "alice") == before)
+            #expect(try await store.find(username: "alice") == before)
         }
     }
 
@@ -101,7 +101,7 @@ struct AccountServiceTests {
                 service.register(id: 4, username: "alice", password: password, on: loop))
             #expect(error?.code == .invalidPassword)
             #expect(error?.id == 4)
-            let stored = try store.find(username: "alice")
+            let stored = try await store.find(username: "alice")
             #expect(stored == nil)
         }
     }
@@ -109,7 +109,7 @@ struct AccountServiceTests {
     @Test("a storage failure is answered internal, with the request id")
     func registerStorageFailure() async throws {
         let store = InMemoryAccountStore()
-        store.close()
+        await store.close()
         try await Self.withService(store: store) { service, loop in
             let error = await Self.protocolError(
                 service.register(id: 5, username: "alice", password: "password1", on: loop))
@@ -193,7 +193,7 @@ struct AccountServiceTests {
     func rehashOnLogin() async throws {
         let store = InMemoryAccountStore()
         let old = try Self.fastHasher.hash(password: "password1")
-        try store.create(Account(username: try Username("alice"), passwordHash: old))
+        try await store.create(Account(username: try Username("alice"), passwordHash: old))
         let current = ScryptParameters(logN: 11, r: 8, p: 1)
         #expect(old.needsRehash(current: current))
 
@@ -203,7 +203,7 @@ struct AccountServiceTests {
             ).get()
             #expect(name == "alice")
         }
-        let upgraded = try #require(try store.find(username: "alice")).passwordHash
+        let upgraded = try #require(try await store.find(username: "alice")).passwordHash
         #expect(upgraded.parameters == current)
         #expect(upgraded.needsRehash(current: current) == false)
         #expect(upgraded.salt != old.salt)
@@ -214,26 +214,26 @@ struct AccountServiceTests {
     func noRehashWhenCurrent() async throws {
         let store = InMemoryAccountStore()
         let stored = try Self.fastHasher.hash(password: "password1")
-        try store.create(Account(username: try Username("alice"), passwordHash: stored))
+        try await store.create(Account(username: try Username("alice"), passwordHash: stored))
         try await Self.withService(store: store) { service, loop in
             _ = try await service.login(
                 id: 1, username: "alice", password: "password1", address: "10.0.0.1", on: loop
             ).get()
         }
-        #expect(try store.find(username: "alice")?.passwordHash == stored)
+        #expect(try await store.find(username: "alice")?.passwordHash == stored)
     }
 
     @Test("a failed login does not rehash")
     func noRehashOnFailure() async throws {
         let store = InMemoryAccountStore()
         let old = try Self.fastHasher.hash(password: "password1")
-        try store.create(Account(username: try Username("alice"), passwordHash: old))
+        try await store.create(Account(username: try Username("alice"), passwordHash: old))
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: 11, r: 8, p: 1))
         try await Self.withService(store: store, hasher: hasher) { service, loop in
             let error = await Self.protocolError(
                 service.login(id: 1, username: "alice", password: "password2", address: "10.0.0.1", on: loop))
             #expect(error?.code == .badCredentials)
         }
-        #expect(try store.find(username: "alice")?.passwordHash == old)
+        #expect(try await store.find(username: "alice")?.passwordHash == old)
     }
 }

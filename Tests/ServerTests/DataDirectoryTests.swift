@@ -68,8 +68,8 @@ struct DataDirectoryTests {
             #expect {
                 try DataDirectory(path: path)
             } throws: { error in
-                guard case StorageError.io(let errorPath, _) = error else { return false }
-                return errorPath == path
+                guard case StorageError.io(let text) = error else { return false }
+                return text.hasPrefix("I/O error on \(path): ")
             }
         }
     }

@@ -7,8 +7,8 @@ import Testing
 @Suite("GDBMAccountStore")
 struct GDBMAccountStoreTests {
     @Test("accounts survive closing and reopening the store and the data directory")
-    func survivesReopen() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func survivesReopen() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let path = parent + "/data"
             let hasher = try PasswordHasher(parameters: .fastForTests)
             let alice = Account(username: try Username("alice"), passwordHash: try hasher.hash(password: "password1"))
@@ -16,37 +16,35 @@ struct GDBMAccountStoreTests {
             do {
                 let directory = try DataDirectory(path: path)
                 let store = try GDBMAccountStore(directory: directory)
-                try store.create(alice)
-                store.close()
+                try await store.create(alice)
+                await store.close()
                 directory.release()
             }
 
             let directory = try DataDirectory(path: path)
-            let store = try GDBMAccountStore(directory: directory)
-            defer { store.close() }
-            let found = try #require(try store.find(username: "alice"))
-            #expect(found == alice)
-            #expect(try found.passwordHash.verify(password: "password1"))
-            #expect(try found.passwordHash.verify(password: "password2") == false)
-            #expect(try StorageTestSupport.permissions(of: path + "/accounts.gdbm") == 0o600)
-            #expect(try StorageTestSupport.permissions(of: path) == 0o700)
+            try await Self.closing(try GDBMAccountStore(directory: directory)) { store throws in
+                let found = try #require(try await store.find(username: "alice"))
+                #expect(found == alice)
+                #expect(try found.passwordHash.verify(password: "password1"))
+                #expect(try found.passwordHash.verify(password: "password2") == false)
+                #expect(try StorageTestSupport.permissions(of: path + "/accounts.gdbm") == 0o600)
+                #expect(try StorageTestSupport.permissions(of: path) == 0o700)
+            }
         }
     }
 
     @Test("the record is JSON with the scrypt parameters beside the hash")
-    func recordFormat() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func recordFormat() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let parameters = ScryptParameters(logN: 11, r: 8, p: 1)
             let hasher = try PasswordHasher(parameters: parameters)
-            do {
-                let store = try GDBMAccountStore(directory: directory)
-                try store.create(Account(
+            try await Self.closing(try GDBMAccountStore(directory: directory)) { store throws in
+                try await store.create(Account(
                     username: try Username("alice"),
                     passwordHash: try hasher.hash(password: "password1"),
                     createdAt: Date(timeIntervalSince1970: 1_700_000_000)
                 ))
-                store.close()
             }
 
             // Read the raw record the way a later server version would.
@@ -65,8 +63,8 @@ struct GDBMAccountStoreTests {
     }
 
     @Test("an undecodable record is reported as corrupt, naming the file and user")
-    func corruptRecord() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func corruptRecord() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMAccountStore.fileName)
             do {
@@ -74,31 +72,31 @@ struct GDBMAccountStoreTests {
                 try file.store(key: Array("mallory".utf8), value: Array("{not json".utf8), replace: false)
                 try file.close()
             }
-            let store = try GDBMAccountStore(directory: directory)
-            defer { store.close() }
-            #expect {
-                try store.find(username: "mallory")
-            } throws: { error in
-                guard case StorageError.corrupt(let errorPath, let message) = error else { return false }
-                return errorPath == path && message.contains("mallory")
+            try await Self.closing(try GDBMAccountStore(directory: directory)) { store throws in
+                await #expect {
+                    try await store.find(username: "mallory")
+                } throws: { error in
+                    guard case StorageError.corrupt(let text) = error else { return false }
+                    return text.hasPrefix("\(path) is corrupt: ") && text.contains("mallory")
+                }
             }
         }
     }
 
     @Test("a second server on the same data directory is refused before any file is opened")
-    func secondServer() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func secondServer() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let path = parent + "/data"
             let directory = try DataDirectory(path: path)
-            let store = try GDBMAccountStore(directory: directory)
-            defer { store.close() }
-            #expect(throws: StorageError.alreadyInUse(path: path)) { try DataDirectory(path: path) }
+            try await Self.closing(try GDBMAccountStore(directory: directory)) { _ throws in
+                #expect(throws: StorageError.alreadyInUse(path: path)) { try DataDirectory(path: path) }
+            }
         }
     }
 
     @Test("after a failed write the store reopens its file: logins and registrations work again")
-    func recoversAfterFailedWrite() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func recoversAfterFailedWrite() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let hasher = try PasswordHasher(parameters: .fastForTests)
             let hash = try hasher.hash(password: "password1")
@@ -106,32 +104,38 @@ struct GDBMAccountStoreTests {
             let bob = Account(username: try Username("bob"), passwordHash: hash)
             let carol = Account(username: try Username("carol"), passwordHash: hash)
             let faults = GDBMFaults()
-            let store = try GDBMAccountStore(directory: directory, faults: faults)
-            defer { store.close() }
-            try store.create(alice)
+            try await Self.closing(try GDBMAccountStore(directory: directory, faults: faults)) { store throws in
+                try await store.create(alice)
 
-            // A failed store (a full disk): the registration fails, others can still log in.
-            faults.failNext(.store)
-            #expect(throws: StorageError.self) { try store.create(bob) }
-            #expect(try store.find(username: "alice") == alice)
-            #expect(try store.find(username: "bob") == nil)
+                // A failed store (a full disk): the registration fails, others can still log in.
+                faults.failNext(.store)
+                await #expect(throws: StorageError.self) { try await store.create(bob) }
+                #expect(try await store.find(username: "alice") == alice)
+                #expect(try await store.find(username: "bob") == nil)
 
-            // A failed sync: the record reached the file, but is taken back, so the name
-            // is free when the disk works again.
-            faults.failNext(.sync)
-            #expect(throws: StorageError.self) { try store.create(carol) }
-            #expect(try store.find(username: "carol") == nil)
-            try store.create(carol)
-            try store.create(bob)
-            #expect(try store.find(username: "bob") == bob)
-            #expect(try store.find(username: "carol") == carol)
+                // A failed sync: the record reached the file, but is taken back, so the name
+                // is free when the disk works again.
+                faults.failNext(.sync)
+                await #expect(throws: StorageError.self) { try await store.create(carol) }
+                #expect(try await store.find(username: "carol") == nil)
+                try await store.create(carol)
+                try await store.create(bob)
+                #expect(try await store.find(username: "bob") == bob)
+                #expect(try await store.find(username: "carol") == carol)
 
-            // The file cannot even be reopened: calls fail until it can.
-            faults.failNext(.sync)
-            faults.failNext(.open)
-            #expect(throws: StorageError.self) { try store.update(alice) }
-            #expect(throws: StorageError.self) { try store.find(username: "alice") }
-            #expect(try store.find(username: "alice") == alice)
+                // The file cannot even be reopened: calls fail until it can.
+                faults.failNext(.sync)
+                faults.failNext(.open)
+                await #expect(throws: StorageError.self) { try await store.update(alice) }
+                await #expect(throws: StorageError.self) { try await store.find(username: "alice") }
+                #expect(try await store.find(username: "alice") == alice)
+            }
         }
+    }
+
+    /// Runs `body` with `store`, closing it afterwards whether or not `body` threw.
+    @discardableResult
+    private static func closing<R>(_ store: GDBMAccountStore, _ body: (GDBMAccountStore) async throws -> R) async throws -> R {
+        try await StorageTestSupport.closing(store, close: { await $0.close() }, body)
     }
 }

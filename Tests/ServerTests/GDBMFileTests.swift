@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -98,9 +99,9 @@ struct GDBMFileTests {
             let path = directory + "/test.gdbm"
             let file = try GDBMFile(path: path)
             try file.close()
-            #expect(throws: StorageError.closed(path: path)) { try file.fetch(key: [1]) }
-            #expect(throws: StorageError.closed(path: path)) { try file.store(key: [1], value: [], replace: true) }
-            #expect(throws: StorageError.closed(path: path)) { try file.sync() }
+            #expect(throws: StorageError.closed(path)) { try file.fetch(key: [1]) }
+            #expect(throws: StorageError.closed(path)) { try file.store(key: [1], value: [], replace: true) }
+            #expect(throws: StorageError.closed(path)) { try file.sync() }
         }
     }
 
@@ -123,8 +124,8 @@ struct GDBMFileTests {
             #expect {
                 try GDBMFile(path: path)
             } throws: { error in
-                guard case StorageError.corrupt(let errorPath, _) = error else { return false }
-                return errorPath == path
+                guard case StorageError.corrupt(let text) = error else { return false }
+                return text.hasPrefix("\(path) is corrupt: ")
             }
         }
     }
@@ -136,9 +137,34 @@ struct GDBMFileTests {
             #expect {
                 try GDBMFile(path: path)
             } throws: { error in
-                guard case StorageError.io(let errorPath, let message) = error else { return false }
-                return errorPath == path && message.contains("No such file or directory")
+                guard case StorageError.io(let text) = error else { return false }
+                return text.hasPrefix("I/O error on \(path): ") && text.contains("No such file or directory")
             }
+        }
+    }
+
+    @Test("a write to a full disk is reported as full, naming the file")
+    func fullDisk() throws {
+        let disk: TmpfsMount
+        do {
+            disk = try TmpfsMount(bytes: 256 << 10)
+        } catch {
+            try Test.cancel("needs a tmpfs it can fill: \(error)")
+        }
+        defer { disk.unmount() }
+        let path = disk.path + "/test.gdbm"
+        let file = try GDBMFile(path: path)
+        defer { try? file.close() }
+        try disk.fill()
+        let value = [UInt8](repeating: 0x41, count: 16 << 10)
+        #expect {
+            for number in 0..<64 {
+                try file.store(key: Array("key \(number)".utf8), value: value, replace: true)
+            }
+            try file.sync()
+        } throws: { error in
+            guard case StorageError.full(let text) = error else { return false }
+            return text.hasPrefix("no space left for \(path): ") && text.contains("No space left on device")
         }
     }
 
@@ -151,8 +177,8 @@ struct GDBMFileTests {
             try file.store(key: bytes("before"), value: bytes("1"), replace: false)
             faults.failNext(.store)
             #expect { try file.store(key: bytes("failing"), value: bytes("2"), replace: false) } throws: { error in
-                guard case StorageError.io(_, let message) = error else { return false }
-                return message.contains("injected")
+                guard case StorageError.io(let text) = error else { return false }
+                return text.contains("injected")
             }
             // Like GDBM after a real write error: reads refuse too, sync as well.
             #expect(throws: StorageError.self) { try file.fetch(key: self.bytes("before")) }

@@ -7,8 +7,8 @@ import Testing
 @Suite("GDBMInboxStore")
 struct GDBMInboxStoreTests {
     @Test("messages, their order and counts survive closing and reopening")
-    func survivesReopen() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func survivesReopen() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let path = parent + "/data"
             let limits = InboxLimits(maximumMessages: 3)
             let sent = [
@@ -21,31 +21,30 @@ struct GDBMInboxStoreTests {
                 let directory = try DataDirectory(path: path)
                 let store = try GDBMInboxStore(directory: directory, limits: limits)
                 for message in sent {
-                    #expect(try store.append(message) == .stored)
+                    #expect(try await store.append(message) == .stored)
                 }
-                store.close()
+                await store.close()
                 directory.release()
             }
 
             let directory = try DataDirectory(path: path)
             let store = try GDBMInboxStore(directory: directory, limits: limits)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil) == [sent[0], sent[1], sent[2]])
-            #expect(try store.messages(for: "bob", from: "alice") == [sent[0], sent[2]])
-            #expect(try store.messages(for: "alice", from: nil) == [sent[3]])
-            #expect(try store.counts(for: "bob") == ["alice": 2, "carol": 1])
+            #expect(try await store.messages(for: "bob", from: nil) == [sent[0], sent[1], sent[2]])
+            #expect(try await store.messages(for: "bob", from: "alice") == [sent[0], sent[2]])
+            #expect(try await store.messages(for: "alice", from: nil) == [sent[3]])
+            #expect(try await store.counts(for: "bob") == ["alice": 2, "carol": 1])
             // The caps hold across the reopen: the mirror was rebuilt from the file.
-            #expect(try store.append(StoredMessage.test(from: "dave", to: "bob")) == .full(
+            #expect(try await store.append(StoredMessage.test(from: "dave", to: "bob")) == .full(
                 "bob's inbox is full (3 messages)"
             ))
             #expect(try StorageTestSupport.permissions(of: path + "/inbox.gdbm") == 0o600)
+            await store.close()
         }
     }
 
     @Test("the mirror built at open agrees with the message records in the file")
-    func mirrorAgreesWithFile() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func mirrorAgreesWithFile() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let snapshot: [String: InboxIndex]
             do {
@@ -58,18 +57,19 @@ struct GDBMInboxStoreTests {
                         body: String(repeating: "x", count: index),
                         at: Int64(index) * 1_000
                     )
-                    #expect(try store.append(message) == .stored)
+                    #expect(try await store.append(message) == .stored)
                     sent.append(message)
                 }
-                #expect(try store.remove(recipient: "bob", id: sent[4].id))
-                #expect(try store.expire(recipient: "erin", before: Date(timeIntervalSince1970: 10)) == 5)
-                #expect(try store.append(StoredMessage.test(from: "alice", to: "frank")) == .stored)
-                #expect(try store.remove(recipient: "frank", id: try #require(store.messages(for: "frank", from: nil).first).id))
-                snapshot = try store.indexSnapshot()
+                #expect(try await store.remove(recipient: "bob", id: sent[4].id))
+                #expect(try await store.expire(recipient: "erin", before: Date(timeIntervalSince1970: 10)) == 5)
+                #expect(try await store.append(StoredMessage.test(from: "alice", to: "frank")) == .stored)
+                let franks = try #require(try await store.messages(for: "frank", from: nil).first)
+                #expect(try await store.remove(recipient: "frank", id: franks.id))
+                snapshot = try await store.indexSnapshot()
                 #expect(snapshot["frank"] == nil)
                 #expect(snapshot["bob"]?.entries.count == 14)
                 #expect(snapshot["erin"]?.entries.count == 10)
-                store.close()
+                await store.close()
             }
 
             // Read the file raw: one record per waiting message, and nothing else.
@@ -92,114 +92,26 @@ struct GDBMInboxStoreTests {
             #expect(fromFile == snapshot)
 
             let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.indexSnapshot() == snapshot)
+            #expect(try await store.indexSnapshot() == snapshot)
+            await store.close()
         }
     }
 
-    @Test("legacy file: a message record without an index entry is converted after the listed ones")
-    func unindexedMessageIsIndexed() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let listed = StoredMessage.test(from: "alice", to: "bob", body: "listed", at: 5_000)
-            // What a crash between the message store and the index store left behind.
-            let olderOrphan = StoredMessage.test(from: "carol", to: "bob", body: "orphan 1", at: 1_000)
-            let newerOrphan = StoredMessage.test(from: "alice", to: "bob", body: "orphan 2", at: 2_000)
-            let carolsOrphan = StoredMessage.test(from: "bob", to: "carol", body: "no index at all")
-            try Self.writeLegacyFile(path, indexed: ["bob": [listed]], unindexed: [newerOrphan, olderOrphan, carolsOrphan])
-
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 3)
-                #expect(store.notes.contains { $0.contains("converted 4 messages") })
-                #expect(store.notes.contains { $0.contains("indexed 2 messages for bob") })
-                #expect(store.notes.contains { $0.contains("indexed 1 message for carol") })
-                #expect(try store.messages(for: "bob", from: nil) == [listed, olderOrphan, newerOrphan])
-                #expect(try store.messages(for: "carol", from: nil) == [carolsOrphan])
-                #expect(try store.counts(for: "bob") == ["alice": 2, "carol": 1])
-                store.close()
-            }
-            // The conversion was written: the next open has nothing to do.
-            #expect(try Self.rawRecords(path).keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil) == [listed, olderOrphan, newerOrphan])
-        }
-    }
-
-    @Test("legacy file: an index entry without a message record is dropped in the conversion")
-    func danglingEntryIsDropped() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let gone = StoredMessage.test(from: "alice", to: "bob", body: "gone")
-            let kept = StoredMessage.test(from: "carol", to: "bob", body: "kept")
-            let lonely = StoredMessage.test(from: "alice", to: "dave", body: "only one")
-            try Self.writeLegacyFile(path, indexed: ["bob": [gone, kept], "dave": [lonely]], unindexed: [])
-            // What a crash between a removal's record delete and its index rewrite left.
-            do {
-                let file = try GDBMFile(path: path)
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: gone.id))
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "dave", id: lonely.id))
-                try file.close()
-            }
-
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.count == 3)
-                #expect(store.notes.contains { $0.contains("converted 1 message from") })
-                #expect(store.notes.contains { $0.contains("dropped 1 index entry for bob") })
-                #expect(try store.messages(for: "bob", from: nil) == [kept])
-                #expect(try store.counts(for: "bob") == ["carol": 1])
-                #expect(try store.counts(for: "dave") == [:])
-                store.close()
-            }
-            #expect(try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) } == [
-                "q:bob:\(kept.id)",
-            ])
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-        }
-    }
-
-    @Test("legacy file: an index record that cannot be decoded is reported as corrupt at open")
-    func corruptIndex() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            do {
-                let file = try GDBMFile(path: path)
-                try file.store(key: GDBMInboxStore.legacyIndexKey(recipient: "bob"), value: [1, 2, 3], replace: false)
-                try file.close()
-            }
-            #expect {
-                try GDBMInboxStore(directory: directory)
-            } throws: { error in
-                guard case StorageError.corrupt(let errorPath, let message) = error else { return false }
-                return errorPath == path && message.contains("i:bob")
-            }
-        }
-    }
-
-    @Test("concurrent appends from 8 threads: all stored, none lost, each sender's order kept")
-    func concurrentAppends() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    @Test("concurrent appends from 8 senders: all stored, none lost, each sender's order kept")
+    func concurrentAppends() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let path = parent + "/data"
-            let threads = 8
-            let perThread = 50
+            let senders = 8
+            let perSender = 50
             do {
                 let directory = try DataDirectory(path: path)
                 let store = try GDBMInboxStore(directory: directory)
                 let failures = Locked<[String]>([])
-                InboxTestSupport.onThreads(threads) { thread in
-                    for number in 0..<perThread {
-                        let message = StoredMessage.test(from: "sender\(thread)", to: "bob", body: "\(number)")
+                await StorageTestSupport.concurrently(senders) { sender in
+                    for number in 0..<perSender {
+                        let message = StoredMessage.test(from: "sender\(sender)", to: "bob", body: "\(number)")
                         do {
-                            let result = try store.append(message)
+                            let result = try await store.append(message)
                             if result != .stored {
                                 failures.withLock { $0.append("\(message.body): \(result)") }
                             }
@@ -209,34 +121,33 @@ struct GDBMInboxStoreTests {
                     }
                 }
                 #expect(failures.withLock { $0 } == [])
-                try Self.expectAllStored(store, threads: threads, perThread: perThread)
-                store.close()
+                try await Self.expectAllStored(store, senders: senders, perSender: perSender)
+                await store.close()
                 directory.release()
             }
             let directory = try DataDirectory(path: path)
             let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            try Self.expectAllStored(store, threads: threads, perThread: perThread)
+            try await Self.expectAllStored(store, senders: senders, perSender: perSender)
+            await store.close()
         }
     }
 
-    @Test("one thread: every append syncs before it returns; removals and expiry do not sync")
-    func everyAppendSyncedAlone() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    @Test("one sender: every append syncs before it returns; removals and expiry do not sync")
+    func everyAppendSyncedAlone() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let log = SyncLog()
             let store = try GDBMInboxStore(directory: directory, observer: log.record)
             var sent: [StoredMessage] = []
             for number in 0..<20 {
                 let message = StoredMessage.test(from: "alice", to: "bob", body: "\(number)", at: Int64(number))
-                #expect(try store.append(message) == .stored)
+                #expect(try await store.append(message) == .stored)
                 #expect(log.isSynced(message.id))
                 sent.append(message)
             }
             #expect(log.counts.withLock { $0.syncs } == 20)
-            #expect(try store.remove(recipient: "bob", id: sent[0].id))
-            #expect(try store.expire(recipient: "bob", before: Date(timeIntervalSince1970: 0.005)) == 4)
+            #expect(try await store.remove(recipient: "bob", id: sent[0].id))
+            #expect(try await store.expire(recipient: "bob", before: Date(timeIntervalSince1970: 0.005)) == 4)
             #expect(log.counts.withLock { $0.syncs } == 20)
             // A refused append writes nothing and so syncs nothing.
             let fullLog = SyncLog()
@@ -245,32 +156,31 @@ struct GDBMInboxStoreTests {
                 limits: InboxLimits(maximumMessages: 0),
                 observer: fullLog.record
             )
-            #expect(try full.append(StoredMessage.test(from: "alice", to: "bob")) != .stored)
+            #expect(try await full.append(StoredMessage.test(from: "alice", to: "bob")) != .stored)
             #expect(fullLog.counts.withLock { $0.syncs } == 0)
-            full.close()
+            await full.close()
             // Closing syncs once more, covering the removals.
-            store.close()
+            await store.close()
             #expect(log.counts.withLock { $0.syncs } == 21)
         }
     }
 
-    @Test("8 threads on a slow disk: no append returns unsynced, and appends share syncs")
-    func groupCommit() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    @Test("8 senders on a slow disk: no append returns unsynced, and appends share syncs")
+    func groupCommit() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             // A 2 ms sync, as on a slow disk, so writers pile up behind each one.
             let log = SyncLog(syncDelayMicroseconds: 2_000)
             let store = try GDBMInboxStore(directory: directory, observer: log.record)
-            defer { store.close() }
-            let threads = 8
-            let perThread = 25
+            let senders = 8
+            let perSender = 25
             let unsynced = Locked(0)
             let errors = Locked<[String]>([])
-            InboxTestSupport.onThreads(threads) { thread in
-                for number in 0..<perThread {
-                    let message = StoredMessage.test(from: "sender\(thread)", to: "bob", body: "\(number)")
+            await StorageTestSupport.concurrently(senders) { sender in
+                for number in 0..<perSender {
+                    let message = StoredMessage.test(from: "sender\(sender)", to: "bob", body: "\(number)")
                     do {
-                        _ = try store.append(message)
+                        _ = try await store.append(message)
                         // Checked the moment append returns: a sync covering it has completed.
                         if !log.isSynced(message.id) {
                             unsynced.withLock { $0 += 1 }
@@ -283,9 +193,10 @@ struct GDBMInboxStoreTests {
             #expect(errors.withLock { $0 } == [])
             #expect(unsynced.withLock { $0 } == 0)
             let counts = log.counts.withLock { $0 }
-            #expect(counts.stores == threads * perThread)
+            #expect(counts.stores == senders * perSender)
             #expect(counts.syncs < counts.stores)
-            try Self.expectAllStored(store, threads: threads, perThread: perThread)
+            try await Self.expectAllStored(store, senders: senders, perSender: perSender)
+            await store.close()
         }
     }
 
@@ -305,7 +216,7 @@ struct GDBMInboxStoreTests {
             #expect {
                 try GDBMInboxStore(directory: directory)
             } throws: { error in
-                guard case StorageError.corrupt(_, let text) = error else { return false }
+                guard case StorageError.corrupt(let text) = error else { return false }
                 return text.contains("q:bob:\(message.id)") && text.contains("truncated")
             }
             do {
@@ -319,22 +230,22 @@ struct GDBMInboxStoreTests {
             #expect {
                 try GDBMInboxStore(directory: directory)
             } throws: { error in
-                guard case StorageError.corrupt(_, let text) = error else { return false }
+                guard case StorageError.corrupt(let text) = error else { return false }
                 return text.contains("for carol")
             }
         }
     }
 
     @Test("a record written by a batch whose sync never ran (a crash) is a whole message at open")
-    func unsyncedRecordIsWhole() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func unsyncedRecordIsWhole() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let synced = StoredMessage.test(from: "alice", to: "bob", body: "synced")
             do {
                 let store = try GDBMInboxStore(directory: directory)
-                #expect(try store.append(synced) == .stored)
-                store.close()
+                #expect(try await store.append(synced) == .stored)
+                await store.close()
             }
             // One gdbm_store per append: a crash before the sync leaves the record whole or
             // absent, never half an append. Here it reached the file.
@@ -347,109 +258,18 @@ struct GDBMInboxStoreTests {
                 try file.close()
             }
             let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil) == [synced, crashed])
+            #expect(try await store.messages(for: "bob", from: nil) == [synced, crashed])
             // New appends go after it: the sequence continues past the highest found.
             let later = StoredMessage.test(from: "alice", to: "bob", body: "later")
-            #expect(try store.append(later) == .stored)
-            #expect(try store.messages(for: "bob", from: nil) == [synced, crashed, later])
-        }
-    }
-
-    @Test("legacy file: converted with its order, caps and counts; the next open has nothing to do")
-    func legacyConversion() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<5).map { StoredMessage.test(from: $0 % 2 == 0 ? "alice" : "carol", to: "bob", body: "b\($0)", at: Int64(10 - $0)) }
-            let erins = [StoredMessage.test(from: "bob", to: "erin", body: "e0")]
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs, "erin": erins], unindexed: [])
-            do {
-                let store = try GDBMInboxStore(directory: directory, limits: InboxLimits(maximumMessages: 6))
-                #expect(store.notes == ["\(path): converted 6 messages from the legacy index layout to one record per message"])
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                #expect(try store.messages(for: "erin", from: nil) == erins)
-                #expect(try store.counts(for: "bob") == ["alice": 3, "carol": 2])
-                let sixth = StoredMessage.test(from: "dave", to: "bob", body: "sixth")
-                #expect(try store.append(sixth) == .stored)
-                #expect(try store.append(StoredMessage.test(from: "dave", to: "bob")) == .full("bob's inbox is full (6 messages)"))
-                #expect(try store.messages(for: "bob", from: nil) == bobs + [sixth])
-                store.close()
-            }
-            let keys = try Self.rawRecords(path).keys
-            #expect(keys.count == 7)
-            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
-            let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(store.notes.isEmpty)
-            #expect(try store.messages(for: "bob", from: nil).prefix(5) == bobs[...])
-        }
-    }
-
-    @Test("legacy conversion interrupted before its marker: done again from the legacy records")
-    func legacyConversionInterruptedInPhaseOne() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<4).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
-            // A crash in phase 1 left some new records (here the last two, out of order).
-            do {
-                let file = try GDBMFile(path: path)
-                for (position, message) in bobs.enumerated().suffix(2) {
-                    try file.store(
-                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
-                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
-                }
-                try file.close()
-            }
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                #expect(store.notes.contains { $0.contains("converted 4 messages") })
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                store.close()
-            }
-            #expect(try Self.rawRecords(path).count == 4)
-        }
-    }
-
-    @Test("legacy conversion interrupted after its marker: only the legacy records are deleted")
-    func legacyConversionInterruptedInPhaseTwo() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
-            let directory = try DataDirectory(path: parent + "/data")
-            let path = directory.path(for: GDBMInboxStore.fileName)
-            let bobs = (0..<3).map { StoredMessage.test(from: "alice", to: "bob", body: "b\($0)") }
-            try Self.writeLegacyFile(path, indexed: ["bob": bobs], unindexed: [])
-            // Phase 1 completed (new records and marker synced); phase 2 had deleted the
-            // first message's legacy record when the crash came.
-            do {
-                let file = try GDBMFile(path: path)
-                for (position, message) in bobs.enumerated() {
-                    try file.store(
-                        key: GDBMInboxStore.recordKey(recipient: "bob", id: message.id),
-                        value: GDBMInboxStore.encodeRecord(message, sequence: UInt64(position) + 1), replace: false)
-                }
-                try file.store(key: GDBMInboxStore.legacyConversionMarkerKey, value: [], replace: false)
-                try file.delete(key: GDBMInboxStore.legacyMessageKey(recipient: "bob", id: bobs[0].id))
-                try file.close()
-            }
-            do {
-                let store = try GDBMInboxStore(directory: directory)
-                // Nothing converted again, nothing "dropped": the legacy leftovers are just gone.
-                #expect(store.notes.isEmpty)
-                #expect(try store.messages(for: "bob", from: nil) == bobs)
-                store.close()
-            }
-            let keys = try Self.rawRecords(path).keys
-            #expect(keys.count == 3)
-            #expect(keys.allSatisfy { $0.starts(with: GDBMInboxStore.recordPrefix) })
+            #expect(try await store.append(later) == .stored)
+            #expect(try await store.messages(for: "bob", from: nil) == [synced, crashed, later])
+            await store.close()
         }
     }
 
     @Test("a failed write: that append throws, nothing of it stays, and the store takes the next one")
-    func failedWrite() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func failedWrite() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
@@ -459,31 +279,31 @@ struct GDBMInboxStoreTests {
             let log = EventLog()
             do {
                 let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
-                defer { store.close() }
-                #expect(try store.append(kept) == .stored)
+                #expect(try await store.append(kept) == .stored)
                 faults.failNext(.store)
-                #expect { try store.append(failing) } throws: { Self.isIO($0) }
+                await #expect { try await store.append(failing) } throws: { Self.isIO($0) }
                 #expect(faults.injectedCount(.store) == 1)
-                #expect(try store.counts(for: "bob") == ["alice": 1])
-                #expect(try store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
+                #expect(try await store.counts(for: "bob") == ["alice": 1])
+                #expect(try await store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
                 // Recovered at once (reopened, mirror rebuilt): reads and writes work again.
                 #expect(log.failures == 1)
                 #expect(log.recoveries == 1)
-                #expect(try store.messages(for: "bob", from: nil) == [kept])
-                #expect(try store.append(after) == .stored)
-                #expect(try store.messages(for: "bob", from: nil) == [kept, after])
+                #expect(try await store.messages(for: "bob", from: nil) == [kept])
+                #expect(try await store.append(after) == .stored)
+                #expect(try await store.messages(for: "bob", from: nil) == [kept, after])
+                await store.close()
             }
             let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
             #expect(Set(keys) == ["q:bob:\(kept.id)", "q:bob:\(after.id)"])
             let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
+            #expect(try await store.messages(for: "bob", from: nil) == [kept, after])
+            await store.close()
         }
     }
 
     @Test("a failed sync: its appends throw, their records are purged, and the store takes the next one")
-    func failedSync() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func failedSync() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
@@ -493,52 +313,52 @@ struct GDBMInboxStoreTests {
             let log = EventLog()
             do {
                 let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
-                defer { store.close() }
-                #expect(try store.append(kept) == .stored)
+                #expect(try await store.append(kept) == .stored)
                 faults.failNext(.sync)
-                #expect { try store.append(failing) } throws: { Self.isIO($0) }
+                await #expect { try await store.append(failing) } throws: { Self.isIO($0) }
                 #expect(log.count { if case .syncFailed = $0 { return true } else { return false } } == 1)
-                #expect(try store.counts(for: "bob") == ["alice": 1])
-                #expect(try store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
+                #expect(try await store.counts(for: "bob") == ["alice": 1])
+                #expect(try await store.indexSnapshot()["bob"]?.entries.map(\.id) == [kept.id])
                 #expect(log.recoveries == 1)
-                #expect(try store.append(after) == .stored)
+                #expect(try await store.append(after) == .stored)
+                await store.close()
             }
             // Its record was written before the sync failed; the recovery deleted it, so a
             // "not stored" message does not turn up later after all.
             let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
             #expect(Set(keys) == ["q:bob:\(kept.id)", "q:bob:\(after.id)"])
             let store = try GDBMInboxStore(directory: directory)
-            defer { store.close() }
-            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
+            #expect(try await store.messages(for: "bob", from: nil) == [kept, after])
+            await store.close()
         }
     }
 
     @Test("a failed sync under load: every append of the failed batch throws, every stored one is durable")
-    func failedSyncInABatch() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func failedSyncInABatch() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let faults = GDBMFaults()
-            // Slow syncs, so the threads' appends pile up into batches of several.
+            // Slow syncs, so the senders' appends pile up into batches of several.
             let slow = SyncLog(syncDelayMicroseconds: 2_000)
             let outcomes = Locked<[String: Bool]>([:])
             do {
                 let store = try GDBMInboxStore(directory: directory, observer: slow.record, faults: faults)
-                defer { store.close() }
-                InboxTestSupport.onThreads(8) { thread in
+                await StorageTestSupport.concurrently(8) { sender in
                     for number in 0..<20 {
-                        if thread == 0 && number == 10 {
+                        if sender == 0 && number == 10 {
                             faults.failNext(.sync)
                         }
-                        let message = StoredMessage.test(from: "sender\(thread)", to: "bob", body: "\(number)")
-                        let stored = (try? store.append(message)) == .stored
+                        let message = StoredMessage.test(from: "sender\(sender)", to: "bob", body: "\(number)")
+                        let stored = (try? await store.append(message)) == .stored
                         outcomes.withLock { $0[message.id] = stored }
                     }
                 }
                 #expect(faults.injectedCount(.sync) == 1)
                 let storedIDs = Set(outcomes.withLock { $0 }.filter { $0.value }.keys)
                 #expect(storedIDs.count < 160, "the failed batch's appends were not stored")
-                #expect(Set(try store.messages(for: "bob", from: nil).map(\.id)) == storedIDs)
+                #expect(Set(try await store.messages(for: "bob", from: nil).map(\.id)) == storedIDs)
+                await store.close()
             }
             // Exactly the appends answered .stored are in the file.
             let storedIDs = Set(outcomes.withLock { $0 }.filter { $0.value }.keys)
@@ -548,45 +368,45 @@ struct GDBMInboxStoreTests {
     }
 
     @Test("a disk that stays bad: writes are refused, reads go on, and writes work again once it recovers")
-    func diskStaysBad() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func diskStaysBad() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let kept = StoredMessage.test(from: "alice", to: "bob", body: "kept")
             let faults = GDBMFaults()
             let log = EventLog()
             let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
-            defer { store.close() }
-            #expect(try store.append(kept) == .stored)
+            #expect(try await store.append(kept) == .stored)
 
             // Every store fails (a full disk): each append is refused; the reopen works, so
             // reads go on.
             faults.failNext(.store, times: Int.max)
             for number in 0..<3 {
-                #expect { try store.append(StoredMessage.test(from: "carol", to: "bob", body: "\(number)")) } throws: { Self.isIO($0) }
-                #expect(try store.messages(for: "bob", from: nil) == [kept])
+                await #expect { try await store.append(StoredMessage.test(from: "carol", to: "bob", body: "\(number)")) } throws: { Self.isIO($0) }
+                #expect(try await store.messages(for: "bob", from: nil) == [kept])
             }
             // Worse: the file cannot even be reopened. Reads fail now too, but not for an
             // empty inbox, and counts come from the mirror.
             faults.failNext(.open, times: Int.max)
-            #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
+            await #expect { try await store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
             #expect(log.count { if case .recoveryFailed = $0 { return true } else { return false } } >= 1)
-            #expect { try store.messages(for: "bob", from: nil) } throws: { Self.isIO($0) }
-            #expect(try store.messages(for: "nobody", from: nil).isEmpty)
-            #expect(try store.counts(for: "bob") == ["alice": 1])
-            #expect { try store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
+            await #expect { try await store.messages(for: "bob", from: nil) } throws: { Self.isUnavailable($0) }
+            #expect(try await store.messages(for: "nobody", from: nil).isEmpty)
+            #expect(try await store.counts(for: "bob") == ["alice": 1])
+            await #expect { try await store.append(StoredMessage.test(from: "carol", to: "bob")) } throws: { Self.isIO($0) }
 
             // The disk works again: the next write recovers first, then is stored.
             faults.clear()
             let after = StoredMessage.test(from: "dave", to: "bob", body: "after")
-            #expect(try store.append(after) == .stored)
-            #expect(try store.messages(for: "bob", from: nil) == [kept, after])
-            #expect(try store.counts(for: "bob") == ["alice": 1, "dave": 1])
+            #expect(try await store.append(after) == .stored)
+            #expect(try await store.messages(for: "bob", from: nil) == [kept, after])
+            #expect(try await store.counts(for: "bob") == ["alice": 1, "dave": 1])
+            await store.close()
         }
     }
 
     @Test("the purge of a failed batch fails too: it is retried before the next write")
-    func purgeRetried() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func purgeRetried() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let failing = StoredMessage.test(from: "carol", to: "bob", body: "failing")
@@ -595,16 +415,16 @@ struct GDBMInboxStoreTests {
             let log = EventLog()
             do {
                 let store = try GDBMInboxStore(directory: directory, observer: log.record, faults: faults)
-                defer { store.close() }
                 // The batch's sync fails, then the recovery's sync after the purge too.
                 faults.failNext(.sync, times: 2)
-                #expect { try store.append(failing) } throws: { Self.isIO($0) }
+                await #expect { try await store.append(failing) } throws: { Self.isIO($0) }
                 #expect(log.count { if case .recoveryFailed = $0 { return true } else { return false } } == 1)
                 // Never shown meanwhile, though its record may still be in the file.
-                #expect(try store.messages(for: "bob", from: nil).isEmpty)
-                #expect(try store.counts(for: "bob") == [:])
-                #expect(try store.append(after) == .stored)
+                #expect(try await store.messages(for: "bob", from: nil).isEmpty)
+                #expect(try await store.counts(for: "bob") == [:])
+                #expect(try await store.append(after) == .stored)
                 #expect(log.recoveries == 1)
+                await store.close()
             }
             let keys = try Self.rawRecords(path).keys.map { String(decoding: $0, as: UTF8.self) }
             #expect(keys == ["q:bob:\(after.id)"])
@@ -612,48 +432,48 @@ struct GDBMInboxStoreTests {
     }
 
     @Test("a failed removal: it throws, the message stays to be delivered again, a later removal works")
-    func failedRemoval() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func failedRemoval() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let message = StoredMessage.test(from: "alice", to: "bob")
             let faults = GDBMFaults()
             let store = try GDBMInboxStore(directory: directory, faults: faults)
-            defer { store.close() }
-            #expect(try store.append(message) == .stored)
+            #expect(try await store.append(message) == .stored)
             faults.failNext(.delete)
-            #expect { try store.remove(recipient: "bob", id: message.id) } throws: { Self.isIO($0) }
-            #expect(try store.messages(for: "bob", from: nil) == [message])
-            #expect(try store.remove(recipient: "bob", id: message.id))
-            #expect(try store.messages(for: "bob", from: nil).isEmpty)
+            await #expect { try await store.remove(recipient: "bob", id: message.id) } throws: { Self.isIO($0) }
+            #expect(try await store.messages(for: "bob", from: nil) == [message])
+            #expect(try await store.remove(recipient: "bob", id: message.id))
+            #expect(try await store.messages(for: "bob", from: nil).isEmpty)
+            await store.close()
         }
     }
 
     @Test("2,000 messages stored, then removed one by one: mirror and file agree all along")
-    func manyAppendsAndRemovals() throws {
-        try StorageTestSupport.withTemporaryDirectory { parent in
+    func manyAppendsAndRemovals() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let path = directory.path(for: GDBMInboxStore.fileName)
             let sent = (0..<2_000).map { StoredMessage.test(from: "sender\($0 % 7)", to: "bob", body: "\($0)") }
             do {
                 let store = try GDBMInboxStore(directory: directory, limits: InboxLimits(maximumMessages: 2_000))
-                defer { store.close() }
-                InboxTestSupport.onThreads(4) { thread in
-                    for message in sent[(thread * 500)..<((thread + 1) * 500)] {
-                        _ = try? store.append(message)
+                await StorageTestSupport.concurrently(4) { sender in
+                    for message in sent[(sender * 500)..<((sender + 1) * 500)] {
+                        _ = try? await store.append(message)
                     }
                 }
-                #expect(try store.messages(for: "bob", from: nil).count == 2_000)
+                #expect(try await store.messages(for: "bob", from: nil).count == 2_000)
                 // Remove every other one, then the rest, newest first: holes everywhere.
                 for message in sent.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
-                    #expect(try store.remove(recipient: "bob", id: message.id))
+                    #expect(try await store.remove(recipient: "bob", id: message.id))
                 }
-                let remaining = try store.messages(for: "bob", from: nil)
+                let remaining = try await store.messages(for: "bob", from: nil)
                 #expect(Set(remaining.map(\.id)) == Set(sent.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.id)))
-                #expect(try store.counts(for: "bob").values.reduce(0, +) == 1_000)
+                #expect(try await store.counts(for: "bob").values.reduce(0, +) == 1_000)
                 for message in remaining.reversed().prefix(999) {
-                    #expect(try store.remove(recipient: "bob", id: message.id))
+                    #expect(try await store.remove(recipient: "bob", id: message.id))
                 }
-                #expect(try store.messages(for: "bob", from: nil) == [remaining[0]])
+                #expect(try await store.messages(for: "bob", from: nil) == [remaining[0]])
+                await store.close()
             }
             #expect(try Self.rawRecords(path).count == 1)
         }
@@ -670,49 +490,30 @@ struct GDBMInboxStoreTests {
         return records
     }
 
-    /// Writes a file in the legacy layout: an index record listing `indexed` per recipient,
-    /// a JSON record per message, and records for `unindexed` that no index lists.
-    private static func writeLegacyFile(
-        _ path: String, indexed: [String: [StoredMessage]], unindexed: [StoredMessage]
-    ) throws {
-        let file = try GDBMFile(path: path)
-        defer { try? file.close() }
-        for (recipient, messages) in indexed {
-            for message in messages {
-                try file.store(
-                    key: GDBMInboxStore.legacyMessageKey(recipient: recipient, id: message.id),
-                    value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
-            }
-            try file.store(
-                key: GDBMInboxStore.legacyIndexKey(recipient: recipient),
-                value: GDBMInboxStore.encodeLegacyIndex(InboxIndex(entries: messages.map(InboxIndex.Entry.init))),
-                replace: false)
-        }
-        for message in unindexed {
-            try file.store(
-                key: GDBMInboxStore.legacyMessageKey(recipient: message.to, id: message.id),
-                value: try GDBMInboxStore.encodeLegacyMessage(message, path: path), replace: false)
-        }
-        try file.sync()
-    }
-
     /// Every sender's messages are in bob's inbox, in the order that sender appended them.
-    private static func expectAllStored(_ store: GDBMInboxStore, threads: Int, perThread: Int) throws {
-        let all = try store.messages(for: "bob", from: nil)
-        #expect(all.count == threads * perThread)
+    private static func expectAllStored(_ store: GDBMInboxStore, senders: Int, perSender: Int) async throws {
+        let all = try await store.messages(for: "bob", from: nil)
+        #expect(all.count == senders * perSender)
         #expect(Set(all.map(\.id)).count == all.count)
-        for thread in 0..<threads {
-            let bodies = try store.messages(for: "bob", from: "sender\(thread)").map(\.body)
-            #expect(bodies == (0..<perThread).map(String.init))
-            #expect(all.filter { $0.from == "sender\(thread)" }.map(\.body) == bodies)
+        for sender in 0..<senders {
+            let bodies = try await store.messages(for: "bob", from: "sender\(sender)").map(\.body)
+            #expect(bodies == (0..<perSender).map(String.init))
+            #expect(all.filter { $0.from == "sender\(sender)" }.map(\.body) == bodies)
         }
-        #expect(try store.counts(for: "bob") == Dictionary(
-            uniqueKeysWithValues: (0..<threads).map { ("sender\($0)", perThread) }
+        #expect(try await store.counts(for: "bob") == Dictionary(
+            uniqueKeysWithValues: (0..<senders).map { ("sender\($0)", perSender) }
         ))
     }
 
     private static func isIO(_ error: any Error) -> Bool {
         if case StorageError.io = error {
+            return true
+        }
+        return false
+    }
+
+    private static func isUnavailable(_ error: any Error) -> Bool {
+        if case StorageError.unavailable = error {
             return true
         }
         return false

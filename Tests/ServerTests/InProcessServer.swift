@@ -24,14 +24,14 @@ final class InProcessServer {
         configuration.port = 0
         configuration.certificateFile = certificates.certificateFile
         configuration.privateKeyFile = certificates.privateKeyFile
-        configuration.dataDirectory = work.appending("data")
+        configuration.storage = .gdbm(directory: work.appending("data"))
         configuration.scryptLogN = ScryptParameters.fastForTests.logN
         configuration.eventLoops = 2
         configure(&configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
         let logger = Logger(label: "in-process-server", factory: { _ in SwiftLogNoOpLogHandler() })
         do {
-            let server = try ChatServer(configuration: configuration, logger: logger, group: group)
+            let server = try await ChatServer(configuration: configuration, logger: logger, group: group)
             let address = try await server.start()
             self.server = server
             self.port = address.port ?? 0

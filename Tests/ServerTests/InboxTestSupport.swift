@@ -17,27 +17,6 @@ extension StoredMessage {
     }
 }
 
-/// Helpers for the inbox tests.
-enum InboxTestSupport {
-    /// Runs `body(0)` ... `body(count - 1)` on `count` threads of their own, all at the same
-    /// time, and returns when every one has finished.
-    ///
-    /// Not `DispatchQueue.concurrentPerform`: that runs at most one iteration per CPU at a
-    /// time, so on a 2-core machine "8 threads" would be 2 and never queue up the way a
-    /// server's thread pool does.
-    static func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        let finished = DispatchGroup()
-        for index in 0..<count {
-            finished.enter()
-            Thread {
-                body(index)
-                finished.leave()
-            }.start()
-        }
-        finished.wait()
-    }
-}
-
 /// Records what the store reports: each append's write generation and how far syncs
 /// have got. Optionally makes every sync slow, as a slow disk would (the observer runs on
 /// the writer thread just before the sync, so writers queue up behind it as they would).

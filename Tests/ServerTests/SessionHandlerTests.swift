@@ -33,7 +33,7 @@ struct SessionHandlerTests {
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
         let messages = MessageService(
-            inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry, threadPool: pool,
+            inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry,
             expiry: 3_600, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(

@@ -6,9 +6,9 @@ import Shared
 
 /// Registration and login: validation, the KDF on a thread pool, throttling, storage.
 ///
-/// Every method returns a future on the caller's event loop; the slow parts (scrypt,
-/// GDBM writes and syncs) run on `threadPool`, never on an event loop, at background
-/// priority (`BackgroundPriority`): that pool must be one of its own.
+/// Every method returns a future on the caller's event loop. The KDF runs on `threadPool`,
+/// never on an event loop, at background priority (`BackgroundPriority`): that pool must be
+/// one of its own. The store does its own blocking work on threads of its own.
 final class AccountService: Sendable {
     private let store: AccountStore
     private let hasher: PasswordHasher
@@ -41,15 +41,18 @@ final class AccountService: Sendable {
         let store = self.store
         let hasher = self.hasher
         let logger = self.logger
-        return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
-            BackgroundPriority.applyToCurrentThread()
+        let threadPool = self.threadPool
+        return loop.makeFutureWithTask { () async throws -> String in
             // Checked before hashing so a taken name costs no KDF; create() checks again.
-            if try store.find(username: username.value) != nil {
+            if try await store.find(username: username.value) != nil {
                 throw ProtocolError(.usernameTaken, id: id)
             }
-            let hash = try hasher.hash(password: password)
+            let hash = try await threadPool.runIfActive {
+                BackgroundPriority.applyToCurrentThread()
+                return try hasher.hash(password: password)
+            }
             do {
-                try store.create(Account(username: username, passwordHash: hash, createdAt: Date()))
+                try await store.create(Account(username: username, passwordHash: hash, createdAt: Date()))
             } catch AccountStoreError.usernameTaken {
                 throw ProtocolError(.usernameTaken, id: id)
             }
@@ -77,10 +80,13 @@ final class AccountService: Sendable {
         let hasher = self.hasher
         let throttle = self.throttle
         let logger = self.logger
-        return threadPool.runIfActive(eventLoop: loop) { () throws -> String in
-            BackgroundPriority.applyToCurrentThread()
-            let account = try name.flatMap { try store.find(username: $0) }
-            let valid = try hasher.verify(password: password, against: account?.passwordHash)
+        let threadPool = self.threadPool
+        return loop.makeFutureWithTask { () async throws -> String in
+            let account = if let name { try await store.find(username: name) } else { Account?.none }
+            let valid = try await threadPool.runIfActive {
+                BackgroundPriority.applyToCurrentThread()
+                return try hasher.verify(password: password, against: account?.passwordHash)
+            }
             guard valid, let account else {
                 throttle.recordFailure(username: throttleKey, address: address)
                 throw ProtocolError(.badCredentials, id: id)
@@ -90,8 +96,11 @@ final class AccountService: Sendable {
                 // Raised parameters apply at the next login; a failure here is not the user's.
                 do {
                     var upgraded = account
-                    upgraded.passwordHash = try hasher.hash(password: password)
-                    try store.update(upgraded)
+                    upgraded.passwordHash = try await threadPool.runIfActive {
+                        BackgroundPriority.applyToCurrentThread()
+                        return try hasher.hash(password: password)
+                    }
+                    try await store.update(upgraded)
                 } catch {
                     logger.warning("could not rehash password: \(error)", metadata: ["user": "\(account.username)"])
                 }

@@ -1,25 +1,28 @@
-import Shared
-/// Where accounts live: the GDBM file in production (`GDBMAccountStore`), a dictionary
-/// in unit tests (`InMemoryAccountStore`).
+/// Where accounts live, whatever the backend: GDBM files in production (picked through
+/// `StorageBackend`), a dictionary in unit tests (`InMemoryAccountStore`).
 ///
-/// The API is synchronous and may block on disk (every write is synced before it
-/// returns): call it from a `NIOThreadPool`, never from an event loop. Implementations
-/// serialise concurrent calls themselves. Usernames are the normalised form
-/// (`Username.value`); the store does no case folding of its own.
+/// Every write is durable before its call returns, so an account confirmed to a user
+/// survives a crash or power loss. Implementations run their blocking work (disk I/O,
+/// syncs) on threads of their own, never on the caller's, and serialise concurrent calls
+/// themselves. Usernames are the normalised form (`Username.value`); the store does no case
+/// folding of its own.
 protocol AccountStore: Sendable {
     /// Adds a new account, durably.
     ///
     /// - Throws: `AccountStoreError.usernameTaken` if the name exists; `StorageError`.
-    func create(_ account: Account) throws
+    func create(_ account: Account) async throws
 
     /// The account named `username`, or nil if there is none.
-    func find(username: String) throws -> Account?
+    ///
+    /// - Throws: `StorageError`.
+    func find(username: String) async throws -> Account?
 
     /// Replaces an existing account (for example after a password rehash), durably.
     ///
     /// - Throws: `AccountStoreError.notFound` if there is no such account; `StorageError`.
-    func update(_ account: Account) throws
+    func update(_ account: Account) async throws
 
-    /// Closes the store; later calls throw `StorageError.closed`. Calling it again does nothing.
-    func close()
+    /// Closes the store; later calls throw `StorageError.unavailable`. Calling it again does
+    /// nothing.
+    func close() async
 }

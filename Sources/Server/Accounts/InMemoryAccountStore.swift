@@ -1,7 +1,7 @@
 import Shared
 
-/// An `AccountStore` in a dictionary, for unit tests: the same semantics as
-/// `GDBMAccountStore` (taken names, missing accounts, use after close) without a disk.
+/// An `AccountStore` in a dictionary, for unit tests: the same semantics as the GDBM store
+/// (taken names, missing accounts, use after close) without a disk.
 final class InMemoryAccountStore: AccountStore {
     /// The accounts by username; nil once closed.
     private let accounts = Locked<[String: Account]?>([:])
@@ -9,7 +9,7 @@ final class InMemoryAccountStore: AccountStore {
     /// Creates an empty store.
     init() {}
 
-    func create(_ account: Account) throws {
+    func create(_ account: Account) async throws {
         try accounts.withLock { accounts throws in
             guard accounts != nil else {
                 throw Self.closedError
@@ -21,7 +21,7 @@ final class InMemoryAccountStore: AccountStore {
         }
     }
 
-    func find(username: String) throws -> Account? {
+    func find(username: String) async throws -> Account? {
         try accounts.withLock { accounts throws in
             guard let accounts else {
                 throw Self.closedError
@@ -30,7 +30,7 @@ final class InMemoryAccountStore: AccountStore {
         }
     }
 
-    func update(_ account: Account) throws {
+    func update(_ account: Account) async throws {
         try accounts.withLock { accounts throws in
             guard accounts != nil else {
                 throw Self.closedError
@@ -42,9 +42,9 @@ final class InMemoryAccountStore: AccountStore {
         }
     }
 
-    func close() {
+    func close() async {
         accounts.withLock { $0 = nil }
     }
 
-    private static let closedError = StorageError.closed(path: "in-memory account store")
+    private static let closedError = StorageError.closed("the in-memory account store")
 }

@@ -17,8 +17,8 @@ struct ServerConfiguration: Sendable {
     var certificateFile = "certs/server.pem"
     /// PEM private key of the server certificate.
     var privateKeyFile = "certs/server.key"
-    /// Directory holding every GDBM file; created 0700.
-    var dataDirectory = "data"
+    /// Where accounts and inboxes are kept.
+    var storage = StorageLocation.default
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)
     /// Longest frame (line) accepted, in bytes; a longer one closes the connection.

@@ -80,8 +80,21 @@ struct ListenOptions: ParsableArguments {
 
 /// Where messages and accounts are kept, and the inbox's rules.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Directory for the GDBM files (created 0700).")
-    var dataDir = defaults.dataDirectory
+    @Option(
+        help: ArgumentHelp(
+            "Where accounts and inboxes are kept: gdbm:DIR for GDBM files in DIR, created 0700 (default: \(defaults.storage)).",
+            valueName: "backend:address"),
+        transform: { text in
+            do {
+                return try StorageLocation(parsing: text)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        })
+    var store: StorageLocation?
+
+    @Option(help: ArgumentHelp("Short for --store gdbm:DIR.", valueName: "dir"))
+    var dataDir: String?
 
     @Option(help: "Most messages one user's offline inbox holds.")
     var inboxMaxMessages = defaults.inboxLimits.maximumMessages
@@ -93,6 +106,9 @@ struct StoreOptions: ParsableArguments {
     var messageExpiry = TimeSpan(seconds: Int64(defaults.messageExpiry))
 
     func validate() throws {
+        guard store == nil || dataDir == nil else {
+            throw ValidationError("--data-dir DIR is short for --store gdbm:DIR: give one of them, not both")
+        }
         guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
             throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
         }
@@ -102,7 +118,11 @@ struct StoreOptions: ParsableArguments {
     }
 
     func apply(to configuration: inout ServerConfiguration) {
-        configuration.dataDirectory = dataDir
+        if let store {
+            configuration.storage = store
+        } else if let dataDir {
+            configuration.storage = .gdbm(directory: dataDir)
+        }
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = messageExpiry.timeInterval
     }

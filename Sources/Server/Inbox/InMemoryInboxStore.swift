@@ -1,10 +1,11 @@
 import Foundation
 import Shared
 
-/// An `InboxStore` in dictionaries, for unit tests: the same semantics as `GDBMInboxStore`
+/// An `InboxStore` in dictionaries, for unit tests: the same semantics as the GDBM store
 /// (caps and their reasons, order, per-sender filter, expiry, use after close) without a disk.
 ///
-/// The rules themselves live in `InboxIndex`, which both stores use.
+/// The rules themselves are `InboxRules`, applied under the store's lock. Every call does
+/// its work at once, before any suspension, without blocking on anything but that lock.
 final class InMemoryInboxStore: InboxStore {
     /// One recipient's inbox: the order and sizes, and the messages by id.
     private struct Inbox {
@@ -23,15 +24,8 @@ final class InMemoryInboxStore: InboxStore {
         self.limits = limits
     }
 
-    /// Appends at once and calls `completion` before returning.
-    func append(
-        _ message: StoredMessage,
-        completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void
-    ) {
-        completion(Result { () throws(StorageError) in try appendNow(message) })
-    }
-
-    private func appendNow(_ message: StoredMessage) throws(StorageError) -> InboxAppendResult {
+    /// Appends before its first suspension, so appends keep the order they were started in.
+    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError
@@ -42,7 +36,7 @@ final class InMemoryInboxStore: InboxStore {
             if inbox.index.contains(id: entry.id) {
                 return .stored
             }
-            if let reason = inbox.index.refusal(adding: entry, for: message.to, limits: limits) {
+            if let reason = InboxRules.refusal(adding: entry.size, to: inbox.index.usage, of: message.to, limits: limits) {
                 return .full(reason)
             }
             inbox.index.append(entry)
@@ -52,7 +46,7 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    func messages(for recipient: String, from sender: String?) throws(StorageError) -> [StoredMessage] {
+    func messages(for recipient: String, from sender: String?) async throws(StorageError) -> [StoredMessage] {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard let inboxes else {
                 throw Self.closedError
@@ -64,7 +58,7 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    func counts(for recipient: String) throws(StorageError) -> [String: Int] {
+    func counts(for recipient: String) async throws(StorageError) -> [String: Int] {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard let inboxes else {
                 throw Self.closedError
@@ -73,16 +67,8 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    /// Removes at once and calls `completion` before returning.
-    func remove(
-        recipient: String,
-        id: String,
-        completion: @escaping @Sendable (Result<Bool, StorageError>) -> Void
-    ) {
-        completion(Result { () throws(StorageError) in try removeNow(recipient: recipient, id: id) })
-    }
-
-    private func removeNow(recipient: String, id: String) throws(StorageError) -> Bool {
+    @discardableResult
+    func remove(recipient: String, id: String) async throws(StorageError) -> Bool {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError
@@ -97,7 +83,7 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    func expire(recipient: String, before cutoff: Date) throws(StorageError) -> Int {
+    func expire(recipient: String, before cutoff: Date) async throws(StorageError) -> Int {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError
@@ -118,9 +104,9 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
-    func close() {
+    func close() async {
         inboxes.withLock { $0 = nil }
     }
 
-    private static let closedError = StorageError.closed(path: "memory")
+    private static let closedError = StorageError.closed("memory")
 }

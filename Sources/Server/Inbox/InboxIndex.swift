@@ -3,9 +3,8 @@ import Foundation
 /// One recipient's waiting messages in the order they were stored, with what the caps,
 /// counts and expiry need, and no bodies.
 ///
-/// Both `InboxStore` implementations keep their inboxes in this type, so the rules
-/// (order, caps, the "full" reasons, the expiry cutoff) are written once and cannot drift
-/// between the GDBM store and its in-memory twin.
+/// The GDBM store's mirror and the in-memory twin keep their inboxes in this type; what
+/// may go into one is decided by `InboxRules`.
 struct InboxIndex: Sendable, Equatable {
     /// What the index knows about one message.
     struct Entry: Sendable, Equatable {
@@ -45,6 +44,9 @@ struct InboxIndex: Sendable, Equatable {
     /// Sum of the entries' sizes.
     private(set) var totalBytes = 0
 
+    /// What the inbox holds, for `InboxRules.refusal(adding:to:of:limits:)`.
+    var usage: InboxUsage { InboxUsage(messages: count, bytes: totalBytes) }
+
     /// Creates an empty index.
     init() {}
 
@@ -72,20 +74,6 @@ struct InboxIndex: Sendable, Equatable {
     /// Equal when they hold the same entries in the same order, wherever the holes are.
     static func == (lhs: InboxIndex, rhs: InboxIndex) -> Bool {
         lhs.count == rhs.count && lhs.entries == rhs.entries
-    }
-
-    /// Why `entry` may not be added to `recipient`'s inbox under `limits`, or nil if it fits.
-    ///
-    /// The reason is fit to show the sender, e.g. "bob's inbox is full (1000 messages)".
-    func refusal(adding entry: Entry, for recipient: String, limits: InboxLimits) -> String? {
-        if count >= limits.maximumMessages {
-            let unit = limits.maximumMessages == 1 ? "message" : "messages"
-            return "\(recipient)'s inbox is full (\(limits.maximumMessages) \(unit))"
-        }
-        if totalBytes + entry.size > limits.maximumBytes {
-            return "\(recipient)'s inbox is full (\(Self.describe(bytes: limits.maximumBytes)))"
-        }
-        return nil
     }
 
     /// Adds `entry` as the newest message; its id must not be in the index yet.
@@ -129,12 +117,10 @@ struct InboxIndex: Sendable, Equatable {
         }
     }
 
-    /// The entries of messages sent before `cutoff`, wherever they are in the order.
+    /// The entries of messages expired at `cutoff` (`InboxRules.isExpired`), wherever
+    /// they are in the order.
     func entries(sentBefore cutoff: Date) -> [Entry] {
-        // Whole milliseconds: m < c exactly when m < ceil(c), so a cutoff between two
-        // milliseconds neither keeps nor drops a message it should not.
-        let cutoffMilliseconds = (cutoff.timeIntervalSince1970 * 1000).rounded(.up)
-        return entries.filter { Double($0.sentAtMilliseconds) < cutoffMilliseconds }
+        entries.filter { InboxRules.isExpired(sentAtMilliseconds: $0.sentAtMilliseconds, before: cutoff) }
     }
 
     /// Rebuilds `slots` without holes once there are more holes than messages, so the
@@ -150,16 +136,5 @@ struct InboxIndex: Sendable, Equatable {
         for (position, entry) in kept.enumerated() {
             positions[entry.id] = position
         }
-    }
-
-    /// "1 MiB", "64 KiB" or "1000 bytes".
-    static func describe(bytes: Int) -> String {
-        if bytes > 0 && bytes % (1 << 20) == 0 {
-            return "\(bytes >> 20) MiB"
-        }
-        if bytes > 0 && bytes % (1 << 10) == 0 {
-            return "\(bytes >> 10) KiB"
-        }
-        return bytes == 1 ? "1 byte" : "\(bytes) bytes"
     }
 }

@@ -2,16 +2,15 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 import Shared
 
 /// Chat delivery: live to a paired partner, otherwise into the recipient's durable inbox;
 /// acknowledgements, receipts, summaries and expiry.
 ///
 /// Durability rule: a sender hears "stored" only after `InboxStore.append` answered
-/// `.stored`, which is after the sync. Appends and removals go straight to the store's
-/// writer (they never block); reads and expiry run on `threadPool`. Every method's future
-/// completes on the caller's event loop.
+/// `.stored`, which is after the sync. Store calls never block the caller's thread: the
+/// stores do their blocking work on threads of their own. Every method's future completes
+/// on the caller's event loop.
 final class MessageService: SessionDelivery {
     /// Longest message body accepted, in UTF-8 bytes.
     static let maximumBodyBytes = 4_096
@@ -19,7 +18,6 @@ final class MessageService: SessionDelivery {
     private let inbox: InboxStore
     private let accounts: AccountStore
     private let registry: any Presence<SessionMailbox>
-    private let threadPool: NIOThreadPool
     private let expiry: TimeInterval
     private let logger: Logger
     private let now: @Sendable () -> Date
@@ -30,7 +28,6 @@ final class MessageService: SessionDelivery {
         inbox: InboxStore,
         accounts: AccountStore,
         registry: any Presence<SessionMailbox>,
-        threadPool: NIOThreadPool,
         expiry: TimeInterval,
         logger: Logger,
         now: @escaping @Sendable () -> Date = Date.init
@@ -38,7 +35,6 @@ final class MessageService: SessionDelivery {
         self.inbox = inbox
         self.accounts = accounts
         self.registry = registry
-        self.threadPool = threadPool
         self.expiry = expiry
         self.logger = logger
         self.now = now
@@ -83,21 +79,22 @@ final class MessageService: SessionDelivery {
     /// Appends to the inbox (synced), then tells the recipient: live if they have paired with
     /// the sender meanwhile, else a one-line notice if they are online.
     ///
-    /// Straight to the store's writer, not through `threadPool`: the store batches every
-    /// append queued while it syncs into its next sync, and a pool thread blocked per
-    /// append would cap that batch at the pool's size.
+    /// The append takes its place in the inbox before this returns (`startedNow`), so one
+    /// session's messages are stored in the order they were sent, while the store commits
+    /// every append that arrives during a sync with the next one.
     private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
+        let inbox = self.inbox
         let logger = self.logger
         let storesInFlight = self.storesInFlight
         storesInFlight.begin()
-        let promise = loop.makePromise(of: InboxAppendResult.self)
-        inbox.append(message) { result in
-            if case .failure(let error) = result {
+        let appended = Self.startedNow(on: loop) { () async throws -> InboxAppendResult in
+            do {
+                return try await inbox.append(message)
+            } catch {
                 logger.error("message not stored: \(error)", metadata: ["to": "\(message.to)"])
+                throw error
             }
-            promise.completeWith(result.mapError { $0 as any Error })
         }
-        let appended = promise.futureResult
         // Counted down however it ends.
         appended.whenComplete { _ in storesInFlight.end() }
         return appended.map { [registry] result in
@@ -131,10 +128,10 @@ final class MessageService: SessionDelivery {
         let accounts = self.accounts
         let inbox = self.inbox
         let cutoff = now().addingTimeInterval(-expiry)
-        return threadPool.runIfActive(eventLoop: loop) { () throws -> (exists: Bool, expired: Int, waiting: [StoredMessage]) in
-            guard try accounts.find(username: partner) != nil else { return (false, 0, []) }
-            let expired = try inbox.expire(recipient: user, before: cutoff)
-            return (true, expired, try inbox.messages(for: user, from: partner))
+        return loop.makeFutureWithTask { () async throws -> (exists: Bool, expired: Int, waiting: [StoredMessage]) in
+            guard try await accounts.find(username: partner) != nil else { return (false, 0, []) }
+            let expired = try await inbox.expire(recipient: user, before: cutoff)
+            return (true, expired, try await inbox.messages(for: user, from: partner))
         }.map { [registry] found -> ServerFrame in
             guard found.exists else {
                 return .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID))
@@ -177,8 +174,8 @@ final class MessageService: SessionDelivery {
         on loop: EventLoop
     ) {
         let inbox = self.inbox
-        threadPool.runIfActive(eventLoop: loop) {
-            try inbox.messages(for: user, from: partner)
+        loop.makeFutureWithTask {
+            try await inbox.messages(for: user, from: partner)
         }.whenSuccess { waiting in
             for message in waiting where !delivered.contains(message.id) {
                 _ = outbox.deliver(message, fromInbox: true)
@@ -214,11 +211,16 @@ final class MessageService: SessionDelivery {
     func acknowledge(_ messageID: String, mailbox outbox: SessionMailbox) {
         guard let pending = outbox.acknowledge(messageID) else { return }
         if pending.fromInbox {
-            // Queued for the store's writer, which applies every removal queued meanwhile
-            // in one pass (not synced on its own: see `InboxStore`).
+            // Started at once (see `startedNow`), so the removal is queued before this
+            // returns, and so before a shutdown closes the store; not synced on its own
+            // (see `InboxStore`).
+            let inbox = self.inbox
             let logger = self.logger
-            inbox.remove(recipient: pending.message.to, id: pending.message.id) { result in
-                if case .failure(let error) = result {
+            let message = pending.message
+            Task.immediate {
+                do {
+                    try await inbox.remove(recipient: message.to, id: message.id)
+                } catch {
                     // Kept, so delivered again next time; the client drops the duplicate.
                     logger.warning("acknowledged message not removed: \(error)")
                 }
@@ -236,9 +238,9 @@ final class MessageService: SessionDelivery {
     func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
         let inbox = self.inbox
         let cutoff = now().addingTimeInterval(-expiry)
-        return threadPool.runIfActive(eventLoop: loop) {
-            let expired = try inbox.expire(recipient: user, before: cutoff)
-            return ServerFrame.inbox(id: requestID, counts: try inbox.counts(for: user), expired: expired)
+        return loop.makeFutureWithTask {
+            let expired = try await inbox.expire(recipient: user, before: cutoff)
+            return ServerFrame.inbox(id: requestID, counts: try await inbox.counts(for: user), expired: expired)
         }.recover { _ in
             // Never an empty summary: "no new messages" would be a lie.
             .error(ProtocolError(.internal, message: "your inbox could not be read; try /inbox later", id: requestID))
@@ -277,7 +279,8 @@ final class MessageService: SessionDelivery {
     }
 
     /// Returns once no inbox append is running (shutdown waits for this before closing the
-    /// stores), or after `limit` if the store is stuck.
+    /// stores; removals need no wait, being queued in the store before `acknowledge`
+    /// returns), or after `limit` if the store is stuck.
     func waitForStores(upTo limit: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [storesInFlight] in await storesInFlight.waitUntilIdle() }
@@ -285,6 +288,28 @@ final class MessageService: SessionDelivery {
             await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Runs `body`, which writes to the inbox, in a task started at once on the calling
+    /// thread; the future completes on `loop`.
+    ///
+    /// `Task.immediate` rather than `loop.makeFutureWithTask`, whose task is scheduled and
+    /// may start after one created later: this one runs here until its first suspension,
+    /// so the write takes its place in the store before this returns (see `InboxStore`),
+    /// and a session's messages keep the order it sent them in. Reads need no such order
+    /// and use `makeFutureWithTask`.
+    private static func startedNow<Value: Sendable>(
+        on loop: EventLoop, _ body: @escaping @Sendable () async throws -> Value
+    ) -> EventLoopFuture<Value> {
+        let promise = loop.makePromise(of: Value.self)
+        Task.immediate {
+            do {
+                promise.succeed(try await body())
+            } catch {
+                promise.fail(error)
+            }
+        }
+        return promise.futureResult
     }
 
     /// Names a message for its own sender: recipient and the start of the text.

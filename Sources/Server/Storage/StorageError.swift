@@ -1,30 +1,34 @@
-/// Failures of the server's on-disk storage: the data directory and the GDBM files in it.
+/// A failure of the server's storage, in the terms its callers act on rather than those
+/// of the backend that failed: whatever stores the data, a session answers "not stored,
+/// try again later" and the server goes on; none of these may crash it.
 ///
-/// Every case names the path involved so an operator can act on the message alone.
-/// A full disk, a permission problem or a damaged file all end up here as a thrown
-/// error; none of them may crash the server.
+/// Each case carries one complete sentence for the operator's log, written by the backend
+/// and naming what failed (for the GDBM backend, the file's path), so the message alone
+/// says where to look.
 enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// Another process (normally a second `chat-server`) holds the data directory.
-    /// The path is the data directory, even when the conflict was found on a file inside it.
-    case alreadyInUse(path: String)
-    /// A system call or GDBM operation failed; the message carries GDBM's and the
-    /// system's explanation (for example "No space left on device").
-    case io(path: String, message: String)
-    /// The file exists but is not a valid GDBM database, or a record in it cannot be decoded.
-    case corrupt(path: String, message: String)
-    /// The file was used after `close()`.
-    case closed(path: String)
+    /// The store cannot serve the call now: it is closed, or could not be reopened after a
+    /// failure and is still retrying.
+    case unavailable(String)
+    /// There is no room left (a full disk or quota); nothing was stored.
+    case full(String)
+    /// Stored data cannot be read back: damaged, or not in a format this server knows.
+    case corrupt(String)
+    /// Reading or writing failed for another reason (a failing disk, a lost connection).
+    case io(String)
+    /// Another server already uses this storage, which one server at a time may use.
+    /// Found at start-up, which stops with this message.
+    case alreadyInUse(String)
+
+    /// A store named `store` (a path, a URL) used after its `close()`.
+    static func closed(_ store: String) -> StorageError {
+        .unavailable("\(store) was used after it was closed")
+    }
 
     var description: String {
         switch self {
-        case .alreadyInUse(let path):
-            return "data directory \(path) is already in use by another chat-server"
-        case .io(let path, let message):
-            return "I/O error on \(path): \(message)"
-        case .corrupt(let path, let message):
-            return "\(path) is corrupt: \(message)"
-        case .closed(let path):
-            return "\(path) was used after it was closed"
+        case .unavailable(let message), .full(let message), .corrupt(let message), .io(let message),
+            .alreadyInUse(let message):
+            return message
         }
     }
 }

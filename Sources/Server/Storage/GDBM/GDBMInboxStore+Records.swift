@@ -4,15 +4,13 @@ import Foundation
 ///
 /// One record per waiting message, `q:<recipient>:<id>`, holding the whole message and
 /// its place in the order. Nothing else is written per append or removal: an append is
-/// one `gdbm_store`, a removal one `gdbm_delete`, whatever the inbox's size. (The layout
-/// before it kept a per-recipient index record that every append and removal rewrote
-/// whole, so K messages cost O(K²) bytes written; see `GDBMInboxStore+Legacy.swift`.)
+/// one `gdbm_store`, a removal one `gdbm_delete`, whatever the inbox's size, so neither
+/// costs more as an inbox grows.
 extension GDBMInboxStore {
     /// Prefix of message record keys, `q:<recipient>:<id>`.
     static let recordPrefix = Array("q:".utf8)
 
-    /// First byte of a message record; a later layout gets a new number. (1 was the
-    /// legacy index record.)
+    /// First byte of a message record; a later layout gets a new number.
     static let recordFormatVersion: UInt8 = 2
 
     /// Key of the record holding message `id` for `recipient`.

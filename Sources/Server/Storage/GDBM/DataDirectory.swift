@@ -34,7 +34,7 @@ final class DataDirectory: Sendable {
     /// Creates the directory if needed (mode 0700), takes its lock, and tightens its
     /// permissions to 0700 if they were anything else.
     ///
-    /// - Throws: `StorageError.alreadyInUse(path:)` when another process holds the lock,
+    /// - Throws: `StorageError.alreadyInUse` when another process holds the lock,
     ///   `StorageError.io` when the directory cannot be created, locked or chmod-ed.
     init(path: String) throws(StorageError) {
         let path = URL(fileURLWithPath: path).standardizedFileURL.path

@@ -189,7 +189,7 @@ final class GDBMFile {
 
     private func openHandle() throws(StorageError) -> GDBM_FILE {
         guard let db = handle else {
-            throw .closed(path: path)
+            throw .closed(path)
         }
         if let injectedFailure {
             throw .io(path: path, message: injectedFailure + "; an earlier write failed, close and reopen the file")
@@ -238,9 +238,13 @@ final class GDBMFile {
     /// The error for a failed call on an open handle, with GDBM's and the system's reason.
     private func error(_ db: GDBM_FILE, doing operation: String) -> StorageError {
         let gdbmError = gdbm_last_errno(db)
-        let message = operation + ": " + Self.message(gdbmError: gdbmError, systemError: gdbm_last_syserr(db))
+        let systemError = gdbm_last_syserr(db)
+        let message = operation + ": " + Self.message(gdbmError: gdbmError, systemError: systemError)
         if Self.isCorruption(gdbmError) {
             return .corrupt(path: path, message: message)
+        }
+        if Self.isOutOfSpace(gdbmError, systemError) {
+            return .full(path: path, message: message)
         }
         return .io(path: path, message: message)
     }
@@ -258,7 +262,16 @@ final class GDBMFile {
         if isCorruption(gdbmError) {
             return .corrupt(path: path, message: message)
         }
+        if isOutOfSpace(gdbmError, systemError) {
+            return .full(path: path, message: message)
+        }
         return .io(path: path, message: message)
+    }
+
+    /// Whether a failure came from a full disk or quota (the system error is only
+    /// meaningful for GDBM errors that come from a system call).
+    private static func isOutOfSpace(_ gdbmError: Int32, _ systemError: Int32) -> Bool {
+        gdbm_check_syserr(gdbmError) != 0 && (systemError == ENOSPC || systemError == EDQUOT)
     }
 
     private static func message(gdbmError: Int32, systemError: Int32) -> String {

@@ -14,8 +14,9 @@ import Shared
 /// the file under the lock, runs one `gdbm_sync` for the whole batch, and only then answers
 /// the batch's appends `.stored` (group commit). While it waits for the disk, new writes
 /// queue up and form the next batch, so the batch grows with the load and the sync rate
-/// stays at what the disk can do. Callers never block on the disk: the completion is
-/// called on the writer thread once the answer is decided.
+/// stays at what the disk can do. Callers never block on the disk, nor hold a thread while
+/// they wait: the writer resumes each caller's continuation once its answer is decided.
+/// Reads run on the store's own threads (`GDBMThreads`).
 ///
 /// The mirror changes as the writer applies the batch. Readers (`messages`, `counts`) take
 /// the same lock, which the writer holds from the batch's first write until its sync has
@@ -72,10 +73,6 @@ final class GDBMInboxStore: InboxStore {
     /// The limits every inbox is held to.
     let limits: InboxLimits
 
-    /// What opening had to repair or convert (see `GDBMInboxStore+Opening.swift`), fit to
-    /// log. Empty after a clean shutdown of a file in the current layout.
-    let notes: [String]
-
     /// Held so the directory lock lasts at least as long as the open file.
     private let directory: DataDirectory
 
@@ -87,6 +84,9 @@ final class GDBMInboxStore: InboxStore {
     private let state: Locked<State>
 
     private let queue = InboxWriteQueue()
+
+    /// Where reads, and the wait for the writer at close, run.
+    private let threads: GDBMThreads
 
     /// Everything the lock guards.
     private struct State {
@@ -107,13 +107,13 @@ final class GDBMInboxStore: InboxStore {
     }
 
     /// Opens (or creates) `inbox.gdbm` in `directory` and reads every record into the
-    /// mirror, converting a file in the legacy layout (see `notes`); starts the writer.
+    /// mirror; starts the writer.
     ///
     /// - Parameters:
     ///   - observer: told of every write, sync, failure and recovery, under the store's
     ///     lock; keep it quick.
     ///   - faults: failures to inject into the files this store opens; tests only.
-    /// - Throws: `StorageError` if the file cannot be opened, read or converted.
+    /// - Throws: `StorageError` if the file cannot be opened or read.
     init(
         directory: DataDirectory,
         limits: InboxLimits = InboxLimits(),
@@ -126,6 +126,9 @@ final class GDBMInboxStore: InboxStore {
         self.faults = faults
         let path = directory.path(for: Self.fileName)
         self.path = path
+        // Every read takes the store's lock, so more threads would only wait for it; two
+        // let one read decode its records (outside the lock) while the next one fetches.
+        threads = GDBMThreads(count: 2, closedError: .closed(path))
         let file = try GDBMFile(path: path, faults: faults)
         let loaded: Loaded
         do {
@@ -134,41 +137,114 @@ final class GDBMInboxStore: InboxStore {
             try? file.close()
             throw error
         }
-        notes = loaded.notes
         state = Locked(State(file: file, inboxes: loaded.inboxes, nextSequence: loaded.nextSequence))
         startWriter()
     }
 
     deinit {
-        close()
+        closeNow()
     }
 
     // MARK: - InboxStore
 
-    /// Queues `message` for the writer; `completion` runs on the writer thread once the
-    /// batch holding it has been synced (`.stored`), refused (`.full`) or has failed.
+    /// Queues `message` for the writer, before the first suspension (so appends keep the
+    /// order they were started in); returns once the batch holding it has been synced
+    /// (`.stored`), refused (`.full`) or has failed.
     ///
     /// An id already in that inbox is the same message: nothing is written, and the answer
     /// is `.stored` (once the batch that wrote it is synced, if that is this one).
-    func append(
-        _ message: StoredMessage,
-        completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void
-    ) {
-        if !queue.enqueue(.append(message, completion: completion)) {
-            completion(.failure(.closed(path: path)))
+    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
+        try await written { .append(message, completion: $0) }
+    }
+
+    func messages(for recipient: String, from sender: String?) async throws(StorageError) -> [StoredMessage] {
+        try await threads.run { () throws(StorageError) in try self.readMessages(for: recipient, from: sender) }
+    }
+
+    func counts(for recipient: String) async throws(StorageError) -> [String: Int] {
+        try await threads.run { () throws(StorageError) in
+            try self.state.withLock { state throws(StorageError) in
+                guard !state.isClosed else {
+                    throw .closed(self.path)
+                }
+                return state.inboxes[recipient]?.counts() ?? [:]
+            }
         }
     }
 
-    func messages(for recipient: String, from sender: String?) throws(StorageError) -> [StoredMessage] {
+    /// Queues the removal for the writer, before the first suspension; not synced (see the
+    /// type's documentation).
+    @discardableResult
+    func remove(recipient: String, id: String) async throws(StorageError) -> Bool {
+        try await written { .remove(recipient: recipient, id: id, completion: $0) }
+    }
+
+    /// Deletes the expired messages through the writer; answered from the mirror, without
+    /// queueing behind a sync, when nothing has expired. Not synced.
+    func expire(recipient: String, before cutoff: Date) async throws(StorageError) -> Int {
+        let anyExpired = try await threads.run { () throws(StorageError) in
+            try self.state.withLock { state throws(StorageError) in
+                guard !state.isClosed else {
+                    throw .closed(self.path)
+                }
+                return state.inboxes[recipient]?.entries(sentBefore: cutoff).isEmpty == false
+            }
+        }
+        guard anyExpired else {
+            return 0
+        }
+        return try await written { .expire(recipient: recipient, cutoff: cutoff, completion: $0) }
+    }
+
+    /// Lets the writer finish what is queued, then syncs (covering removals made since the
+    /// last append) and closes. Calling it again does nothing.
+    func close() async {
+        queue.close()
+        // Waiting for the writer blocks: on a thread of the store's own. Fails only if an
+        // earlier close has shut the threads down, and that one closed the file.
+        _ = try? await threads.run { self.closeNow() }
+        await threads.shutDown()
+    }
+
+    /// The in-memory mirror, for tests.
+    func indexSnapshot() async throws(StorageError) -> [String: InboxIndex] {
+        try await threads.run { () throws(StorageError) in
+            try self.state.withLock { state throws(StorageError) in
+                guard !state.isClosed else {
+                    throw .closed(self.path)
+                }
+                return state.inboxes
+            }
+        }
+    }
+
+    /// Hands an operation to the writer and waits for its answer, without a thread blocked.
+    ///
+    /// Queued before the first suspension: `withCheckedContinuation` runs its body at once.
+    private func written<Value: Sendable>(
+        _ operation: (@escaping @Sendable (Result<Value, StorageError>) -> Void) -> InboxWriteQueue.Operation
+    ) async throws(StorageError) -> Value {
+        let path = self.path
+        let queue = self.queue
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, StorageError>, Never>) in
+            if !queue.enqueue(operation({ continuation.resume(returning: $0) })) {
+                continuation.resume(returning: .failure(.closed(path)))
+            }
+        }
+        return try result.get()
+    }
+
+    /// `messages(for:from:)`, on the calling thread: reads the records the mirror lists.
+    private func readMessages(for recipient: String, from sender: String?) throws(StorageError) -> [StoredMessage] {
         let records = try state.withLock { state throws(StorageError) -> [(key: [UInt8], value: [UInt8])] in
             guard !state.isClosed else {
-                throw .closed(path: path)
+                throw .closed(path)
             }
             guard let entries = state.inboxes[recipient]?.entries(from: sender), !entries.isEmpty else {
                 return []
             }
             guard let file = state.file else {
-                throw .io(path: path, message: "the file could not be reopened after a failed write; retrying with the next write")
+                throw notReopened
             }
             var records: [(key: [UInt8], value: [UInt8])] = []
             records.reserveCapacity(entries.count)
@@ -189,51 +265,11 @@ final class GDBMInboxStore: InboxStore {
         return messages
     }
 
-    func counts(for recipient: String) throws(StorageError) -> [String: Int] {
-        try state.withLock { state throws(StorageError) in
-            guard !state.isClosed else {
-                throw .closed(path: path)
-            }
-            return state.inboxes[recipient]?.counts() ?? [:]
-        }
-    }
-
-    /// Queues the removal for the writer; not synced (see the type's documentation).
-    func remove(
-        recipient: String,
-        id: String,
-        completion: @escaping @Sendable (Result<Bool, StorageError>) -> Void
-    ) {
-        if !queue.enqueue(.remove(recipient: recipient, id: id, completion: completion)) {
-            completion(.failure(.closed(path: path)))
-        }
-    }
-
-    /// Deletes the expired messages through the writer and waits for it; answered from
-    /// the mirror, without queueing, when nothing has expired. Not synced.
-    func expire(recipient: String, before cutoff: Date) throws(StorageError) -> Int {
-        let anyExpired = try state.withLock { state throws(StorageError) in
-            guard !state.isClosed else {
-                throw .closed(path: path)
-            }
-            return state.inboxes[recipient]?.entries(sentBefore: cutoff).isEmpty == false
-        }
-        guard anyExpired else {
-            return 0
-        }
-        return try BlockingCall.wait { completion in
-            if !queue.enqueue(.expire(recipient: recipient, cutoff: cutoff, completion: completion)) {
-                completion(.failure(.closed(path: path)))
-            }
-        }
-    }
-
-    /// Lets the writer finish what is queued, then syncs (covering removals made since the
-    /// last append) and closes. Calling it again does nothing.
-    func close() {
+    /// `close()` on the calling thread, which it blocks until the writer has stopped.
+    private func closeNow() {
         queue.close()
-        // From the writer thread (a completion, or the last reference dropped there) the
-        // writer is between batches and stops after this one: waiting would deadlock.
+        // From the writer thread (the last reference dropped there) the writer is between
+        // batches and stops after this one: waiting would deadlock.
         if !queue.isWriterThread {
             queue.waitForWriter()
         }
@@ -253,16 +289,6 @@ final class GDBMInboxStore: InboxStore {
         }
     }
 
-    /// The in-memory mirror, for tests.
-    func indexSnapshot() throws(StorageError) -> [String: InboxIndex] {
-        try state.withLock { state throws(StorageError) in
-            guard !state.isClosed else {
-                throw .closed(path: path)
-            }
-            return state.inboxes
-        }
-    }
-
     // MARK: - The writer
 
     private func startWriter() {
@@ -276,7 +302,7 @@ final class GDBMInboxStore: InboxStore {
                 if let store = self {
                     store.write(batch)
                 } else {
-                    batch.forEach { $0.fail(.closed(path: path)) }
+                    batch.forEach { $0.fail(.closed(path)) }
                 }
             }
             queue.writerStopped()
@@ -287,7 +313,8 @@ final class GDBMInboxStore: InboxStore {
 
     /// Applies `batch` and syncs it under the lock, then answers every operation.
     ///
-    /// The answers run after the lock is released, so a completion may call the store.
+    /// The answers (each resumes a caller's continuation) run after the lock is released,
+    /// so readers do not wait while a large batch's callers are resumed.
     private func write(_ batch: [InboxWriteQueue.Operation]) {
         let answers = state.withLock { state in apply(batch, to: &state) }
         for answer in answers {
@@ -300,7 +327,7 @@ final class GDBMInboxStore: InboxStore {
         var answers: [@Sendable () -> Void] = []
         answers.reserveCapacity(batch.count)
         guard !state.isClosed else {
-            let error = StorageError.closed(path: path)
+            let error = StorageError.closed(path)
             return batch.map { operation in { operation.fail(error) } }
         }
         if state.needsRecovery {
@@ -311,7 +338,7 @@ final class GDBMInboxStore: InboxStore {
             }
         }
         guard let file = state.file else {
-            let error = StorageError.closed(path: path)
+            let error = notReopened
             return batch.map { operation in { operation.fail(error) } }
         }
 
@@ -345,9 +372,8 @@ final class GDBMInboxStore: InboxStore {
                     continue
                 }
                 let entry = InboxIndex.Entry(message)
-                if let reason = (state.inboxes[message.to] ?? InboxIndex()).refusal(
-                    adding: entry, for: message.to, limits: limits)
-                {
+                let usage = state.inboxes[message.to]?.usage ?? InboxUsage()
+                if let reason = InboxRules.refusal(adding: entry.size, to: usage, of: message.to, limits: limits) {
                     answers.append { completion(.success(.full(reason))) }
                     continue
                 }
@@ -429,6 +455,11 @@ final class GDBMInboxStore: InboxStore {
         return answers
     }
 
+    /// While a failed recovery could not reopen the file.
+    private var notReopened: StorageError {
+        .unavailable("\(path) could not be reopened after a failed write; retrying with the next write")
+    }
+
     /// Reopens the file, rebuilds the mirror from it without the purge list, then deletes
     /// the purge list's records and syncs. Throws (and leaves `needsRecovery` set) if any
     /// step fails; the file is then left open for reads if it could be reopened.
@@ -469,7 +500,6 @@ final class GDBMInboxStore: InboxStore {
         observer?(.recovered)
     }
 
-    /// Takes `ids` out of `recipient`'s mirrored index, in place; drops an emptied index.
     /// `gdbm_sync`, with the observer told before and after (the tests follow syncs and
     /// answers in order through it).
     private func sync(_ file: GDBMFile, through written: UInt64) throws(StorageError) {
@@ -483,6 +513,7 @@ final class GDBMInboxStore: InboxStore {
         observer?(.synced(through: written))
     }
 
+    /// Takes `ids` out of `recipient`'s mirrored index, in place; drops an emptied index.
     private static func removeFromMirror(_ ids: [String], recipient: String, state: inout State) {
         guard !ids.isEmpty else {
             return

@@ -8,7 +8,7 @@ import Darwin
 
 /// The writes waiting for `GDBMInboxStore`'s writer thread, and that thread's life.
 ///
-/// Callers (event loops, pool threads) only append to the queue and signal; the writer
+/// Callers (the store's async methods) only append to the queue and signal; the writer
 /// takes everything queued at once, so whatever arrived while it was busy (above all,
 /// while it waited for the disk to sync) becomes the next batch: one pass over the file
 /// and one `gdbm_sync` for all of it. The batch size follows the load by itself; nothing

@@ -1,0 +1,51 @@
+import Logging
+import NIOPosix
+
+/// Opens the GDBM backend: the data directory (locked against a second server), the
+/// accounts file and the inbox file, with the inbox's failures and recoveries logged.
+///
+/// The only entry to `Storage/GDBM/` from outside it (`StorageBackend.open`).
+enum GDBMBackend {
+    /// Opens the stores in the data directory at `path`, creating it (0700) if missing.
+    ///
+    /// - Throws: `StorageError` (`.alreadyInUse` when another server holds the directory).
+    static func open(directory path: String, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
+        // Opening reads the whole inbox into memory: blocking work, off the caller's thread.
+        // Once, at start-up, so NIO's shared pool serves rather than threads of our own.
+        let (directory, accounts, inbox) = try await NIOThreadPool.singleton.runIfActive {
+            () throws -> (DataDirectory, GDBMAccountStore, GDBMInboxStore) in
+            let directory = try DataDirectory(path: path)
+            for note in directory.notes {
+                logger.warning("\(note)")
+            }
+            // If the inbox cannot be opened, dropping the accounts store and the directory
+            // closes the file and releases the lock.
+            let accounts = try GDBMAccountStore(directory: directory)
+            let inbox = try GDBMInboxStore(directory: directory, limits: inboxLimits, observer: failureLog(logger))
+            return (directory, accounts, inbox)
+        }
+        return Stores(accounts: accounts, inbox: inbox) {
+            await inbox.close()
+            await accounts.close()
+            // Last: a new server must not open files this one is still writing.
+            directory.release()
+        }
+    }
+
+    /// Logs the inbox store's failures and recoveries (a full or failing disk); ignores
+    /// its routine events.
+    static func failureLog(_ logger: Logger) -> @Sendable (GDBMInboxStore.Event) -> Void {
+        { event in
+            switch event {
+            case .failed(let error):
+                logger.error("inbox write failed; its messages were not stored, reopening: \(error)")
+            case .recoveryFailed(let error):
+                logger.error("inbox store still failing; new messages are refused until it recovers: \(error)")
+            case .recovered:
+                logger.notice("inbox store recovered; storing messages again")
+            case .stored, .syncing, .synced, .syncFailed:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Logging
+
+/// The open stores of one backend, and how to close them.
+struct Stores: Sendable {
+    /// Where accounts live.
+    let accounts: any AccountStore
+    /// Every user's offline inbox.
+    let inbox: any InboxStore
+    /// Closes both stores, then gives up what the backend holds (for GDBM, the data
+    /// directory's lock). Call it once, after the last call on either store has returned.
+    let close: @Sendable () async -> Void
+}
+
+/// Opens the stores of the backend a `StorageLocation` names: the one place the server
+/// picks a backend. A new backend is a folder under `Storage/` and one case here.
+enum StorageBackend {
+    /// Opens (creating if needed) the stores at `location`; inboxes are held to
+    /// `inboxLimits`, and the backend logs what an operator should know through `logger`.
+    ///
+    /// - Throws: `StorageError`, with the sentence to show the operator.
+    static func open(_ location: StorageLocation, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
+        switch location {
+        case .gdbm(let directory):
+            return try await GDBMBackend.open(directory: directory, inboxLimits: inboxLimits, logger: logger)
+        }
+    }
+}

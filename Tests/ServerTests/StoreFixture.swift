@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import Server
+
+/// The backends the parity suites (`InboxStoreTests`, `AccountStoreTests`) run every test
+/// over, so the in-memory twins used by unit tests cannot drift from the real stores.
+///
+/// A new backend is one case here and its branch in `StoreFixture.open`; where it needs a
+/// server the machine may lack, it cancels its tests there with the reason.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
+    case inMemory
+    case gdbm
+
+    var testDescription: String { rawValue }
+}
+
+/// Fresh, empty stores of one `StoreKind`, and what it takes to get rid of them again.
+struct StoreFixture {
+    let stores: Stores
+    private let removeFiles: @Sendable () -> Void
+
+    /// Opens fresh stores of `kind`, through `StorageBackend` for every kind it knows.
+    static func open(_ kind: StoreKind, inboxLimits: InboxLimits = InboxLimits()) async throws -> StoreFixture {
+        switch kind {
+        case .inMemory:
+            let accounts = InMemoryAccountStore()
+            let inbox = InMemoryInboxStore(limits: inboxLimits)
+            let stores = Stores(accounts: accounts, inbox: inbox) {
+                await inbox.close()
+                await accounts.close()
+            }
+            return StoreFixture(stores: stores, removeFiles: {})
+        case .gdbm:
+            let parent = try StorageTestSupport.makeTemporaryDirectory()
+            let removeFiles: @Sendable () -> Void = { try? FileManager.default.removeItem(atPath: parent) }
+            do {
+                let stores = try await StorageBackend.open(
+                    .gdbm(directory: parent + "/data"), inboxLimits: inboxLimits, logger: Self.logger)
+                return StoreFixture(stores: stores, removeFiles: removeFiles)
+            } catch {
+                removeFiles()
+                throw error
+            }
+        }
+    }
+
+    /// Closes the stores and removes their files.
+    func tearDown() async {
+        await stores.close()
+        removeFiles()
+    }
+
+    private static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+extension StoreKind {
+    /// Runs `body` with a fresh inbox store of this kind, tearing it down afterwards
+    /// whether or not `body` threw.
+    func withInboxStore(limits: InboxLimits = InboxLimits(), _ body: (any InboxStore) async throws -> Void) async throws {
+        let fixture = try await StoreFixture.open(self, inboxLimits: limits)
+        try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.inbox) }
+    }
+
+    /// Runs `body` with a fresh account store of this kind, tearing it down afterwards
+    /// whether or not `body` threw.
+    func withAccountStore(_ body: (any AccountStore) async throws -> Void) async throws {
+        let fixture = try await StoreFixture.open(self)
+        try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.accounts) }
+    }
+}
