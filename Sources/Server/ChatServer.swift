@@ -20,7 +20,7 @@ final class ChatServer: Sendable {
     /// Registrations and logins (scrypt) only, at background priority.
     private let accountPool: NIOThreadPool
     private let services: SessionServices
-    private let messages: MessageService
+    private let messages: DeliveryService
     private let lifecycle = NIOLockedValueBox(Lifecycle.idle)
     private let connections = NIOLockedValueBox(ConnectionTable())
 
@@ -80,7 +80,7 @@ final class ChatServer: Sendable {
             threadPool: accountPool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
-        let messages = MessageService(
+        let messages = DeliveryService(
             inbox: stores.inbox,
             accounts: stores.accounts,
             registry: registry,

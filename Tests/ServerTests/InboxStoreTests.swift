@@ -161,7 +161,7 @@ struct InboxStoreTests {
     func orderWithoutWaiting(kind: StoreKind) async throws {
         try await kind.withInboxStore { store throws in
             let sent = (0..<50).map { StoredMessage.test(from: $0 % 3 == 0 ? "carol" : "alice", to: "bob", body: "\($0)") }
-            // As MessageService starts a session's sends: each in a task started at once.
+            // As DeliveryService starts a session's sends: each in a task started at once.
             var appends: [Task<InboxAppendResult, any Error>] = []
             for message in sent {
                 appends.append(Task.immediate { try await store.append(message) })

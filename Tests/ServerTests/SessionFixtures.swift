@@ -7,7 +7,7 @@ import Shared
 struct TestServices {
     var sessionServices: SessionServices
     let registry: InProcessPresence<SessionMailbox>
-    let messages: MessageService
+    let delivery: DeliveryService
 
     /// The per-session stalled-reader timeout, as the server's option sets it.
     var stalledReaderTimeout: TimeAmount {

@@ -32,13 +32,13 @@ struct SessionHandlerTests {
             store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
-        let messages = MessageService(
+        let messages = DeliveryService(
             inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry,
             expiry: 3_600, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
                 accounts: accounts, delivery: messages, limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
-            registry: registry, messages: messages)
+            registry: registry, delivery: messages)
         let result: Result<Void, any Error>
         do {
             try await body(services)

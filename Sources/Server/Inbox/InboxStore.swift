@@ -20,7 +20,7 @@ enum InboxAppendResult: Sendable, Equatable {
 ///
 /// Order: an append takes its place in the inbox's order when the call starts, before its
 /// first suspension. So appends started one after another from one thread (each in a task
-/// started with `Task.immediate`, as `MessageService` does for a session's sends) keep their
+/// started with `Task.immediate`, as `DeliveryService` does for a session's sends) keep their
 /// order without waiting for each other; a store may then commit many of them with one
 /// sync (group commit). The same holds for removals.
 ///

@@ -11,7 +11,7 @@ import Shared
 /// `.stored`, which is after the sync. Store calls never block the caller's thread: the
 /// stores do their blocking work on threads of their own. Every method's future completes
 /// on the caller's event loop.
-final class MessageService: SessionDelivery {
+final class DeliveryService: SessionDelivery {
     /// Longest message body accepted, in UTF-8 bytes.
     static let maximumBodyBytes = 4_096
 
