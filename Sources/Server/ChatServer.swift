@@ -217,7 +217,10 @@ final class ChatServer: Sendable {
             connectionLogger[metadataKey: "peer"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)"
         }
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(TLSHandler(context: tlsContext, handshakeTimeout: configuration.handshakeTimeout))
+        try sync.addHandler(
+            TLSHandler(
+                context: tlsContext, handshakeTimeout: configuration.handshakeTimeout,
+                shutdownTimeout: configuration.closeNotifyTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
         try sync.addHandler(FrameDecoder<ClientFrame>())
         try sync.addHandler(FrameEncoder<ServerFrame>())

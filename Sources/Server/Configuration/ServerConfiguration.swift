@@ -49,6 +49,9 @@ struct ServerConfiguration: Sendable {
     /// Bytes queued for one client past which it counts as not reading: live messages for
     /// it go to its inbox instead, and writes resume below half of this.
     var maximumOutboundBytes = 256 * 1024
+    /// How long a closing connection waits for the client's close_notify after sending its
+    /// own (nothing more is read from it meanwhile).
+    var closeNotifyTimeout: TimeAmount = .seconds(1)
     /// How long shutdown waits for sessions to say goodbye before closing them hard.
     var shutdownGracePeriod: TimeAmount = .seconds(3)
 }

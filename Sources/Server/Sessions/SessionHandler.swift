@@ -75,13 +75,19 @@ final class SessionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         batching = false
         unflushed = false
-        if let mailbox {
-            self.mailbox = nil
-            services.delivery.sessionEnded(mailbox, disconnected: true)
-            logger.info("disconnected\(dropReason.map { ": \($0)" } ?? "")")
-        }
+        endSession()
         _ = machine.shutdown()
         context.fireChannelInactive()
+    }
+
+    /// The connection is going (or gone): the partner is told and unacknowledged live
+    /// messages go to the inbox now, not when the socket has finished closing, so nothing
+    /// sent meanwhile is answered "sent" to a session that will never show it.
+    private func endSession() {
+        guard let mailbox else { return }
+        self.mailbox = nil
+        services.delivery.sessionEnded(mailbox, disconnected: true)
+        logger.info("disconnected\(dropReason.map { ": \($0)" } ?? "")")
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -181,7 +187,9 @@ final class SessionHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(frame), promise: nil)
             }
             context.flush()
-            // Through the channel so the TLS handler sends close_notify after the frames.
+            endSession()
+            // Through the channel so the TLS handler sends close_notify after the frames;
+            // from then on it passes nothing up and waits only briefly for the peer's.
             context.channel.close(promise: nil)
         case .pauseReading:
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }

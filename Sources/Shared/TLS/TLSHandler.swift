@@ -36,6 +36,12 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var shutdownTimer: Scheduled<Void>?
     private let handshakeTimeout: TimeAmount
     private let shutdownTimeout: TimeAmount
+    /// Ciphertext read since we sent close_notify. A peer that keeps sending instead of
+    /// answering would otherwise make us decrypt (and discard) everything it sends until
+    /// the shutdown timer fires: past `closingReadBudget` the socket is closed at once.
+    private var closingBytesRead = 0
+    /// Enough for a well-behaved peer's last records and its close_notify.
+    static let closingReadBudget = 64 * 1024
     private var firedPlaintext = false
 
     /// - Parameters:
@@ -100,6 +106,11 @@ public final class TLSHandler: ChannelDuplexHandler {
         connection.consumeDataFromNetwork(unwrapInboundIn(data))
         // The bytes that finish a handshake may carry the first application data too.
         if action == .continueHandshake, !advanceHandshake(context: context) {
+            return
+        }
+        if action == .awaitCloseNotify {
+            closingBytesRead += unwrapInboundIn(data).readableBytes
+            readUntilCloseNotify(context: context)
             return
         }
         readPlaintext(context: context)
@@ -242,6 +253,30 @@ public final class TLSHandler: ChannelDuplexHandler {
         deliver(&buffer, context: context)
         // TLS 1.3 writes during reads too (session tickets, key updates).
         writeCiphertext(context: context, flush: true)
+    }
+
+    /// After our close_notify: decrypts only to find the peer's, passing nothing up; a peer
+    /// that sends more than `closingReadBudget` instead is cut off.
+    private func readUntilCloseNotify(context: ChannelHandlerContext) {
+        var discarded = context.channel.allocator.buffer(capacity: 0)
+        while true {
+            switch connection.readPlaintext(into: &discarded) {
+            case .data:
+                discarded.clear()
+                continue
+            case .wouldBlock:
+                if closingBytesRead > Self.closingReadBudget {
+                    closeSocket(context: context)
+                }
+                return
+            case .closeNotify:
+                peerSentCloseNotify(context: context)
+                return
+            case .failed:
+                closeSocket(context: context)
+                return
+            }
+        }
     }
 
     private func deliver(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {

@@ -53,6 +53,9 @@ struct TLSStateMachine {
         case continueHandshake
         /// Decrypt it and pass the plaintext up.
         case readPlaintext
+        /// We sent close_notify: decrypt only to find the peer's, and pass nothing up (the
+        /// application asked to close; what the peer still sends is not its business).
+        case awaitCloseNotify
     }
 
     private(set) var state: State = .idle
@@ -61,7 +64,8 @@ struct TLSStateMachine {
         switch state {
         case .idle, .closed: return .discard
         case .handshaking: return .continueHandshake
-        case .active, .closing: return .readPlaintext
+        case .active: return .readPlaintext
+        case .closing: return .awaitCloseNotify
         }
     }
 
