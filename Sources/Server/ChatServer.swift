@@ -221,11 +221,12 @@ final class ChatServer: Sendable {
             TLSHandler(
                 context: tlsContext, handshakeTimeout: configuration.handshakeTimeout,
                 shutdownTimeout: configuration.closeNotifyTimeout))
+        // Above TLS, below the line decoder: any bytes from the client count as activity,
+        // a bare newline (the protocol's keep-alive) included.
+        try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
         try sync.addHandler(FrameDecoder<ClientFrame>())
         try sync.addHandler(FrameEncoder<ServerFrame>())
-        // After the decoder, so only whole frames count as activity.
-        try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))
         try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
     }

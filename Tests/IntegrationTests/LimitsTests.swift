@@ -67,6 +67,24 @@ struct LimitsTests {
         #expect(!alice.isClosed, "a pinging session stays open")
     }
 
+    @Test("a bare newline is a keep-alive: it resets the idle timer")
+    func newlineKeepsAlive() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates, arguments: ["--idle-timeout", "4"])
+        defer { server.stop() }
+        let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
+        // Twice the idle timeout, with nothing but newlines every half second.
+        for _ in 0..<16 {
+            try await client.send("")
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        try await client.send(#"{"type":"ping","id":1}"#)
+        let reply = try await client.receiveJSON()
+        #expect(reply?["type"] as? String == "ok", "\(String(describing: reply))")
+        #expect(!client.isClosed)
+        await client.close()
+    }
+
     @Test("connections over the per-address cap are refused; the server keeps serving")
     func perAddressCap() async throws {
         let certificates = try CertificateFixture.shared()

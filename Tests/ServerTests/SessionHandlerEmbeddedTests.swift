@@ -47,9 +47,9 @@ struct SessionHandlerEmbeddedTests {
         var heldChats: [EventLoopPromise<ServerFrame>] = []
         var storeSends = false
 
-        func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
             calls.append("started \(mailbox.username)")
-            return loop.makeSucceededFuture(.inbox(id: nil, counts: [:], expired: 0))
+            return loop.makeSucceededFuture([.inbox(id: nil, counts: [:], expired: 0)])
         }
 
         func sessionEnded(_ mailbox: SessionMailbox, disconnected: Bool) {

@@ -398,4 +398,27 @@ struct SessionHandlerTests {
             _ = try await channel.finish(acceptAlreadyClosed: true)
         }
     }
+
+    @Test("a user chosen while offline is invited when they log in, after the summary")
+    func invitedAtLogin() async throws {
+        try await Self.withServices { services in
+            let alice = try await Self.greetedChannel(services, sessionID: 1)
+            try await Self.logIn(alice, as: "alice")
+            let bob = try await Self.greetedChannel(services, sessionID: 2)
+            try await Self.send(.register(id: 1, username: "bob", password: "password1"), to: bob)
+            #expect(try await Self.nextFrame(bob) == .ok(id: 1, username: "bob"))
+            try await Self.send(.chat(id: 3, with: "bob"), to: alice)
+            while true {
+                if case .ok(3, _) = try await Self.nextFrame(alice) { break }
+            }
+            try await Self.send(.login(id: 2, username: "bob", password: "password1"), to: bob)
+            #expect(try await Self.nextRawFrame(bob) == .ok(id: 2, username: "bob"))
+            #expect(try await Self.nextRawFrame(bob) == .inbox(id: nil, counts: [:], expired: 0))
+            #expect(
+                try await Self.nextRawFrame(bob)
+                    == .notice(code: .invited, message: "alice wants to chat - /chat alice to answer"))
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
 }

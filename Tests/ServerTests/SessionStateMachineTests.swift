@@ -410,4 +410,18 @@ struct SessionStateMachineTests {
             machine.frameReceived(Self.good(.send(id: 5, body: "d")), at: start + .seconds(1))
                 == .sendMessage(id: 5, body: "d"), "a token back after a second")
     }
+
+    @Test(
+        "before login, who, logout and ack are not bad frames and reset the count",
+        arguments: [ClientFrame.who(id: 9), .logout(id: 9), .ack(messageID: "m1")])
+    func stateErrorsReset(frame: ClientFrame) {
+        var machine = Self.greeted(maximumBadFrames: 5)
+        for _ in 1...4 {
+            _ = machine.frameReceived(Self.garbage)
+        }
+        _ = machine.frameReceived(Self.good(frame))
+        let bad = machine.frameReceived(Self.garbage)
+        #expect(bad == .send(.error(ProtocolError(.invalidJSON))), "one bad frame after a reset does not close")
+        #expect(machine.state == .loggedOut)
+    }
 }

@@ -161,7 +161,7 @@ final class DeliveryService: SessionDelivery {
                         message: "\(partner) is "
                             + (outcome.partner == nil ? "offline" : "not chatting with you yet")
                             + "; messages will wait in their inbox"))
-                outcome.partner?.send(.notice(code: .invited, message: "\(user) wants to chat - /chat \(user) to answer"))
+                outcome.partner?.send(.notice(code: .invited, message: ChatText.invited(by: user)))
             }
             return .ok(id: requestID, username: partner)
         }.recover { error in
@@ -195,13 +195,18 @@ final class DeliveryService: SessionDelivery {
     }
 
     /// Makes `mailbox` its user's session: an older session of the same user is displaced
-    /// (and its partner told), then the inbox summary is read.
-    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+    /// (and its partner told). Answers what follows the login's `ok`: the inbox summary,
+    /// then an `invited` notice for each online user who has chosen this one (chosen while
+    /// offline, it is said now, as it would have been).
+    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
         let claimed = registry.claim(mailbox)
         claimed.displaced?.fire(.displaced)
         claimed.abandonedPartner?.send(
             .notice(code: .partnerLeft, message: "\(mailbox.username) logged in elsewhere and left the chat"))
-        return summary(for: mailbox.username, requestID: nil, on: loop)
+        let invitations = registry.choosers(of: mailbox.username).map { chooser in
+            ServerFrame.notice(code: .invited, message: ChatText.invited(by: chooser))
+        }
+        return summary(for: mailbox.username, requestID: nil, on: loop).map { [$0] + invitations }
     }
 
     // MARK: - Acknowledgements and summaries

@@ -5,8 +5,8 @@ import Shared
 /// Futures complete on the loop passed in.
 protocol SessionDelivery: Sendable {
     /// `mailbox`'s user logged in: it becomes their session (displacing an older one).
-    /// Answers with the inbox summary the login is followed by.
-    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
+    /// Answers with the frames the login's `ok` is followed by: the inbox summary first.
+    func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]>
 
     /// The session of `mailbox` ended (logout, or a dropped connection when `disconnected`):
     /// its unacknowledged live messages go to the inbox and its partner is told.

@@ -85,6 +85,12 @@ final class InProcessPresence<Session: PresentSession>: Presence {
         }
     }
 
+    func choosers(of username: String) -> [String] {
+        entries.withLockedValue { entries in
+            entries.filter { $0.key != username && $0.value.choice == username }.keys.sorted()
+        }
+    }
+
     /// Recomputes the route of each named user who is online. A change to one entry can
     /// only alter the routes of that user and of the users they chose before and after.
     /// (The lock order is always presence, then session.)

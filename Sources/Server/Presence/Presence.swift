@@ -61,6 +61,10 @@ protocol Presence<Session>: Sendable {
 
     /// Everyone online except `username`, sorted, with whether they are in a chat.
     func who(except username: String) -> [PresenceEntry]
+
+    /// The online users who have chosen `username` (sorted), for the `invited` notices a
+    /// user gets on logging in.
+    func choosers(of username: String) -> [String]
 }
 
 extension Presence {

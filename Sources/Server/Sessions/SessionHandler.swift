@@ -264,11 +264,15 @@ final class SessionHandler: ChannelInboundHandler {
         loginTimer = nil
         let mailbox = SessionMailbox(username: name, sessionID: sessionID, channel: context.channel)
         self.mailbox = mailbox
-        let summary = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
+        let greeting = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
         finish(.ok(id: id, username: name), context: context)
-        // Then the inbox summary, unasked, so the client can greet with it.
-        summary.assumeIsolated().whenSuccess { frame in
-            if self.mailbox === mailbox { self.send(frame, context: context) }
+        // Then the inbox summary (and any invitations), unasked, so the client can greet
+        // with it.
+        greeting.assumeIsolated().whenSuccess { frames in
+            guard self.mailbox === mailbox else { return }
+            self.batch(context: context) {
+                for frame in frames { self.send(frame, context: context) }
+            }
         }
     }
 

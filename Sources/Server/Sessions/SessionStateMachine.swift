@@ -120,7 +120,16 @@ struct SessionStateMachine {
         return true
     }
 
+    /// Any frame that is not a bad frame resets the count of bad frames in a row, whatever
+    /// its answer (an ok, a state error such as `not_logged_in`, or none, like `ack`).
     private mutating func handle(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
+        let before = consecutiveBadFrames
+        let action = decide(decoded, at: now)
+        if consecutiveBadFrames == before { consecutiveBadFrames = 0 }
+        return action
+    }
+
+    private mutating func decide(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
         let frame: ClientFrame
         switch decoded {
         case .failure(let error):
@@ -130,7 +139,6 @@ struct SessionStateMachine {
         }
         switch (state, frame) {
         case (.awaitingHello, .hello(let version, _)):
-            consecutiveBadFrames = 0
             let hello = ServerFrame.hello(version: ProtocolVersion.current, agent: serverAgent)
             guard version == ProtocolVersion.current else {
                 state = .closed
@@ -143,14 +151,11 @@ struct SessionStateMachine {
         case (_, .hello):
             return refuse(ProtocolError(.alreadyHello))
         case (_, .ping(let id)):
-            consecutiveBadFrames = 0
             return .send(.ok(id: id))
         case (.loggedOut, .register(let id, let username, let password)):
-            consecutiveBadFrames = 0
             busy = true
             return .register(id: id, username: username, password: password)
         case (.loggedOut, .login(let id, let username, let password)):
-            consecutiveBadFrames = 0
             busy = true
             return .login(id: id, username: username, password: password)
         case (.loggedOut, .logout(let id)):
@@ -158,18 +163,14 @@ struct SessionStateMachine {
         case (.loggedIn, .register(let id, _, _)), (.loggedIn, .login(let id, _, _)):
             return .send(.error(ProtocolError(.alreadyLoggedIn, id: id)))
         case (.loggedIn(let username), .logout(let id)):
-            consecutiveBadFrames = 0
             state = .loggedOut
             return .logout(id: id, username: username)
         case (.loggedIn, .chat(let id, let with)):
-            consecutiveBadFrames = 0
             busy = true
             return .openChat(id: id, with: with)
         case (.loggedIn, .leave(let id)):
-            consecutiveBadFrames = 0
             return .leave(id: id)
         case (.loggedIn, .send(let id, let body)):
-            consecutiveBadFrames = 0
             // Said, never silently dropped: the client shows "slow down".
             guard messageBucket.take(at: now) else {
                 return .send(.error(ProtocolError(.rateLimited, id: id)))
@@ -177,13 +178,10 @@ struct SessionStateMachine {
             busy = true
             return .sendMessage(id: id, body: body)
         case (.loggedIn, .ack(let messageID)):
-            consecutiveBadFrames = 0
             return .acknowledge(messageID: messageID)
         case (.loggedIn, .who(let id)):
-            consecutiveBadFrames = 0
             return .who(id: id)
         case (.loggedIn, .inbox(let id)):
-            consecutiveBadFrames = 0
             busy = true
             return .inbox(id: id)
         case (.loggedOut, .ack):

@@ -18,4 +18,9 @@ public enum ChatText {
     public static func expired(_ count: Int) -> String {
         count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
     }
+
+    /// The `invited` notice: `user` has chosen you and waits for you to choose them back.
+    public static func invited(by user: String) -> String {
+        "\(user) wants to chat - /chat \(user) to answer"
+    }
 }
