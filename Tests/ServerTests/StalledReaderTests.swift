@@ -63,11 +63,40 @@ struct StalledReaderTests {
 
             bob.isWritable = true
             bob.pipeline.fireChannelWritabilityChanged()
+            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
             #expect(
                 try await Support.nextFrame(bob)
                     == .notice(code: .newMessage, message: "2 new messages from alice - /chat alice to read"))
             #expect(try await send("live again", id: 13, from: alice) == "sent")
             _ = try await next(bob) { $0.isMessage(body: "live again") }
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
+
+    @Test("a reader that catches up and falls behind again gets one notice with the total")
+    func oneNoticeForFlappingReader() async throws {
+        try await Support.withServices { services in
+            let (alice, bob) = try await pair(services)
+            bob.isWritable = false
+            bob.pipeline.fireChannelWritabilityChanged()
+            #expect(try await send("one", id: 11, from: alice) == "stored")
+            bob.isWritable = true
+            bob.pipeline.fireChannelWritabilityChanged()
+            bob.isWritable = false
+            bob.pipeline.fireChannelWritabilityChanged()
+            #expect(try await send("two", id: 12, from: alice) == "stored")
+            #expect(try await send("three", id: 13, from: alice) == "stored")
+            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "no notice while behind")
+            bob.isWritable = true
+            bob.pipeline.fireChannelWritabilityChanged()
+            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            #expect(
+                try await Support.nextFrame(bob)
+                    == .notice(code: .newMessage, message: "3 new messages from alice - /chat alice to read"))
+            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "one notice, not one per catch-up")
             _ = try await alice.finish(acceptAlreadyClosed: true)
             _ = try await bob.finish(acceptAlreadyClosed: true)
         }

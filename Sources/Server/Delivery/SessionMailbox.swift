@@ -94,11 +94,15 @@ final class SessionMailbox: PresentSession {
         state.withLockedValue { $0.route = route }
     }
 
-    /// The client caught up (its channel is writable again): accept messages again and
-    /// return how many were refused meanwhile, per sender (they are in the inbox).
-    func resume() -> [String: Int] {
+    /// The client caught up (its channel is writable again): accept messages again.
+    func resume() {
+        state.withLockedValue { $0.stalled = false }
+    }
+
+    /// How many messages were refused while the client was not reading, per sender (they
+    /// are in the inbox), since the last call; counted across stalls until then.
+    func takeRefusedWhileStalled() -> [String: Int] {
         state.withLockedValue { state in
-            state.stalled = false
             defer { state.refusedWhileStalled.removeAll() }
             return state.refusedWhileStalled.mapValues(\.count)
         }

@@ -20,6 +20,12 @@ final class SessionHandler: ChannelInboundHandler {
     private var loginTimer: Scheduled<Void>?
     /// Runs while the client is not reading (channel over its write-buffer high mark).
     private var stalledTimer: Scheduled<Void>?
+    /// Runs once the client has caught up, to tell it what went to its inbox meanwhile.
+    private var caughtUpTimer: Scheduled<Void>?
+    /// How long the client must keep up before it is told what waits in its inbox: a
+    /// reader that catches up and falls behind again within this gets one notice with the
+    /// total, not one per catch-up.
+    static let caughtUpDelay: TimeAmount = .milliseconds(200)
     private var peerAddress = "unknown"
     /// The logged-in user's way in for other sessions; nil while logged out.
     private var mailbox: SessionMailbox?
@@ -52,6 +58,8 @@ final class SessionHandler: ChannelInboundHandler {
         loginTimer = nil
         stalledTimer?.cancel()
         stalledTimer = nil
+        caughtUpTimer?.cancel()
+        caughtUpTimer = nil
     }
 
     // MARK: - Inbound
@@ -139,12 +147,17 @@ final class SessionHandler: ChannelInboundHandler {
         if context.channel.isWritable {
             stalledTimer?.cancel()
             stalledTimer = nil
-            if let mailbox {
-                for (sender, count) in mailbox.resume().sorted(by: { $0.key < $1.key }) {
-                    send(.notice(code: .newMessage, message: ChatText.newMessages(count, from: sender)), context: context)
+            mailbox?.resume()
+            caughtUpTimer?.cancel()
+            caughtUpTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.caughtUpDelay) { [weak self] in
+                guard let self, let mailbox = self.mailbox, context.channel.isWritable else { return }
+                for (sender, count) in mailbox.takeRefusedWhileStalled().sorted(by: { $0.key < $1.key }) {
+                    self.send(.notice(code: .newMessage, message: ChatText.newMessages(count, from: sender)), context: context)
                 }
             }
         } else if stalledTimer == nil {
+            caughtUpTimer?.cancel()
+            caughtUpTimer = nil
             stalledTimer = context.eventLoop.assumeIsolated().scheduleTask(in: services.limits.stalledReaderTimeout) {
                 [weak self] in
                 guard let self, !context.channel.isWritable, context.channel.isActive else { return }
