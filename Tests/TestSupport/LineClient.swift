@@ -49,6 +49,16 @@ public final class LineClient {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
+    /// Sends an empty line (the protocol's keep-alive) every `interval`, from the channel's
+    /// event loop rather than from a task: on a loaded two-core machine the test's own
+    /// tasks can wait seconds for a thread, and a keep-alive must not.
+    public func keepAlive(every interval: TimeAmount) -> RepeatedTask {
+        let channel = self.channel
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
+            channel.writeAndFlush(ByteBuffer(), promise: nil)
+        }
+    }
+
     /// The next line from the server, or nil once the connection has closed. Throws if
     /// nothing arrives within `timeout` seconds.
     public func receive(timeout: Double = 10) async throws -> String? {
