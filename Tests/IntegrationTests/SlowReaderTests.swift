@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Shared
 import Testing
 import TestSupport
 
@@ -16,7 +16,7 @@ struct SlowReaderTests {
     ]
 
     /// carol sends dave a message every 50 ms until `stop`; every one must arrive.
-    private static func steadyPair(port: Int, caFile: String, stop: NIOLockedValueBox<Bool>) async throws
+    private static func steadyPair(port: Int, caFile: String, stop: Locked<Bool>) async throws
         -> (sent: Int, received: Int, slowestMilliseconds: Int)
     {
         let carol = try await LineClient.loggedIn("carol", port: port, caFile: caFile, register: true)
@@ -26,7 +26,7 @@ struct SlowReaderTests {
         var sent = 0
         var received = 0
         var slowest = 0.0
-        while !stop.withLockedValue({ $0 }) {
+        while !stop.withLock({ $0 }) {
             sent += 1
             let started = Date()
             try await carol.send(#"{"type":"send","id":\#(100 + sent),"body":"steady \#(sent)"}"#)
@@ -57,7 +57,7 @@ struct SlowReaderTests {
         try await alice.chat(with: "bob")
         try await bob.stopReading()
 
-        let stop = NIOLockedValueBox(false)
+        let stop = Locked(false)
         let steady = Task { try await Self.steadyPair(port: port, caFile: ca, stop: stop) }
 
         // alice floods bob with 4 KB messages until the server spills them to his inbox.
@@ -88,7 +88,7 @@ struct SlowReaderTests {
         #expect(aliceHeard, "alice was never told bob was disconnected")
         #expect(await waitUntil { server.logs.contains("user=bob [Server] disconnected: stopped reading") }, "\(server.logs.suffix(800))")
 
-        stop.withLockedValue { $0 = true }
+        stop.withLock { $0 = true }
         let pair = try await steady.value
         #expect(pair.sent > 0 && pair.received == pair.sent, "the steady pair lost messages: \(pair)")
 

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import Shared
 
@@ -35,7 +34,7 @@ final class SessionMailbox: PresentSession {
     let username: String
     let sessionID: UInt64
     private let channel: Channel
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     /// The session's event loop (where its channel's work runs).
     var eventLoop: EventLoop { channel.eventLoop }
@@ -50,7 +49,7 @@ final class SessionMailbox: PresentSession {
     /// the session took it (it is then unacknowledged until the client says so, or handed
     /// back by `close`). `sender` is the session a live message comes from.
     func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil) -> Bool {
-        let accepted = state.withLockedValue { state -> Bool? in
+        let accepted = state.withLock { state -> Bool? in
             guard !state.closed else { return false }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
@@ -80,29 +79,29 @@ final class SessionMailbox: PresentSession {
     /// False when it has closed.
     @discardableResult
     func send(_ frame: ServerFrame) -> Bool {
-        guard state.withLockedValue({ !$0.closed }) else { return false }
+        guard state.withLock({ !$0.closed }) else { return false }
         write(frame)
         return true
     }
 
     /// Whom the user has chosen and, when paired, the partner's session.
     var route: Route<SessionMailbox> {
-        state.withLockedValue { $0.route }
+        state.withLock { $0.route }
     }
 
     func setRoute(_ route: Route<SessionMailbox>) {
-        state.withLockedValue { $0.route = route }
+        state.withLock { $0.route = route }
     }
 
     /// The client caught up (its channel is writable again): accept messages again.
     func resume() {
-        state.withLockedValue { $0.stalled = false }
+        state.withLock { $0.stalled = false }
     }
 
     /// How many messages were refused while the client was not reading, per sender (they
     /// are in the inbox), since the last call; counted across stalls until then.
     func takeRefusedWhileStalled() -> [String: Int] {
-        state.withLockedValue { state in
+        state.withLock { state in
             defer { state.refusedWhileStalled.removeAll() }
             return state.refusedWhileStalled.mapValues(\.count)
         }
@@ -110,13 +109,13 @@ final class SessionMailbox: PresentSession {
 
     /// The client acknowledged `messageID`: forget it and return what it was.
     func acknowledge(_ messageID: String) -> UnacknowledgedMessages.Entry? {
-        state.withLockedValue { $0.unacknowledged.acknowledge(messageID) }
+        state.withLock { $0.unacknowledged.acknowledge(messageID) }
     }
 
     /// Refuses everything from now on and returns what was delivered but never
     /// acknowledged, oldest first (live ones must go to the inbox).
     func close() -> [UnacknowledgedMessages.Entry] {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.closed = true
             // No cycle through a partner's session outlives this one.
             state.route = Route()
@@ -140,7 +139,7 @@ final class SessionMailbox: PresentSession {
     private func write(_ frame: ServerFrame) {
         let loop = channel.eventLoop
         if loop.inEventLoop {
-            let (earlier, scheduleFlush) = state.withLockedValue { state in
+            let (earlier, scheduleFlush) = state.withLock { state in
                 let earlier = state.queued
                 if !earlier.isEmpty { state.queued.removeAll(keepingCapacity: true) }
                 defer { state.flushScheduled = true }
@@ -150,7 +149,7 @@ final class SessionMailbox: PresentSession {
             channel.write(frame, promise: nil)
             if scheduleFlush { loop.execute { self.flushQueued() } }
         } else {
-            let scheduleFlush = state.withLockedValue { state in
+            let scheduleFlush = state.withLock { state in
                 state.queued.append(frame)
                 defer { state.flushScheduled = true }
                 return !state.flushScheduled
@@ -161,7 +160,7 @@ final class SessionMailbox: PresentSession {
 
     /// On the channel's loop: writes what other threads queued, then flushes everything.
     private func flushQueued() {
-        let queued = state.withLockedValue { state in
+        let queued = state.withLock { state in
             state.flushScheduled = false
             defer { state.queued.removeAll(keepingCapacity: true) }
             return state.queued
