@@ -84,6 +84,7 @@ final class ChatServer: Sendable {
             accounts: stores.accounts,
             registry: registry,
             expiry: configuration.messageExpiry,
+            liveWindow: configuration.inboxLimits,
             logger: logger)
         self.messages = messages
         self.services = SessionServices(accounts: accounts, delivery: messages, limits: configuration.sessionLimits)

@@ -46,6 +46,10 @@ struct SessionHandlerEmbeddedTests {
         var heldChats: [EventLoopPromise<ServerFrame>] = []
         var storeSends = false
 
+        func mailbox(username: String, sessionID: UInt64, channel: Channel) -> SessionMailbox {
+            SessionMailbox(username: username, sessionID: sessionID, liveWindow: InboxLimits(), channel: channel)
+        }
+
         func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
             calls.append("started \(mailbox.username)")
             return loop.makeSucceededFuture([.inbox(id: nil, counts: [:], expired: 0)])

@@ -11,6 +11,12 @@ import Shared
 /// stored) or refused (and the caller stores it): there is no moment in which a message can
 /// fall between the two.
 ///
+/// Live messages written but not yet acknowledged have space reserved in the inbox: at
+/// most `liveWindow` of them (the inbox's own caps) are accepted live; past that the caller
+/// takes the durable path, held to the inbox's caps, so whatever `close()` hands back fits
+/// beside what was stored meanwhile, twice the caps at the very most, and is stored without
+/// a second check (`InboxSpace.reserved`).
+///
 /// A client that stops reading must not make the server hold its messages without bound:
 /// once its channel is over the write-buffer high mark, messages are refused (the caller
 /// stores them in the inbox, so nothing is lost) until `resume()`, and the session handler
@@ -33,24 +39,35 @@ final class SessionMailbox: PresentSession {
 
     let username: String
     let sessionID: UInt64
+    /// How much may be written live and not yet acknowledged (see the type's documentation).
+    let liveWindow: InboxLimits
     private let channel: Channel
     private let state = Locked(State())
 
     /// The session's event loop (where its channel's work runs).
     var eventLoop: EventLoop { channel.eventLoop }
 
-    init(username: String, sessionID: UInt64, channel: Channel) {
+    init(username: String, sessionID: UInt64, liveWindow: InboxLimits, channel: Channel) {
         self.username = username
         self.sessionID = sessionID
+        self.liveWindow = liveWindow
         self.channel = channel
     }
 
-    /// Writes `message` to the client unless the session has closed or stalled. True when
-    /// the session took it (it is then unacknowledged until the client says so, or handed
-    /// back by `close`). `sender` is the session a live message comes from.
+    /// Writes `message` to the client unless the session has closed or stalled, or, for a
+    /// live message, the live window is full. True when the session took it (it is then
+    /// unacknowledged until the client says so, or handed back by `close`). `sender` is the
+    /// session a live message comes from.
     func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil) -> Bool {
         let accepted = state.withLock { state -> Bool? in
             guard !state.closed else { return false }
+            if !fromInbox,
+                InboxRules.refusal(
+                    adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
+                    != nil
+            {
+                return false
+            }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
             if fromInbox, state.unacknowledged.knows(storedID: message.id) { return nil }
