@@ -324,10 +324,13 @@ final class ChatREPL {
                 say(format.message(message))
             }
             // Acknowledged after it is on screen, so a crash before this means redelivery.
-            try await send(.ack(messageID: message.id))
-        case .receipt(_, let messageID, .delivered):
-            if let original = sent.removeValue(forKey: messageID) {
-                say(format.delivered(to: original.to, body: original.body))
+            // A person reads one message at a time, so each ack covers the one just shown.
+            try await send(.ack(seq: message.seq))
+        case .delivered(let messageIDs):
+            for messageID in messageIDs {
+                if let original = sent.removeValue(forKey: messageID) {
+                    say(format.delivered(to: original.to, body: original.body))
+                }
             }
         case .receipt(_, let messageID, let status):
             if status == .stored, let original = sent[messageID] {

@@ -37,8 +37,20 @@ struct MessageFormatter {
     }
 
     /// The sender's own line once the server has it: "[14:03] you: hello ✓ stored".
+    /// How far one of the user's own messages has got.
+    enum Mark {
+        case sent, stored, delivered
+
+        init(_ status: ReceiptStatus) {
+            switch status {
+            case .sent: self = .sent
+            case .stored: self = .stored
+            }
+        }
+    }
+
     func ownMessage(_ body: String, sentAt: Date, status: ReceiptStatus) -> String {
-        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(Self.printable(body))  \(mark(status))"
+        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(Self.printable(body))  \(mark(Mark(status)))"
     }
 
     /// The later notice that a message reached the partner's screen.
@@ -53,7 +65,7 @@ struct MessageFormatter {
         return useColor ? "\u{1B}[2m\(line)\u{1B}[0m" : line
     }
 
-    func mark(_ status: ReceiptStatus) -> String {
+    func mark(_ status: Mark) -> String {
         switch (status, useUnicode) {
         case (.sent, true): "\u{2713}"
         case (.stored, true): "\u{2713} stored"

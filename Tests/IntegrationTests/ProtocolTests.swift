@@ -22,10 +22,17 @@ struct ProtocolTests {
         try await future.send(#"{"type":"hello","version":99,"agent":"from-the-future"}"#)
         let hello = try await future.receiveJSON()
         #expect(hello?["type"] as? String == "hello")
-        #expect(hello?["version"] as? Int == 1)
+        #expect(hello?["version"] as? Int == 2)
         let mismatch = try await future.receiveJSON()
         #expect(mismatch?["code"] as? String == "version_mismatch")
         #expect(try await future.receive() == nil, "the server closes after a version mismatch")
+
+        // Version 1 clients are answered the same way: the server speaks version 2 only.
+        let old = try await LineClient.connect(port: server.port, caFile: certificates.caFile)
+        try await old.send(#"{"type":"hello","version":1,"agent":"chat-client/0.1.0"}"#)
+        #expect(try await old.receiveJSON()?["version"] as? Int == 2)
+        #expect(try await old.receiveJSON()?["code"] as? String == "version_mismatch")
+        #expect(try await old.receive() == nil)
     }
 
     @Test("bad UTF-8, bad JSON, unknown types and missing fields are answered and the session goes on")

@@ -32,7 +32,7 @@ struct SlowReaderTests {
             try await carol.send(#"{"type":"send","id":\#(100 + sent),"body":"steady \#(sent)"}"#)
             while let frame = try await dave.receiveJSON() {
                 guard frame["type"] as? String == "message", frame["body"] as? String == "steady \(sent)" else { continue }
-                try await dave.send(#"{"type":"ack","message_id":"\#(frame["message_id"] as? String ?? "")"}"#)
+                try await dave.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
                 received += 1
                 break
             }
@@ -100,7 +100,7 @@ struct SlowReaderTests {
         while let frame = try? await bobAgain.receiveJSON(timeout: 3) {
             guard frame["type"] as? String == "message", let body = frame["body"] as? String else { continue }
             delivered[body, default: 0] += 1
-            try await bobAgain.send(#"{"type":"ack","message_id":"\#(frame["message_id"] as? String ?? "")"}"#)
+            try await bobAgain.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
         }
         // Bodies are 4 KB: name them by their number only.
         let missing = bodies.filter { delivered[$0] == nil }.map { $0.prefix(while: { $0 != "x" }) }
@@ -171,7 +171,7 @@ struct SlowReaderTests {
             guard frame["type"] as? String == "message", let messageID = frame["message_id"] as? String else { continue }
             delivered[messageID, default: 0] += 1
             #expect(frame["body"] as? String == accepted[messageID])
-            try await bobAgain.send(#"{"type":"ack","message_id":"\#(messageID)"}"#)
+            try await bobAgain.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
         }
         #expect(Set(delivered.keys) == Set(accepted.keys), "\(delivered.count) delivered of \(accepted.count) accepted")
         #expect(delivered.values.allSatisfy { $0 == 1 }, "some messages reached bob twice")

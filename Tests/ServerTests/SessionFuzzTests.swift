@@ -30,7 +30,7 @@ struct SessionFuzzTests {
     @Test("100,000 frames through the protocol rules: replies echo ids, bad input closes in time, closed stays closed")
     func stateMachine() async throws {
         var mutator = FrameMutator(seed: 0x5E55_1010, corpus: try FrameMutator.loadCorpus("client-frames.jsonl"))
-        let hello = Array(#"{"agent":"fuzz/1","type":"hello","version":1}"#.utf8)
+        let hello = Array(#"{"agent":"fuzz/1","type":"hello","version":2}"#.utf8)
         var closedSessions = 0
         var loggedInSessions = 0
         for sequence in 0..<Self.machineSequences {
@@ -116,7 +116,7 @@ struct SessionFuzzTests {
                             logger: SessionHandlerTests.logger))
                 }
                 try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
-                var lines = [Array(#"{"agent":"fuzz/1","type":"hello","version":1}"#.utf8)]
+                var lines = [Array(#"{"agent":"fuzz/1","type":"hello","version":2}"#.utf8)]
                 if sequence % 2 == 0 {
                     let name = "fuzz\(sequence)"
                     lines.append(Array(#"{"id":1,"password":"password1","type":"register","username":"\#(name)"}"#.utf8))

@@ -76,7 +76,7 @@ struct SessionHandlerEmbeddedTests {
             return storeSends ? .later(loop.makeSucceededFuture(receipt)) : .now(receipt)
         }
 
-        func acknowledge(_ messageID: String, mailbox: SessionMailbox) { calls.append("ack \(messageID)") }
+        func acknowledge(upTo seq: Int, mailbox: SessionMailbox) { calls.append("ack \(seq)") }
 
         func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
             loop.makeSucceededFuture(.inbox(id: requestID, counts: ["bob": 2], expired: 0))
@@ -189,13 +189,13 @@ struct SessionHandlerEmbeddedTests {
     func storedSendAckLeave() throws {
         try loggedIn()
         delivery.storeSends = true
-        try receive(.send(id: 5, body: "later"), .ack(messageID: "x1"), .leave(id: 6), .inbox(id: 7))
+        try receive(.send(id: 5, body: "later"), .ack(seq: 4), .leave(id: 6), .inbox(id: 7))
         #expect(
             try written() == [
                 .receipt(id: 5, messageID: "m5", status: .stored), .ok(id: 6),
                 .inbox(id: 7, counts: ["bob": 2], expired: 0),
             ])
-        #expect(delivery.calls == ["started alice", "send later", "ack x1", "leave"])
+        #expect(delivery.calls == ["started alice", "send later", "ack 4", "leave"])
         #expect(try channel.finish().isClean)
     }
 

@@ -413,7 +413,7 @@ struct SessionStateMachineTests {
 
     @Test(
         "before login, who, logout and ack are not bad frames and reset the count",
-        arguments: [ClientFrame.who(id: 9), .logout(id: 9), .ack(messageID: "m1")])
+        arguments: [ClientFrame.who(id: 9), .logout(id: 9), .ack(seq: 1)])
     func stateErrorsReset(frame: ClientFrame) {
         var machine = Self.greeted(maximumBadFrames: 5)
         for _ in 1...4 {

@@ -63,23 +63,23 @@ import Testing
         #expect(error?.message.contains("'id'") == true)
     }
 
-    @Test func ackNeedsAMessageID() {
+    @Test func ackNeedsASeq() {
         let error = self.clientError(#"{"type":"ack"}"#)
         #expect(error?.code == .missingField)
-        #expect(error?.message.contains("'message_id'") == true)
-        let wrongType = self.clientError(#"{"type":"ack","message_id":7}"#)
+        #expect(error?.message.contains("'seq'") == true)
+        let wrongType = self.clientError(#"{"type":"ack","seq":"7"}"#)
         #expect(wrongType?.code == .invalidField)
-        #expect(wrongType?.message.contains("'message_id'") == true)
+        #expect(wrongType?.message.contains("'seq'") == true)
     }
 
     /// `ack` is the one request without an id: none is read, none is written, and an id a client
     /// adds anyway is ignored like any unknown field.
     @Test func ackHasNoID() {
-        let ack = ClientFrame.ack(messageID: "m-1")
+        let ack = ClientFrame.ack(seq: 12)
         #expect(ack.id == nil)
         #expect(!String(decoding: ack.encode(), as: UTF8.self).contains("\"id\""))
-        #expect(ClientFrame.decode(Array(#"{"type":"ack","message_id":"m-1"}"#.utf8)) == .success(ack))
-        #expect(ClientFrame.decode(Array(#"{"type":"ack","message_id":"m-1","id":3}"#.utf8)) == .success(ack))
+        #expect(ClientFrame.decode(Array(#"{"type":"ack","seq":12}"#.utf8)) == .success(ack))
+        #expect(ClientFrame.decode(Array(#"{"type":"ack","seq":12,"id":3}"#.utf8)) == .success(ack))
     }
 
     @Test func chatRequestsCarryTheirID() {
@@ -104,7 +104,7 @@ import Testing
     /// Nothing else about a chat frame is secret, so the other descriptions name what they carry.
     @Test func otherChatDescriptions() {
         #expect("\(ClientFrame.chat(id: 1, with: "bob"))".contains("bob"))
-        #expect("\(ClientFrame.ack(messageID: "m-42"))".contains("m-42"))
+        #expect("\(ClientFrame.ack(seq: 42))".contains("42"))
     }
 
     // MARK: Server frames
@@ -117,10 +117,10 @@ import Testing
         #expect(error?.message.contains("'sent_at'") == true)
     }
 
-    @Test(arguments: ["message_id", "from", "body", "sent_at"])
+    @Test(arguments: ["message_id", "from", "body", "sent_at", "seq"])
     func messageFieldMissing(_ field: String) {
         var members = [
-            #""type":"message""#, #""message_id":"m-1""#, #""from":"bob""#, #""body":"hi""#, #""sent_at":1"#,
+            #""type":"message""#, #""message_id":"m-1""#, #""from":"bob""#, #""body":"hi""#, #""sent_at":1"#, #""seq":1"#,
         ]
         members.removeAll { $0.hasPrefix("\"\(field)\"") }
         let error = self.serverError("{" + members.joined(separator: ",") + "}")
@@ -137,11 +137,11 @@ import Testing
 
     /// A `message` without `stored` is a live one.
     @Test func storedDefaultsToFalse() {
-        let frame = self.server(#"{"type":"message","message_id":"m-1","from":"bob","body":"hi","sent_at":5}"#)
-        #expect(frame == .message(ChatMessage(id: "m-1", from: "bob", body: "hi", sentAtMilliseconds: 5, stored: false)))
+        let frame = self.server(#"{"type":"message","message_id":"m-1","from":"bob","body":"hi","sent_at":5,"seq":3}"#)
+        #expect(frame == .message(ChatMessage(id: "m-1", from: "bob", body: "hi", sentAtMilliseconds: 5, stored: false, seq: 3)))
     }
 
-    @Test(arguments: ["read", "SENT", "", "delivered "])
+    @Test(arguments: ["read", "SENT", "", "delivered", "delivered "])
     func unknownReceiptStatus(_ status: String) {
         let error = self.serverError(#"{"type":"receipt","id":4,"message_id":"m-1","status":"\#(status)"}"#)
         #expect(error?.code == .invalidField)
@@ -150,7 +150,7 @@ import Testing
     }
 
     @Test func receiptStatusesAreTheDocumentedOnes() {
-        #expect(ReceiptStatus.allCases.map(\.rawValue) == ["sent", "stored", "delivered"])
+        #expect(ReceiptStatus.allCases.map(\.rawValue) == ["sent", "stored"])
         for status in ReceiptStatus.allCases {
             let frame = self.server(#"{"type":"receipt","message_id":"m-1","status":"\#(status.rawValue)"}"#)
             #expect(frame == .receipt(id: nil, messageID: "m-1", status: status))
@@ -206,7 +206,8 @@ import Testing
     @Test func serverFrameIDs() {
         #expect(ServerFrame.inbox(id: nil, counts: [:], expired: 0).id == nil)
         #expect(ServerFrame.inbox(id: 3, counts: [:], expired: 0).id == 3)
-        #expect(ServerFrame.receipt(id: nil, messageID: "m", status: .delivered).id == nil)
+        #expect(ServerFrame.receipt(id: nil, messageID: "m", status: .stored).id == nil)
+        #expect(ServerFrame.delivered(messageIDs: ["m"]).id == nil)
         #expect(ServerFrame.receipt(id: 4, messageID: "m", status: .sent).id == 4)
         #expect(ServerFrame.who(id: 5, users: []).id == 5)
         #expect(ServerFrame.message(ChatMessage(id: "m", from: "a", body: "b", sentAtMilliseconds: 0, stored: false)).id == nil)

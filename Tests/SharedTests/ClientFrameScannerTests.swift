@@ -43,7 +43,7 @@ import TestSupport
     @Test func scannerAgreesOnHandPickedLines() {
         let lines = [
             #"{"id":1,"id":2,"type":"ping"}"#, #"{"body":"a","body":"b","id":1,"type":"send"}"#,
-            #"{"message_id":"a","type":"ack","message_id":"a"}"#, #"{"type":"ping","id":1,"type":"ping"}"#,
+            #"{"seq":1,"type":"ack","seq":1}"#, #"{"type":"ping","id":1,"type":"ping"}"#,
             #"{"type":"ping","id":1,"x":1,"x":2}"#, #"{"type":"ping","id":1,"x":{"a":1,"a":2}}"#,
             #"{"\u0069d":1,"type":"ping"}"#, #"{"id":1,"\u0074ype":"ping"}"#, #"{"id":1,"type":"\u0070ing"}"#,
             #"{"id":1,"type":"ping","id":1}"#, #"{"id":null,"type":"ping"}"#, #"{"id":1.0,"type":"ping"}"#,
@@ -60,8 +60,8 @@ import TestSupport
             #"{"body":"a\"b\\c\/d\n\u00e9\ud83d\ude00","id":1,"type":"send"}"#, #"{"body":"é中😀","id":1,"type":"send"}"#,
             "{\"body\":\"a\u{1}b\",\"id\":1,\"type\":\"send\"}", "{\"body\":\"\u{7F}\",\"id\":1,\"type\":\"send\"}",
             #"{"body":"\ud800","id":1,"type":"send"}"#, #"{"body":"abc,"id":1,"type":"send"}"#,
-            #"{"body":"","id":1,"type":"send"}"#, #"{"message_id":"m","type":"ack","id":"not an int"}"#,
-            #"{"message_id":5,"type":"ack"}"#, #"{"type":"ack"}"#, #"{"agent":"a","type":"hello","version":1}"#,
+            #"{"body":"","id":1,"type":"send"}"#, #"{"seq":2,"type":"ack","id":"not an int"}"#,
+            #"{"seq":"5","type":"ack"}"#, #"{"type":"ack"}"#, #"{"agent":"a","type":"hello","version":1}"#,
             #"{"agent":"a","type":"hello","version":"1"}"#, #"{"agent":"a","type":"hello"}"#,
             #"{"id":1,"password":"p","type":"login","username":"u"}"#, #"{"id":1,"password":"p","type":"register"}"#,
             #"{"id":1,"type":"chat","with":"bob"}"#, #"{"id":1,"type":"chat","with":["bob"]}"#,

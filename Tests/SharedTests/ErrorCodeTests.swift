@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func agentString() {
-        #expect(ProtocolVersion.current == 1)
+        #expect(ProtocolVersion.current == 2)
         #expect(ProtocolVersion.agent("chat-client", version: "1.2.3") == "chat-client/1.2.3")
     }
 }

@@ -55,8 +55,9 @@ import TestSupport
                     retryAfter: numbers.below(2) == 0 ? nil : number())),
                 .notice(code: .unknown(strings.next()), message: strings.next()),
                 .message(ChatMessage(id: strings.next(), from: strings.next(), body: strings.next(),
-                    sentAtMilliseconds: Int64(number()), stored: numbers.below(2) == 0)),
-                .receipt(id: optionalID, messageID: strings.next(), status: ReceiptStatus.allCases[numbers.below(3)]),
+                    sentAtMilliseconds: Int64(number()), stored: numbers.below(2) == 0, seq: number())),
+                .receipt(id: optionalID, messageID: strings.next(), status: ReceiptStatus.allCases[numbers.below(2)]),
+                .delivered(messageIDs: (0..<numbers.below(4)).map { _ in strings.next() }),
                 .inbox(id: optionalID, counts: Dictionary((0..<numbers.below(4)).map { _ in (strings.next(), number()) },
                     uniquingKeysWith: { a, _ in a }), expired: number()),
                 .who(id: number(), users: (0..<numbers.below(4)).map { _ in
@@ -67,7 +68,7 @@ import TestSupport
                 .register(id: number(), username: strings.next(), password: strings.next()),
                 .login(id: number(), username: strings.next(), password: strings.next()),
                 .logout(id: number()), .ping(id: number()), .chat(id: number(), with: strings.next()),
-                .leave(id: number()), .send(id: number(), body: strings.next()), .ack(messageID: strings.next()),
+                .leave(id: number()), .send(id: number(), body: strings.next()), .ack(seq: number()),
                 .who(id: number()), .inbox(id: number()),
             ]
         }

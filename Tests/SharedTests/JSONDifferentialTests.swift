@@ -22,7 +22,7 @@ import TestSupport
             .ok(id: 1), .ok(id: Int.max, username: "alice"), .ok(id: Int.min, username: ""),
             .error(ProtocolError(.invalidJSON)), .error(ProtocolError(.throttled, message: "wait", id: 4, retryAfter: 30)),
             .error(.unknownType("dance", id: -1)), .notice(.displaced), .notice(code: .unknown("future"), message: "x"),
-            .receipt(id: nil, messageID: "m", status: .delivered), .receipt(id: 9, messageID: "m-2", status: .stored),
+            .delivered(messageIDs: ["m", "m-2"]), .delivered(messageIDs: []), .receipt(id: 9, messageID: "m-2", status: .stored),
             .inbox(id: nil, counts: [:], expired: 0),
             .inbox(id: 3, counts: ["user10": 1, "user9": 2, "a_b": 3, "a.b": 4, "a-b": 5, "b": 6, "a": 7, "0": 8], expired: 2),
             .who(id: 5, users: []),
@@ -41,14 +41,13 @@ import TestSupport
     static func clientFrames() -> [ClientFrame] {
         var frames: [ClientFrame] = [
             .hello(version: 1, agent: "chat-client/0.1.0"), .logout(id: 1), .ping(id: Int.max), .leave(id: 0),
-            .who(id: -1), .inbox(id: 12), .ack(messageID: "0b9c"),
+            .who(id: -1), .inbox(id: 12), .ack(seq: 7),
         ]
         for text in awkwardStrings {
             frames.append(.register(id: 1, username: text, password: text + "!"))
             frames.append(.login(id: 2, username: "alice", password: text))
             frames.append(.chat(id: 3, with: text))
             frames.append(.send(id: 4, body: text))
-            frames.append(.ack(messageID: text))
         }
         return frames
     }

@@ -91,6 +91,21 @@ struct LegacyFrameBuilder {
         buffer.writeInteger(UInt8(ascii: "]"))
     }
 
+    /// Sets an array of strings, in the given order.
+    mutating func set(_ name: StaticString, _ value: [String]) {
+        member(name, valueBytes: 1) { $0.byte(UInt8(ascii: "[")) }
+        for (index, text) in value.enumerated() {
+            var text = text
+            text.withUTF8 { utf8 in
+                raw(bytes: 1 + LegacyJSONOutput.stringBytes(utf8)) { output in
+                    if index > 0 { output.byte(UInt8(ascii: ",")) }
+                    output.string(utf8)
+                }
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+    }
+
     /// Closes the object and returns the buffer. Mutating rather than consuming: a consuming
     /// method copied the buffer out of `self` before the last write, which then had to copy
     /// the whole frame because two references to its storage were alive.
@@ -281,12 +296,16 @@ enum LegacyFrameEncoding {
             builder.set("from", message.from)
             builder.set("message_id", message.id)
             builder.set("sent_at", Int(message.sentAtMilliseconds))
+            builder.set("seq", message.seq)
             builder.set("stored", message.stored)
             builder.set("type", type)
         case .receipt(let id, let messageID, let status):
             builder.set("id", id)
             builder.set("message_id", messageID)
             builder.set("status", status.rawValue)
+            builder.set("type", type)
+        case .delivered(let messageIDs):
+            builder.set("message_ids", messageIDs)
             builder.set("type", type)
         case .inbox(let id, let counts, let expired):
             builder.set("counts", counts)
@@ -325,8 +344,8 @@ enum LegacyFrameEncoding {
             builder.set("body", body)
             builder.set("id", id)
             builder.set("type", type)
-        case .ack(let messageID):
-            builder.set("message_id", messageID)
+        case .ack(let seq):
+            builder.set("seq", seq)
             builder.set("type", type)
         }
         return Array(builder.finish().readableBytesView)

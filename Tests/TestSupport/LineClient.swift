@@ -31,7 +31,7 @@ public final class LineClient {
     /// Connects and does the hello exchange.
     public static func connectAndGreet(port: Int, caFile: String) async throws -> LineClient {
         let client = try await connect(port: port, caFile: caFile)
-        try await client.send(#"{"type":"hello","version":1,"agent":"test/1"}"#)
+        try await client.send(#"{"type":"hello","version":2,"agent":"test/1"}"#)
         guard let hello = try await client.receive(), hello.contains(#""type":"hello""#) else {
             throw FixtureError("no hello from the server")
         }

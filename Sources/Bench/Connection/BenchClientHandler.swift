@@ -29,6 +29,9 @@ final class BenchClientHandler: ChannelInboundHandler {
     private var nextID = 1
     private var context: ChannelHandlerContext?
     private var flushScheduled = false
+    /// The highest `seq` shown (handled) so far, and the highest acknowledged to the server.
+    private var shownUpTo = 0
+    private var acknowledgedUpTo = 0
     /// Why the connection ended, once it has.
     private(set) var failure: Error?
 
@@ -73,6 +76,12 @@ final class BenchClientHandler: ChannelInboundHandler {
         write(frame)
     }
 
+    /// `message` has been handled; acknowledged, with everything before it, once per read
+    /// batch, as chat-client does.
+    func acknowledge(_ message: ChatMessage) {
+        shownUpTo = max(shownUpTo, message.seq)
+    }
+
     // MARK: - Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -103,6 +112,14 @@ final class BenchClientHandler: ChannelInboundHandler {
                 onUnmatched?(frame)
             }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if shownUpTo > acknowledgedUpTo {
+            acknowledgedUpTo = shownUpTo
+            write(.ack(seq: shownUpTo))
+        }
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

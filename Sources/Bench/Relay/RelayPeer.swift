@@ -84,7 +84,7 @@ final class RelayPeer {
             shared.recorder.record(sentAt: sentAt, receivedAt: now)
         }
         shared.received.increment()
-        handler.post(.ack(messageID: message.id))
+        handler.acknowledge(message)
         partner?.delivered()
     }
 

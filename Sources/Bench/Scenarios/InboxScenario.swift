@@ -106,7 +106,7 @@ struct InboxScenario {
         try await connection.withHandler { handler in
             handler.onMessage = { [unowned handler] message in
                 received.increment()
-                handler.post(.ack(messageID: message.id))
+                handler.acknowledge(message)
             }
             return connection.eventLoop.makeSucceededVoidFuture()
         }.get()

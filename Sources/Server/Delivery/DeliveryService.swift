@@ -218,31 +218,46 @@ final class DeliveryService: SessionDelivery {
 
     // MARK: - Acknowledgements and summaries
 
-    /// The client of `outbox` confirmed a message: drop it from the inbox if it came from
-    /// there, and tell the sender it was delivered.
-    func acknowledge(_ messageID: String, mailbox outbox: SessionMailbox) {
-        guard let pending = outbox.acknowledge(messageID) else { return }
-        if pending.fromInbox {
-            // Started at once (see `startedNow`), so the removal is queued before this
-            // returns, and so before a shutdown closes the store; not synced on its own
+    /// The client of `mailbox` has shown everything up to `seq`: drop those that came from
+    /// the inbox from it, and tell each sender, in one `delivered` per sender session.
+    func acknowledge(upTo seq: Int, mailbox: SessionMailbox) {
+        let entries = mailbox.acknowledge(upTo: seq)
+        guard !entries.isEmpty else { return }
+        let stored = entries.filter(\.fromInbox).map(\.message)
+        if !stored.isEmpty {
+            // Started at once (see `startedNow`), so the removals are queued before this
+            // returns, and so before a shutdown closes the store; not synced on their own
             // (see `InboxStore`).
             let inbox = self.inbox
             let logger = self.logger
-            let message = pending.message
             Task.immediate {
-                do {
-                    try await inbox.remove(recipient: message.to, id: message.id)
-                } catch {
-                    // Kept, so delivered again next time; the client drops the duplicate.
-                    logger.warning("acknowledged message not removed: \(error)")
+                for message in stored {
+                    do {
+                        try await inbox.remove(recipient: message.to, id: message.id)
+                    } catch {
+                        // Kept, so delivered again next time; the client drops the duplicate.
+                        logger.warning("acknowledged message not removed: \(error)")
+                    }
                 }
             }
         }
-        let receipt = ServerFrame.receipt(id: nil, messageID: pending.message.id, status: .delivered)
-        // The session that sent it, unless it has ended since (the sender may be back in
-        // another session: ask the registry).
-        if pending.sender?.send(receipt) != true {
-            registry.session(for: pending.message.from)?.send(receipt)
+        // Most often one sender (the partner) and one frame. A live message goes to the
+        // session that sent it unless that has ended since; else, as for stored ones, to
+        // the sender's current session, if any (the registry knows).
+        var bySession: [(session: SessionMailbox?, sender: String, ids: [String])] = []
+        for entry in entries {
+            let session = entry.sender
+            if let index = bySession.firstIndex(where: { $0.session === session && $0.sender == entry.message.from }) {
+                bySession[index].ids.append(entry.message.id)
+            } else {
+                bySession.append((session, entry.message.from, [entry.message.id]))
+            }
+        }
+        for group in bySession {
+            let receipt = ServerFrame.delivered(messageIDs: group.ids)
+            if group.session?.send(receipt) != true {
+                registry.session(for: group.sender)?.send(receipt)
+            }
         }
     }
 

@@ -26,8 +26,8 @@ protocol SessionDelivery: Sendable {
     /// Sends `body` to the partner chosen in `mailbox`.
     func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer
 
-    /// The client of `mailbox` has shown message `messageID`.
-    func acknowledge(_ messageID: String, mailbox: SessionMailbox)
+    /// The client of `mailbox` has shown every message up to `seq` (cumulative).
+    func acknowledge(upTo seq: Int, mailbox: SessionMailbox)
 
     /// Waiting messages per sender for `user`; answers an `inbox` frame or an error frame.
     func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame>

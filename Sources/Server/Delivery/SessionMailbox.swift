@@ -59,45 +59,49 @@ final class SessionMailbox: PresentSession {
     /// unacknowledged until the client says so, or handed back by `close`). `sender` is the
     /// session a live message comes from.
     func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil) -> Bool {
-        let accepted = state.withLock { state -> Bool? in
-            guard !state.closed else { return false }
+        // The seq is taken and the frame queued under one lock, so frames leave in seq order
+        // whichever threads deliver at once, and a cumulative ack never covers a message the
+        // client has not had.
+        let outcome = state.withLock { state -> (accepted: Bool, scheduleFlush: Bool) in
+            guard !state.closed else { return (false, false) }
             if !fromInbox,
                 InboxRules.refusal(
                     adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
                     != nil
             {
-                return false
+                return (false, false)
             }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
-            if fromInbox, state.unacknowledged.knows(storedID: message.id) { return nil }
+            if fromInbox, state.unacknowledged.knows(storedID: message.id) { return (true, false) }
             // `isWritable` is safe from any thread; a stalled client stays stalled until
             // its handler sees it writable again, so live order is never reshuffled.
             if state.stalled || !channel.isWritable {
                 state.stalled = true
                 state.refusedWhileStalled[message.from, default: []].insert(message.id)
-                return false
+                return (false, false)
             }
-            state.unacknowledged.add(.init(message: message, fromInbox: fromInbox, sender: sender))
-            return true
+            let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
+            let frame = ServerFrame.message(
+                ChatMessage(
+                    id: message.id, from: message.from, body: message.body,
+                    sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
+            return (true, Self.enqueue(frame, in: &state))
         }
-        guard let accepted else { return true }
-        if accepted {
-            write(
-                .message(
-                    ChatMessage(
-                        id: message.id, from: message.from, body: message.body,
-                        sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox)))
-        }
-        return accepted
+        if outcome.accepted { writeQueued(scheduleFlush: outcome.scheduleFlush) }
+        return outcome.accepted
     }
 
     /// Sends a control frame (notice, receipt) if the session is still open; best effort.
     /// False when it has closed.
     @discardableResult
     func send(_ frame: ServerFrame) -> Bool {
-        guard state.withLock({ !$0.closed }) else { return false }
-        write(frame)
+        let scheduleFlush = state.withLock { state -> Bool? in
+            guard !state.closed else { return nil }
+            return Self.enqueue(frame, in: &state)
+        }
+        guard let scheduleFlush else { return false }
+        writeQueued(scheduleFlush: scheduleFlush)
         return true
     }
 
@@ -124,9 +128,9 @@ final class SessionMailbox: PresentSession {
         }
     }
 
-    /// The client acknowledged `messageID`: forget it and return what it was.
-    func acknowledge(_ messageID: String) -> UnacknowledgedMessages.Entry? {
-        state.withLock { $0.unacknowledged.acknowledge(messageID) }
+    /// The client has shown everything up to `seq`: forget those and return them.
+    func acknowledge(upTo seq: Int) -> [UnacknowledgedMessages.Entry] {
+        state.withLock { $0.unacknowledged.acknowledge(upTo: seq) }
     }
 
     /// Refuses everything from now on and returns what was delivered but never
@@ -145,34 +149,31 @@ final class SessionMailbox: PresentSession {
         channel.pipeline.fireUserInboundEventTriggered(event)
     }
 
-    /// Writes `frame` to the channel; frames offered within one turn of its event loop share
-    /// one flush (one TLS record batch, one syscall) instead of one each.
+    /// Queues `frame` (under the lock, so the queue's order is the order frames were
+    /// offered in); true when no flush is scheduled yet.
+    private static func enqueue(_ frame: ServerFrame, in state: inout State) -> Bool {
+        state.queued.append(frame)
+        defer { state.flushScheduled = true }
+        return !state.flushScheduled
+    }
+
+    /// Writes queued frames to the channel; frames offered within one turn of its event loop
+    /// share one flush (one TLS record batch, one syscall) instead of one each.
     ///
-    /// On the channel's own loop the frame is written at once, so it keeps its place among the
-    /// session's own replies (an opened chat's waiting messages go out before its `ok`). From
-    /// another thread it is queued, and one task per batch, not per frame, crosses to the
-    /// loop. Either way frames from one thread keep their order, and frames queued from
-    /// elsewhere are written before a later one from the loop.
-    private func write(_ frame: ServerFrame) {
+    /// On the channel's own loop the queue is written at once, so a frame keeps its place
+    /// among the session's own replies (an opened chat's waiting messages go out before its
+    /// `ok`). From another thread one task per batch, not per frame, crosses to the loop.
+    /// Either way frames leave in the order they were queued.
+    private func writeQueued(scheduleFlush: Bool) {
         let loop = channel.eventLoop
         if loop.inEventLoop {
-            let (earlier, scheduleFlush) = state.withLock { state in
-                let earlier = state.queued
-                if !earlier.isEmpty { state.queued.removeAll(keepingCapacity: true) }
-                defer { state.flushScheduled = true }
-                return (earlier, !state.flushScheduled)
+            let frames = state.withLock { state in
+                defer { state.queued.removeAll(keepingCapacity: true) }
+                return state.queued
             }
-            for queued in earlier { channel.write(queued, promise: nil) }
-            channel.write(frame, promise: nil)
-            if scheduleFlush { loop.execute { self.flushQueued() } }
-        } else {
-            let scheduleFlush = state.withLock { state in
-                state.queued.append(frame)
-                defer { state.flushScheduled = true }
-                return !state.flushScheduled
-            }
-            if scheduleFlush { loop.execute { self.flushQueued() } }
+            for frame in frames { channel.write(frame, promise: nil) }
         }
+        if scheduleFlush { loop.execute { self.flushQueued() } }
     }
 
     /// On the channel's loop: writes what other threads queued, then flushes everything.

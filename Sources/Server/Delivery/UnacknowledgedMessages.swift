@@ -1,10 +1,12 @@
-/// The messages handed to one session and not yet acknowledged by its client, oldest
-/// first, and the stored ones it acknowledged lately. A value: `SessionMailbox` keeps it
-/// under its lock, together with whether the session is still open.
+/// The messages written to one session and not yet acknowledged by its client, in the order
+/// of their `seq`, and the stored ones it acknowledged lately. A value: `SessionMailbox`
+/// keeps it under its lock, together with whether the session is still open.
 struct UnacknowledgedMessages: Sendable {
-    /// A message handed to the session and not yet acknowledged.
+    /// A message written to the session and not yet acknowledged.
     struct Entry: Sendable {
         let message: StoredMessage
+        /// Its `seq` on this connection.
+        let seq: Int
         /// True when it is (still) in the inbox; false for a live message.
         let fromInbox: Bool
         /// The session that handed over a live message, for its "delivered" receipt
@@ -18,47 +20,72 @@ struct UnacknowledgedMessages: Sendable {
     /// What the live messages among them (not those from the inbox) would take in the
     /// inbox if the session ended now: the space reserved for them there.
     private(set) var liveUsage = InboxUsage()
+    /// The `seq` the next message written gets.
+    private(set) var nextSeq = 1
 
-    private var pending: [String: Entry] = [:]
-    private var order: [String] = []
-    /// Ids of stored messages this client acknowledged lately. A stored message can reach a
-    /// session twice (once from the inbox read when the chat opens, once from the store that
-    /// was still finishing); after the first was acknowledged, `pending` no longer knows it,
-    /// so these catch the second. A live message is handed over once, so its id is not kept.
+    /// Oldest first; `entries[head...]` are the pending ones (the acknowledged prefix is
+    /// dropped in one go once it is most of the array, not one by one).
+    private var entries: [Entry] = []
+    private var head = 0
+    /// Ids of the pending stored messages, so one offered again is not written twice.
+    private var pendingStored: Set<String> = []
     private var acknowledged: Set<String> = []
-    /// The same ids as a ring, to forget the oldest when it is full (no array shift).
     private var acknowledgedRing: [String] = []
     private var acknowledgedNext = 0
 
-    /// True when a stored message with this id is already on its way or was shown.
+    /// True when the stored message `id` is pending or was acknowledged lately.
     func knows(storedID id: String) -> Bool {
-        pending[id] != nil || acknowledged.contains(id)
+        pendingStored.contains(id) || acknowledged.contains(id)
     }
 
-    mutating func add(_ entry: Entry) {
-        if !entry.fromInbox {
+    /// Records `message` as written with the next `seq`, which it returns.
+    mutating func add(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox?) -> Int {
+        let seq = nextSeq
+        nextSeq += 1
+        if fromInbox {
+            pendingStored.insert(message.id)
+        } else {
             liveUsage.messages += 1
-            liveUsage.bytes += entry.message.storageSize
+            liveUsage.bytes += message.storageSize
         }
-        pending[entry.message.id] = entry
-        order.append(entry.message.id)
+        entries.append(Entry(message: message, seq: seq, fromInbox: fromInbox, sender: sender))
+        return seq
     }
 
-    /// The client acknowledged `id`: forget it and return what it was.
-    mutating func acknowledge(_ id: String) -> Entry? {
-        guard let entry = pending.removeValue(forKey: id) else { return nil }
-        if !entry.fromInbox {
-            liveUsage.messages -= 1
-            liveUsage.bytes -= entry.message.storageSize
+    /// The client has shown everything up to `seq`: forget those and return them, oldest
+    /// first. A `seq` already acknowledged, or not yet written, acknowledges nothing more.
+    mutating func acknowledge(upTo seq: Int) -> [Entry] {
+        let start = head
+        while head < entries.count, entries[head].seq <= seq {
+            let entry = entries[head]
+            head += 1
+            if entry.fromInbox {
+                pendingStored.remove(entry.message.id)
+                remember(entry.message.id)
+            } else {
+                liveUsage.messages -= 1
+                liveUsage.bytes -= entry.message.storageSize
+            }
         }
-        // `order` keeps acknowledged ids until it is mostly stale, then drops them all at
-        // once: removing each one here would cost O(pending) per ack, which a 10,000
-        // message drain pays 10,000 times.
-        if order.count > 2 * pending.count + 64 {
-            let live = pending
-            order.removeAll { live[$0] == nil }
+        let done = Array(entries[start..<head])
+        if head > 64, head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
         }
-        guard entry.fromInbox else { return entry }
+        return done
+    }
+
+    /// Everything still pending, oldest first; forgets it.
+    mutating func removeAll() -> [Entry] {
+        let pending = Array(entries[head...])
+        entries.removeAll()
+        head = 0
+        pendingStored.removeAll()
+        liveUsage = InboxUsage()
+        return pending
+    }
+
+    private mutating func remember(_ id: String) {
         acknowledged.insert(id)
         if acknowledgedRing.count < Self.acknowledgedMemory {
             acknowledgedRing.append(id)
@@ -67,15 +94,5 @@ struct UnacknowledgedMessages: Sendable {
             acknowledgedRing[acknowledgedNext] = id
             acknowledgedNext = (acknowledgedNext + 1) % Self.acknowledgedMemory
         }
-        return entry
-    }
-
-    /// Everything still unacknowledged, oldest first, and forgets it.
-    mutating func removeAll() -> [Entry] {
-        let entries = order.compactMap { pending[$0] }
-        pending.removeAll()
-        order.removeAll()
-        liveUsage = InboxUsage()
-        return entries
     }
 }

@@ -248,8 +248,8 @@ final class SessionHandler: ChannelInboundHandler {
             case .later(let answer):
                 answer.assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
             }
-        case .acknowledge(let messageID):
-            if let mailbox { services.delivery.acknowledge(messageID, mailbox: mailbox) }
+        case .acknowledge(let seq):
+            if let mailbox { services.delivery.acknowledge(upTo: seq, mailbox: mailbox) }
         case .who(let id):
             let users = mailbox.map { services.delivery.who(except: $0.username) } ?? []
             send(.who(id: id, users: users), context: context)

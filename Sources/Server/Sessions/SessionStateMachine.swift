@@ -39,7 +39,7 @@ struct SessionStateMachine {
         /// Send a message to the chosen partner (slow when it goes to the inbox).
         case sendMessage(id: Int, body: String)
         /// The client confirmed a message.
-        case acknowledge(messageID: String)
+        case acknowledge(upTo: Int)
         /// List who is online.
         case who(id: Int)
         /// Summarise the inbox (slow: store read).
@@ -177,8 +177,8 @@ struct SessionStateMachine {
             }
             busy = true
             return .sendMessage(id: id, body: body)
-        case (.loggedIn, .ack(let messageID)):
-            return .acknowledge(messageID: messageID)
+        case (.loggedIn, .ack(let seq)):
+            return .acknowledge(upTo: seq)
         case (.loggedIn, .who(let id)):
             return .who(id: id)
         case (.loggedIn, .inbox(let id)):

@@ -10,16 +10,20 @@ public struct ChatMessage: Hashable, Sendable, CustomStringConvertible, CustomDe
     public var sentAtMilliseconds: Int64
     /// True when it waited in the inbox; false when delivered live.
     public var stored: Bool
+    /// Its place among the `message` frames of this connection (1, 2, 3...), which the
+    /// client's cumulative `ack` names.
+    public var seq: Int
 
     /// Without the body: message text must never reach a log by accident.
     public var description: String {
-        "ChatMessage(id: \(id), from: \(from), body: <\(body.utf8.count) bytes>, sentAt: \(sentAtMilliseconds), stored: \(stored))"
+        "ChatMessage(id: \(id), seq: \(seq), from: \(from), body: <\(body.utf8.count) bytes>, sentAt: \(sentAtMilliseconds), stored: \(stored))"
     }
 
     public var debugDescription: String { description }
 
-    public init(id: String, from: String, body: String, sentAtMilliseconds: Int64, stored: Bool) {
+    public init(id: String, from: String, body: String, sentAtMilliseconds: Int64, stored: Bool, seq: Int = 0) {
         self.id = id
+        self.seq = seq
         self.from = from
         self.body = body
         self.sentAtMilliseconds = sentAtMilliseconds
@@ -33,8 +37,6 @@ public enum ReceiptStatus: String, Hashable, Sendable, CaseIterable {
     case sent
     /// Written to the recipient's inbox and synced to disk.
     case stored
-    /// The recipient's client confirmed it received the message.
-    case delivered
 }
 
 /// One line of the `who` list.

@@ -65,7 +65,7 @@ extension ClientFrame {
         case .send:
             self = .send(id: try fields.requiredID(), body: try fields.string("body"))
         case .ack:
-            self = .ack(messageID: try fields.string("message_id"))
+            self = .ack(seq: try fields.int("seq"))
         case .who:
             self = .who(id: try fields.requiredID())
         case .inbox:
@@ -124,8 +124,8 @@ extension ClientFrame: EncodableFrame {
             builder.set("body", body)
             builder.set("id", id)
             builder.set("type", constant: type)
-        case .ack(let messageID):
-            builder.set("message_id", messageID)
+        case .ack(let seq):
+            builder.set("seq", seq)
             builder.set("type", constant: type)
         }
     }

@@ -20,8 +20,9 @@ public enum ClientFrame: Hashable, Sendable {
     case leave(id: Int)
     /// A message to the chosen partner.
     case send(id: Int, body: String)
-    /// The client has shown `message_id`; the server may forget it and tells the sender.
-    case ack(messageID: String)
+    /// The client has shown every message of this connection up to and including `seq`
+    /// (cumulative); the server forgets them and tells their senders.
+    case ack(seq: Int)
     /// Who is online, and whether free or in a session.
     case who(id: Int)
     /// Counts of waiting messages per sender.
@@ -83,8 +84,8 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
         case .send(let id, let body):
             // Message bodies are as private as passwords: never in logs.
             "send(id: \(id), body: <\(body.utf8.count) bytes>)"
-        case .ack(let messageID):
-            "ack(message_id: \(messageID))"
+        case .ack(let seq):
+            "ack(seq: \(seq))"
         case .who(let id):
             "who(id: \(id))"
         case .inbox(let id):

@@ -21,7 +21,7 @@
 struct ClientFrameScanner {
     /// The member names any client frame uses, one bit each to catch a repeat.
     private enum Member: UInt16 {
-        case type = 1, id = 2, body = 4, messageID = 8, with = 16, username = 32, password = 64, version = 128,
+        case type = 1, id = 2, body = 4, seq = 8, with = 16, username = 32, password = 64, version = 128,
             agent = 256
     }
 
@@ -30,7 +30,7 @@ struct ClientFrameScanner {
     private var kind: ClientFrame.Kind?
     private var id: JSONValue?
     private var body: JSONValue?
-    private var messageID: JSONValue?
+    private var seq: JSONValue?
     private var with: JSONValue?
     private var username: JSONValue?
     private var password: JSONValue?
@@ -75,7 +75,7 @@ struct ClientFrameScanner {
                 case .type: return nil  // handled above
                 case .id: id = value
                 case .body: body = value
-                case .messageID: messageID = value
+                case .seq: seq = value
                 case .with: with = value
                 case .username: username = value
                 case .password: password = value
@@ -107,8 +107,8 @@ struct ClientFrameScanner {
             guard case .int(let id) = id, case .string(let body) = body else { return nil }
             return .send(id: id, body: body)
         case .ack:
-            guard case .string(let messageID) = messageID else { return nil }
-            return .ack(messageID: messageID)
+            guard case .int(let seq) = seq else { return nil }
+            return .ack(seq: seq)
         case .hello:
             guard case .int(let version) = version, case .string(let agent) = agent else { return nil }
             return .hello(version: version, agent: agent)
@@ -141,7 +141,7 @@ struct ClientFrameScanner {
         case UInt8(ascii: "t"): candidate = (.type, "type")
         case UInt8(ascii: "i"): candidate = (.id, "id")
         case UInt8(ascii: "b"): candidate = (.body, "body")
-        case UInt8(ascii: "m"): candidate = (.messageID, "message_id")
+        case UInt8(ascii: "s"): candidate = (.seq, "seq")
         case UInt8(ascii: "w"): candidate = (.with, "with")
         case UInt8(ascii: "u"): candidate = (.username, "username")
         case UInt8(ascii: "p"): candidate = (.password, "password")

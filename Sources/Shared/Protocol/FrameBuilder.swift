@@ -26,6 +26,8 @@ protocol FrameBuilder {
     mutating func set(_ name: StaticString, _ value: [String: Int])
     /// Sets an array of objects of strings (e.g. the `who` list), each object's keys in byte order.
     mutating func set(_ name: StaticString, _ value: [[String: String]])
+    /// Sets an array of strings (e.g. the message ids of a `delivered`), in the given order.
+    mutating func set(_ name: StaticString, _ value: [String])
 }
 
 /// A frame that sets its members into a `FrameBuilder`, and so can be encoded.

@@ -120,6 +120,23 @@ struct FrameFields {
         return result
     }
 
+    /// A required array of strings.
+    func strings(_ name: String) throws(ProtocolError) -> [String] {
+        guard case .array(let items) = self.members[name] else {
+            throw self.members[name] == nil ? .missingField(name, id: self.id)
+                : .invalidField(name, expected: "an array of strings", id: self.id)
+        }
+        var result: [String] = []
+        result.reserveCapacity(items.count)
+        for item in items {
+            guard case .string(let text) = item else {
+                throw .invalidField(name, expected: "an array of strings", id: self.id)
+            }
+            result.append(text)
+        }
+        return result
+    }
+
     /// An optional string field: nil when absent or `null`, an error when of another type.
     func optionalString(_ name: String) throws(ProtocolError) -> String? {
         switch self.members[name] {

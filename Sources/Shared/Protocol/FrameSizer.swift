@@ -64,4 +64,12 @@ struct FrameSizer: FrameBuilder {
         }
         member(name, valueBytes: bytes)
     }
+
+    mutating func set(_ name: StaticString, _ value: [String]) {
+        var bytes = 2 + max(0, value.count - 1)  // brackets and commas
+        for text in value {
+            bytes += FrameWriter.withUTF8(text) { stringBytes($0) }
+        }
+        member(name, valueBytes: bytes)
+    }
 }

@@ -86,6 +86,16 @@ struct FrameWriter: FrameBuilder {
         byte(UInt8(ascii: "]"))
     }
 
+    mutating func set(_ name: StaticString, _ value: [String]) {
+        member(name)
+        byte(UInt8(ascii: "["))
+        for (index, text) in value.enumerated() {
+            if index > 0 { byte(UInt8(ascii: ",")) }
+            Self.withUTF8(text) { string($0) }
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
     /// Runs `body` on the UTF-8 of `text`: in place for a native string (or a copy on the stack
     /// for a small one), without the mutable copy `String.withUTF8` needs.
     @inline(__always)

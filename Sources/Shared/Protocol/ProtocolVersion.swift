@@ -1,7 +1,7 @@
 /// The protocol revision spoken by this build, and the `agent` string sent in `hello`.
 public enum ProtocolVersion {
     /// The version sent in `hello`. Both sides must speak the same one; see docs/PROTOCOL.md.
-    public static let current = 1
+    public static let current = 2
 
     /// The release of this software, reported in the `agent` string.
     public static let softwareVersion = "0.1.0"

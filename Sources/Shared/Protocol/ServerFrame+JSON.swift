@@ -49,13 +49,16 @@ extension ServerFrame {
                     from: try fields.string("from"),
                     body: try fields.string("body"),
                     sentAtMilliseconds: Int64(try fields.int("sent_at")),
-                    stored: try fields.optionalBool("stored") ?? false))
+                    stored: try fields.optionalBool("stored") ?? false,
+                    seq: try fields.int("seq")))
         case .receipt:
             let statusText = try fields.string("status")
             guard let status = ReceiptStatus(rawValue: statusText) else {
-                throw .invalidField("status", expected: "sent, stored or delivered", id: fields.id)
+                throw .invalidField("status", expected: "sent or stored", id: fields.id)
             }
             self = .receipt(id: try fields.optionalInt("id"), messageID: try fields.string("message_id"), status: status)
+        case .delivered:
+            self = .delivered(messageIDs: try fields.strings("message_ids"))
         case .inbox:
             self = .inbox(
                 id: try fields.optionalInt("id"), counts: try fields.intObject("counts"),
@@ -110,6 +113,7 @@ extension ServerFrame: EncodableFrame {
             builder.set("from", message.from)
             builder.set("message_id", message.id)
             builder.set("sent_at", Int(message.sentAtMilliseconds))
+            builder.set("seq", message.seq)
             builder.set("stored", message.stored)
             builder.set("type", constant: "message")
         case .receipt(let id, let messageID, let status):
@@ -118,9 +122,11 @@ extension ServerFrame: EncodableFrame {
             switch status {
             case .sent: builder.set("status", constant: "sent")
             case .stored: builder.set("status", constant: "stored")
-            case .delivered: builder.set("status", constant: "delivered")
             }
             builder.set("type", constant: "receipt")
+        case .delivered(let messageIDs):
+            builder.set("message_ids", messageIDs)
+            builder.set("type", constant: "delivered")
         case .inbox(let id, let counts, let expired):
             builder.set("counts", counts)
             builder.set("expired", expired)

@@ -17,6 +17,8 @@ public enum ServerFrame: Hashable, Sendable {
     /// News about one of this client's own messages; `id` is the `send` request's id when the
     /// receipt answers it (`sent`, `stored`), nil when it comes later (`delivered`).
     case receipt(id: Int?, messageID: String, status: ReceiptStatus)
+    /// These messages of the client's (oldest first) have been shown to their recipient.
+    case delivered(messageIDs: [String])
     /// Waiting messages per sender, and how many expired unread since the last summary. Sent
     /// unsolicited after login (id nil) and as the answer to `inbox`.
     case inbox(id: Int?, counts: [String: Int], expired: Int)
@@ -25,7 +27,7 @@ public enum ServerFrame: Hashable, Sendable {
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, ok, error, notice, message, receipt, inbox, who
+        case hello, ok, error, notice, message, receipt, delivered, inbox, who
     }
 
     /// This frame's JSON `type`.
@@ -37,6 +39,7 @@ public enum ServerFrame: Hashable, Sendable {
         case .notice: .notice
         case .message: .message
         case .receipt: .receipt
+        case .delivered: .delivered
         case .inbox: .inbox
         case .who: .who
         }
@@ -45,7 +48,7 @@ public enum ServerFrame: Hashable, Sendable {
     /// The request `id` this frame answers, if any.
     public var id: Int? {
         switch self {
-        case .hello, .notice, .message: nil
+        case .hello, .notice, .message, .delivered: nil
         case .receipt(let id, _, _), .inbox(let id, _, _): id
         case .who(let id, _): id
         case .ok(let id, _): id
