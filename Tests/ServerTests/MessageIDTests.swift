@@ -5,22 +5,30 @@ import Testing
 
 @Suite("MessageID")
 struct MessageIDTests {
-    @Test("ids are lower-case version 4 UUIDs that Foundation reads back the same")
+    @Test("ids are this process's prefix and a counter, in lower-case hex")
     func form() {
-        for _ in 0..<1_000 {
-            let id = MessageID.random()
-            #expect(id.count == 36)
-            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id, "\(id)")
-            let characters = Array(id)
-            #expect(characters[14] == "4", "version 4: \(id)")
-            #expect("89ab".contains(characters[19]), "variant 10xx: \(id)")
+        let first = MessageID.next()
+        let second = MessageID.next()
+        for id in [first, second] {
+            #expect(id.count == 33, "\(id)")
+            #expect(id.split(separator: "-").map(\.count) == [16, 16], "\(id)")
+            #expect(id.allSatisfy { "0123456789abcdef-".contains($0) }, "\(id)")
         }
+        #expect(first.prefix(16) == second.prefix(16), "one prefix per process")
+        let counters = [first, second].map { UInt64($0.suffix(16), radix: 16) }
+        #expect(counters[0].map { $0 + 1 } == counters[1], "the counter counts")
     }
 
-    @Test("100,000 ids have no duplicate")
-    func unique() {
-        var seen = Set<String>()
-        for _ in 0..<100_000 { seen.insert(MessageID.random()) }
-        #expect(seen.count == 100_000)
+    @Test("100,000 ids from four threads at once have no duplicate")
+    func unique() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask { (0..<25_000).map { _ in MessageID.next() } }
+            }
+            var all: [String] = []
+            for await batch in group { all += batch }
+            return all
+        }
+        #expect(Set(ids).count == 100_000)
     }
 }

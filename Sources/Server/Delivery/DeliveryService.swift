@@ -64,7 +64,7 @@ final class DeliveryService: SessionDelivery {
         // (escape sequences, bidirectional overrides) is the displaying client's to neutralise,
         // as it will have to be once bodies are end-to-end encrypted.
         let message = StoredMessage(
-            id: MessageID.random(), from: outbox.username, to: recipient, body: body,
+            id: MessageID.next(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
         if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
             return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
