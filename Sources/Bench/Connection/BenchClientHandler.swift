@@ -32,6 +32,7 @@ final class BenchClientHandler: ChannelInboundHandler {
     /// The highest `seq` shown (handled) so far, and the highest acknowledged to the server.
     private var shownUpTo = 0
     private var acknowledgedUpTo = 0
+    private var ackScheduled = false
     /// Why the connection ended, once it has.
     private(set) var failure: Error?
 
@@ -76,8 +77,8 @@ final class BenchClientHandler: ChannelInboundHandler {
         write(frame)
     }
 
-    /// `message` has been handled; acknowledged, with everything before it, once per read
-    /// batch, as chat-client does.
+    /// `message` has been handled; acknowledged, with everything before it, at most
+    /// `ClientAcknowledgement.delay` later, as chat-client does.
     func acknowledge(_ message: ChatMessage) {
         shownUpTo = max(shownUpTo, message.seq)
     }
@@ -115,9 +116,14 @@ final class BenchClientHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if shownUpTo > acknowledgedUpTo {
-            acknowledgedUpTo = shownUpTo
-            write(.ack(seq: shownUpTo))
+        if shownUpTo > acknowledgedUpTo, !ackScheduled {
+            ackScheduled = true
+            context.eventLoop.assumeIsolated().scheduleTask(in: ClientAcknowledgement.delay) {
+                self.ackScheduled = false
+                guard self.shownUpTo > self.acknowledgedUpTo else { return }
+                self.acknowledgedUpTo = self.shownUpTo
+                self.write(.ack(seq: self.shownUpTo))
+            }
         }
         context.fireChannelReadComplete()
     }

@@ -37,6 +37,12 @@ final class SessionHandler: ChannelInboundHandler {
     private var batching = false
     /// Something was written in the current batch and not flushed yet.
     private var unflushed = false
+    /// Flushes `sent` receipts written without a flush of their own (see `receiptDelay`).
+    private var receiptFlush: Scheduled<Void>?
+    /// How long a `sent` receipt may wait for company: a sender typing or sending steadily
+    /// gets its receipts a few at a time, in one TLS record and one system call, instead of
+    /// one each. Far below what a person notices; any other frame flushes them sooner.
+    static let receiptDelay: TimeAmount = .milliseconds(10)
 
     init(services: SessionServices, sessionID: UInt64, logger: Logger) {
         self.services = services
@@ -60,6 +66,8 @@ final class SessionHandler: ChannelInboundHandler {
         stalledTimer = nil
         caughtUpTimer?.cancel()
         caughtUpTimer = nil
+        receiptFlush?.cancel()
+        receiptFlush = nil
     }
 
     // MARK: - Inbound
@@ -317,13 +325,21 @@ final class SessionHandler: ChannelInboundHandler {
 
     // MARK: - Writing
 
-    /// Writes `frame`; flushes at once unless a batch is open (then its end flushes).
+    /// Writes `frame`; flushes at once unless a batch is open (then its end flushes), or
+    /// within `receiptDelay` for a `sent` receipt.
     private func send(_ frame: ServerFrame, context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(frame), promise: nil)
-        if batching {
+        if case .receipt(_, _, .sent) = frame {
+            if receiptFlush == nil {
+                receiptFlush = context.eventLoop.assumeIsolated().scheduleTask(in: Self.receiptDelay) { [weak self] in
+                    self?.receiptFlush = nil
+                    context.flush()
+                }
+            }
+        } else if batching {
             unflushed = true
         } else {
-            context.flush()
+            flush(context: context)
         }
     }
 
@@ -340,8 +356,15 @@ final class SessionHandler: ChannelInboundHandler {
         batching = false
         if unflushed {
             unflushed = false
-            context.flush()
+            flush(context: context)
         }
+    }
+
+    /// Flushes everything written, receipts waiting for company included.
+    private func flush(context: ChannelHandlerContext) {
+        receiptFlush?.cancel()
+        receiptFlush = nil
+        context.flush()
     }
 
     private static func protocolError(_ error: Error, id: Int) -> ProtocolError {
