@@ -1,0 +1,83 @@
+import ChatSession
+import Shared
+import Testing
+import TestSupport
+
+/// The session library against the real chat-server over real TLS.
+@Suite("Client sessions against chat-server")
+struct SessionIntegrationTests {
+    @Test("two sessions pair, a message arrives once, and its ack comes back as delivered", .timeLimit(.minutes(2)))
+    func liveMessageAndDelivered() async throws {
+        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let caFile = server.certificates.caFile
+        let (alice, _) = try await SessionClient.loggedIn("alice", port: server.port, caFile: caFile, register: true)
+        let (bob, summary) = try await SessionClient.loggedIn("bob", port: server.port, caFile: caFile, register: true)
+        #expect(summary.counts.isEmpty && summary.expired == 0)
+        #expect(alice.connection.serverAgent.hasPrefix("chat-server/"))
+
+        #expect(try await alice.connection.chat(with: "BOB") == "bob", "the canonical name comes back")
+        #expect(try await bob.connection.chat(with: "alice") == "alice")
+        try await alice.waitForNotice(.paired)
+
+        let sent = try await alice.connection.send("hello bob")
+        #expect(sent.status == .sent)
+        let received = try await bob.nextMessage()
+        #expect(received.id == sent.messageID && received.body == "hello bob" && received.from == "alice")
+        bob.connection.acknowledge(received)
+        try await alice.waitForReceipt(sent.messageID, .delivered)
+
+        let users = try await alice.connection.who()
+        #expect(users == [PresenceEntry(username: "bob", status: .chatting)])
+        await alice.close()
+        await bob.close()
+    }
+
+    @Test("an unacknowledged stored message comes again in the next session, and is shown once", .timeLimit(.minutes(2)))
+    func redeliveryAfterReconnect() async throws {
+        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let caFile = server.certificates.caFile
+        let (carol, _) = try await SessionClient.loggedIn("carol", port: server.port, caFile: caFile, register: true)
+        try await SessionClient.loggedIn("dave", port: server.port, caFile: caFile, register: true).client.close()
+        try await carol.connection.chat(with: "dave")
+        let stored = try await carol.connection.send("kept for dave")
+        #expect(stored.status == .stored)
+
+        // Dave reads it but never acknowledges it, so the server keeps it.
+        let (first, summary) = try await SessionClient.loggedIn("dave", port: server.port, caFile: caFile, register: false)
+        #expect(summary.counts == ["carol": 1])
+        try await first.connection.chat(with: "carol")
+        let original = try await first.nextMessage()
+        #expect(original.stored && original.body == "kept for dave")
+        await first.close()
+
+        let (second, _) = try await SessionClient.loggedIn("dave", port: server.port, caFile: caFile, register: false)
+        try await second.connection.chat(with: "carol")
+        let again = try await second.nextMessage()
+        #expect(again.id == original.id, "redelivered with the same id")
+        second.connection.acknowledge(again)
+        #expect(try await second.connection.inbox().counts.isEmpty, "the ack emptied the inbox")
+        await second.close()
+        await carol.close()
+    }
+
+    @Test("a refused request throws the server's error and the session goes on", .timeLimit(.minutes(2)))
+    func refused() async throws {
+        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let client = try await SessionClient.connect(port: server.port, caFile: server.certificates.caFile)
+        await #expect {
+            try await client.connection.login(username: "nobody", password: "password123")
+        } throws: { error in
+            guard case SessionError.refused(let refusal) = error else { return false }
+            return refusal.code == .badCredentials
+        }
+        try await client.connection.ping()
+        await client.close()
+        guard case .closed(.closedByClient) = try await client.nextEvent() else {
+            Issue.record("the session ends with closed by the client")
+            return
+        }
+    }
+}
