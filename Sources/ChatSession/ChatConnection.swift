@@ -28,6 +28,17 @@ public final class ChatConnection: Sendable {
         try await session.withHandler { $0.request(request) }.get()
     }
 
+    /// Sends `request` and hands its answer (or the failure) to `onAnswer` on the event
+    /// loop, between the events that came before it and those after it: for a caller
+    /// that merges events and answers into one ordered stream of its own.
+    public func request(
+        _ request: ChatRequest, onAnswer: @escaping @Sendable (Result<ServerFrame, any Error>) -> Void
+    ) {
+        // Future callbacks run as the promise completes, inside the handler's read of the
+        // answer, so nothing read after it can be reported first.
+        session.withHandler { $0.request(request) }.whenComplete(onAnswer)
+    }
+
     /// Sends `request` without waiting: its answer comes as `SessionEvent.reply`.
     public func post(_ request: ChatRequest) {
         _ = session.withHandler { handler in

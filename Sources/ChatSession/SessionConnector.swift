@@ -60,9 +60,9 @@ public struct SessionConnector: Sendable {
     }
 
     /// Like `connect(on:)`, but every event goes to `onEvent` (on the event loop, in
-    /// order) and `connection.events` is empty. A request answered after some events
-    /// returns after `onEvent` has had them: a caller that merges events into a stream of
-    /// its own sees them before the answer.
+    /// order) and `connection.events` is empty: for a caller that merges events into a
+    /// stream of its own. `ChatConnection.request(_:onAnswer:)` puts answers in their
+    /// place in that order.
     public func connect(
         on loop: EventLoop? = nil, onEvent: @escaping @Sendable (SessionEvent) -> Void
     ) async throws -> ChatConnection {

@@ -260,20 +260,14 @@ final class ChatREPL {
     }
 
     /// Makes `request` and returns the frame that answers it, showing what arrives before
-    /// the answer. The session answers through the same stream as everything else, so
-    /// what the server sent before the answer is shown before it.
+    /// the answer. The answer comes through the same stream as everything else, in the
+    /// order the server sent it: what came before it is shown first, and what came after
+    /// it (the login's inbox summary) is still there for the caller.
     private func request(_ request: ChatRequest) async throws -> ServerFrame {
         let number = nextRequest
         nextRequest += 1
-        let connection = self.connection
         let deliver = self.deliver
-        Task {
-            do {
-                deliver(.answer(request: number, .success(try await connection.request(request))))
-            } catch {
-                deliver(.answer(request: number, .failure(error)))
-            }
-        }
+        connection.request(request) { deliver(.answer(request: number, $0)) }
         while true {
             switch try await nextEvent() {
             case .answer(number, let result):
