@@ -3,8 +3,8 @@ import NIOPosix
 import Shared
 
 /// Opens client sessions: TCP, then TLS verified against the configured CA (there is no
-/// way to skip that), the line codec and frame codecs, a `ClientSessionHandler`, and the
-/// `hello` exchange.
+/// way to skip that), the line decoder, a `ClientSessionHandler`, and the `hello`
+/// exchange.
 ///
 /// The server's address can be pinned (`pinningAddress()`): every connection after that
 /// dials it directly instead of looking the host up and racing its addresses, which a
@@ -77,8 +77,6 @@ public struct SessionConnector: Sendable {
         let configuration = self.configuration
         let connected = dial(on: loop ?? group.next()) { channel, sync in
             try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-            try sync.addHandler(FrameDecoder<ServerFrame>())
-            try sync.addHandler(FrameEncoder<ClientFrame>())
             try sync.addHandler(ClientSessionHandler(configuration: configuration, eventLoop: channel.eventLoop))
         }
         return connected.flatMap { channel in

@@ -25,12 +25,20 @@ struct ClientSessionHandlerTests {
         func written() throws -> [ClientFrame] {
             loop.run()
             var frames: [ClientFrame] = []
-            while let frame = try channel.readOutbound(as: ClientFrame.self) { frames.append(frame) }
+            while let lines = try channel.readOutbound(as: ByteBuffer.self) {
+                #expect(lines.readableBytesView.last == UInt8(ascii: "\n"), "whole lines only")
+                for line in lines.readableBytesView.split(separator: UInt8(ascii: "\n")) {
+                    frames.append(try ClientFrame.decode(ByteBuffer(bytes: line)).get())
+                }
+            }
             return frames
         }
 
+        /// One line from the server, as the line decoder passes it on.
         func receive(_ frame: ServerFrame) throws {
-            try channel.writeInbound(Result<ServerFrame, ProtocolError>.success(frame))
+            var line = ByteBuffer()
+            frame.encode(into: &line)
+            try channel.writeInbound(line)
             loop.run()
         }
     }
@@ -118,8 +126,16 @@ struct ClientSessionHandlerTests {
         let fixture = try greeted()
         fixture.handler.post(.send(body: "one"))
         fixture.handler.post(.send(body: "two"))
-        #expect(try fixture.channel.readOutbound(as: ClientFrame.self) == nil, "not flushed before the turn ends")
-        #expect(try fixture.written() == [.send(id: 1, body: "one"), .send(id: 2, body: "two")])
+        #expect(try fixture.channel.readOutbound(as: ByteBuffer.self) == nil, "not flushed before the turn ends")
+        fixture.loop.run()
+        let lines = try fixture.channel.readOutbound(as: ByteBuffer.self)
+        var expected = ByteBuffer()
+        for frame in [ClientFrame.send(id: 1, body: "one"), .send(id: 2, body: "two")] {
+            frame.encode(into: &expected)
+            expected.writeInteger(UInt8(ascii: "\n"))
+        }
+        #expect(lines == expected, "both frames in one buffer, each a line")
+        #expect(try fixture.channel.readOutbound(as: ByteBuffer.self) == nil)
         try fixture.receive(.receipt(id: 2, messageID: "x", status: .sent))
         guard case .reply(.receipt(2, "x", .sent)) = fixture.log.events.last else {
             Issue.record("a posted request's answer is an event: \(fixture.log.events)")
