@@ -99,8 +99,6 @@ let package = Package(
             dependencies: [
                 "ChatSession",
                 "Shared",
-                // NIOLockedValueBox, for the terminal's line editor.
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -129,6 +127,8 @@ let package = Package(
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // ConditionLock, for the slowloris crowd's threads.
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
@@ -155,6 +155,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 // NIOThreadPool and a real event loop for AccountService; a Logger to give it.
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // ConditionLock, to hold an event loop while other threads offer frames.
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -41,20 +41,14 @@ public final class ChatConnection: Sendable {
 
     /// Sends `request` without waiting: its answer comes as `SessionEvent.reply`.
     public func post(_ request: ChatRequest) {
-        _ = session.withHandler { handler in
-            handler.post(request)
-            return handler.handshakeCompleted.eventLoop.makeSucceededVoidFuture()
-        }
+        session.execute { $0.post(request) }
     }
 
     /// The message is on the user's screen: acknowledge it (`.afterShown` policy; with
     /// `.automatic` the session already did).
     public func acknowledge(_ message: ChatMessage) {
         let messageID = message.id
-        _ = session.withHandler { handler in
-            handler.acknowledge(messageID: messageID)
-            return handler.handshakeCompleted.eventLoop.makeSucceededVoidFuture()
-        }
+        session.execute { $0.acknowledge(messageID: messageID) }
     }
 
     /// Closes with close_notify and waits until the socket is closed.

@@ -156,6 +156,16 @@ public struct SessionChannel: Sendable {
         return eventLoop.flatSubmit { body(handler.value) }
     }
 
+    /// Runs `body` with the handler on its event loop, later when called from elsewhere.
+    public func execute(_ body: @escaping @Sendable (ClientSessionHandler) -> Void) {
+        let handler = self.handler
+        if eventLoop.inEventLoop {
+            body(handler.value)
+        } else {
+            eventLoop.execute { body(handler.value) }
+        }
+    }
+
     /// Closes with close_notify; completes when the socket is closed.
     public func close() -> EventLoopFuture<Void> {
         withHandler { handler in

@@ -31,8 +31,8 @@ public final class ServerProcess: @unchecked Sendable {
         self.dataDirectory = dataDirectory ?? work.appending("data")
         self.stdoutPath = work.appending("server-\(UUID().uuidString.prefix(6)).out")
         self.stderrPath = stdoutPath.replacingOccurrences(of: ".out", with: ".err")
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: RepositoryPaths.binary("chat-server"))
