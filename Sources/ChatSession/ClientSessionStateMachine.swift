@@ -138,10 +138,12 @@ public struct ClientSessionStateMachine<Waiter> {
             }
             state = .open
             return .greeted(agent: agent)
-        case .error(let error):
+        case .error(let error) where error.id == nil:
             return .greetingFailed(.refused(error))
         default:
-            return .ignore
+            // The answer to a request made before the greeting finished (the server
+            // refuses it), or something unasked: as when open.
+            return open(frame)
         }
     }
 

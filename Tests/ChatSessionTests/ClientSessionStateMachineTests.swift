@@ -50,6 +50,22 @@ struct ClientSessionStateMachineTests {
         #expect(!refused.isOpen)
     }
 
+    @Test("a request made before the greeting finished still gets its answer")
+    func requestDuringGreeting() {
+        var machine = Machine(acknowledgement: .afterShown, rememberedMessages: 10)
+        _ = machine.sendingHello()
+        let id = machine.startRequest(waiter: "early")
+        let refusal = ProtocolError(.helloRequired, message: "say hello first", id: id)
+        guard case .answer("early", .error(refusal)) = machine.received(.success(.error(refusal))) else {
+            Issue.record("the refusal answers the request; it does not end the greeting")
+            return
+        }
+        guard case .greeted = machine.received(.success(.hello(version: ProtocolVersion.current, agent: "srv/1"))) else {
+            Issue.record("the greeting goes on")
+            return
+        }
+    }
+
     @Test("replies go to the request with their id, whatever the order")
     func repliesMatchedByID() {
         var machine = greeted()
