@@ -4,6 +4,9 @@ import Shared
 /// Everything a client session needs to know before it connects. Each default is written
 /// here once; `chat-client`, `chat-bench` and the tests override only what they must.
 public struct SessionConfiguration: Sendable {
+    /// Every setting at its default; command-line options take theirs from here.
+    public static let defaults = SessionConfiguration()
+
     /// Server host name or IP address; the server certificate is checked against it.
     public var host: String
     /// Server port.
