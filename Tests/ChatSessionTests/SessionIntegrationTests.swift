@@ -66,6 +66,36 @@ struct SessionIntegrationTests {
         await carol.close()
     }
 
+    /// One stream of events and answers, as chat-client merges them.
+    enum Item: Sendable {
+        case event(SessionEvent)
+        case answer(Result<ServerFrame, any Error>)
+    }
+
+    @Test("an answer handed to onAnswer keeps its place: the login's ok before its summary", .timeLimit(.minutes(2)))
+    func answerInOrder() async throws {
+        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let caFile = server.certificates.caFile
+        try await SessionClient.loggedIn("erin", port: server.port, caFile: caFile, register: true).client.close()
+
+        let (items, continuation) = AsyncStream.makeStream(of: Item.self)
+        let configuration = SessionConfiguration(port: server.port, caFile: caFile, agent: "order-test/1")
+        let connection = try await SessionConnector(configuration: configuration).connect { continuation.yield(.event($0)) }
+        // The summary follows the ok at once, often in the same read.
+        connection.request(.login(username: "erin", password: "password123")) { continuation.yield(.answer($0)) }
+        var iterator = items.makeAsyncIterator()
+        guard case .answer(.success(.ok(_, "erin"))) = await iterator.next() else {
+            Issue.record("the answer comes first")
+            return
+        }
+        guard case .event(.inboxSummary) = await iterator.next() else {
+            Issue.record("then the summary the server sent after it")
+            return
+        }
+        await connection.close()
+    }
+
     @Test("a refused request throws the server's error and the session goes on", .timeLimit(.minutes(2)))
     func refused() async throws {
         let server = try ServerProcess(certificates: try CertificateFixture.shared())
