@@ -40,9 +40,9 @@ public struct SessionConnector: Sendable {
     /// answered, not the resolver's first answer, keeps "localhost" working whichever of
     /// its addresses the server listens on.
     public func pinningAddress() async throws -> SessionConnector {
-        let channel = try await dial(on: group.next()) { _, _ in }.get()
-        let address = channel.remoteAddress
-        try? await channel.close()
+        let session = try await open(on: group.next()).get()
+        let address = session.channel.remoteAddress
+        try? await session.close().get()
         guard let address else { throw SessionError.connectionClosed }
         var pinned = self
         pinned.address = address
