@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -12,6 +13,8 @@ import Testing
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
     case inMemory
     case gdbm
+    /// A database of its own on the test process's throw-away cluster (`PostgresCluster`).
+    case postgres
 
     var testDescription: String { rawValue }
 }
@@ -43,10 +46,18 @@ struct StoreFixture {
                 removeFiles()
                 throw error
             }
+        case .postgres:
+            let cluster = try PostgresCluster.shared()
+            let database = try cluster.makeDatabase()
+            let location = try PostgresLocation(parsing: cluster.connectionString(database: database))
+            let stores = try await StorageBackend.open(.postgres(location), inboxLimits: inboxLimits, logger: Self.logger)
+            return StoreFixture(stores: stores, removeFiles: {
+                _ = try? cluster.psql("postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            })
         }
     }
 
-    /// Closes the stores and removes their files.
+    /// Closes the stores and removes their files (or database).
     func tearDown() async {
         await stores.close()
         removeFiles()
