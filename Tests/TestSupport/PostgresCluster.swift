@@ -144,8 +144,9 @@ public final class PostgresCluster: Sendable {
             .first { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }
     }
 
-    /// Stops the server and removes its files.
-    fileprivate func destroy() {
+    /// Stops the server and removes its files (for a cluster made with `init()`; the shared
+    /// one is destroyed when the process exits).
+    public func destroy() {
         try? run("pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }
