@@ -89,15 +89,10 @@ struct StoreOptions: ParsableArguments {
             Without it (and without --data-dir), taken from $\(StorageLocation.environmentVariable), which keeps a \
             password out of the process list; otherwise \(defaults.storage).
             """,
-            valueName: "backend:address"),
-        transform: { text in
-            do {
-                return try StorageLocation(parsing: text)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        })
-    var store: StorageLocation?
+            valueName: "backend:address"))
+    // A string, parsed in validate(): argument-parser's own message for a bad value would
+    // repeat it whole, password included.
+    var store: String?
 
     @Option(help: ArgumentHelp("Short for --store gdbm:DIR.", valueName: "dir"))
     var dataDir: String?
@@ -127,10 +122,14 @@ struct StoreOptions: ParsableArguments {
     /// The location these options name: `--store`, `--data-dir`, else `CHAT_STORE` from
     /// `environment`; nil leaves the default.
     ///
-    /// - Throws: `ValidationError` when the environment variable is malformed.
+    /// - Throws: `ValidationError` naming what is malformed (never showing a password).
     func location(environment: [String: String]) throws -> StorageLocation? {
         if let store {
-            return store
+            do {
+                return try StorageLocation(parsing: store)
+            } catch {
+                throw ValidationError("--store: \(error)")
+            }
         }
         if let dataDir {
             return .gdbm(directory: dataDir)
@@ -147,7 +146,7 @@ struct StoreOptions: ParsableArguments {
     }
 
     func apply(to configuration: inout ServerConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        // validate() has already parsed the environment variable; a malformed one cannot get here.
+        // validate() has already parsed the location; a malformed one cannot get here.
         if let location = try? location(environment: environment) {
             configuration.storage = location
         }
