@@ -40,10 +40,16 @@ extension PostgresInboxStore {
                     answers.forEach { $0() }
                     return
                 } catch PostgresError.statementFailed(let state, _) where ["40001", "40P01"].contains(state) && attempt < Self.attempts {
+                    _ = try? connection?.execute("ROLLBACK")
                     attempt += 1
                 } catch {
                     let failure = storageError(error)
-                    if connection?.isConnected != true {
+                    if case .unavailable = failure {
+                        connection = nil
+                    } else if let connection, connection.isConnected {
+                        // Rolls back a transaction the failure left open (and aborted).
+                        _ = try? connection.execute("ROLLBACK")
+                    } else {
                         connection = nil
                     }
                     if !isFailing {
@@ -100,73 +106,111 @@ extension PostgresInboxStore {
         }
 
         /// Runs `batch` in one transaction; returns the answers to give once it committed.
+        ///
+        /// Two round trips for a batch of appends, however large: BEGIN, the usage locks and
+        /// the duplicate check in one pipeline; the inserts, the counters and COMMIT in the
+        /// other. Each run of removals adds one round trip, each expiry one.
         private func commit(_ batch: [InboxWriteQueue.Operation]) throws -> [() -> Void] {
             let connection = try connected()
-            return try connection.transaction { () throws -> [() -> Void] in
-                var usage = try lockUsage(of: batch, on: connection)
-                var present = try existingIDs(of: batch, on: connection)
-                var pending: [(message: StoredMessage, sequence: Int64)] = []
-                var answers: [() -> Void] = []
-                answers.reserveCapacity(batch.count)
+            let opening = try connection.pipeline([
+                ("BEGIN ISOLATION LEVEL READ COMMITTED", []),
+                lockUsage(of: batch),
+                existingIDs(of: batch),
+            ])
+            var usage = try Self.usage(from: opening[1].rows, database: location.description)
+            var present = Self.present(from: opening[2].rows)
+            var pending: [(message: StoredMessage, sequence: Int64)] = []
+            var answers: [() -> Void] = []
+            answers.reserveCapacity(batch.count)
 
-                for operation in batch {
-                    switch operation {
-                    case .append(let message, let completion):
-                        let key = Key(recipient: message.to, id: message.id)
-                        // The same id again is the same message, stored (or about to be).
-                        if present.contains(key) {
-                            answers.append { completion(.success(.stored)) }
-                            continue
-                        }
-                        let size = message.storageSize
-                        let current = usage[message.to] ?? Usage(messages: 0, bytes: 0, nextSequence: 0)
-                        let inbox = InboxUsage(messages: current.messages, bytes: current.bytes)
-                        if let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
-                            answers.append { completion(.success(.full(reason))) }
-                            continue
-                        }
-                        pending.append((message, current.nextSequence))
-                        usage[message.to] = Usage(
-                            messages: current.messages + 1, bytes: current.bytes + size, nextSequence: current.nextSequence + 1)
-                        present.insert(key)
-                        answers.append { completion(.success(.stored)) }
-
-                    case .remove(let recipient, let id, let completion):
-                        try insert(&pending, on: connection)
-                        let rows = try connection.execute(
-                            "DELETE FROM inbox_messages WHERE recipient = $1 AND id = $2 RETURNING size", [recipient, id]
-                        ).rows
-                        let removed = Self.sizes(rows, column: 0)
-                        usage[recipient]?.subtract(removed)
-                        present.remove(Key(recipient: recipient, id: id))
-                        answers.append { completion(.success(!removed.isEmpty)) }
-
-                    case .expire(let recipient, let cutoff, let completion):
-                        try insert(&pending, on: connection)
-                        let threshold = InboxRules.expiryThreshold(before: cutoff)
-                        let rows = try connection.execute(
-                            "DELETE FROM inbox_messages WHERE recipient = $1 AND sent_at_ms < $2 RETURNING size, id",
-                            [recipient, String(threshold)]
-                        ).rows
-                        let removed = Self.sizes(rows, column: 0)
-                        usage[recipient]?.subtract(removed)
-                        for row in rows {
-                            if let id = row[1] {
-                                present.remove(Key(recipient: recipient, id: id))
-                            }
-                        }
-                        answers.append { completion(.success(removed.count)) }
-                    }
+            // Consecutive removals (a reader acknowledging a backlog) go as one DELETE.
+            var removals: [(key: Key, completion: @Sendable (Result<Bool, StorageError>) -> Void)] = []
+            func removeNow() throws {
+                guard !removals.isEmpty else {
+                    return
                 }
-                try insertAndCount(pending, usage: usage, on: connection)
-                return answers
+                try insert(&pending, on: connection)
+                let rows = try connection.execute(
+                    """
+                    DELETE FROM inbox_messages m USING unnest($1::text[], $2::text[]) AS gone(recipient, id)
+                    WHERE m.recipient = gone.recipient AND m.id = gone.id
+                    RETURNING m.recipient, m.id, m.size
+                    """, [PostgresArray.literal(removals.map(\.key.recipient)), PostgresArray.literal(removals.map(\.key.id))]
+                ).rows
+                var removed = Set<Key>()
+                for row in rows {
+                    guard let recipient = row[0], let id = row[1], let size = row[2].flatMap({ Int($0) }) else {
+                        continue
+                    }
+                    removed.insert(Key(recipient: recipient, id: id))
+                    usage[recipient]?.subtract([size])
+                }
+                for removal in removals {
+                    present.remove(removal.key)
+                    // The same id twice in one run: the first removal took it.
+                    let found = removed.remove(removal.key) != nil
+                    answers.append { removal.completion(.success(found)) }
+                }
+                removals.removeAll()
             }
+
+            for operation in batch {
+                if case .remove(let recipient, let id, let completion) = operation {
+                    removals.append((Key(recipient: recipient, id: id), completion))
+                    continue
+                }
+                try removeNow()
+                switch operation {
+                case .append(let message, let completion):
+                    let key = Key(recipient: message.to, id: message.id)
+                    // The same id again is the same message, stored (or about to be).
+                    if present.contains(key) {
+                        answers.append { completion(.success(.stored)) }
+                        continue
+                    }
+                    let size = message.storageSize
+                    let current = usage[message.to] ?? Usage(messages: 0, bytes: 0, nextSequence: 0)
+                    let inbox = InboxUsage(messages: current.messages, bytes: current.bytes)
+                    if let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
+                        answers.append { completion(.success(.full(reason))) }
+                        continue
+                    }
+                    pending.append((message, current.nextSequence))
+                    usage[message.to] = Usage(
+                        messages: current.messages + 1, bytes: current.bytes + size, nextSequence: current.nextSequence + 1)
+                    present.insert(key)
+                    answers.append { completion(.success(.stored)) }
+
+                case .remove:
+                    break
+
+                case .expire(let recipient, let cutoff, let completion):
+                    try insert(&pending, on: connection)
+                    let threshold = InboxRules.expiryThreshold(before: cutoff)
+                    let rows = try connection.execute(
+                        "DELETE FROM inbox_messages WHERE recipient = $1 AND sent_at_ms < $2 RETURNING size, id",
+                        [recipient, String(threshold)]
+                    ).rows
+                    let removed = Self.sizes(rows, column: 0)
+                    usage[recipient]?.subtract(removed)
+                    for row in rows {
+                        if let id = row[1] {
+                            present.remove(Key(recipient: recipient, id: id))
+                        }
+                    }
+                    answers.append { completion(.success(removed.count)) }
+                }
+            }
+            try removeNow()
+            try connection.pipeline([insertAndCount(pending, usage: usage), ("COMMIT", [])])
+            return answers
         }
 
-        /// Locks the `inbox_usage` row of every recipient `batch` touches, creating the
-        /// missing ones, in one fixed order (every server sorts the same way, so two batches
-        /// wanting the same rows queue up instead of deadlocking); returns their counters.
-        private func lockUsage(of batch: [InboxWriteQueue.Operation], on connection: PostgresConnection) throws -> [String: Usage] {
+        /// The statement locking the `inbox_usage` row of every recipient `batch` touches,
+        /// creating the missing ones, in one fixed order (every server sorts the same way, so
+        /// two batches wanting the same rows queue up instead of deadlocking); it returns
+        /// their counters.
+        private func lockUsage(of batch: [InboxWriteQueue.Operation]) -> (sql: String, parameters: [String?]) {
             var recipients = Set<String>()
             for operation in batch {
                 switch operation {
@@ -174,48 +218,54 @@ extension PostgresInboxStore {
                 case .remove(let recipient, _, _), .expire(let recipient, _, _): recipients.insert(recipient)
                 }
             }
-            // Sorted by UTF-8 bytes here and kept in that order (WITH ORDINALITY), not by the
-            // database's collation, which two databases or versions may not share.
+            // Sorted by UTF-8 bytes and kept in that order (WITH ORDINALITY), whatever the
+            // database's collation.
             let ordered = recipients.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            let rows = try connection.execute(
+            return (
                 """
                 INSERT INTO inbox_usage (recipient)
                 SELECT recipient FROM unnest($1::text[]) WITH ORDINALITY AS locked(recipient, position) ORDER BY position
                 ON CONFLICT (recipient) DO UPDATE SET recipient = EXCLUDED.recipient
                 RETURNING recipient, messages, bytes, next_sequence
                 """, [PostgresArray.literal(ordered)]
-            ).rows
+            )
+        }
+
+        /// The counters `lockUsage` returned, by recipient.
+        private static func usage(from rows: [[String?]], database: String) throws -> [String: Usage] {
             var usage: [String: Usage] = [:]
             for row in rows {
                 guard let recipient = row[0], let messages = row[1].flatMap({ Int($0) }),
                     let bytes = row[2].flatMap({ Int($0) }), let next = row[3].flatMap({ Int64($0) })
                 else {
-                    throw StorageError.corrupt("PostgreSQL database \(location.description): inbox_usage cannot be read back")
+                    throw StorageError.corrupt("PostgreSQL database \(database): inbox_usage cannot be read back")
                 }
                 usage[recipient] = Usage(messages: messages, bytes: bytes, nextSequence: next)
             }
             return usage
         }
 
-        /// Which of the batch's appended ids are already in their inbox. Read after
-        /// `lockUsage`, so in a snapshot that includes every commit that held those locks.
-        private func existingIDs(of batch: [InboxWriteQueue.Operation], on connection: PostgresConnection) throws -> Set<Key> {
+        /// The statement finding which of the batch's appended ids are already in their
+        /// inbox. It runs after `lockUsage`, so in a snapshot that includes every commit that
+        /// held those locks.
+        private func existingIDs(of batch: [InboxWriteQueue.Operation]) -> (sql: String, parameters: [String?]) {
             var recipients: [String] = []
             var ids: [String] = []
             for case .append(let message, _) in batch {
                 recipients.append(message.to)
                 ids.append(message.id)
             }
-            guard !ids.isEmpty else {
-                return []
-            }
-            let rows = try connection.execute(
+            return (
                 """
                 SELECT m.recipient, m.id FROM inbox_messages m
                 JOIN unnest($1::text[], $2::text[]) AS wanted(recipient, id)
                 ON m.recipient = wanted.recipient AND m.id = wanted.id
                 """, [PostgresArray.literal(recipients), PostgresArray.literal(ids)]
-            ).rows
+            )
+        }
+
+        /// The keys `existingIDs` returned.
+        private static func present(from rows: [[String?]]) -> Set<Key> {
             var present = Set<Key>()
             for row in rows {
                 if let recipient = row[0], let id = row[1] {
@@ -234,11 +284,11 @@ extension PostgresInboxStore {
             pending.removeAll()
         }
 
-        /// Inserts the remaining appends and writes every locked inbox's counters, in one
-        /// statement.
+        /// The statement inserting the remaining appends and writing every locked inbox's
+        /// counters.
         private func insertAndCount(
-            _ pending: [(message: StoredMessage, sequence: Int64)], usage: [String: Usage], on connection: PostgresConnection
-        ) throws {
+            _ pending: [(message: StoredMessage, sequence: Int64)], usage: [String: Usage]
+        ) -> (sql: String, parameters: [String?]) {
             let recipients = Array(usage.keys)
             let counters = recipients.map { usage[$0]! }
             let update = """
@@ -247,14 +297,15 @@ extension PostgresInboxStore {
                     AS counted(recipient, messages, bytes, next_sequence)
                 WHERE inbox_usage.recipient = counted.recipient
                 """
-            try connection.execute(
+            return (
                 "WITH inserted AS (\(Self.insertion)) \(update)",
                 Self.insertionParameters(pending) + [
                     PostgresArray.literal(recipients),
                     PostgresArray.literal(counters.map(\.messages)),
                     PostgresArray.literal(counters.map(\.bytes)),
                     PostgresArray.literal(counters.map(\.nextSequence)),
-                ])
+                ]
+            )
         }
 
         /// The INSERT of a batch's messages, parameters `$1` to `$7` (`insertionParameters`).
