@@ -148,6 +148,34 @@ struct PostgresBackendTests {
         }
     }
 
+    @Test("a writer's counters gone stale (another server wrote, an id came again) are noticed and the batch decided afresh")
+    func staleCounters() async throws {
+        let (cluster, database, location) = try Self.freshDatabase()
+        let nodes = [try await Self.open(location), try await Self.open(location)]
+        let first = StoredMessage.test(from: "alice", to: "bob", body: "a1")
+        let sent = [
+            (0, first), (0, StoredMessage.test(from: "alice", to: "bob", body: "a2")),
+            (1, StoredMessage.test(from: "carol", to: "bob", body: "c1")),
+            (0, StoredMessage.test(from: "alice", to: "bob", body: "a3")),
+            (1, StoredMessage.test(from: "carol", to: "bob", body: "c2")),
+        ]
+        for (node, message) in sent {
+            #expect(try await nodes[node].inbox.append(message) == .stored)
+        }
+        // Known to node 0's writer, and again: stored, once.
+        #expect(try await nodes[0].inbox.append(first) == .stored)
+        #expect(try await nodes[1].inbox.append(first) == .stored)
+        #expect(try await nodes[0].inbox.messages(for: "bob", from: nil) == sent.map(\.1))
+        #expect(try cluster.psql(database, "SELECT messages || ' ' || next_sequence FROM inbox_usage WHERE recipient = 'bob'") == "5 5")
+        #expect(try await nodes[1].inbox.remove(recipient: "bob", id: first.id))
+        #expect(try await nodes[0].inbox.append(StoredMessage.test(from: "alice", to: "bob", body: "a4")) == .stored)
+        #expect(try await nodes[0].inbox.counts(for: "bob") == ["alice": 3, "carol": 2])
+        #expect(try cluster.psql(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "5")
+        for node in nodes {
+            await node.close()
+        }
+    }
+
     @Test("the database going away: calls fail 'unavailable', nothing is answered stored; back again, everything works")
     func databaseGoesAway() async throws {
         // A cluster of its own: stopping the shared one would break the tests running beside.

@@ -19,6 +19,12 @@ enum PostgresError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// PostgreSQL's five-character code for a failed statement; nil when unavailable.
+    var sqlState: String? {
+        if case .statementFailed(let state, _) = self { return state }
+        return nil
+    }
+
     /// A unique or primary-key constraint refused the row.
     var isUniqueViolation: Bool {
         if case .statementFailed("23505", _) = self { return true }

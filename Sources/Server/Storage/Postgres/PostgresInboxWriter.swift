@@ -12,6 +12,11 @@ extension PostgresInboxStore {
         private let limits: InboxLimits
         private let logger: Logger
         private var connection: PostgresConnection?
+        /// Every inbox's counters as this writer's last committed transaction left them, for
+        /// the one-round-trip path (`commitExpecting`); emptied after any failure, and when
+        /// it grows past `knownLimit`.
+        private var known: [String: Usage] = [:]
+        private static let knownLimit = 100_000
         /// Whether the last batch failed (so the next success is logged as a recovery).
         private var isFailing = false
 
@@ -32,7 +37,12 @@ extension PostgresInboxStore {
             var attempt = 1
             while true {
                 do {
-                    let answers = try commit(batch)
+                    let answers: [() -> Void]
+                    if let expected = try commitExpecting(batch) {
+                        answers = expected
+                    } else {
+                        answers = try commit(batch)
+                    }
                     if isFailing {
                         isFailing = false
                         logger.notice("PostgreSQL database \(location.description) is back; storing messages again")
@@ -41,9 +51,11 @@ extension PostgresInboxStore {
                     return
                 } catch PostgresError.statementFailed(let state, _) where ["40001", "40P01"].contains(state) && attempt < Self.attempts {
                     _ = try? connection?.execute("ROLLBACK")
+                    known.removeAll()
                     attempt += 1
                 } catch {
                     let failure = storageError(error)
+                    known.removeAll()
                     if case .unavailable = failure {
                         connection = nil
                     } else if let connection, connection.isConnected {
@@ -105,6 +117,116 @@ extension PostgresInboxStore {
             }
         }
 
+        /// Decides one append against the counters so far (`InboxRules`), and records it;
+        /// true if the inbox is full.
+        @discardableResult
+        private func decide(
+            _ message: StoredMessage, _ completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void,
+            usage: inout [String: Usage], present: inout Set<Key>,
+            pending: inout [(message: StoredMessage, sequence: Int64)], answers: inout [() -> Void]
+        ) -> Bool {
+            let key = Key(recipient: message.to, id: message.id)
+            // The same id again is the same message, stored (or about to be).
+            if present.contains(key) {
+                answers.append { completion(.success(.stored)) }
+                return false
+            }
+            let size = message.storageSize
+            let current = usage[message.to] ?? Usage(messages: 0, bytes: 0, nextSequence: 0)
+            let inbox = InboxUsage(messages: current.messages, bytes: current.bytes)
+            if let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
+                answers.append { completion(.success(.full(reason))) }
+                return true
+            }
+            pending.append((message, current.nextSequence))
+            usage[message.to] = Usage(
+                messages: current.messages + 1, bytes: current.bytes + size, nextSequence: current.nextSequence + 1)
+            present.insert(key)
+            answers.append { completion(.success(.stored)) }
+            return false
+        }
+
+        /// Runs a batch of appends in one round trip, if this writer knows the counters of
+        /// every inbox it touches from its own last write: decided on those, and sent as one
+        /// pipeline (BEGIN, locks, inserts and counters, COMMIT) whose statements check that
+        /// the locked counters are the ones expected and that no id was there already. If
+        /// another server wrote to one of the inboxes meanwhile, or an id is a duplicate, a
+        /// check stops the transaction, it is rolled back and nil returned: the caller runs
+        /// `commit`, which reads first. Nil too when the batch does not qualify.
+        private func commitExpecting(_ batch: [InboxWriteQueue.Operation]) throws -> [() -> Void]? {
+            var appends: [(StoredMessage, @Sendable (Result<InboxAppendResult, StorageError>) -> Void)] = []
+            for operation in batch {
+                guard case .append(let message, let completion) = operation, known[message.to] != nil else {
+                    return nil
+                }
+                appends.append((message, completion))
+            }
+            let connection = try connected()
+            let recipients = Set(appends.map(\.0.to))
+            var expected: [String: Usage] = [:]
+            for recipient in recipients {
+                expected[recipient] = known[recipient]
+            }
+            var usage = expected
+            var present = Set<Key>()
+            var pending: [(message: StoredMessage, sequence: Int64)] = []
+            var answers: [() -> Void] = []
+            answers.reserveCapacity(batch.count)
+            for (message, completion) in appends {
+                // A refusal may be wrong here: the message may be in the inbox already, which
+                // only the database knows, and then the answer is "stored". Rare (a full inbox):
+                // the path that reads first decides those.
+                let refused = decide(message, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
+                if refused {
+                    return nil
+                }
+            }
+            let lock = lockUsage(of: batch)
+            let was = recipients.map { (recipient: $0, usage: expected[$0]!) }
+            do {
+                try connection.pipeline([
+                    ("BEGIN ISOLATION LEVEL READ COMMITTED", []),
+                    (
+                        """
+                        WITH locked AS (\(lock.sql))
+                        SELECT chat_expect(count(*) = $6 AND bool_and(
+                            locked.messages = expected.messages AND locked.bytes = expected.bytes
+                            AND locked.next_sequence = expected.next_sequence))
+                        FROM locked JOIN unnest($2::text[], $3::integer[], $4::bigint[], $5::bigint[])
+                            AS expected(recipient, messages, bytes, next_sequence) ON locked.recipient = expected.recipient
+                        """,
+                        lock.parameters + [
+                            PostgresArray.literal(was.map(\.recipient)),
+                            PostgresArray.literal(was.map(\.usage.messages)),
+                            PostgresArray.literal(was.map(\.usage.bytes)),
+                            PostgresArray.literal(was.map(\.usage.nextSequence)),
+                            String(was.count),
+                        ]
+                    ),
+                    insertAndCount(pending, usage: usage, expectingNew: true),
+                    ("COMMIT", []),
+                ])
+            } catch {
+                // A check failed: another server wrote meanwhile, or an id was there already.
+                guard error.sqlState == "CH001" else {
+                    throw error
+                }
+                try connection.execute("ROLLBACK")
+                known.removeAll()
+                return nil
+            }
+            remember(usage)
+            return answers
+        }
+
+        /// Records the counters a committed transaction left.
+        private func remember(_ usage: [String: Usage]) {
+            if known.count + usage.count > Self.knownLimit {
+                known.removeAll()
+            }
+            known.merge(usage) { $1 }
+        }
+
         /// Runs `batch` in one transaction; returns the answers to give once it committed.
         ///
         /// Two round trips for a batch of appends, however large: BEGIN, the usage locks and
@@ -162,24 +284,7 @@ extension PostgresInboxStore {
                 try removeNow()
                 switch operation {
                 case .append(let message, let completion):
-                    let key = Key(recipient: message.to, id: message.id)
-                    // The same id again is the same message, stored (or about to be).
-                    if present.contains(key) {
-                        answers.append { completion(.success(.stored)) }
-                        continue
-                    }
-                    let size = message.storageSize
-                    let current = usage[message.to] ?? Usage(messages: 0, bytes: 0, nextSequence: 0)
-                    let inbox = InboxUsage(messages: current.messages, bytes: current.bytes)
-                    if let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
-                        answers.append { completion(.success(.full(reason))) }
-                        continue
-                    }
-                    pending.append((message, current.nextSequence))
-                    usage[message.to] = Usage(
-                        messages: current.messages + 1, bytes: current.bytes + size, nextSequence: current.nextSequence + 1)
-                    present.insert(key)
-                    answers.append { completion(.success(.stored)) }
+                    decide(message, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
 
                 case .remove:
                     break
@@ -202,7 +307,8 @@ extension PostgresInboxStore {
                 }
             }
             try removeNow()
-            try connection.pipeline([insertAndCount(pending, usage: usage), ("COMMIT", [])])
+            try connection.pipeline([insertAndCount(pending, usage: usage, expectingNew: false), ("COMMIT", [])])
+            remember(usage)
             return answers
         }
 
@@ -286,8 +392,12 @@ extension PostgresInboxStore {
 
         /// The statement inserting the remaining appends and writing every locked inbox's
         /// counters.
+        ///
+        /// With `expectingNew`, it also stops the transaction (`chat_expect`) unless every
+        /// message was new: ids already there are skipped by the INSERT, and then the
+        /// counters written would be wrong.
         private func insertAndCount(
-            _ pending: [(message: StoredMessage, sequence: Int64)], usage: [String: Usage]
+            _ pending: [(message: StoredMessage, sequence: Int64)], usage: [String: Usage], expectingNew: Bool
         ) -> (sql: String, parameters: [String?]) {
             let recipients = Array(usage.keys)
             let counters = recipients.map { usage[$0]! }
@@ -297,14 +407,23 @@ extension PostgresInboxStore {
                     AS counted(recipient, messages, bytes, next_sequence)
                 WHERE inbox_usage.recipient = counted.recipient
                 """
-            return (
-                "WITH inserted AS (\(Self.insertion)) \(update)",
+            let parameters =
                 Self.insertionParameters(pending) + [
                     PostgresArray.literal(recipients),
                     PostgresArray.literal(counters.map(\.messages)),
                     PostgresArray.literal(counters.map(\.bytes)),
                     PostgresArray.literal(counters.map(\.nextSequence)),
                 ]
+            guard expectingNew else {
+                return ("WITH inserted AS (\(Self.insertion)) \(update)", parameters)
+            }
+            return (
+                """
+                WITH inserted AS (\(Self.insertion) ON CONFLICT (recipient, id) DO NOTHING RETURNING 1),
+                    counted AS (\(update) RETURNING 1)
+                SELECT chat_expect((SELECT count(*) FROM inserted) = $12)
+                """,
+                parameters + [String(pending.count)]
             )
         }
 

@@ -34,6 +34,16 @@ enum PostgresSchema {
             PRIMARY KEY (recipient, id)
         );
         CREATE INDEX inbox_messages_order ON inbox_messages (recipient, sequence);
+        -- Stops a statement (and so its transaction) when a server's expectation does not
+        -- hold: an inbox writer that guessed the counters from its own last write.
+        CREATE FUNCTION chat_expect(holds boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+            IF holds IS NOT TRUE THEN
+                RAISE EXCEPTION 'expectation failed' USING ERRCODE = 'CH001';
+            END IF;
+            RETURN true;
+        END
+        $$;
         """
     ]
 
