@@ -9,9 +9,9 @@ import TestSupport
 struct PostgresStoreTests {
     /// A URL for a fresh database, with a password (trust authentication ignores it) to
     /// check that it never shows.
-    static func freshURL() throws -> (cluster: PostgresCluster, database: String, url: String) {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
+    static func freshURL() async throws -> (cluster: PostgresCluster, database: String, url: String) {
+        let cluster = try await PostgresCluster.sharedCluster()
+        let database = try await cluster.newDatabase()
         return (cluster, database, "postgres://chat:s3cret-pw@/\(database)?host=\(cluster.socketDirectory)")
     }
 
@@ -36,7 +36,7 @@ struct PostgresStoreTests {
     @Test("register, log in, store; restart (location from CHAT_STORE), kill -9: everything stored is delivered once")
     func storedSurvivesRestarts() async throws {
         let certificates = try CertificateFixture.shared()
-        let (cluster, database, url) = try Self.freshURL()
+        let (cluster, database, url) = try await Self.freshURL()
         var server = try ServerProcess(certificates: certificates, store: url)
         let caFile = certificates.caFile
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: caFile, register: true)
@@ -70,7 +70,7 @@ struct PostgresStoreTests {
         // Acknowledged: gone from the database (the removal is applied by the writer).
         var left = "?"
         for _ in 0..<100 {
-            left = try cluster.psql(database, "SELECT count(*) FROM inbox_messages")
+            left = try await cluster.query(database, "SELECT count(*) FROM inbox_messages")
             if left == "0" { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -82,7 +82,7 @@ struct PostgresStoreTests {
     @Test("a malformed location, an unreachable database, a newer schema: one line saying so, exit non-zero")
     func startupErrors() async throws {
         let certificates = try CertificateFixture.shared()
-        let (cluster, database, url) = try Self.freshURL()
+        let (cluster, database, url) = try await Self.freshURL()
         let cases: [(store: String, expected: String)] = [
             ("postgres:host=/tmp password=s3cret-pw nonsense=1", "invalid connection option \"nonsense\""),
             ("postgres://chat:s3cret-pw@/no_such_database?host=\(cluster.socketDirectory)", "no_such_database"),
@@ -95,7 +95,7 @@ struct PostgresStoreTests {
         // A database a newer server has migrated.
         let server = try ServerProcess(certificates: certificates, store: url)
         server.stop()
-        try cluster.psql(database, "UPDATE schema_version SET version = version + 1")
+        try await cluster.query(database, "UPDATE schema_version SET version = version + 1")
         let failure = try Self.startFailure(certificates: certificates, store: url)
         #expect(failure.contains("newer than this chat-server knows"), "\(failure)")
         #expect(!failure.contains("s3cret-pw"))

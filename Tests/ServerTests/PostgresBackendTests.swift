@@ -13,9 +13,9 @@ struct PostgresBackendTests {
     static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// A fresh database on the shared cluster, as a location.
-    static func freshDatabase() throws -> (PostgresCluster, String, StorageLocation) {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
+    static func freshDatabase() async throws -> (PostgresCluster, String, StorageLocation) {
+        let cluster = try await PostgresCluster.sharedCluster()
+        let database = try await cluster.newDatabase()
         return (cluster, database, .postgres(try PostgresLocation(parsing: cluster.connectionString(database: database))))
     }
 
@@ -25,57 +25,61 @@ struct PostgresBackendTests {
 
     @Test("a fresh database gets every migration; opening again changes nothing and keeps the data")
     func migrations() async throws {
-        let (cluster, database, location) = try Self.freshDatabase()
+        let (cluster, database, location) = try await Self.freshDatabase()
         let message = StoredMessage.test(from: "alice", to: "bob", body: "kept")
         let first = try await Self.open(location)
         try await StorageTestSupport.closing(first, close: { await $0.close() }) { stores throws in
             #expect(try await stores.inbox.append(message) == .stored)
         }
-        #expect(try cluster.psql(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
-        let tables = try cluster.psql(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
+        #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
+        let tables = try await cluster.query(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
         #expect(tables == "accounts,inbox_messages,inbox_usage,schema_version")
 
         let second = try await Self.open(location)
         try await StorageTestSupport.closing(second, close: { await $0.close() }) { stores throws in
             #expect(try await stores.inbox.messages(for: "bob", from: nil) == [message])
         }
-        #expect(try cluster.psql(database, "SELECT count(*) FROM schema_version") == "1")
-        let again = try PostgresSchema.migrate(
-            PostgresConnection(cluster.connectionString(database: database)), database: database)
+        #expect(try await cluster.query(database, "SELECT count(*) FROM schema_version") == "1")
+        let connectionString = cluster.connectionString(database: database)
+        let again = try await PostgresCluster.offCooperativeThreads {
+            try PostgresSchema.migrate(PostgresConnection(connectionString), database: database)
+        }
         #expect(again == PostgresSchema.Outcome(from: PostgresSchema.currentVersion, to: PostgresSchema.currentVersion))
     }
 
     @Test("servers starting at once on a fresh database take turns: every one starts, the schema is made once")
-    func concurrentMigrations() throws {
-        let (cluster, database, _) = try Self.freshDatabase()
+    func concurrentMigrations() async throws {
+        let (cluster, database, _) = try await Self.freshDatabase()
         let connectionString = cluster.connectionString(database: database)
         let outcomes = Locked<[PostgresSchema.Outcome]>([])
         let failures = Locked<[String]>([])
-        let group = DispatchGroup()
-        for _ in 0..<6 {
-            DispatchQueue.global().async(group: group) {
-                do {
-                    let outcome = try PostgresSchema.migrate(PostgresConnection(connectionString), database: database)
-                    outcomes.withLock { $0.append(outcome) }
-                } catch {
-                    failures.withLock { $0.append("\(error)") }
+        try await PostgresCluster.offCooperativeThreads {
+            let group = DispatchGroup()
+            for _ in 0..<6 {
+                DispatchQueue.global().async(group: group) {
+                    do {
+                        let outcome = try PostgresSchema.migrate(PostgresConnection(connectionString), database: database)
+                        outcomes.withLock { $0.append(outcome) }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
                 }
             }
+            group.wait()
         }
-        group.wait()
         #expect(failures.withLock { $0 } == [])
         let all = outcomes.withLock { $0 }
         #expect(all.count == 6)
         #expect(all.filter { $0.from == 0 }.count == 1, "\(all)")
-        #expect(try cluster.psql(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
+        #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
     }
 
     @Test("a database whose schema is newer than this server knows is refused, untouched, naming both versions")
     func newerSchemaRefused() async throws {
-        let (cluster, database, location) = try Self.freshDatabase()
+        let (cluster, database, location) = try await Self.freshDatabase()
         await (try Self.open(location)).close()
         let newer = PostgresSchema.currentVersion + 1
-        try cluster.psql(database, "UPDATE schema_version SET version = \(newer)")
+        try await cluster.query(database, "UPDATE schema_version SET version = \(newer)")
         await #expect {
             _ = try await Self.open(location)
         } throws: { error in
@@ -83,12 +87,12 @@ struct PostgresBackendTests {
             return message.contains("schema version \(newer), newer than this chat-server knows (\(PostgresSchema.currentVersion))")
                 && message.contains("upgrade chat-server")
         }
-        #expect(try cluster.psql(database, "SELECT version FROM schema_version") == "\(newer)")
+        #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(newer)")
     }
 
     @Test("an unreachable database or a missing one is 'unavailable' at start, naming the location without its password")
     func unreachable() async throws {
-        let cluster = try PostgresCluster.shared()
+        let cluster = try await PostgresCluster.sharedCluster()
         let missing = try StorageLocation(parsing: "postgres:host=\(cluster.socketDirectory) dbname=no_such_db user=chat password=s3cret")
         await #expect {
             _ = try await Self.open(missing)
@@ -107,7 +111,7 @@ struct PostgresBackendTests {
 
     @Test("two servers appending to one inbox at its cap: never past it, no sequence taken twice, each sender's order kept")
     func twoServersAtTheCap() async throws {
-        let (cluster, database, location) = try Self.freshDatabase()
+        let (cluster, database, location) = try await Self.freshDatabase()
         let limits = InboxLimits(maximumMessages: 60)
         let nodes = [try await Self.open(location, limits: limits), try await Self.open(location, limits: limits)]
         let perNode = 50
@@ -141,8 +145,8 @@ struct PostgresBackendTests {
             // everything after the first refusal, since nothing is removed meanwhile).
             #expect(mine == Array(sent[number].prefix(mine.count)))
         }
-        #expect(try cluster.psql(database, "SELECT count(DISTINCT sequence) FROM inbox_messages WHERE recipient = 'bob'") == "60")
-        #expect(try cluster.psql(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "60")
+        #expect(try await cluster.query(database, "SELECT count(DISTINCT sequence) FROM inbox_messages WHERE recipient = 'bob'") == "60")
+        #expect(try await cluster.query(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "60")
         for node in nodes {
             await node.close()
         }
@@ -150,7 +154,7 @@ struct PostgresBackendTests {
 
     @Test("a writer's counters gone stale (another server wrote, an id came again) are noticed and the batch decided afresh")
     func staleCounters() async throws {
-        let (cluster, database, location) = try Self.freshDatabase()
+        let (cluster, database, location) = try await Self.freshDatabase()
         let nodes = [try await Self.open(location), try await Self.open(location)]
         let first = StoredMessage.test(from: "alice", to: "bob", body: "a1")
         let sent = [
@@ -166,11 +170,11 @@ struct PostgresBackendTests {
         #expect(try await nodes[0].inbox.append(first) == .stored)
         #expect(try await nodes[1].inbox.append(first) == .stored)
         #expect(try await nodes[0].inbox.messages(for: "bob", from: nil) == sent.map(\.1))
-        #expect(try cluster.psql(database, "SELECT messages || ' ' || next_sequence FROM inbox_usage WHERE recipient = 'bob'") == "5 5")
+        #expect(try await cluster.query(database, "SELECT messages || ' ' || next_sequence FROM inbox_usage WHERE recipient = 'bob'") == "5 5")
         #expect(try await nodes[1].inbox.remove(recipient: "bob", id: first.id))
         #expect(try await nodes[0].inbox.append(StoredMessage.test(from: "alice", to: "bob", body: "a4")) == .stored)
         #expect(try await nodes[0].inbox.counts(for: "bob") == ["alice": 3, "carol": 2])
-        #expect(try cluster.psql(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "5")
+        #expect(try await cluster.query(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "5")
         for node in nodes {
             await node.close()
         }
@@ -179,9 +183,9 @@ struct PostgresBackendTests {
     @Test("the database going away: calls fail 'unavailable', nothing is answered stored; back again, everything works")
     func databaseGoesAway() async throws {
         // A cluster of its own: stopping the shared one would break the tests running beside.
-        let cluster = try PostgresCluster()
+        let cluster = try await PostgresCluster.offCooperativeThreads { try PostgresCluster() }
         defer { cluster.destroy() }
-        try cluster.psql("postgres", "CREATE DATABASE chat")
+        try await cluster.query("postgres", "CREATE DATABASE chat")
         let location = StorageLocation.postgres(try PostgresLocation(parsing: cluster.connectionString(database: "chat")))
         let stores = try await Self.open(location)
         try await StorageTestSupport.closing(stores, close: { await $0.close() }) { stores throws in
@@ -189,14 +193,14 @@ struct PostgresBackendTests {
             #expect(try await stores.inbox.append(before) == .stored)
             try await stores.accounts.create(try Self.account("alice"))
 
-            for stop in [{ try cluster.stop() }, { try cluster.crash() }] {
-                try stop()
+            for stop in [{ try cluster.stop() }, { try cluster.crash() }] as [@Sendable () throws -> Void] {
+                try await PostgresCluster.offCooperativeThreads(stop)
                 await #expect { try await stores.inbox.append(StoredMessage.test(from: "alice", to: "bob")) } throws: {
                     Self.isUnavailable($0)
                 }
                 await #expect { try await stores.inbox.messages(for: "bob", from: nil) } throws: { Self.isUnavailable($0) }
                 await #expect { try await stores.accounts.find(username: "alice") } throws: { Self.isUnavailable($0) }
-                try cluster.start()
+                try await PostgresCluster.offCooperativeThreads { try cluster.start() }
                 let after = StoredMessage.test(from: "carol", to: "bob", body: "after")
                 #expect(try await stores.inbox.append(after) == .stored)
                 #expect(try await stores.inbox.messages(for: "bob", from: nil).suffix(1) == [after])

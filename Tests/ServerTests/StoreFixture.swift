@@ -22,7 +22,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
 /// Fresh, empty stores of one `StoreKind`, and what it takes to get rid of them again.
 struct StoreFixture {
     let stores: Stores
-    private let removeFiles: @Sendable () -> Void
+    private let removeFiles: @Sendable () async -> Void
 
     /// Opens fresh stores of `kind`, through `StorageBackend` for every kind it knows.
     static func open(_ kind: StoreKind, inboxLimits: InboxLimits = InboxLimits()) async throws -> StoreFixture {
@@ -47,12 +47,12 @@ struct StoreFixture {
                 throw error
             }
         case .postgres:
-            let cluster = try PostgresCluster.shared()
-            let database = try cluster.makeDatabase()
+            let cluster = try await PostgresCluster.sharedCluster()
+            let database = try await cluster.newDatabase()
             let location = try PostgresLocation(parsing: cluster.connectionString(database: database))
             let stores = try await StorageBackend.open(.postgres(location), inboxLimits: inboxLimits, logger: Self.logger)
             return StoreFixture(stores: stores, removeFiles: {
-                _ = try? cluster.psql("postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+                _ = try? await cluster.query("postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
             })
         }
     }
@@ -60,7 +60,7 @@ struct StoreFixture {
     /// Closes the stores and removes their files (or database).
     func tearDown() async {
         await stores.close()
-        removeFiles()
+        await removeFiles()
     }
 
     private static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
