@@ -115,6 +115,8 @@ let package = Package(
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // ConditionLock, for the slowloris crowd's threads.
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
@@ -141,6 +143,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 // NIOThreadPool and a real event loop for AccountService; a Logger to give it.
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // ConditionLock, to hold an event loop while other threads offer frames.
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -19,19 +19,21 @@ struct MessageFormatter {
         otherDay.dateFormat = "MMM d HH:mm"
     }
 
-    /// "[14:03] bob: hello" (with the date when not today).
+    /// "[14:03] bob: hello" (with the date when not today); the further lines of a
+    /// multi-line message follow, indented under the first.
     func message(_ message: ChatMessage) -> String {
-        "\(time(message.sentAtMilliseconds)) \(name(Self.printable(message.from), own: false)): \(Self.printable(message.body))"
+        "\(time(message.sentAtMilliseconds)) \(name(Self.printable(message.from), own: false)): "
+            + ChatText.displayable(message.body, continuation: Self.continuation)
     }
 
-    /// Text from the network made safe for a terminal: control characters (escape
-    /// sequences, carriage returns, bells) become "?", so nobody can redraw your screen.
+    /// Where the second and later lines of a message start.
+    static let continuation = "    "
+
+    /// Text from the network made safe for one line of a terminal: control characters
+    /// (escape sequences, carriage returns, bells, newlines) and bidirectional overrides
+    /// become "?", so nobody can redraw your screen or reorder what you read.
     static func printable(_ text: String) -> String {
-        var result = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            result.append(ChatText.isTerminalControl(scalar) ? "?" : scalar)
-        }
-        return String(result)
+        ChatText.displayable(text)
     }
 
     /// The sender's own line once the server has it: "[14:03] you: hello ✓ stored".

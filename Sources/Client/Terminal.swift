@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import NIOConcurrencyHelpers
 import Shared
 
 /// The user's side of the screen: prompts, typed lines, and lines printed above the prompt.
@@ -30,8 +29,8 @@ final class Terminal: @unchecked Sendable {
     }
 
     private let queue = DispatchQueue(label: "terminal-input")
-    private let editor = NIOLockedValueBox(Editor())
-    private let savedSettings = NIOLockedValueBox<termios?>(nil)
+    private let editor = Locked(Editor())
+    private let savedSettings = Locked<termios?>(nil)
     private var pipeBuffer: [UInt8] = []
     private var reachedEnd = false
 
@@ -45,7 +44,7 @@ final class Terminal: @unchecked Sendable {
         prompt: String, hidden: Bool, transient: Bool = false, deliver: @escaping @Sendable (ClientEvent) -> Void
     ) {
         if isInteractive { enterRawMode() }
-        editor.withLockedValue { editor in
+        editor.withLock { editor in
             // `transient` only matters to the terminal editor; a pipe never echoes anyway.
             editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true, transient: transient)
             Console.write(prompt)
@@ -53,7 +52,7 @@ final class Terminal: @unchecked Sendable {
         queue.async {
             let line = self.isInteractive ? self.editLine() : self.readPipedLine()
             if !self.isInteractive {
-                self.editor.withLockedValue { editor in
+                self.editor.withLock { editor in
                     // A pipe echoes nothing; end the prompt's line so the transcript reads well.
                     if editor.active, line != nil { Console.write("\n") }
                     editor.active = false
@@ -66,7 +65,7 @@ final class Terminal: @unchecked Sendable {
     /// Prints `text` as whole lines above the prompt, then redraws the prompt and what has
     /// been typed so far (not for hidden input).
     func printAbove(_ text: String) {
-        editor.withLockedValue { editor in
+        editor.withLock { editor in
             guard isInteractive else {
                 // No redrawing in a pipe: just start on a line of our own.
                 Console.write((editor.active ? "\n" : "") + text + "\n")
@@ -86,7 +85,7 @@ final class Terminal: @unchecked Sendable {
     /// Puts the terminal back as it was. Safe to call at any time, from any thread, twice.
     func restore() {
         guard isInteractive else { return }
-        savedSettings.withLockedValue { saved in
+        savedSettings.withLock { saved in
             guard var original = saved else { return }
             tcsetattr(STDIN_FILENO, TCSANOW, &original)
             saved = nil
@@ -96,7 +95,7 @@ final class Terminal: @unchecked Sendable {
     // MARK: - Raw mode line editor
 
     private func enterRawMode() {
-        savedSettings.withLockedValue { saved in
+        savedSettings.withLock { saved in
             guard saved == nil else { return }
             var settings = termios()
             guard tcgetattr(STDIN_FILENO, &settings) == 0 else { return }
@@ -125,19 +124,19 @@ final class Terminal: @unchecked Sendable {
             }
             switch byte {
             case 0x0D, 0x0A:  // Enter
-                return editor.withLockedValue { editor in
+                return editor.withLock { editor in
                     editor.active = false
                     Console.write(editor.transient ? "\r\u{1B}[2K" : "\r\n")
                     return String(decoding: editor.line, as: UTF8.self)
                 }
             case 0x04:  // Ctrl-D
-                let empty = editor.withLockedValue { $0.line.isEmpty }
+                let empty = editor.withLock { $0.line.isEmpty }
                 if empty {
-                    editor.withLockedValue { $0.active = false }
+                    editor.withLock { $0.active = false }
                     return nil
                 }
             case 0x7F, 0x08:  // Backspace
-                editor.withLockedValue { editor in
+                editor.withLock { editor in
                     guard !editor.line.isEmpty else { return }
                     // Remove a whole UTF-8 character: drop continuation bytes (10xxxxxx),
                     // then the lead byte.
@@ -146,7 +145,7 @@ final class Terminal: @unchecked Sendable {
                     if !editor.hidden { Console.write("\u{8} \u{8}") }
                 }
             case 0x15:  // Ctrl-U
-                editor.withLockedValue { editor in
+                editor.withLock { editor in
                     editor.line.removeAll()
                     Console.write("\r\u{1B}[2K" + editor.prompt)
                 }
@@ -155,14 +154,14 @@ final class Terminal: @unchecked Sendable {
             case 0x00..<0x20:
                 continue  // other control keys do nothing
             default:
-                editor.withLockedValue { editor in
+                editor.withLock { editor in
                     guard editor.line.count < 65_536 else { return }
                     editor.line.append(byte)
                     if !editor.hidden { Console.writeBytes([byte]) }
                 }
             }
         }
-        editor.withLockedValue { $0.active = false }
+        editor.withLock { $0.active = false }
         return nil
     }
 

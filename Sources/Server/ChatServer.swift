@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Shared
@@ -21,8 +20,8 @@ final class ChatServer: Sendable {
     private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let messages: DeliveryService
-    private let lifecycle = NIOLockedValueBox(Lifecycle.idle)
-    private let connections = NIOLockedValueBox(ConnectionTable())
+    private let lifecycle = Locked(Lifecycle.idle)
+    private let connections = Locked(ConnectionTable())
 
     /// Where the server is in its life; each step happens once, in this order.
     private enum Lifecycle {
@@ -85,6 +84,7 @@ final class ChatServer: Sendable {
             accounts: stores.accounts,
             registry: registry,
             expiry: configuration.messageExpiry,
+            liveWindow: configuration.inboxLimits,
             logger: logger)
         self.messages = messages
         self.services = SessionServices(accounts: accounts, delivery: messages, limits: configuration.sessionLimits)
@@ -109,7 +109,7 @@ final class ChatServer: Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        let started = lifecycle.withLockedValue { state in
+        let started = lifecycle.withLock { state in
             guard case .idle = state else { return false }
             state = .running(channel)
             return true
@@ -126,14 +126,14 @@ final class ChatServer: Sendable {
 
     /// Returns when the listening socket has closed.
     func waitUntilClosed() async throws {
-        guard case .running(let channel) = lifecycle.withLockedValue({ $0 }) else { return }
+        guard case .running(let channel) = lifecycle.withLock({ $0 }) else { return }
         try await channel.closeFuture.get()
     }
 
     /// Closes the listening socket; `waitUntilClosed` then returns and the caller runs
     /// `shutdown()`. Safe to call from a signal handler's queue.
     func stopAccepting() {
-        if case .running(let channel) = lifecycle.withLockedValue({ $0 }) {
+        if case .running(let channel) = lifecycle.withLock({ $0 }) {
             channel.close(promise: nil)
         }
     }
@@ -141,7 +141,7 @@ final class ChatServer: Sendable {
     /// Stops accepting, tells every session the server is shutting down, waits (up to the
     /// grace period) for them to close, then closes the stores. Does its work once.
     func shutdown() async {
-        let listener: Channel? = lifecycle.withLockedValue { state in
+        let listener: Channel? = lifecycle.withLock { state in
             switch state {
             case .running(let channel):
                 state = .stopping
@@ -153,9 +153,9 @@ final class ChatServer: Sendable {
                 return nil
             }
         }
-        guard case .stopping = lifecycle.withLockedValue({ $0 }) else { return }
+        guard case .stopping = lifecycle.withLock({ $0 }) else { return }
         try? await listener?.close()
-        let open = connections.withLockedValue { Array($0.open.values) }
+        let open = connections.withLock { Array($0.open.values) }
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)
         }
@@ -168,7 +168,7 @@ final class ChatServer: Sendable {
         allClosed.cascade(to: graceOver)
         try? await graceOver.futureResult.get()
         timer.cancel()
-        let stragglers = connections.withLockedValue { Array($0.open.values) }
+        let stragglers = connections.withLock { Array($0.open.values) }
         for channel in stragglers {
             try? await channel.close()
         }
@@ -176,14 +176,14 @@ final class ChatServer: Sendable {
         await messages.waitForStores(upTo: .seconds(5))
         try? await accountPool.shutdownGracefully()
         await stores.close()
-        lifecycle.withLockedValue { $0 = .stopped }
+        lifecycle.withLock { $0 = .stopped }
     }
 
     private func configurePipeline(_ channel: Channel) throws {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let perAddressCap = configuration.maximumConnectionsPerAddress
         let totalCap = configuration.maximumConnections
-        let admitted = connections.withLockedValue { state -> Result<UInt64, Refusal> in
+        let admitted = connections.withLock { state -> Result<UInt64, Refusal> in
             if state.open.count >= totalCap { return .failure(.totalCap(totalCap)) }
             if state.perAddress[address, default: 0] >= perAddressCap {
                 return .failure(.addressCap(address, perAddressCap))
@@ -205,7 +205,7 @@ final class ChatServer: Sendable {
             return
         }
         channel.closeFuture.whenComplete { [connections] _ in
-            connections.withLockedValue { state in
+            connections.withLock { state in
                 _ = state.open.removeValue(forKey: id)
                 state.perAddress[address, default: 1] -= 1
                 if state.perAddress[address] == 0 { state.perAddress.removeValue(forKey: address) }

@@ -17,6 +17,19 @@ struct MessageFormatterTests {
         #expect(MessageFormatter.printable("tab\tkept ünï ✓") == "tab\tkept ünï ✓")
     }
 
+    @Test("a multi-line message is one indented block; bidirectional overrides are neutralised")
+    func multiLineAndBidi() {
+        let message = ChatMessage(
+            id: "1", from: "bob", body: "first\nsecond\r\nthird \u{202E}txt.exe\u{2066}x\u{2069}", sentAtMilliseconds: 0,
+            stored: false)
+        let lines = plain.message(message).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3)
+        #expect(lines[0].hasSuffix("bob: first"))
+        #expect(lines[1] == "    second")
+        #expect(lines[2] == "    third ?txt.exe?x?")
+        #expect(MessageFormatter.printable("one\ntwo") == "one?two", "notices and names stay on one line")
+    }
+
     @Test("colour only on a terminal without NO_COLOR; ASCII marks outside UTF-8 locales")
     func colourAndMarks() {
         let coloured = MessageFormatter(environment: ["LANG": "en_US.UTF-8", "TERM": "xterm"], outputIsTerminal: true)

@@ -187,8 +187,9 @@ struct InboxDurabilityTests {
         #expect(try await waitForReply(alice, id: 7).reply["username"] as? String == "bob")
         #expect(try await send(alice, "", id: 8) == "invalid_message")
         #expect(try await send(alice, String(repeating: "x", count: 5000), id: 9) == "invalid_message")
-        #expect(try await send(alice, #"clear \u001b[2J screen"#, id: 11) == "invalid_message", "no escape sequences")
-        #expect(try await send(alice, #"two\nlines"#, id: 12) == "invalid_message")
+        // Bodies are any text; neutralising what could drive a terminal is the client's job.
+        #expect(try await send(alice, #"clear \u001b[2J screen"#, id: 11) == "stored")
+        #expect(try await send(alice, #"two\nlines"#, id: 12) == "stored")
         #expect(try await send(alice, "tabs\\tare fine, and so is ünïcödé ✓", id: 13) == "stored")
         try await alice.send(#"{"type":"chat","id":10,"with":"alice"}"#)
         #expect(try await waitForReply(alice, id: 10).reply["code"] as? String == "invalid_field")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import NIOCore
 import TestSupport
 
 /// Timeouts, connection caps and the message rate limit against a real server.
@@ -74,10 +75,9 @@ struct LimitsTests {
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         // Twice the idle timeout, with nothing but newlines every half second.
-        for _ in 0..<16 {
-            try await client.send("")
-            try await Task.sleep(nanoseconds: 500_000_000)
-        }
+        let keepAlive = client.keepAlive(every: .milliseconds(500))
+        try await Task.sleep(nanoseconds: 8_000_000_000)
+        keepAlive.cancel()
         try await client.send(#"{"type":"ping","id":1}"#)
         let reply = try await client.receiveJSON()
         #expect(reply?["type"] as? String == "ok", "\(String(describing: reply))")

@@ -48,12 +48,12 @@ struct LogSecretsTests {
         _ = try await alice.reply(to: 10)
         try await alice.send(#"{"type":"send","id":11,"body":"\#(Self.storedBody)"}"#)
         #expect(try await alice.reply(to: 11)["status"] as? String == "stored")
-        // Live, and a body that fails a rule (a control character) with the secret in it.
+        // Live, and a body that fails a rule (too long) with the secret in it.
         try await bob.send(#"{"type":"chat","id":3,"with":"alice"}"#)
         _ = try await bob.reply(to: 3)
         try await alice.send(#"{"type":"send","id":12,"body":"\#(Self.liveBody)"}"#)
         #expect(try await alice.reply(to: 12)["status"] as? String == "sent")
-        try await alice.send(#"{"type":"send","id":13,"body":"\#(Self.liveBody)\u001b[2J"}"#)
+        try await alice.send(#"{"type":"send","id":13,"body":"\#(Self.liveBody)\#(String(repeating: "x", count: 4_100))"}"#)
         #expect(try await alice.reply(to: 13)["type"] as? String == "error")
         // A drop mid-session, with a message in flight to a partner who vanished.
         await bob.reset()

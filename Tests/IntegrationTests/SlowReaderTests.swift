@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Shared
 import Testing
 import TestSupport
 
@@ -16,7 +16,7 @@ struct SlowReaderTests {
     ]
 
     /// carol sends dave a message every 50 ms until `stop`; every one must arrive.
-    private static func steadyPair(port: Int, caFile: String, stop: NIOLockedValueBox<Bool>) async throws
+    private static func steadyPair(port: Int, caFile: String, stop: Locked<Bool>) async throws
         -> (sent: Int, received: Int, slowestMilliseconds: Int)
     {
         let carol = try await LineClient.loggedIn("carol", port: port, caFile: caFile, register: true)
@@ -26,7 +26,7 @@ struct SlowReaderTests {
         var sent = 0
         var received = 0
         var slowest = 0.0
-        while !stop.withLockedValue({ $0 }) {
+        while !stop.withLock({ $0 }) {
             sent += 1
             let started = Date()
             try await carol.send(#"{"type":"send","id":\#(100 + sent),"body":"steady \#(sent)"}"#)
@@ -57,7 +57,7 @@ struct SlowReaderTests {
         try await alice.chat(with: "bob")
         try await bob.stopReading()
 
-        let stop = NIOLockedValueBox(false)
+        let stop = Locked(false)
         let steady = Task { try await Self.steadyPair(port: port, caFile: ca, stop: stop) }
 
         // alice floods bob with 4 KB messages until the server spills them to his inbox.
@@ -88,7 +88,7 @@ struct SlowReaderTests {
         #expect(aliceHeard, "alice was never told bob was disconnected")
         #expect(await waitUntil { server.logs.contains("user=bob [Server] disconnected: stopped reading") }, "\(server.logs.suffix(800))")
 
-        stop.withLockedValue { $0 = true }
+        stop.withLock { $0 = true }
         let pair = try await steady.value
         #expect(pair.sent > 0 && pair.received == pair.sent, "the steady pair lost messages: \(pair)")
 
@@ -114,5 +114,68 @@ struct SlowReaderTests {
         await alice.close()
         await bobAgain.close()
         await bob.close()
+    }
+
+    @Test("a reader that never reads: the sender is refused before anything is lost, and every accepted message arrives once")
+    func acceptedMeansDelivered() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(
+            certificates: certificates,
+            arguments: [
+                "--inbox-max-messages", "40", "--message-rate", "100000", "--message-burst", "100000",
+                "--scrypt-log-n", "10",
+            ])
+        defer { server.stop() }
+        let (port, ca) = (server.port, certificates.caFile)
+        let bob = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: true)
+        let alice = try await LineClient.loggedIn("alice", port: port, caFile: ca, register: true)
+        try await bob.chat(with: "alice")
+        try await alice.chat(with: "bob")
+        try await bob.stopReading()
+
+        // alice sends until the server refuses; what it accepted, live or stored, is hers to count on.
+        var accepted: [String: String] = [:]  // message id -> body
+        var liveIDs: Set<String> = []
+        var refusal: [String: Any] = [:]
+        for id in 100..<1_000 {
+            let body = "m\(id)"
+            try await alice.send(#"{"type":"send","id":\#(id),"body":"\#(body)"}"#)
+            let answer = try await alice.reply(to: id)
+            guard let status = answer["status"] as? String, let messageID = answer["message_id"] as? String else {
+                refusal = answer
+                break
+            }
+            accepted[messageID] = body
+            if status == "sent" { liveIDs.insert(messageID) }
+        }
+        #expect(refusal["code"] as? String == "inbox_full", "\(refusal)")
+        #expect(!liveIDs.isEmpty && liveIDs.count < accepted.count, "live \(liveIDs.count) of \(accepted.count)")
+
+        // bob's connection is cut; every message alice had accepted live is stored for him,
+        // and she is told so for each.
+        await bob.reset()
+        var storedLater: Set<String> = []
+        while storedLater != liveIDs, let frame = try await alice.receiveJSON(timeout: 15) {
+            if frame["status"] as? String == "stored", let messageID = frame["message_id"] as? String {
+                storedLater.insert(messageID)
+            }
+            #expect(frame["code"] as? String != "inbox_full" && frame["code"] as? String != "not_stored", "\(frame)")
+        }
+        #expect(storedLater == liveIDs)
+
+        // bob comes back and gets exactly what alice was told was accepted, each once.
+        let bobAgain = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: false)
+        try await bobAgain.send(#"{"type":"chat","id":3,"with":"alice"}"#)
+        var delivered: [String: Int] = [:]
+        while let frame = try? await bobAgain.receiveJSON(timeout: 3) {
+            guard frame["type"] as? String == "message", let messageID = frame["message_id"] as? String else { continue }
+            delivered[messageID, default: 0] += 1
+            #expect(frame["body"] as? String == accepted[messageID])
+            try await bobAgain.send(#"{"type":"ack","message_id":"\#(messageID)"}"#)
+        }
+        #expect(Set(delivered.keys) == Set(accepted.keys), "\(delivered.count) delivered of \(accepted.count) accepted")
+        #expect(delivered.values.allSatisfy { $0 == 1 }, "some messages reached bob twice")
+        await alice.close()
+        await bobAgain.close()
     }
 }

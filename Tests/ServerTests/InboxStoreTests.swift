@@ -74,6 +74,26 @@ struct InboxStoreTests {
         }
     }
 
+    @Test("a message whose space was reserved is stored past the caps, then counts against them", arguments: StoreKind.allCases)
+    func reservedSpace(kind: StoreKind) async throws {
+        try await kind.withInboxStore(limits: InboxLimits(maximumMessages: 2)) { store throws in
+            let kept = (1...2).map { StoredMessage.test(from: "alice", to: "bob", body: "m\($0)") }
+            for message in kept {
+                #expect(try await store.append(message) == .stored)
+            }
+            let reserved = StoredMessage.test(from: "alice", to: "bob", body: "accepted live")
+            #expect(try await store.append(reserved, space: .reserved) == .stored)
+            #expect(try await store.messages(for: "bob", from: nil) == kept + [reserved])
+            // Three in an inbox of two: a new message is refused until two are gone.
+            let next = StoredMessage.test(from: "carol", to: "bob")
+            #expect(try await store.append(next) == .full("bob's inbox is full (2 messages)"))
+            #expect(try await store.remove(recipient: "bob", id: kept[0].id))
+            #expect(try await store.append(next) == .full("bob's inbox is full (2 messages)"))
+            #expect(try await store.remove(recipient: "bob", id: kept[1].id))
+            #expect(try await store.append(next) == .stored)
+        }
+    }
+
     @Test("an inbox refuses a message that would take it past its byte cap", arguments: StoreKind.allCases)
     func byteCap(kind: StoreKind) async throws {
         // storageSize = body + sender + id bytes.
@@ -144,6 +164,18 @@ struct InboxStoreTests {
             #expect(try await store.expire(recipient: "bob", before: Self.date(milliseconds: 10_000)) == 1)
             #expect(try await store.counts(for: "bob") == [:])
             #expect(try await store.counts(for: "alice") == ["bob": 1])
+        }
+    }
+
+    @Test("any body comes back unchanged: NUL, controls, quotes, braces, backslashes, the word NULL", arguments: StoreKind.allCases)
+    func anyBody(kind: StoreKind) async throws {
+        try await kind.withInboxStore { store throws in
+            let bodies = ["a\u{0}b", "\u{1B}[31mred\u{7}", "\"{},\\N\\\"", "NULL", "tab\there\r\nnext", "\u{202E}txt.exe ünï 😀"]
+            let sent = bodies.map { StoredMessage.test(from: "alice", to: "bob", body: $0) }
+            for message in sent {
+                #expect(try await store.append(message) == .stored)
+            }
+            #expect(try await store.messages(for: "bob", from: nil) == sent)
         }
     }
 

@@ -51,7 +51,7 @@ struct PostgresConnectionTests {
                 throw Abort()
             }
         }
-        try connection.transaction { try connection.execute("INSERT INTO t VALUES (2)") }
+        _ = try connection.transaction { try connection.execute("INSERT INTO t VALUES (2)") }
         #expect(try connection.execute("SELECT k FROM t").rows == [["2"]])
     }
 

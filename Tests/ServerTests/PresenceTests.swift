@@ -10,7 +10,7 @@ import Testing
 @Suite("InProcessPresence")
 struct InProcessPresenceTests {
     private func outbox(_ name: String, session: UInt64) -> SessionMailbox {
-        SessionMailbox(username: name, sessionID: session, channel: EmbeddedChannel())
+        SessionMailbox(username: name, sessionID: session, liveWindow: InboxLimits(), channel: EmbeddedChannel())
     }
 
     @Test("paired only when each has chosen the other; live routing follows the pairing")
@@ -132,7 +132,7 @@ struct SessionMailboxTests {
     @Test("delivered messages stay pending until acknowledged; close hands back the rest, in order")
     func pendingUntilAcknowledged() throws {
         let channel = EmbeddedChannel(handler: FramePerBuffer())
-        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         #expect(outbox.deliver(message("1"), fromInbox: false))
         #expect(outbox.deliver(message("2"), fromInbox: true))
         #expect(outbox.deliver(message("3"), fromInbox: false))
@@ -150,11 +150,26 @@ struct SessionMailboxTests {
         _ = try? channel.finish()
     }
 
+    @Test("live messages past the live window are refused (the sender stores them); acks and inbox messages do not count")
+    func liveWindow() throws {
+        let channel = EmbeddedChannel(handler: FramePerBuffer())
+        let outbox = SessionMailbox(
+            username: "bob", sessionID: 1, liveWindow: InboxLimits(maximumMessages: 2), channel: channel)
+        #expect(outbox.deliver(message("1"), fromInbox: false))
+        #expect(outbox.deliver(message("2"), fromInbox: false))
+        #expect(!outbox.deliver(message("3"), fromInbox: false), "two live messages unacknowledged: the window is full")
+        #expect(outbox.deliver(message("4"), fromInbox: true), "an inbox message has its place in the inbox already")
+        #expect(outbox.acknowledge("1")?.fromInbox == false)
+        #expect(outbox.deliver(message("3"), fromInbox: false), "an ack frees its place")
+        #expect(outbox.close().map(\.message.id) == ["2", "4", "3"])
+        _ = try? channel.finish()
+    }
+
     @Test("frames offered on the channel's loop in one turn are written at once and share one flush")
     func framesOnTheLoopShareOneFlush() throws {
         let counter = FlushCounter()
         let channel = EmbeddedChannel(handlers: [counter, FramePerBuffer()])
-        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         for id in ["1", "2", "3"] {
             #expect(outbox.deliver(message(id), fromInbox: false))
         }
@@ -178,7 +193,7 @@ struct SessionMailboxTests {
     func framesFromOtherThreadsShareOneFlush() async throws {
         let counter = FlushCounter()
         let channel = await NIOAsyncTestingChannel(handlers: [counter, FramePerBuffer()])
-        let outbox = SessionMailbox(username: "bob", sessionID: 1, channel: channel)
+        let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         // Hold the loop, so every frame below is offered before it can run anything.
         let loopHeld = ConditionLock(value: 0)
         channel.testingEventLoop.execute {

@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import Shared
@@ -46,6 +45,10 @@ struct SessionHandlerEmbeddedTests {
         var calls: [String] = []
         var heldChats: [EventLoopPromise<ServerFrame>] = []
         var storeSends = false
+
+        func mailbox(username: String, sessionID: UInt64, channel: Channel) -> SessionMailbox {
+            SessionMailbox(username: username, sessionID: sessionID, liveWindow: InboxLimits(), channel: channel)
+        }
 
         func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
             calls.append("started \(mailbox.username)")

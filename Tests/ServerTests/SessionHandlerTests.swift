@@ -34,7 +34,7 @@ struct SessionHandlerTests {
         let registry = InProcessPresence<SessionMailbox>()
         let messages = DeliveryService(
             inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry,
-            expiry: 3_600, logger: logger)
+            expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
                 accounts: accounts, delivery: messages, limits: SessionLimits(maximumBadFrames: maximumBadFrames)),

@@ -63,7 +63,7 @@ struct StalledReaderTests {
 
             bob.isWritable = true
             bob.pipeline.fireChannelWritabilityChanged()
-            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
             #expect(
                 try await Support.nextFrame(bob)
                     == .notice(code: .newMessage, message: "2 new messages from alice - /chat alice to read"))
@@ -87,15 +87,15 @@ struct StalledReaderTests {
             bob.pipeline.fireChannelWritabilityChanged()
             #expect(try await send("two", id: 12, from: alice) == "stored")
             #expect(try await send("three", id: 13, from: alice) == "stored")
-            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
             #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "no notice while behind")
             bob.isWritable = true
             bob.pipeline.fireChannelWritabilityChanged()
-            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
             #expect(
                 try await Support.nextFrame(bob)
                     == .notice(code: .newMessage, message: "3 new messages from alice - /chat alice to read"))
-            try await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
+            await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
             #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "one notice, not one per catch-up")
             _ = try await alice.finish(acceptAlreadyClosed: true)
             _ = try await bob.finish(acceptAlreadyClosed: true)
@@ -110,9 +110,9 @@ struct StalledReaderTests {
             let (alice, bob) = try await pair(services)
             bob.isWritable = false
             bob.pipeline.fireChannelWritabilityChanged()
-            try await bob.testingEventLoop.advanceTime(by: .seconds(29))
+            await bob.testingEventLoop.advanceTime(by: .seconds(29))
             #expect(bob.isActive, "closed before its time")
-            try await bob.testingEventLoop.advanceTime(by: .seconds(2))
+            await bob.testingEventLoop.advanceTime(by: .seconds(2))
             try await Support.closed(bob)
             while true {
                 if case .notice(.partnerDisconnected, _) = try await Support.nextFrame(alice) { break }

@@ -205,7 +205,7 @@ struct FrameFuzzTests {
             let probe = PlaintextProbe()
             try server.pipeline.syncOperations.addHandler(TLSHandler(context: context))
             try server.pipeline.syncOperations.addHandler(probe)
-            try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try await server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
             // Fed in two pieces, so records split across reads are covered too.
             let cut = mutator.below(input.count + 1)
             for piece in [input[..<cut], input[cut...]] where server.isActive && !piece.isEmpty {

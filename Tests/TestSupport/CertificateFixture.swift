@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Shared
 
 /// Certificates made by the project's own `scripts/gen-certs.sh`, as a user would make them.
 public struct CertificateFixture: Sendable {
@@ -20,11 +20,11 @@ public struct CertificateFixture: Sendable {
         return CertificateFixture(directory: directory)
     }
 
-    private static let cached = NIOLockedValueBox<CertificateFixture?>(nil)
+    private static let cached = Locked<CertificateFixture?>(nil)
 
     /// One set shared by every test in the process (making certificates costs a second).
     public static func shared() throws -> CertificateFixture {
-        try cached.withLockedValue { cached in
+        try cached.withLock { cached in
             if let cached { return cached }
             let fixture = try make()
             cached = fixture

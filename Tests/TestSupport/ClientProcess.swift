@@ -13,7 +13,7 @@ public final class ClientProcess: @unchecked Sendable {
     public init(port: Int, caFile: String, host: String = "127.0.0.1", environment: [String: String]? = nil) throws {
         scratch = try TemporaryDirectory(prefix: "client")
         outputPath = scratch.appending("output")
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         stdin = Pipe()
         process = Process()

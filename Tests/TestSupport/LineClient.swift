@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Shared
@@ -47,6 +46,16 @@ public final class LineClient {
     /// Sends raw bytes as one line (the newline is added), for invalid UTF-8 and the like.
     public func sendBytes(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// Sends an empty line (the protocol's keep-alive) every `interval`, from the channel's
+    /// event loop rather than from a task: on a loaded two-core machine the test's own
+    /// tasks can wait seconds for a thread, and a keep-alive must not.
+    public func keepAlive(every interval: TimeAmount) -> RepeatedTask {
+        let channel = self.channel
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
+            channel.writeAndFlush(ByteBuffer(), promise: nil)
+        }
     }
 
     /// The next line from the server, or nil once the connection has closed. Throws if
@@ -128,8 +137,8 @@ public final class LineClient {
     /// fills, the TCP window closes, and the server's writes back up. `receiveBuffer`
     /// shrinks the socket's receive buffer so that happens sooner.
     public func stopReading(receiveBuffer: Int = 8_192) async throws {
-        try await channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: receiveBuffer)
-        try await channel.setOption(ChannelOptions.autoRead, value: false)
+        try await channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: receiveBuffer).get()
+        try await channel.setOption(ChannelOptions.autoRead, value: false).get()
     }
 
     /// Drops the connection with a TCP reset (SO_LINGER 0): no close_notify, no FIN, as a
@@ -151,13 +160,13 @@ final class LineInbox: Sendable {
         case empty
     }
 
-    private let state = NIOLockedValueBox<(lines: [String], closed: Bool)>(([], false))
+    private let state = Locked<(lines: [String], closed: Bool)>(([], false))
 
-    func append(_ line: String) { state.withLockedValue { $0.lines.append(line) } }
-    func close() { state.withLockedValue { $0.closed = true } }
+    func append(_ line: String) { state.withLock { $0.lines.append(line) } }
+    func close() { state.withLock { $0.closed = true } }
 
     func take() -> Next {
-        state.withLockedValue { state in
+        state.withLock { state in
             if !state.lines.isEmpty { return .line(state.lines.removeFirst()) }
             return state.closed ? .closed : .empty
         }

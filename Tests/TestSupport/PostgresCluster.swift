@@ -1,6 +1,6 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOPosix
+import Shared
 
 /// A throw-away PostgreSQL cluster for tests: `initdb` in a temporary directory, the
 /// server on a Unix socket in that directory and on no TCP port, trust authentication
@@ -20,16 +20,16 @@ public final class PostgresCluster: Sendable {
     private var logFile: String { directory + "/postgres.log" }
     private let binaries: String
     private let runAs: String?
-    private let databases = NIOLockedValueBox(0)
+    private let databases = Locked(0)
 
     /// The role every test connects as.
     public static let role = "chat"
 
-    private static let sharedCluster = NIOLockedValueBox<Result<PostgresCluster, FixtureError>?>(nil)
+    private static let sharedCluster = Locked<Result<PostgresCluster, FixtureError>?>(nil)
 
     /// The process's cluster, started on first call.
     public static func shared() throws -> PostgresCluster {
-        try sharedCluster.withLockedValue { cached in
+        try sharedCluster.withLock { cached in
             if let cached { return try cached.get() }
             let result = Result { () throws(FixtureError) in try PostgresCluster() }
             cached = result
@@ -102,7 +102,7 @@ public final class PostgresCluster: Sendable {
 
     /// Creates an empty database of its own for one test and returns its name.
     public func makeDatabase() throws -> String {
-        let number = databases.withLockedValue { count in
+        let number = databases.withLock { count in
             count += 1
             return count
         }

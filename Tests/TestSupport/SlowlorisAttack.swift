@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Shared
 
 /// A slowloris attack on a TLS server, from a background thread: sockets that connect and
 /// never start a handshake, plus some that dribble a TLS record header one byte a second.
@@ -29,7 +30,7 @@ public final class SlowlorisAttack: @unchecked Sendable {
 
     private let port: Int
     private var attackers: [Attacker] = []
-    private let state = NIOLockedValueBox(Counters())
+    private let state = Locked(Counters())
     private let finished = ConditionLock(value: false)
 
     /// `silent` sockets that say nothing and `dribblers` that send a byte a second.
@@ -42,13 +43,13 @@ public final class SlowlorisAttack: @unchecked Sendable {
     }
 
     /// Silent sockets the server has closed so far (its handshake timeout at work).
-    public var silentClosed: Int { state.withLockedValue { $0.silentClosed } }
+    public var silentClosed: Int { state.withLock { $0.silentClosed } }
     /// Dribbling sockets the server has closed so far.
-    public var dribblersClosed: Int { state.withLockedValue { $0.dribblersClosed } }
+    public var dribblersClosed: Int { state.withLock { $0.dribblersClosed } }
     /// Connects that failed (refused or timed out).
-    public var connectFailures: Int { state.withLockedValue { $0.connectFailures } }
+    public var connectFailures: Int { state.withLock { $0.connectFailures } }
     /// Sockets open right now.
-    public var held: Int { state.withLockedValue { $0.held } }
+    public var held: Int { state.withLock { $0.held } }
 
     public func start() {
         let thread = Thread { [self] in run() }
@@ -57,7 +58,7 @@ public final class SlowlorisAttack: @unchecked Sendable {
 
     /// Stops the attack and closes every socket.
     public func stop() {
-        state.withLockedValue { $0.stop = true }
+        state.withLock { $0.stop = true }
         finished.lock(whenValue: true)
         finished.unlock()
     }
@@ -66,7 +67,7 @@ public final class SlowlorisAttack: @unchecked Sendable {
         // A record header that promises 512 bytes, then never enough of them.
         let header: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00]
         var lastDribble = Date()
-        while !state.withLockedValue({ $0.stop }) {
+        while !state.withLock({ $0.stop }) {
             let dribbleNow = Date().timeIntervalSince(lastDribble) >= 1
             if dribbleNow { lastDribble = Date() }
             var held = 0
@@ -74,12 +75,12 @@ public final class SlowlorisAttack: @unchecked Sendable {
                 if let socket = attackers[index].socket, socket.isClosedByPeer {
                     attackers[index].socket = nil
                     let dribbles = attackers[index].dribbles
-                    state.withLockedValue { dribbles ? ($0.dribblersClosed += 1) : ($0.silentClosed += 1) }
+                    state.withLock { dribbles ? ($0.dribblersClosed += 1) : ($0.silentClosed += 1) }
                 }
                 if attackers[index].socket == nil {
                     attackers[index].socket = try? RawTCPClient(port: port, receiveTimeout: 1, sourceAddress: attackers[index].source)
                     attackers[index].dribbled = 0
-                    if attackers[index].socket == nil { state.withLockedValue { $0.connectFailures += 1 } }
+                    if attackers[index].socket == nil { state.withLock { $0.connectFailures += 1 } }
                 }
                 if dribbleNow, attackers[index].dribbles, let socket = attackers[index].socket {
                     let byte = attackers[index].dribbled < header.count ? header[attackers[index].dribbled] : 0x41
@@ -88,11 +89,11 @@ public final class SlowlorisAttack: @unchecked Sendable {
                 }
                 if attackers[index].socket != nil { held += 1 }
             }
-            state.withLockedValue { $0.held = held }
+            state.withLock { $0.held = held }
             usleep(50_000)
         }
         for index in attackers.indices { attackers[index].socket = nil }
-        state.withLockedValue { $0.held = 0 }
+        state.withLock { $0.held = 0 }
         finished.lock()
         finished.unlock(withValue: true)
     }

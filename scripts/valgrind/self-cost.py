@@ -4,7 +4,9 @@
 callgrind_annotate 3.19 attributes everything to `clone` for these Swift binaries (their
 functions have no source file), so this reads the format itself: a cost line counts for
 the current function unless it follows a `calls=` line (then it is the callee's inclusive
-cost). Usage: self-cost.py FILE... [--top N] [--group]
+cost). Usage: self-cost.py FILE... [--top N] [--minus BASELINE_FILE] [--per N]
+--minus subtracts a smaller run's costs (so set-up cancels out); --per divides by N (the
+difference in messages) to show instructions per message.
 """
 import re
 import subprocess
@@ -53,16 +55,27 @@ def group(name):
 def main():
     args = sys.argv[1:]
     top = 40
+    baseline = None
+    per = 1
     if "--top" in args:
         i = args.index("--top"); top = int(args[i + 1]); del args[i:i + 2]
+    if "--minus" in args:
+        i = args.index("--minus"); baseline = args[i + 1]; del args[i:i + 2]
+    if "--per" in args:
+        i = args.index("--per"); per = int(args[i + 1]); del args[i:i + 2]
     costs = Counter()
     for path in args:
         parse(path, costs)
+    if baseline:
+        base = Counter()
+        parse(baseline, base)
+        for name, cost in base.items():
+            costs[name] -= cost
     total = sum(costs.values())
-    print(f"total {total:,}")
+    print(f"total {total / per:,.0f}" + (" per message" if per > 1 else ""))
     items = costs.most_common(top)
     pretty = demangle([n for n, _ in items])
     for (name, cost), shown in zip(items, pretty):
-        print(f"{cost:>14,} {100.0 * cost / total:5.1f}%  {shown[:150]}")
+        print(f"{cost / per:>14,.0f} {100.0 * cost / total:5.1f}%  {shown[:150]}")
 
 main()

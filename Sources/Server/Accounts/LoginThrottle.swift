@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Shared
 
 /// Backs off failed logins per username and per source address.
 ///
@@ -24,7 +24,7 @@ final class LoginThrottle: Sendable {
     private let maximumDelay: TimeInterval
     private let forgetAfter: TimeInterval
     private let now: @Sendable () -> Date
-    private let state = NIOLockedValueBox<(users: [String: Entry], addresses: [String: Entry])>(([:], [:]))
+    private let state = Locked<(users: [String: Entry], addresses: [String: Entry])>(([:], [:]))
 
     init(
         baseDelay: TimeInterval = 1,
@@ -42,7 +42,7 @@ final class LoginThrottle: Sendable {
     /// when an attempt is allowed now.
     func retryAfter(username: String, address: String) -> Int? {
         let now = now()
-        return state.withLockedValue { state in
+        return state.withLock { state in
             let waits = [state.users[username], state.addresses[address]].compactMap { entry -> TimeInterval? in
                 guard let entry, entry.blockedUntil > now else { return nil }
                 return entry.blockedUntil.timeIntervalSince(now)
@@ -55,7 +55,7 @@ final class LoginThrottle: Sendable {
     /// Records a failed attempt.
     func recordFailure(username: String, address: String) {
         let now = now()
-        state.withLockedValue { state in
+        state.withLock { state in
             state.users[username] = bump(state.users[username], now: now)
             state.addresses[address] = bump(state.addresses[address], now: now)
             if state.addresses.count > 100_000 { prune(&state.addresses, now: now) }
@@ -65,7 +65,7 @@ final class LoginThrottle: Sendable {
 
     /// Records a successful login: the username starts afresh.
     func recordSuccess(username: String) {
-        state.withLockedValue { state in
+        state.withLock { state in
             _ = state.users.removeValue(forKey: username)
         }
     }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import Shared
 
@@ -19,6 +18,8 @@ final class DeliveryService: SessionDelivery {
     private let accounts: AccountStore
     private let registry: any Presence<SessionMailbox>
     private let expiry: TimeInterval
+    /// What each session may hold live and unacknowledged: the inbox's caps.
+    private let liveWindow: InboxLimits
     private let logger: Logger
     private let now: @Sendable () -> Date
     /// Inbox appends not finished yet; shutdown waits for them so nothing accepted is lost.
@@ -29,6 +30,7 @@ final class DeliveryService: SessionDelivery {
         accounts: AccountStore,
         registry: any Presence<SessionMailbox>,
         expiry: TimeInterval,
+        liveWindow: InboxLimits,
         logger: Logger,
         now: @escaping @Sendable () -> Date = Date.init
     ) {
@@ -36,8 +38,13 @@ final class DeliveryService: SessionDelivery {
         self.accounts = accounts
         self.registry = registry
         self.expiry = expiry
+        self.liveWindow = liveWindow
         self.logger = logger
         self.now = now
+    }
+
+    func mailbox(username: String, sessionID: UInt64, channel: Channel) -> SessionMailbox {
+        SessionMailbox(username: username, sessionID: sessionID, liveWindow: liveWindow, channel: channel)
     }
 
     // MARK: - Sending
@@ -53,11 +60,9 @@ final class DeliveryService: SessionDelivery {
         guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
             return .now(.error(ProtocolError(.invalidMessage, id: requestID)))
         }
-        // Control characters (escape sequences, newlines) would let a sender rewrite the
-        // recipient's screen; tabs are harmless.
-        guard !body.unicodeScalars.contains(where: ChatText.isTerminalControl) else {
-            return .now(.error(ProtocolError(.invalidMessage, message: "a message cannot contain control characters", id: requestID)))
-        }
+        // Any text goes: newlines make multi-line messages, and what could rewrite a screen
+        // (escape sequences, bidirectional overrides) is the displaying client's to neutralise,
+        // as it will have to be once bodies are end-to-end encrypted.
         let message = StoredMessage(
             id: MessageID.random(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
@@ -82,14 +87,16 @@ final class DeliveryService: SessionDelivery {
     /// The append takes its place in the inbox before this returns (`startedNow`), so one
     /// session's messages are stored in the order they were sent, while the store commits
     /// every append that arrives during a sync with the next one.
-    private func store(_ message: StoredMessage, on loop: EventLoop) -> EventLoopFuture<InboxAppendResult> {
+    private func store(
+        _ message: StoredMessage, space: InboxSpace = .withinCaps, on loop: EventLoop
+    ) -> EventLoopFuture<InboxAppendResult> {
         let inbox = self.inbox
         let logger = self.logger
         let storesInFlight = self.storesInFlight
         storesInFlight.begin()
         let appended = Self.startedNow(on: loop) { () async throws -> InboxAppendResult in
             do {
-                return try await inbox.append(message)
+                return try await inbox.append(message, space: space)
             } catch {
                 logger.error("message not stored: \(error)", metadata: ["to": "\(message.to)"])
                 throw error
@@ -254,8 +261,9 @@ final class DeliveryService: SessionDelivery {
 
     // MARK: - Sessions ending
 
-    /// A session ended: live messages its client never acknowledged go to the inbox (their
-    /// senders hear "stored" once synced), and its partner is told.
+    /// A session ended: live messages its client never acknowledged go to the inbox, in the
+    /// space reserved for them when they were accepted (their senders hear "stored" once
+    /// synced, or "not stored" if the store fails), and its partner is told.
     func sessionEnded(_ outbox: SessionMailbox, disconnected: Bool) {
         let loop = outbox.eventLoop
         let unacknowledged = outbox.close().filter { !$0.fromInbox }.map(\.message)
@@ -266,16 +274,12 @@ final class DeliveryService: SessionDelivery {
                     : .notice(code: .partnerLeft, message: "\(outbox.username) left"))
         }
         for message in unacknowledged {
-            store(message, on: loop).whenComplete { [registry, logger] result in
+            store(message, space: .reserved, on: loop).whenComplete { [registry] result in
                 let sender = registry.session(for: message.from)
                 switch result {
                 case .success(.stored):
                     sender?.send(.receipt(id: nil, messageID: message.id, status: .stored))
-                case .success(.full(let reason)):
-                    logger.warning("unacknowledged live message dropped: inbox full", metadata: ["to": "\(message.to)"])
-                    sender?.send(
-                        .error(ProtocolError(.inboxFull, message: "\(reason); your message \(Self.preview(message)) was not stored")))
-                case .failure:
+                case .success(.full), .failure:
                     sender?.send(
                         .error(ProtocolError(.notStored, message: "your message \(Self.preview(message)) could not be stored")))
                 }

@@ -4,6 +4,9 @@ import Shared
 /// Chat delivery, as a logged-in session needs it: presence, live relay, the inbox.
 /// Futures complete on the loop passed in.
 protocol SessionDelivery: Sendable {
+    /// The mailbox of a session that has just logged in, before `sessionStarted`.
+    func mailbox(username: String, sessionID: UInt64, channel: Channel) -> SessionMailbox
+
     /// `mailbox`'s user logged in: it becomes their session (displacing an older one).
     /// Answers with the frames the login's `ok` is followed by: the inbox summary first.
     func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]>

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import Shared
 
@@ -11,6 +10,12 @@ import Shared
 /// either accepted before the session closed (and then handed back by `close()` to be
 /// stored) or refused (and the caller stores it): there is no moment in which a message can
 /// fall between the two.
+///
+/// Live messages written but not yet acknowledged have space reserved in the inbox: at
+/// most `liveWindow` of them (the inbox's own caps) are accepted live; past that the caller
+/// takes the durable path, held to the inbox's caps, so whatever `close()` hands back fits
+/// beside what was stored meanwhile, twice the caps at the very most, and is stored without
+/// a second check (`InboxSpace.reserved`).
 ///
 /// A client that stops reading must not make the server hold its messages without bound:
 /// once its channel is over the write-buffer high mark, messages are refused (the caller
@@ -34,24 +39,35 @@ final class SessionMailbox: PresentSession {
 
     let username: String
     let sessionID: UInt64
+    /// How much may be written live and not yet acknowledged (see the type's documentation).
+    let liveWindow: InboxLimits
     private let channel: Channel
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     /// The session's event loop (where its channel's work runs).
     var eventLoop: EventLoop { channel.eventLoop }
 
-    init(username: String, sessionID: UInt64, channel: Channel) {
+    init(username: String, sessionID: UInt64, liveWindow: InboxLimits, channel: Channel) {
         self.username = username
         self.sessionID = sessionID
+        self.liveWindow = liveWindow
         self.channel = channel
     }
 
-    /// Writes `message` to the client unless the session has closed or stalled. True when
-    /// the session took it (it is then unacknowledged until the client says so, or handed
-    /// back by `close`). `sender` is the session a live message comes from.
+    /// Writes `message` to the client unless the session has closed or stalled, or, for a
+    /// live message, the live window is full. True when the session took it (it is then
+    /// unacknowledged until the client says so, or handed back by `close`). `sender` is the
+    /// session a live message comes from.
     func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil) -> Bool {
-        let accepted = state.withLockedValue { state -> Bool? in
+        let accepted = state.withLock { state -> Bool? in
             guard !state.closed else { return false }
+            if !fromInbox,
+                InboxRules.refusal(
+                    adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
+                    != nil
+            {
+                return false
+            }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
             if fromInbox, state.unacknowledged.knows(storedID: message.id) { return nil }
@@ -80,29 +96,29 @@ final class SessionMailbox: PresentSession {
     /// False when it has closed.
     @discardableResult
     func send(_ frame: ServerFrame) -> Bool {
-        guard state.withLockedValue({ !$0.closed }) else { return false }
+        guard state.withLock({ !$0.closed }) else { return false }
         write(frame)
         return true
     }
 
     /// Whom the user has chosen and, when paired, the partner's session.
     var route: Route<SessionMailbox> {
-        state.withLockedValue { $0.route }
+        state.withLock { $0.route }
     }
 
     func setRoute(_ route: Route<SessionMailbox>) {
-        state.withLockedValue { $0.route = route }
+        state.withLock { $0.route = route }
     }
 
     /// The client caught up (its channel is writable again): accept messages again.
     func resume() {
-        state.withLockedValue { $0.stalled = false }
+        state.withLock { $0.stalled = false }
     }
 
     /// How many messages were refused while the client was not reading, per sender (they
     /// are in the inbox), since the last call; counted across stalls until then.
     func takeRefusedWhileStalled() -> [String: Int] {
-        state.withLockedValue { state in
+        state.withLock { state in
             defer { state.refusedWhileStalled.removeAll() }
             return state.refusedWhileStalled.mapValues(\.count)
         }
@@ -110,13 +126,13 @@ final class SessionMailbox: PresentSession {
 
     /// The client acknowledged `messageID`: forget it and return what it was.
     func acknowledge(_ messageID: String) -> UnacknowledgedMessages.Entry? {
-        state.withLockedValue { $0.unacknowledged.acknowledge(messageID) }
+        state.withLock { $0.unacknowledged.acknowledge(messageID) }
     }
 
     /// Refuses everything from now on and returns what was delivered but never
     /// acknowledged, oldest first (live ones must go to the inbox).
     func close() -> [UnacknowledgedMessages.Entry] {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.closed = true
             // No cycle through a partner's session outlives this one.
             state.route = Route()
@@ -140,7 +156,7 @@ final class SessionMailbox: PresentSession {
     private func write(_ frame: ServerFrame) {
         let loop = channel.eventLoop
         if loop.inEventLoop {
-            let (earlier, scheduleFlush) = state.withLockedValue { state in
+            let (earlier, scheduleFlush) = state.withLock { state in
                 let earlier = state.queued
                 if !earlier.isEmpty { state.queued.removeAll(keepingCapacity: true) }
                 defer { state.flushScheduled = true }
@@ -150,7 +166,7 @@ final class SessionMailbox: PresentSession {
             channel.write(frame, promise: nil)
             if scheduleFlush { loop.execute { self.flushQueued() } }
         } else {
-            let scheduleFlush = state.withLockedValue { state in
+            let scheduleFlush = state.withLock { state in
                 state.queued.append(frame)
                 defer { state.flushScheduled = true }
                 return !state.flushScheduled
@@ -161,7 +177,7 @@ final class SessionMailbox: PresentSession {
 
     /// On the channel's loop: writes what other threads queued, then flushes everything.
     private func flushQueued() {
-        let queued = state.withLockedValue { state in
+        let queued = state.withLock { state in
             state.flushScheduled = false
             defer { state.queued.removeAll(keepingCapacity: true) }
             return state.queued

@@ -15,6 +15,10 @@ struct UnacknowledgedMessages: Sendable {
     /// How many acknowledged ids are remembered: far more than can be in flight at once.
     static var acknowledgedMemory: Int { 4_096 }
 
+    /// What the live messages among them (not those from the inbox) would take in the
+    /// inbox if the session ended now: the space reserved for them there.
+    private(set) var liveUsage = InboxUsage()
+
     private var pending: [String: Entry] = [:]
     private var order: [String] = []
     /// Ids of stored messages this client acknowledged lately. A stored message can reach a
@@ -32,6 +36,10 @@ struct UnacknowledgedMessages: Sendable {
     }
 
     mutating func add(_ entry: Entry) {
+        if !entry.fromInbox {
+            liveUsage.messages += 1
+            liveUsage.bytes += entry.message.storageSize
+        }
         pending[entry.message.id] = entry
         order.append(entry.message.id)
     }
@@ -39,6 +47,10 @@ struct UnacknowledgedMessages: Sendable {
     /// The client acknowledged `id`: forget it and return what it was.
     mutating func acknowledge(_ id: String) -> Entry? {
         guard let entry = pending.removeValue(forKey: id) else { return nil }
+        if !entry.fromInbox {
+            liveUsage.messages -= 1
+            liveUsage.bytes -= entry.message.storageSize
+        }
         // `order` keeps acknowledged ids until it is mostly stale, then drops them all at
         // once: removing each one here would cost O(pending) per ack, which a 10,000
         // message drain pays 10,000 times.
@@ -63,6 +75,7 @@ struct UnacknowledgedMessages: Sendable {
         let entries = order.compactMap { pending[$0] }
         pending.removeAll()
         order.removeAll()
+        liveUsage = InboxUsage()
         return entries
     }
 }

@@ -25,7 +25,7 @@ final class InMemoryInboxStore: InboxStore {
     }
 
     /// Appends before its first suspension, so appends keep the order they were started in.
-    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
+    func append(_ message: StoredMessage, space: InboxSpace) async throws(StorageError) -> InboxAppendResult {
         try inboxes.withLock { inboxes throws(StorageError) in
             guard inboxes != nil else {
                 throw Self.closedError
@@ -36,7 +36,9 @@ final class InMemoryInboxStore: InboxStore {
             if inbox.index.contains(id: entry.id) {
                 return .stored
             }
-            if let reason = InboxRules.refusal(adding: entry.size, to: inbox.index.usage, of: message.to, limits: limits) {
+            if space == .withinCaps,
+                let reason = InboxRules.refusal(adding: entry.size, to: inbox.index.usage, of: message.to, limits: limits)
+            {
                 return .full(reason)
             }
             inbox.index.append(entry)

@@ -1,6 +1,16 @@
 import Foundation
 
 /// What `InboxStore.append` did with a message.
+/// Whether an append is held to the inbox's caps.
+enum InboxSpace: Sendable, Equatable {
+    /// A new message: refused (`.full`) when it does not fit (`InboxRules.refusal`).
+    case withinCaps
+    /// A message accepted earlier, whose space was reserved then: a live message that its
+    /// recipient's session never acknowledged. It is stored whatever the caps say, because
+    /// its sender has already been told it was accepted.
+    case reserved
+}
+
 enum InboxAppendResult: Sendable, Equatable {
     /// The message is in the recipient's inbox, durably.
     case stored
@@ -34,7 +44,7 @@ protocol InboxStore: Sendable {
     /// - Throws: `StorageError` if the write or the sync failed: the message is not stored
     ///   (it may still turn up later, which at-least-once delivery allows; "stored" is the
     ///   promise).
-    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult
+    func append(_ message: StoredMessage, space: InboxSpace) async throws(StorageError) -> InboxAppendResult
 
     /// `recipient`'s waiting messages, oldest (first appended, across all senders) first;
     /// only those from `sender` when given.
@@ -55,4 +65,11 @@ protocol InboxStore: Sendable {
     /// Finishes the writes already started, syncs and closes. Later calls throw
     /// `StorageError.unavailable`; calling it again does nothing.
     func close() async
+}
+
+extension InboxStore {
+    /// Appends a new message, held to the caps.
+    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
+        try await append(message, space: .withinCaps)
+    }
 }

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import Shared
 
 /// `Presence` for one server process: every logged-in session of this process, behind one
@@ -12,12 +11,12 @@ final class InProcessPresence<Session: PresentSession>: Presence {
         var choice: String?
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     init() {}
 
     func claim(_ session: Session) -> (displaced: Session?, abandonedPartner: Session?) {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             let previous = entries[session.username]
             entries[session.username] = Entry(session: session, choice: nil)
             Self.refreshRoutes(of: [session.username, previous?.choice], in: entries)
@@ -27,7 +26,7 @@ final class InProcessPresence<Session: PresentSession>: Presence {
     }
 
     func release(username: String, sessionID: UInt64) -> Session? {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard let entry = entries[username], entry.session.sessionID == sessionID else { return nil }
             entries.removeValue(forKey: username)
             entry.session.setRoute(Route())
@@ -37,7 +36,7 @@ final class InProcessPresence<Session: PresentSession>: Presence {
     }
 
     func choose(username: String, partner: String) -> ChoiceOutcome<Session> {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard var entry = entries[username] else { return ChoiceOutcome(paired: false) }
             var outcome = ChoiceOutcome<Session>(paired: false)
             let previousChoice = entry.choice
@@ -54,7 +53,7 @@ final class InProcessPresence<Session: PresentSession>: Presence {
     }
 
     func leave(username: String) -> Session? {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard var entry = entries[username] else { return nil }
             let partner = Self.pairedPartner(of: username, choice: entry.choice, in: entries)
             let previousChoice = entry.choice
@@ -66,18 +65,18 @@ final class InProcessPresence<Session: PresentSession>: Presence {
     }
 
     func livePartner(from: String, to: String) -> Session? {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard entries[from]?.choice == to, let recipient = entries[to], recipient.choice == from else { return nil }
             return recipient.session
         }
     }
 
     func session(for username: String) -> Session? {
-        entries.withLockedValue { $0[username]?.session }
+        entries.withLock { $0[username]?.session }
     }
 
     func who(except username: String) -> [PresenceEntry] {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             entries.keys.sorted().filter { $0 != username }.map { name in
                 let paired = Self.pairedPartner(of: name, choice: entries[name]?.choice, in: entries) != nil
                 return PresenceEntry(username: name, status: paired ? .chatting : .free)
@@ -86,7 +85,7 @@ final class InProcessPresence<Session: PresentSession>: Presence {
     }
 
     func choosers(of username: String) -> [String] {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             entries.filter { $0.key != username && $0.value.choice == username }.keys.sorted()
         }
     }

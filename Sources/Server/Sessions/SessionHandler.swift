@@ -275,7 +275,7 @@ final class SessionHandler: ChannelInboundHandler {
         logger.info("logged in")
         loginTimer?.cancel()
         loginTimer = nil
-        let mailbox = SessionMailbox(username: name, sessionID: sessionID, channel: context.channel)
+        let mailbox = services.delivery.mailbox(username: name, sessionID: sessionID, channel: context.channel)
         self.mailbox = mailbox
         let greeting = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
         finish(.ok(id: id, username: name), context: context)

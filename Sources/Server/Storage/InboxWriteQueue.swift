@@ -20,14 +20,14 @@ final class InboxWriteQueue: @unchecked Sendable {
 
     /// One queued write and the completion that answers it.
     enum Operation: Sendable {
-        case append(StoredMessage, completion: @Sendable (Result<InboxAppendResult, StorageError>) -> Void)
+        case append(StoredMessage, InboxSpace, completion: @Sendable (Result<InboxAppendResult, StorageError>) -> Void)
         case remove(recipient: String, id: String, completion: @Sendable (Result<Bool, StorageError>) -> Void)
         case expire(recipient: String, cutoff: Date, completion: @Sendable (Result<Int, StorageError>) -> Void)
 
         /// Answers the operation with `error`.
         func fail(_ error: StorageError) {
             switch self {
-            case .append(_, let completion): completion(.failure(error))
+            case .append(_, _, let completion): completion(.failure(error))
             case .remove(_, _, let completion): completion(.failure(error))
             case .expire(_, _, let completion): completion(.failure(error))
             }

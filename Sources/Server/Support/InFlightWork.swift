@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Shared
 
 /// Counts work that has started and not finished yet, and lets shutdown wait until none is
 /// left, without polling.
@@ -9,21 +9,21 @@ final class InFlightWork: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     init() {}
 
     /// How much is running now.
-    var count: Int { state.withLockedValue { $0.count } }
+    var count: Int { state.withLock { $0.count } }
 
     /// One piece of work started.
     func begin() {
-        state.withLockedValue { $0.count += 1 }
+        state.withLock { $0.count += 1 }
     }
 
     /// One piece of work finished (however it ended).
     func end() {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.count -= 1
             guard state.count == 0 else { return [] }
             defer { state.waiters.removeAll() }
@@ -34,13 +34,13 @@ final class InFlightWork: Sendable {
 
     /// Returns once nothing is running, or when the calling task is cancelled.
     func waitUntilIdle() async {
-        let id = state.withLockedValue { state in
+        let id = state.withLock { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let resumeNow = state.withLockedValue { state in
+                let resumeNow = state.withLock { state in
                     if state.count == 0 || Task.isCancelled { return true }
                     state.waiters[id] = continuation
                     return false
@@ -48,7 +48,7 @@ final class InFlightWork: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

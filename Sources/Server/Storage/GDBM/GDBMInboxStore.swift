@@ -153,8 +153,8 @@ final class GDBMInboxStore: InboxStore {
     ///
     /// An id already in that inbox is the same message: nothing is written, and the answer
     /// is `.stored` (once the batch that wrote it is synced, if that is this one).
-    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
-        try await written { .append(message, completion: $0) }
+    func append(_ message: StoredMessage, space: InboxSpace) async throws(StorageError) -> InboxAppendResult {
+        try await written { .append(message, space, completion: $0) }
     }
 
     func messages(for recipient: String, from sender: String?) async throws(StorageError) -> [StoredMessage] {
@@ -351,7 +351,7 @@ final class GDBMInboxStore: InboxStore {
         for operation in batch {
             if let failure {
                 // The handle refuses every call after a failed write: answer the rest.
-                if case .append(_, let completion) = operation {
+                if case .append(_, _, let completion) = operation {
                     waitingForSync.append(completion)
                 } else {
                     answers.append { operation.fail(failure) }
@@ -359,7 +359,7 @@ final class GDBMInboxStore: InboxStore {
                 continue
             }
             switch operation {
-            case .append(let message, let completion):
+            case .append(let message, let space, let completion):
                 let key = Self.recordKey(recipient: message.to, id: message.id)
                 if state.inboxes[message.to]?.contains(id: message.id) == true {
                     if writtenIDs.contains(key) {
@@ -373,7 +373,9 @@ final class GDBMInboxStore: InboxStore {
                 }
                 let entry = InboxIndex.Entry(message)
                 let usage = state.inboxes[message.to]?.usage ?? InboxUsage()
-                if let reason = InboxRules.refusal(adding: entry.size, to: usage, of: message.to, limits: limits) {
+                if space == .withinCaps,
+                    let reason = InboxRules.refusal(adding: entry.size, to: usage, of: message.to, limits: limits)
+                {
                     answers.append { completion(.success(.full(reason))) }
                     continue
                 }

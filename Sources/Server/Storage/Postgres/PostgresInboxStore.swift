@@ -58,8 +58,8 @@ final class PostgresInboxStore: InboxStore {
     }
 
     /// Queued before the first suspension, so appends keep the order they were started in.
-    func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
-        try await written { .append(message, completion: $0) }
+    func append(_ message: StoredMessage, space: InboxSpace) async throws(StorageError) -> InboxAppendResult {
+        try await written { .append(message, space, completion: $0) }
     }
 
     func messages(for recipient: String, from sender: String?) async throws(StorageError) -> [StoredMessage] {
@@ -69,16 +69,16 @@ final class PostgresInboxStore: InboxStore {
             if let sender {
                 rows = try connection.execute(
                     """
-                    SELECT id, sender, body, sent_at_ms FROM inbox_messages
+                    SELECT id, sender, encode(body, 'hex'), sent_at_ms FROM inbox_messages
                     WHERE recipient = $1 AND sender = $2 ORDER BY sequence
                     """, [recipient, sender])
             } else {
                 rows = try connection.execute(
-                    "SELECT id, sender, body, sent_at_ms FROM inbox_messages WHERE recipient = $1 ORDER BY sequence",
+                    "SELECT id, sender, encode(body, 'hex'), sent_at_ms FROM inbox_messages WHERE recipient = $1 ORDER BY sequence",
                     [recipient])
             }
             return try rows.rows.map { row throws(StorageError) in
-                guard row.count == 4, let id = row[0], let from = row[1], let body = row[2],
+                guard row.count == 4, let id = row[0], let from = row[1], let body = row[2].flatMap(PostgresHex.decode),
                     let sentAt = row[3].flatMap({ Int64($0) })
                 else {
                     throw .corrupt("PostgreSQL database \(database): a message for \(recipient) cannot be read back")

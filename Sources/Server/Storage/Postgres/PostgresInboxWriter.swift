@@ -121,7 +121,8 @@ extension PostgresInboxStore {
         /// true if the inbox is full.
         @discardableResult
         private func decide(
-            _ message: StoredMessage, _ completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void,
+            _ message: StoredMessage, _ space: InboxSpace,
+            _ completion: @escaping @Sendable (Result<InboxAppendResult, StorageError>) -> Void,
             usage: inout [String: Usage], present: inout Set<Key>,
             pending: inout [(message: StoredMessage, sequence: Int64)], answers: inout [() -> Void]
         ) -> Bool {
@@ -134,7 +135,8 @@ extension PostgresInboxStore {
             let size = message.storageSize
             let current = usage[message.to] ?? Usage(messages: 0, bytes: 0, nextSequence: 0)
             let inbox = InboxUsage(messages: current.messages, bytes: current.bytes)
-            if let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
+            // A reserved message's space was taken when it was accepted: stored past the caps.
+            if space == .withinCaps, let reason = InboxRules.refusal(adding: size, to: inbox, of: message.to, limits: limits) {
                 answers.append { completion(.success(.full(reason))) }
                 return true
             }
@@ -154,12 +156,12 @@ extension PostgresInboxStore {
         /// check stops the transaction, it is rolled back and nil returned: the caller runs
         /// `commit`, which reads first. Nil too when the batch does not qualify.
         private func commitExpecting(_ batch: [InboxWriteQueue.Operation]) throws -> [() -> Void]? {
-            var appends: [(StoredMessage, @Sendable (Result<InboxAppendResult, StorageError>) -> Void)] = []
+            var appends: [(StoredMessage, InboxSpace, @Sendable (Result<InboxAppendResult, StorageError>) -> Void)] = []
             for operation in batch {
-                guard case .append(let message, let completion) = operation, known[message.to] != nil else {
+                guard case .append(let message, let space, let completion) = operation, known[message.to] != nil else {
                     return nil
                 }
-                appends.append((message, completion))
+                appends.append((message, space, completion))
             }
             let connection = try connected()
             let recipients = Set(appends.map(\.0.to))
@@ -172,11 +174,11 @@ extension PostgresInboxStore {
             var pending: [(message: StoredMessage, sequence: Int64)] = []
             var answers: [() -> Void] = []
             answers.reserveCapacity(batch.count)
-            for (message, completion) in appends {
+            for (message, space, completion) in appends {
                 // A refusal may be wrong here: the message may be in the inbox already, which
                 // only the database knows, and then the answer is "stored". Rare (a full inbox):
                 // the path that reads first decides those.
-                let refused = decide(message, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
+                let refused = decide(message, space, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
                 if refused {
                     return nil
                 }
@@ -283,8 +285,8 @@ extension PostgresInboxStore {
                 }
                 try removeNow()
                 switch operation {
-                case .append(let message, let completion):
-                    decide(message, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
+                case .append(let message, let space, let completion):
+                    decide(message, space, completion, usage: &usage, present: &present, pending: &pending, answers: &answers)
 
                 case .remove:
                     break
@@ -320,7 +322,7 @@ extension PostgresInboxStore {
             var recipients = Set<String>()
             for operation in batch {
                 switch operation {
-                case .append(let message, _): recipients.insert(message.to)
+                case .append(let message, _, _): recipients.insert(message.to)
                 case .remove(let recipient, _, _), .expire(let recipient, _, _): recipients.insert(recipient)
                 }
             }
@@ -357,7 +359,7 @@ extension PostgresInboxStore {
         private func existingIDs(of batch: [InboxWriteQueue.Operation]) -> (sql: String, parameters: [String?]) {
             var recipients: [String] = []
             var ids: [String] = []
-            for case .append(let message, _) in batch {
+            for case .append(let message, _, _) in batch {
                 recipients.append(message.to)
                 ids.append(message.id)
             }
@@ -430,7 +432,9 @@ extension PostgresInboxStore {
         /// The INSERT of a batch's messages, parameters `$1` to `$7` (`insertionParameters`).
         private static let insertion = """
             INSERT INTO inbox_messages (recipient, id, sequence, sender, body, sent_at_ms, size)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::integer[])
+            SELECT recipient, id, sequence, sender, decode(body, 'hex'), sent_at_ms, size
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::integer[])
+                AS batch(recipient, id, sequence, sender, body, sent_at_ms, size)
             """
 
         private static func insertionParameters(_ pending: [(message: StoredMessage, sequence: Int64)]) -> [String?] {
@@ -439,7 +443,7 @@ extension PostgresInboxStore {
                 PostgresArray.literal(pending.map(\.message.id)),
                 PostgresArray.literal(pending.map(\.sequence)),
                 PostgresArray.literal(pending.map(\.message.from)),
-                PostgresArray.literal(pending.map(\.message.body)),
+                PostgresArray.literal(pending.map { PostgresHex.encode($0.message.body) }),
                 PostgresArray.literal(pending.map(\.message.sentAtMilliseconds)),
                 PostgresArray.literal(pending.map(\.message.storageSize)),
             ]

@@ -28,7 +28,7 @@ enum PostgresSchema {
             id text NOT NULL,
             sequence bigint NOT NULL,
             sender text NOT NULL,
-            body text NOT NULL,
+            body bytea NOT NULL,
             sent_at_ms bigint NOT NULL,
             size integer NOT NULL,
             PRIMARY KEY (recipient, id)
