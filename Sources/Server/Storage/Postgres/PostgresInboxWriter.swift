@@ -214,7 +214,11 @@ extension PostgresInboxStore {
                     throw error
                 }
                 try connection.execute("ROLLBACK")
-                known.removeAll()
+                // Only these inboxes' counters are in doubt; the path that reads first
+                // relearns them.
+                for recipient in recipients {
+                    known[recipient] = nil
+                }
                 return nil
             }
             remember(usage)
