@@ -82,14 +82,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "Client",
+        // The client side of the protocol, shared by chat-client, chat-bench and the tests:
+        // verified TLS connect, hello, replies matched by id, acks, duplicates dropped. The
+        // server never links it.
+        .target(
+            name: "ChatSession",
             dependencies: [
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Client",
+            dependencies: [
+                "ChatSession",
+                "Shared",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -98,6 +108,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
+                "ChatSession",
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -112,6 +123,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
+                "ChatSession",
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -152,6 +164,20 @@ let package = Package(
         .testTarget(
             name: "ClientTests",
             dependencies: ["Client", "Shared"],
+            swiftSettings: swiftSettings
+        ),
+        // The session library: its state machine, its handler on EmbeddedChannel, and
+        // sessions against the real chat-server (depending on it makes `swift test` build it).
+        .testTarget(
+            name: "ChatSessionTests",
+            dependencies: [
+                "ChatSession",
+                "Server",
+                "Shared",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Imports COmemo to call the crypto provider's function table exactly as libomemo-c does.

@@ -1,9 +1,10 @@
+import ChatSession
 import Foundation
-import NIOCore
 import Shared
 
 /// The conversation with the user: register or log in, read the inbox summary, choose
-/// whom to chat with, then chat.
+/// whom to chat with, then chat. The user interface only: the protocol (ids, acks,
+/// duplicates, keep-alive) is the session library's.
 ///
 /// Straight-line async code over one merged event stream: while waiting for a prompt's
 /// answer or a request's reply it still shows incoming messages and notices, notices
@@ -36,30 +37,30 @@ final class ChatREPL {
         Anything else is sent to the person you are chatting with.
         """
 
+    private let connection: ChatConnection
     private var events: AsyncStream<ClientEvent>.Iterator
     private let deliver: @Sendable (ClientEvent) -> Void
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private let terminal: Terminal
     private let format: MessageFormatter
-    private var nextRequestID = 1
+    private var nextRequest = 1
     private var username: String?
     private var partner: String?
     private var connected = true
-    /// Messages already shown, by id: the server may deliver one again after a crash.
-    private var seen: Set<String> = []
     /// My messages awaiting "delivered", by id: (recipient, body).
     private var sent: [String: (to: String, body: String)] = [:]
 
+    /// A REPL over `connection`, whose events `deliver` puts into `events` along with the
+    /// terminal's lines and Ctrl-C.
     init(
+        connection: ChatConnection,
         events: AsyncStream<ClientEvent>,
         deliver: @escaping @Sendable (ClientEvent) -> Void,
-        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         terminal: Terminal,
         format: MessageFormatter
     ) {
+        self.connection = connection
         self.events = events.makeAsyncIterator()
         self.deliver = deliver
-        self.outbound = outbound
         self.terminal = terminal
         self.format = format
     }
@@ -68,7 +69,6 @@ final class ChatREPL {
     func run() async -> Outcome {
         let outcome: Outcome
         do {
-            try await greet()
             while true {
                 if username == nil {
                     try await authenticate()
@@ -87,27 +87,13 @@ final class ChatREPL {
         terminal.restore()
         if connected, username != nil, outcome != .endedByServer {
             // Log out politely: the partner is told "left" rather than "disconnected".
-            try? await send(.logout(id: takeRequestID()))
+            // The close that follows sends it first.
+            connection.post(.logout)
         }
         return outcome
     }
 
     // MARK: - Logged out
-
-    private func greet() async throws {
-        try await send(.hello(version: ProtocolVersion.current, agent: ProtocolVersion.agent("chat-client")))
-        while true {
-            switch try await nextFrame() {
-            case .hello(let version, _) where version == ProtocolVersion.current:
-                return
-            case .error(let error):
-                Console.errorLine("Server refused the session: \(error.message)")
-                throw Leave(outcome: .endedByServer)
-            default:
-                continue
-            }
-        }
-    }
 
     private func authenticate() async throws {
         guard let choice = try await prompt("Register or login (R/L): ") else {
@@ -134,7 +120,7 @@ final class ChatREPL {
             say("Passwords do not match.")
             return
         }
-        switch try await request({ .register(id: $0, username: name, password: password) }) {
+        switch try await request(.register(username: name, password: password)) {
         case .ok:
             say("Registered \(name.lowercased()).")
             try await finishLogin(name: name, password: password)
@@ -153,20 +139,20 @@ final class ChatREPL {
     }
 
     private func finishLogin(name: String, password: String) async throws {
-        switch try await request({ .login(id: $0, username: name, password: password) }) {
+        switch try await request(.login(username: name, password: password)) {
         case .ok(_, let canonical):
             let user = canonical ?? name.lowercased()
             username = user
             say("Logged in as \(user)")
             // The server follows the login with the inbox summary.
             while true {
-                let frame = try await nextFrame()
-                if case .error(let error) = frame, error.id == nil {
+                guard case .session(let event) = try await nextEvent() else { continue }
+                if case .error(let error) = event {
                     say(format.notice(error.message))  // the summary could not be made
                     break
                 }
-                guard case .inbox(nil, let counts, let expired) = frame else {
-                    try await handleUnsolicited(frame)
+                guard case .inboxSummary(let counts, let expired) = event else {
+                    try handle(event)
                     continue
                 }
                 showInbox(counts, expired: expired)
@@ -200,7 +186,7 @@ final class ChatREPL {
             return
         }
         let sentAt = Date()
-        switch try await request({ .send(id: $0, body: line) }) {
+        switch try await request(.send(body: line)) {
         case .receipt(_, let messageID, let status):
             sent[messageID] = (partner ?? "", line)
             say(format.ownMessage(line, sentAt: sentAt, status: status))
@@ -219,17 +205,17 @@ final class ChatREPL {
             try await openChat(with: parts[1].trimmingCharacters(in: .whitespaces))
         case "/leave":
             guard partner != nil else { return say("You are not chatting with anyone.") }
-            _ = try await request({ .leave(id: $0) })
+            _ = try await request(.leave)
             say(format.notice("you left the chat with \(partner ?? "")"))
             partner = nil
         case "/who":
-            if case .who(_, let users) = try await request({ .who(id: $0) }) {
+            if case .who(_, let users) = try await request(.who) {
                 say(users.isEmpty
                     ? "Nobody else is online."
                     : "Online: " + users.map { "\($0.username) (\($0.status.rawValue))" }.joined(separator: ", "))
             }
         case "/inbox":
-            if case .inbox(_, let counts, let expired) = try await request({ .inbox(id: $0) }) {
+            if case .inbox(_, let counts, let expired) = try await request(.inbox) {
                 showInbox(counts, expired: expired)
             }
         case "/help":
@@ -240,7 +226,7 @@ final class ChatREPL {
     }
 
     private func openChat(with name: String) async throws {
-        switch try await request({ .chat(id: $0, with: name) }) {
+        switch try await request(.chat(with: name)) {
         case .ok(_, let canonical):
             partner = canonical ?? name.lowercased()
         case .error(let error):
@@ -265,29 +251,31 @@ final class ChatREPL {
             case .endOfInput:
                 if terminal.isInteractive { Console.write("\n") }
                 return nil
-            case .frame(let frame):
-                try await handleUnsolicited(frame)
+            case .session(let event):
+                try handle(event)
             default:
                 continue
             }
         }
     }
 
-    /// Sends the request built with a fresh id and returns the frame that answers it.
-    private func request(_ build: (Int) -> ClientFrame) async throws -> ServerFrame {
-        let id = takeRequestID()
-        try await send(build(id))
+    /// Makes `request` and returns the frame that answers it, showing what arrives before
+    /// the answer. The answer comes through the same stream as everything else, in the
+    /// order the server sent it: what came before it is shown first, and what came after
+    /// it (the login's inbox summary) is still there for the caller.
+    private func request(_ request: ChatRequest) async throws -> ServerFrame {
+        let number = nextRequest
+        nextRequest += 1
+        let deliver = self.deliver
+        connection.request(request) { deliver(.answer(request: number, $0)) }
         while true {
-            let frame = try await nextFrame()
-            if frame.id == id { return frame }
-            try await handleUnsolicited(frame)
-        }
-    }
-
-    private func nextFrame() async throws -> ServerFrame {
-        while true {
-            if case .frame(let frame) = try await nextEvent() {
-                return frame
+            switch try await nextEvent() {
+            case .answer(number, let result):
+                return try result.get()
+            case .session(let event):
+                try handle(event)
+            default:
+                continue
             }
         }
     }
@@ -296,19 +284,18 @@ final class ChatREPL {
     /// throw `Leave` from here, wherever the REPL was waiting.
     private func nextEvent() async throws -> ClientEvent {
         while true {
-            let event = await events.next() ?? .disconnected(nil)
+            let event = await events.next() ?? .session(.closed(.closedByServer))
             switch event {
             case .interrupted:
                 terminal.restore()
                 Console.write("\n")
                 throw Leave(outcome: .interrupted)
-            case .disconnected(let reason):
+            case .session(.closed(let reason)):
                 connected = false
                 terminal.restore()
-                Console.writeLine(
-                    "\nDisconnected: " + (reason.map { "the connection failed (\($0))" } ?? "the server closed the connection"))
+                Console.writeLine("\nDisconnected: \(reason)")
                 throw Leave(outcome: .endedByServer)
-            case .badFrame(let error):
+            case .session(.badFrame(let error)):
                 Console.errorLine("chat-client: ignoring a bad frame from the server (\(error.message))")
             default:
                 return event
@@ -316,24 +303,23 @@ final class ChatREPL {
         }
     }
 
-    /// Frames that are not the answer being waited for: messages, receipts, notices.
-    private func handleUnsolicited(_ frame: ServerFrame) async throws {
-        switch frame {
+    /// What the server says unasked: messages, receipts, notices. Duplicates never get
+    /// here (the session drops them).
+    private func handle(_ event: SessionEvent) throws {
+        switch event {
         case .message(let message):
-            if seen.insert(message.id).inserted {
-                say(format.message(message))
-            }
+            say(format.message(message))
             // Acknowledged after it is on screen, so a crash before this means redelivery.
-            try await send(.ack(messageID: message.id))
-        case .receipt(_, let messageID, .delivered):
+            connection.acknowledge(message)
+        case .receipt(let messageID, .delivered):
             if let original = sent.removeValue(forKey: messageID) {
                 say(format.delivered(to: original.to, body: original.body))
             }
-        case .receipt(_, let messageID, let status):
+        case .receipt(let messageID, let status):
             if status == .stored, let original = sent[messageID] {
                 say(format.notice("your message to \(original.to) was kept in their inbox \(format.mark(.stored))"))
             }
-        case .inbox(_, let counts, let expired):
+        case .inboxSummary(let counts, let expired):
             showInbox(counts, expired: expired)
         case .notice(let code, let message):
             switch code {
@@ -351,8 +337,8 @@ final class ChatREPL {
                 connected = false
                 throw Leave(outcome: .endedByServer)
             }
-        default:
-            break
+        case .reply, .badFrame, .closed:
+            break  // no posted requests; the other two end in `nextEvent`
         }
     }
 
@@ -367,14 +353,5 @@ final class ChatREPL {
     private func showInbox(_ counts: [String: Int], expired: Int) {
         if expired > 0 { say(format.notice(ChatText.expired(expired))) }
         say(MessageFormatter.inboxSummary(counts))
-    }
-
-    private func send(_ frame: ClientFrame) async throws {
-        try await outbound.write(frame.encode(allocator: ByteBufferAllocator()))
-    }
-
-    private func takeRequestID() -> Int {
-        defer { nextRequestID += 1 }
-        return nextRequestID
     }
 }

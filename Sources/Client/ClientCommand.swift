@@ -1,5 +1,7 @@
 import ArgumentParser
-import Shared
+import ChatSession
+
+private let defaults = SessionConfiguration.defaults
 
 /// `chat-client`: parses the command line and runs the session; nothing else.
 @main
@@ -9,13 +11,13 @@ struct ClientCommand: AsyncParsableCommand {
         abstract: "Secure 1-1 chat client. Verifies the server's certificate; there is no way to turn that off.")
 
     @Option(help: "Server host name or IP address (must be in the server certificate).")
-    var host = "127.0.0.1"
+    var host = defaults.host
 
     @Option(help: "Server port.")
-    var port = 5555
+    var port = defaults.port
 
     @Option(help: "PEM file of the CA that signed the server certificate.")
-    var ca = "certs/ca.pem"
+    var ca = defaults.caFile
 
     func validate() throws {
         guard (1...65_535).contains(port) else {

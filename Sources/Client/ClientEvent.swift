@@ -1,7 +1,8 @@
+import ChatSession
 import Shared
 
-/// Everything the REPL waits for, merged into one stream: the user's typing, the
-/// server's frames, Ctrl-C, and the connection ending.
+/// Everything the REPL waits for, merged into one stream in the order it happened: the
+/// user's typing, Ctrl-C, what the session reports, and the answers to its requests.
 enum ClientEvent: Sendable {
     /// A line the user typed (without its newline).
     case line(String)
@@ -9,10 +10,8 @@ enum ClientEvent: Sendable {
     case endOfInput
     /// Ctrl-C.
     case interrupted
-    /// A frame from the server.
-    case frame(ServerFrame)
-    /// The server sent something that is not a valid frame.
-    case badFrame(ProtocolError)
-    /// The connection ended; the reason when it was an error.
-    case disconnected(String?)
+    /// Something the server said unasked, or the connection ending.
+    case session(SessionEvent)
+    /// The answer to the REPL's request number `request`.
+    case answer(request: Int, Result<ServerFrame, any Error>)
 }

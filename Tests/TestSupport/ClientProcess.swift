@@ -67,7 +67,8 @@ public final class ClientProcess: @unchecked Sendable {
             }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
-        return false
+        // One last look: a starved task may wake past the deadline with the text there.
+        return output.components(separatedBy: text).count - 1 >= occurrence
     }
 
     /// Waits for the process to exit (killing it after `timeout`) and returns its status.

@@ -1,34 +1,34 @@
+import ChatSession
 import NIOCore
 import Shared
 
-/// One open, TLS-verified connection to the server, usable from any thread: every call
-/// hops to the channel's event loop (or runs at once when already on it).
+/// One open, TLS-verified session connection, usable from any thread: every call hops to
+/// the channel's event loop (or runs at once when already on it).
 ///
 /// Scenario set-up goes through here; the hot paths (relay, inbox senders) take the
 /// loop-bound `handler` on its loop and drive it directly.
 struct BenchConnection: Sendable {
-    let channel: Channel
-    let handler: NIOLoopBound<BenchClientHandler>
+    let session: SessionChannel
 
+    var channel: Channel { session.channel }
+    var handler: NIOLoopBound<ClientSessionHandler> { session.handler }
     var eventLoop: EventLoop { channel.eventLoop }
 
     /// Runs `body` with the handler on its event loop.
     func withHandler<T: Sendable>(
-        _ body: @escaping @Sendable (BenchClientHandler) -> EventLoopFuture<T>
+        _ body: @escaping @Sendable (ClientSessionHandler) -> EventLoopFuture<T>
     ) -> EventLoopFuture<T> {
-        let handler = self.handler
-        if eventLoop.inEventLoop { return body(handler.value) }
-        return eventLoop.flatSubmit { body(handler.value) }
+        session.withHandler(body)
     }
 
     /// `hello`, answered by the server's `hello`.
     func hello() -> EventLoopFuture<Void> {
-        withHandler { $0.hello() }
+        withHandler { $0.hello().map { _ in } }
     }
 
     /// Creates an account; an existing one (from an earlier run) counts as created.
     func register(username: String, password: String) -> EventLoopFuture<Void> {
-        withHandler { $0.request { .register(id: $0, username: username, password: password) } }
+        withHandler { $0.request(.register(username: username, password: password)) }
             .flatMapThrowing { frame in
                 if case .error(let error) = frame, error.code == .usernameTaken { return }
                 try Self.expectOK(frame)
@@ -37,19 +37,19 @@ struct BenchConnection: Sendable {
 
     /// Logs in; completes at the `ok` (the inbox summary follows unasked).
     func login(username: String, password: String) -> EventLoopFuture<Void> {
-        withHandler { $0.request { .login(id: $0, username: username, password: password) } }
+        withHandler { $0.request(.login(username: username, password: password)) }
             .flatMapThrowing { try Self.expectOK($0) }
     }
 
     /// Chooses `partner`; completes at the `ok`, after any stored messages from them.
     func chat(with partner: String) -> EventLoopFuture<Void> {
-        withHandler { $0.request { .chat(id: $0, with: partner) } }
+        withHandler { $0.request(.chat(with: partner)) }
             .flatMapThrowing { try Self.expectOK($0) }
     }
 
     /// The waiting-message counts per sender.
     func inboxCounts() -> EventLoopFuture<[String: Int]> {
-        withHandler { $0.request { .inbox(id: $0) } }.flatMapThrowing { frame in
+        withHandler { $0.request(.inbox) }.flatMapThrowing { frame in
             guard case .inbox(_, let counts, _) = frame else {
                 if case .error(let error) = frame { throw BenchError.refused(error) }
                 throw BenchError.unexpectedReply("\(frame.kind.rawValue) to inbox")
@@ -60,7 +60,7 @@ struct BenchConnection: Sendable {
 
     /// Closes with close_notify; completes when the socket is closed.
     func close() -> EventLoopFuture<Void> {
-        channel.close()
+        session.close()
     }
 
     private static func expectOK(_ frame: ServerFrame) throws {

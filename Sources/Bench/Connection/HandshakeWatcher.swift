@@ -3,7 +3,7 @@ import Shared
 
 /// The handler above TLS on a `handshakes` connection, which never carries a frame:
 /// completes a promise when the handshake has verified the server and fails it when the
-/// connection ends first. No codec and no `BenchClientHandler` below it to build, run and
+/// connection ends first. No codec and no `ClientSessionHandler` above it to build, run and
 /// tear down for every handshake.
 ///
 /// Loop-bound like every handler.

@@ -1,3 +1,4 @@
+import ChatSession
 import NIOCore
 import Shared
 
@@ -23,7 +24,7 @@ final class RelayPeer {
     /// queueing without bound.
     static let maximumInFlight = 1_000
 
-    private let handler: BenchClientHandler
+    private let handler: ClientSessionHandler
     private let shared: RelayShared
     /// The other user of the pair (same event loop).
     weak var partner: RelayPeer?
@@ -33,11 +34,19 @@ final class RelayPeer {
     /// Messages due so far in the current rate mode (sent or skipped).
     private var dueSoFar = 0
 
-    init(handler: BenchClientHandler, shared: RelayShared) {
+    /// Takes over `handler`'s events; the handler acknowledges each message once
+    /// `received` has counted it (automatic acknowledgement).
+    init(handler: ClientSessionHandler, shared: RelayShared) {
         self.handler = handler
         self.shared = shared
-        handler.onMessage = { [weak self] message in self?.received(message) }
-        handler.onUnmatched = { [weak self] frame in self?.unmatched(frame) }
+        handler.onEvent = { [weak self] event in
+            switch event {
+            case .message(let message): self?.received(message)
+            case .reply(let frame): self?.unanswered(frame)
+            case .error(let error): self?.shared.failed("\(error.code.rawValue): \(error.message)")
+            default: break  // delivered receipts and notices: a real client would show them
+            }
+        }
     }
 
     /// Switches mode; flood fills the window at once.
@@ -73,7 +82,7 @@ final class RelayPeer {
 
     private func sendOne() {
         let body = MessageStamp.body(sentAt: MonotonicClock.now(), size: shared.size)
-        handler.post { .send(id: $0, body: body) }
+        handler.post(.send(body: body))
         inFlight += 1
         shared.sent.increment()
     }
@@ -84,19 +93,17 @@ final class RelayPeer {
             shared.recorder.record(sentAt: sentAt, receivedAt: now)
         }
         shared.received.increment()
-        handler.post(.ack(messageID: message.id))
         partner?.delivered()
     }
 
-    private func unmatched(_ frame: ServerFrame) {
+    /// The answer to one of this peer's sends (posted, so nobody waited for it).
+    private func unanswered(_ frame: ServerFrame) {
         switch frame {
         case .error(let error):
             // A refused send never reaches the partner: free its window slot.
             shared.failed("\(error.code.rawValue): \(error.message)")
-            if error.id != nil {
-                inFlight -= 1
-                if case .flood(let window) = mode, inFlight < window { sendOne() }
-            }
+            inFlight -= 1
+            if case .flood(let window) = mode, inFlight < window { sendOne() }
         case .receipt(.some, _, .stored):
             // The pairing broke (the partner left or dropped): the message went to the
             // inbox and will not arrive live.
@@ -104,7 +111,7 @@ final class RelayPeer {
             inFlight -= 1
             if case .flood(let window) = mode, inFlight < window { sendOne() }
         default:
-            // Receipts (sent, delivered) and notices: a real client would show them.
+            // `sent` receipts: the partner's arrival is what counts.
             break
         }
     }

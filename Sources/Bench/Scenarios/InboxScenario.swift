@@ -1,3 +1,4 @@
+import ChatSession
 import NIOCore
 import Shared
 
@@ -104,9 +105,9 @@ struct InboxScenario {
         defer { connection.close().whenComplete { _ in } }
         let received = Counter()
         try await connection.withHandler { handler in
-            handler.onMessage = { [unowned handler] message in
-                received.increment()
-                handler.post(.ack(messageID: message.id))
+            // Acknowledged by the session itself (automatic acknowledgement).
+            handler.onEvent = { event in
+                if case .message = event { received.increment() }
             }
             return connection.eventLoop.makeSucceededVoidFuture()
         }.get()

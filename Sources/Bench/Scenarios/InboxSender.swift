@@ -1,3 +1,4 @@
+import ChatSession
 import NIOCore
 import Shared
 
@@ -13,7 +14,7 @@ final class InboxSender {
         var firstFailure: String?
     }
 
-    private let handler: BenchClientHandler
+    private let handler: ClientSessionHandler
     private let quota: Int
     private let window: Int
     private let size: Int
@@ -23,7 +24,7 @@ final class InboxSender {
     private var inFlight = 0
     private var outcome = Outcome()
 
-    private init(handler: BenchClientHandler, quota: Int, window: Int, size: Int, recorder: LatencyRecorder, loop: EventLoop) {
+    private init(handler: ClientSessionHandler, quota: Int, window: Int, size: Int, recorder: LatencyRecorder, loop: EventLoop) {
         self.handler = handler
         self.quota = quota
         self.window = window
@@ -56,7 +57,7 @@ final class InboxSender {
         let body = MessageStamp.body(sentAt: sentAt, size: size)
         sent += 1
         inFlight += 1
-        handler.request { .send(id: $0, body: body) }.assumeIsolated().whenComplete { result in
+        handler.request(.send(body: body)).assumeIsolated().whenComplete { result in
             self.inFlight -= 1
             switch result {
             case .success(.receipt(_, _, .stored)):

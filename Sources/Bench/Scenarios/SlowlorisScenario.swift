@@ -1,3 +1,4 @@
+import ChatSession
 import NIOCore
 import Shared
 
@@ -57,7 +58,7 @@ struct SlowlorisScenario {
                 try await connection.chat(with: partnerName).get()
                 let body = "slowloris round \(rounds)"
                 let receipt = try await connection.withHandler { handler in
-                    handler.request { .send(id: $0, body: body) }
+                    handler.request(.send(body: body))
                 }.get()
                 guard case .receipt(_, _, .sent) = receipt else {
                     throw BenchError.unexpectedReply("\(receipt.kind.rawValue) to send")

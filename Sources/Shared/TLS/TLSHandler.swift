@@ -6,6 +6,13 @@ public struct TLSHandshakeCompleted: Sendable, Equatable {
     public let protocolVersion: String
     /// OpenSSL's name of the negotiated suite, e.g. "TLS_AES_256_GCM_SHA384".
     public let cipherSuite: String
+
+    /// The event as the TLS handler fires it; public so that handlers above TLS can be
+    /// tested on an `EmbeddedChannel` without a handshake.
+    public init(protocolVersion: String, cipherSuite: String) {
+        self.protocolVersion = protocolVersion
+        self.cipherSuite = cipherSuite
+    }
 }
 
 /// TLS over system OpenSSL as a NIO channel handler: ciphertext below, plaintext above.

@@ -1,0 +1,56 @@
+import Shared
+
+/// A request the client makes, without its `id`: the session numbers requests and matches
+/// each reply to its request by that id.
+public enum ChatRequest: Hashable, Sendable {
+    /// Creates an account (does not log in).
+    case register(username: String, password: String)
+    /// Logs the session in.
+    case login(username: String, password: String)
+    /// Logs out; the connection stays open.
+    case logout
+    /// Checks that the connection is alive.
+    case ping
+    /// Chooses whom to chat with.
+    case chat(with: String)
+    /// Ends the current chat, staying logged in.
+    case leave
+    /// Sends a message to the chosen partner.
+    case send(body: String)
+    /// Who is online.
+    case who
+    /// Waiting messages per sender.
+    case inbox
+
+    /// The frame for this request with request id `id`.
+    public func frame(id: Int) -> ClientFrame {
+        switch self {
+        case .register(let username, let password): .register(id: id, username: username, password: password)
+        case .login(let username, let password): .login(id: id, username: username, password: password)
+        case .logout: .logout(id: id)
+        case .ping: .ping(id: id)
+        case .chat(let partner): .chat(id: id, with: partner)
+        case .leave: .leave(id: id)
+        case .send(let body): .send(id: id, body: body)
+        case .who: .who(id: id)
+        case .inbox: .inbox(id: id)
+        }
+    }
+}
+
+extension ChatRequest: CustomStringConvertible {
+    /// Log-safe: no password, no message body.
+    public var description: String {
+        switch self {
+        case .register(let username, _): "register(username: \(username))"
+        case .login(let username, _): "login(username: \(username))"
+        case .logout: "logout"
+        case .ping: "ping"
+        case .chat(let partner): "chat(with: \(partner))"
+        case .leave: "leave"
+        case .send(let body): "send(<\(body.utf8.count) bytes>)"
+        case .who: "who"
+        case .inbox: "inbox"
+        }
+    }
+}
