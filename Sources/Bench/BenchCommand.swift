@@ -44,6 +44,14 @@ struct BenchCommand: AsyncParsableCommand {
         help: "Started server: its --event-loops (default: the server's own choice).")
     var serverEventLoops: Int?
 
+    @Option(
+        name: .customLong("server-store"),
+        help: ArgumentHelp(
+            "Started server: where it stores, as its --store (e.g. postgres://USER@HOST/DB; default: a temporary gdbm directory). "
+                + "Handed over in the server's environment (CHAT_STORE), so a password stays out of the process list.",
+            valueName: "backend:address"))
+    var serverStore: String?
+
     @Option(help: "sessions: sessions to open and log in (default 10000; smoke 50).")
     var sessions: Int?
 
@@ -109,9 +117,9 @@ struct BenchCommand: AsyncParsableCommand {
                 throw ValidationError(
                     "give --start-server, or attach with --port, --ca and --server-pid (the server's CPU and memory are read from /proc)")
             }
-            guard scryptLogN == nil, serverEventLoops == nil else {
+            guard scryptLogN == nil, serverEventLoops == nil, serverStore == nil else {
                 throw ValidationError(
-                    "--scrypt-log-n and --server-event-loops apply to a server the bench starts; an attached server uses its own")
+                    "--scrypt-log-n, --server-event-loops and --server-store apply to a server the bench starts; an attached server uses its own")
             }
         }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
@@ -155,6 +163,7 @@ struct BenchCommand: AsyncParsableCommand {
             var settings = ManagedServer.Settings()
             settings.scryptLogN = scryptLogN ?? 10
             settings.eventLoops = serverEventLoops
+            settings.store = serverStore
             // One user's inbox must hold the whole inbox scenario.
             settings.inboxMaximumMessages = max(1_000, plan.inboxMessages)
             settings.inboxMaximumBytes = max(1 << 20, plan.inboxMessages * (plan.size + 128))

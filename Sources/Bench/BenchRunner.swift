@@ -106,6 +106,11 @@ struct BenchRunner {
             if let loops = settings.eventLoops {
                 table.note("server runs with --event-loops \(loops) (chosen with --server-event-loops)")
             }
+            if settings.store == nil {
+                table.note("server stores in a temporary gdbm data directory")
+            } else {
+                table.note("server stores in the \(settings.storeBackend) store given with --server-store")
+            }
         } else {
             table.note(
                 "server: attached, pid \(server.pid), \(server.host):\(server.port); accounts register at its own scrypt cost")

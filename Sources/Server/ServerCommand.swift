@@ -9,7 +9,7 @@ import Shared
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-server",
-        abstract: "Secure 1-1 chat server (TLS over system OpenSSL, GDBM storage).")
+        abstract: "Secure 1-1 chat server (TLS over system OpenSSL; GDBM or PostgreSQL storage).")
 
     @OptionGroup(title: "Listening")
     var listen: ListenOptions

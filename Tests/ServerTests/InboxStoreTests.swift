@@ -167,6 +167,18 @@ struct InboxStoreTests {
         }
     }
 
+    @Test("any body comes back unchanged: NUL, controls, quotes, braces, backslashes, the word NULL", arguments: StoreKind.allCases)
+    func anyBody(kind: StoreKind) async throws {
+        try await kind.withInboxStore { store throws in
+            let bodies = ["a\u{0}b", "\u{1B}[31mred\u{7}", "\"{},\\N\\\"", "NULL", "tab\there\r\nnext", "\u{202E}txt.exe ünï 😀"]
+            let sent = bodies.map { StoredMessage.test(from: "alice", to: "bob", body: $0) }
+            for message in sent {
+                #expect(try await store.append(message) == .stored)
+            }
+            #expect(try await store.messages(for: "bob", from: nil) == sent)
+        }
+    }
+
     @Test("the same id again is the same message: stored once", arguments: StoreKind.allCases)
     func duplicateId(kind: StoreKind) async throws {
         try await kind.withInboxStore(limits: InboxLimits(maximumMessages: 1)) { store throws in
@@ -190,6 +202,35 @@ struct InboxStoreTests {
                 #expect(try await append.value == .stored)
             }
             #expect(try await store.messages(for: "bob", from: nil) == sent)
+        }
+    }
+
+    @Test("removals and appends started one after another, without waiting, apply in that order", arguments: StoreKind.allCases)
+    func removalsInOrder(kind: StoreKind) async throws {
+        try await kind.withInboxStore(limits: InboxLimits(maximumMessages: 4)) { store throws in
+            let sent = (0..<4).map { StoredMessage.test(from: "alice", to: "bob", body: "m\($0)") }
+            let late = StoredMessage.test(from: "carol", to: "bob", body: "late")
+            // Started at once, as a session's sends and acknowledgements are: the removals
+            // make room for `late`, and removing an id twice finds it once.
+            var appends = sent.map { message in Task.immediate { try await store.append(message) } }
+            let removals = [sent[1].id, sent[1].id, sent[3].id, "no-such-id"].map { id in
+                Task.immediate { try await store.remove(recipient: "bob", id: id) }
+            }
+            appends.append(Task.immediate { try await store.append(late) })
+            appends.append(Task.immediate { try await store.append(sent[1]) })
+            var stored: [InboxAppendResult] = []
+            for append in appends {
+                stored.append(try await append.value)
+            }
+            var removed: [Bool] = []
+            for removal in removals {
+                removed.append(try await removal.value)
+            }
+            #expect(stored == Array(repeating: .stored, count: 6))
+            #expect(removed == [true, false, true, false])
+            #expect(try await store.messages(for: "bob", from: nil) == [sent[0], sent[2], late, sent[1]])
+            #expect(try await store.counts(for: "bob") == ["alice": 3, "carol": 1])
+            #expect(try await store.append(StoredMessage.test(from: "dave", to: "bob")) == .full("bob's inbox is full (4 messages)"))
         }
     }
 

@@ -7,15 +7,15 @@ import TestSupport
 /// libpq through `PostgresConnection`, against a real PostgreSQL (a throw-away cluster).
 @Suite("PostgresConnection", .timeLimit(.minutes(2)))
 struct PostgresConnectionTests {
-    static func connect() throws -> (PostgresConnection, PostgresCluster, String) {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
+    static func connect() async throws -> (PostgresConnection, PostgresCluster, String) {
+        let cluster = try await PostgresCluster.sharedCluster()
+        let database = try await cluster.newDatabase()
         return (try PostgresConnection(cluster.connectionString(database: database)), cluster, database)
     }
 
     @Test("parameters travel apart from the SQL: quotes, NULL and any text come back unchanged")
-    func parameters() throws {
-        let (connection, _, _) = try Self.connect()
+    func parameters() async throws {
+        let (connection, _, _) = try await Self.connect()
         try connection.execute("CREATE TABLE t (k text PRIMARY KEY, v text)")
         let awkward = "it's \"quoted\"; DROP TABLE t; -- ünïcødé \u{1F600}\n\\x00"
         let inserted = try connection.execute("INSERT INTO t VALUES ($1, $2), ($3, $4)", ["a", awkward, "b", nil])
@@ -26,8 +26,8 @@ struct PostgresConnectionTests {
     }
 
     @Test("a unique violation is a statement failure with its SQLSTATE; the connection goes on")
-    func uniqueViolation() throws {
-        let (connection, _, _) = try Self.connect()
+    func uniqueViolation() async throws {
+        let (connection, _, _) = try await Self.connect()
         try connection.execute("CREATE TABLE t (k text PRIMARY KEY)")
         try connection.execute("INSERT INTO t VALUES ($1)", ["x"])
         #expect(throws: PostgresError.self) { try connection.execute("INSERT INTO t VALUES ($1)", ["x"]) }
@@ -41,8 +41,8 @@ struct PostgresConnectionTests {
     }
 
     @Test("a transaction that throws is rolled back; one that returns is committed")
-    func transactions() throws {
-        let (connection, _, _) = try Self.connect()
+    func transactions() async throws {
+        let (connection, _, _) = try await Self.connect()
         try connection.execute("CREATE TABLE t (k int)")
         struct Abort: Error {}
         #expect(throws: Abort.self) {
@@ -56,8 +56,8 @@ struct PostgresConnectionTests {
     }
 
     @Test("NOTIFY reaches a listening connection, payload intact")
-    func notifications() throws {
-        let (listener, cluster, database) = try Self.connect()
+    func notifications() async throws {
+        let (listener, cluster, database) = try await Self.connect()
         let sender = try PostgresConnection(cluster.connectionString(database: database))
         try listener.listen("chat_test")
         try sender.execute("SELECT pg_notify('chat_test', $1)", ["hello, node"])
@@ -70,8 +70,8 @@ struct PostgresConnectionTests {
     }
 
     @Test("an unreachable server or a missing database is 'unavailable', with libpq's reason")
-    func unavailable() throws {
-        let cluster = try PostgresCluster.shared()
+    func unavailable() async throws {
+        let cluster = try await PostgresCluster.sharedCluster()
         #expect(throws: PostgresError.self) { _ = try PostgresConnection("host=/nonexistent dbname=x user=chat") }
         do {
             _ = try PostgresConnection(cluster.connectionString(database: "no_such_database"))

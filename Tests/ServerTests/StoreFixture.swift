@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -12,6 +13,8 @@ import Testing
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
     case inMemory
     case gdbm
+    /// A database of its own on the test process's throw-away cluster (`PostgresCluster`).
+    case postgres
 
     var testDescription: String { rawValue }
 }
@@ -19,7 +22,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
 /// Fresh, empty stores of one `StoreKind`, and what it takes to get rid of them again.
 struct StoreFixture {
     let stores: Stores
-    private let removeFiles: @Sendable () -> Void
+    private let removeFiles: @Sendable () async -> Void
 
     /// Opens fresh stores of `kind`, through `StorageBackend` for every kind it knows.
     static func open(_ kind: StoreKind, inboxLimits: InboxLimits = InboxLimits()) async throws -> StoreFixture {
@@ -43,13 +46,21 @@ struct StoreFixture {
                 removeFiles()
                 throw error
             }
+        case .postgres:
+            let cluster = try await PostgresCluster.sharedCluster()
+            let database = try await cluster.newDatabase()
+            let location = try PostgresLocation(parsing: cluster.connectionString(database: database))
+            let stores = try await StorageBackend.open(.postgres(location), inboxLimits: inboxLimits, logger: Self.logger)
+            return StoreFixture(stores: stores, removeFiles: {
+                _ = try? await cluster.query("postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            })
         }
     }
 
-    /// Closes the stores and removes their files.
+    /// Closes the stores and removes their files (or database).
     func tearDown() async {
         await stores.close()
-        removeFiles()
+        await removeFiles()
     }
 
     private static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })

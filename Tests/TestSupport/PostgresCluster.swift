@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Shared
 
 /// A throw-away PostgreSQL cluster for tests: `initdb` in a temporary directory, the
@@ -144,8 +145,34 @@ public final class PostgresCluster: Sendable {
             .first { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }
     }
 
-    /// Stops the server and removes its files.
-    fileprivate func destroy() {
+    // MARK: - From async tests
+
+    /// Runs `body` (`initdb`, `pg_ctl`, `psql`: seconds of blocking) on a thread of NIO's
+    /// pool, never on one of Swift's cooperative threads: there are as many of those as
+    /// cores, and blocking them stalls every other test of the process.
+    public static func offCooperativeThreads<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    /// `shared()`, from an async test.
+    public static func sharedCluster() async throws -> PostgresCluster {
+        try await offCooperativeThreads { try shared() }
+    }
+
+    /// `makeDatabase()`, from an async test.
+    public func newDatabase() async throws -> String {
+        try await Self.offCooperativeThreads { try self.makeDatabase() }
+    }
+
+    /// `psql(_:_:)`, from an async test.
+    @discardableResult
+    public func query(_ database: String, _ sql: String) async throws -> String {
+        try await Self.offCooperativeThreads { try self.psql(database, sql) }
+    }
+
+    /// Stops the server and removes its files (for a cluster made with `init()`; the shared
+    /// one is destroyed when the process exits).
+    public func destroy() {
         try? run("pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -17,10 +17,18 @@ public final class ServerProcess: @unchecked Sendable {
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts the server and waits for its "listening on" line.
+    ///
+    /// - Parameters:
+    ///   - store: the server's `--store` instead of `--data-dir` (then `dataDirectory` is
+    ///     unused); nil for a data directory.
+    ///   - environment: variables added to the test process's environment for the server
+    ///     (`CHAT_STORE`, say: then give `store` as "" to leave out `--data-dir` too).
     public init(
         certificates: CertificateFixture,
         host: String = "127.0.0.1",
         dataDirectory: String? = nil,
+        store: String? = nil,
+        environment: [String: String] = [:],
         arguments: [String] = [],
         workDirectory: TemporaryDirectory? = nil
     ) throws {
@@ -36,11 +44,19 @@ public final class ServerProcess: @unchecked Sendable {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: RepositoryPaths.binary("chat-server"))
+        let storage: [String]
+        switch store {
+        case nil: storage = ["--data-dir", self.dataDirectory]
+        case ""?: storage = []
+        case let store?: storage = ["--store", store]
+        }
         process.arguments = [
             "--host", host, "--port", "0",
             "--cert", certificates.certificateFile, "--key", certificates.privateKeyFile,
-            "--data-dir", self.dataDirectory,
-        ] + arguments
+        ] + storage + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardInput = FileHandle.nullDevice

@@ -6,7 +6,7 @@ import Glibc
 
 /// A chat-server the bench starts for itself (`--start-server`): certificates made by the
 /// repository's `scripts/gen-certs.sh` into a temporary folder, a temporary data
-/// directory, port 0, and the open-file limit the bench raised (children inherit it).
+/// directory (or the store given with `--server-store`), port 0, and the open-file limit the bench raised (children inherit it).
 /// Stopped with SIGTERM, as an operator would.
 final class ManagedServer {
     /// The server's own options the bench chose, for the notes.
@@ -15,6 +15,15 @@ final class ManagedServer {
         var scryptLogN = 10
         /// The server's `--event-loops`; nil leaves its default.
         var eventLoops: Int?
+        /// The server's `--store`, handed over as `CHAT_STORE` (it may hold a password); nil
+        /// is a temporary GDBM data directory.
+        var store: String?
+
+        /// The backend `store` names (the part before its first colon), fit for the notes:
+        /// never the address, which may hold a password.
+        var storeBackend: String {
+            store.map { String($0.prefix { $0 != ":" }) } ?? "gdbm"
+        }
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
         /// The server's abuse limits, raised so they measure the server rather than the
@@ -65,7 +74,6 @@ final class ManagedServer {
             "--host", settings.host, "--port", "0",
             "--cert", certs.appendingPathComponent("server.pem").path,
             "--key", certs.appendingPathComponent("server.key").path,
-            "--data-dir", work.appendingPathComponent("data").path,
             "--scrypt-log-n", String(settings.scryptLogN),
             "--inbox-max-messages", String(settings.inboxMaximumMessages),
             "--inbox-max-bytes", String(settings.inboxMaximumBytes),
@@ -75,6 +83,14 @@ final class ManagedServer {
             "--max-connections-per-address", String(settings.maximumConnectionsPerAddress),
         ]
         if let loops = settings.eventLoops { arguments += ["--event-loops", String(loops)] }
+        var environment = ProcessInfo.processInfo.environment
+        if let store = settings.store {
+            environment["CHAT_STORE"] = store
+        } else {
+            environment["CHAT_STORE"] = nil
+            arguments += ["--data-dir", work.appendingPathComponent("data").path]
+        }
+        process.environment = environment
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)

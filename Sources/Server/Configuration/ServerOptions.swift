@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NIOCore
 import Shared
 
@@ -82,16 +83,16 @@ struct ListenOptions: ParsableArguments {
 struct StoreOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Where accounts and inboxes are kept: gdbm:DIR for GDBM files in DIR, created 0700 (default: \(defaults.storage)).",
-            valueName: "backend:address"),
-        transform: { text in
-            do {
-                return try StorageLocation(parsing: text)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        })
-    var store: StorageLocation?
+            """
+            Where accounts and inboxes are kept: gdbm:DIR for GDBM files in DIR, created 0700; \
+            postgres://USER@HOST/DB (or postgres:KEYWORD=VALUE ...) for a PostgreSQL database several servers may share. \
+            Without it (and without --data-dir), taken from $\(StorageLocation.environmentVariable), which keeps a \
+            password out of the process list; otherwise \(defaults.storage).
+            """,
+            valueName: "backend:address"))
+    // A string, parsed in validate(): argument-parser's own message for a bad value would
+    // repeat it whole, password included.
+    var store: String?
 
     @Option(help: ArgumentHelp("Short for --store gdbm:DIR.", valueName: "dir"))
     var dataDir: String?
@@ -109,6 +110,7 @@ struct StoreOptions: ParsableArguments {
         guard store == nil || dataDir == nil else {
             throw ValidationError("--data-dir DIR is short for --store gdbm:DIR: give one of them, not both")
         }
+        _ = try location(environment: ProcessInfo.processInfo.environment)
         guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
             throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
         }
@@ -117,11 +119,36 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    func apply(to configuration: inout ServerConfiguration) {
+    /// The location these options name: `--store`, `--data-dir`, else `CHAT_STORE` from
+    /// `environment`; nil leaves the default.
+    ///
+    /// - Throws: `ValidationError` naming what is malformed (never showing a password).
+    func location(environment: [String: String]) throws -> StorageLocation? {
         if let store {
-            configuration.storage = store
-        } else if let dataDir {
-            configuration.storage = .gdbm(directory: dataDir)
+            do {
+                return try StorageLocation(parsing: store)
+            } catch {
+                throw ValidationError("--store: \(error)")
+            }
+        }
+        if let dataDir {
+            return .gdbm(directory: dataDir)
+        }
+        let name = StorageLocation.environmentVariable
+        guard let text = environment[name], !text.isEmpty else {
+            return nil
+        }
+        do {
+            return try StorageLocation(parsing: text)
+        } catch {
+            throw ValidationError("$\(name): \(error)")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        // validate() has already parsed the location; a malformed one cannot get here.
+        if let location = try? location(environment: environment) {
+            configuration.storage = location
         }
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = messageExpiry.timeInterval

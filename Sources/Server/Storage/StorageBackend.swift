@@ -22,6 +22,8 @@ enum StorageBackend {
         switch location {
         case .gdbm(let directory):
             return try await GDBMBackend.open(directory: directory, inboxLimits: inboxLimits, logger: logger)
+        case .postgres(let location):
+            return try await PostgresBackend.open(location, inboxLimits: inboxLimits, logger: logger)
         }
     }
 }

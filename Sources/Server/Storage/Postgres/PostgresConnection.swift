@@ -19,6 +19,12 @@ enum PostgresError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// PostgreSQL's five-character code for a failed statement; nil when unavailable.
+    var sqlState: String? {
+        if case .statementFailed(let state, _) = self { return state }
+        return nil
+    }
+
     /// A unique or primary-key constraint refused the row.
     var isUniqueViolation: Bool {
         if case .statementFailed("23505", _) = self { return true }
@@ -46,15 +52,30 @@ struct PostgresNotification: Sendable, Equatable {
 /// One libpq connection: statements with parameters, transactions, LISTEN/NOTIFY.
 ///
 /// libpq's calls block, so a connection belongs to one thread at a time (`PostgresPool`
-/// hands connections to its own threads; nothing here runs on an event loop). Parameters
+/// lends connections to its own threads, and the inbox writer has one of its own; nothing
+/// here runs on an event loop). Parameters
 /// travel separately from the SQL text (`PQexecParams`), never spliced into it.
 final class PostgresConnection {
     private let handle: OpaquePointer
 
     /// Connects with a libpq connection string or URL (`postgres://user@host/db`,
     /// `host=/run/postgresql dbname=chat`).
+    ///
+    /// Unless the string says otherwise, a connection attempt gives up after
+    /// `connectTimeoutSeconds` (libpq's default waits for ever on an unreachable host, and
+    /// each attempt holds one of the store's threads) and names itself `chat-server` in
+    /// `pg_stat_activity`.
     init(_ connectionString: String) throws(PostgresError) {
-        guard let handle = PQconnectdb(connectionString) else {
+        // libpq expands `dbname` as a whole connection string; what it holds overrides the
+        // defaults before it.
+        let keywords = ["connect_timeout", "application_name", "dbname"]
+        let values = [String(Self.connectTimeoutSeconds), "chat-server", connectionString]
+        let connected: OpaquePointer? = Self.withCStrings(keywords) { keywords in
+            Self.withCStrings(values) { values in
+                PQconnectdbParams(keywords + [nil], values + [nil], 1)
+            }
+        }
+        guard let handle = connected else {
             throw .unavailable("out of memory")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -71,8 +92,19 @@ final class PostgresConnection {
         PQfinish(handle)
     }
 
+    /// Seconds a connection attempt may take, unless the connection string sets
+    /// `connect_timeout`.
+    static let connectTimeoutSeconds = 5
+
     /// True while the connection works (false after the server went away).
     var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Reads what the server sent meanwhile, without blocking, and says whether the
+    /// connection still works: a connection that sat idle while the server restarted
+    /// learns here that it was cut, before a statement is sent on it.
+    var isAlive: Bool {
+        PQconsumeInput(handle) == 1 && isConnected
+    }
 
     /// The socket, to wait on for notifications.
     var socket: Int32 { PQsocket(handle) }
@@ -99,8 +131,85 @@ final class PostgresConnection {
         }
     }
 
+    /// Runs SQL without parameters that may hold several statements (a migration), through
+    /// libpq's simple-query protocol; the statements run in one implicit transaction unless
+    /// the caller has one open.
+    func executeScript(_ sql: String) throws(PostgresError) {
+        guard let result = PQexec(handle, sql) else {
+            throw .unavailable(Self.errorMessage(handle))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+            return
+        default:
+            let message = Self.resultMessage(result, fallback: Self.errorMessage(handle))
+            guard isConnected, let state = Self.field(result, code: "C") else {
+                throw .unavailable(message)
+            }
+            throw .statementFailed(sqlState: state, message: message)
+        }
+    }
+
+    /// Runs `statements` as one pipeline: all sent at once, then all results read, so they
+    /// cost one round trip to the server instead of one each (what matters when the server
+    /// process must be woken for every round trip on a busy machine). Returns each
+    /// statement's rows, in order.
+    ///
+    /// After a failing statement the server skips the rest of the pipeline; the error is
+    /// thrown once every result has been read, and a transaction opened in the pipeline is
+    /// then still open (aborted): the caller rolls it back.
+    @discardableResult
+    func pipeline(_ statements: [(sql: String, parameters: [String?])]) throws(PostgresError) -> [PostgresRows] {
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw .unavailable(Self.errorMessage(handle))
+        }
+        defer { PQexitPipelineMode(handle) }
+        for statement in statements {
+            let sent = Self.withCStrings(statement.parameters) { values in
+                PQsendQueryParams(handle, statement.sql, Int32(values.count), nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else {
+                throw .unavailable(Self.errorMessage(handle))
+            }
+        }
+        guard PQpipelineSync(handle) == 1 else {
+            throw .unavailable(Self.errorMessage(handle))
+        }
+        var rows: [PostgresRows] = []
+        var failure: PostgresError?
+        // Each statement's results end with a NULL; the sync point ends the pipeline.
+        while true {
+            guard let result = PQgetResult(handle) else {
+                guard isConnected else {
+                    throw .unavailable(Self.errorMessage(handle))
+                }
+                continue
+            }
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_PIPELINE_SYNC:
+                if let failure {
+                    throw failure
+                }
+                return rows
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                rows.append(Self.rows(of: result))
+            case PGRES_PIPELINE_ABORTED:
+                continue
+            default:
+                let message = Self.resultMessage(result, fallback: Self.errorMessage(handle))
+                guard isConnected, let state = Self.field(result, code: "C") else {
+                    throw .unavailable(message)
+                }
+                failure = failure ?? .statementFailed(sqlState: state, message: message)
+            }
+        }
+    }
+
     /// Runs `body` inside a transaction: committed when it returns, rolled back when it
     /// throws. `isolation` is the SQL after `BEGIN ISOLATION LEVEL`.
+    @discardableResult
     func transaction<T>(isolation: String = "READ COMMITTED", _ body: () throws -> T) throws -> T {
         try execute("BEGIN ISOLATION LEVEL \(isolation)")
         do {
@@ -176,7 +285,7 @@ final class PostgresConnection {
 
     /// Calls `body` with the strings as NUL-terminated C strings (nil stays NULL).
     private static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-        var copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+        let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
         return body(copies.map { UnsafePointer($0) })
     }

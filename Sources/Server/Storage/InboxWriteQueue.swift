@@ -6,12 +6,13 @@ import Glibc
 import Darwin
 #endif
 
-/// The writes waiting for `GDBMInboxStore`'s writer thread, and that thread's life.
+/// The writes waiting for an inbox store's writer thread, and that thread's life: the
+/// group commit both backends share (`GDBMInboxStore`, `PostgresInboxStore`).
 ///
 /// Callers (the store's async methods) only append to the queue and signal; the writer
 /// takes everything queued at once, so whatever arrived while it was busy (above all,
 /// while it waited for the disk to sync) becomes the next batch: one pass over the file
-/// and one `gdbm_sync` for all of it. The batch size follows the load by itself; nothing
+/// and one `gdbm_sync`, or one transaction and one COMMIT, for all of it. The batch size follows the load by itself; nothing
 /// waits on a timer.
 final class InboxWriteQueue: @unchecked Sendable {
     // @unchecked Sendable: every stored property is read and written only while

@@ -1,0 +1,41 @@
+import Logging
+import NIOPosix
+
+/// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
+/// one), and opens the account and inbox stores on the database.
+///
+/// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
+/// GDBM's data directory, the database may be shared by several servers at once.
+enum PostgresBackend {
+    /// Threads (each with its connection) for account calls and inbox reads; the inbox's
+    /// writes have a thread and a connection of their own.
+    static let poolThreads = 4
+
+    /// Opens the stores in the database at `location`.
+    ///
+    /// - Throws: `StorageError` with a sentence for the operator: `.unavailable` when the
+    ///   database cannot be reached or refuses the login, `.corrupt` when its schema is
+    ///   newer than this server knows.
+    static func open(_ location: PostgresLocation, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
+        let database = location.description
+        let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> PostgresSchema.Outcome in
+            do {
+                let connection = try PostgresConnection(location.connectionString)
+                return try PostgresSchema.migrate(connection, database: database)
+            } catch let error as PostgresError {
+                throw StorageError(error, database: database)
+            }
+        }
+        if outcome.from != outcome.to {
+            logger.notice("PostgreSQL database \(database): schema migrated from version \(outcome.from) to \(outcome.to)")
+        }
+        logger.info("storing accounts and inboxes in PostgreSQL database \(database) (schema version \(outcome.to))")
+        let accounts = PostgresAccountStore(pool: PostgresPool(location, threads: poolThreads))
+        let inbox = PostgresInboxStore(
+            location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
+        return Stores(accounts: accounts, inbox: inbox) {
+            await inbox.close()
+            await accounts.close()
+        }
+    }
+}
