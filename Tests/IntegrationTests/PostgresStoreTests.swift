@@ -64,9 +64,8 @@ struct PostgresStoreTests {
         let delivered = try await chat(bobAgain, with: "alice")
         #expect(delivered.map { $0["body"] as? String } == ["before restart", "before kill -9"])
         #expect(delivered.allSatisfy { $0["stored"] as? Bool == true && $0["from"] as? String == "alice" })
-        for message in delivered {
-            try await bobAgain.send(#"{"type":"ack","message_id":"\#(message["message_id"] as? String ?? "")"}"#)
-        }
+        let lastSeq = delivered.compactMap { $0["seq"] as? Int }.max() ?? 0
+        try await bobAgain.send(#"{"type":"ack","seq":\#(lastSeq)}"#)
         // Acknowledged: gone from the database (the removal is applied by the writer).
         var left = "?"
         for _ in 0..<100 {
