@@ -225,8 +225,8 @@ final class ChatServer: Sendable {
         // a bare newline (the protocol's keep-alive) included.
         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
         try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-        try sync.addHandler(FrameDecoder<ClientFrame>())
-        try sync.addHandler(FrameEncoder<ServerFrame>())
+        try sync.addHandler(ClientFrameDecoder())
+        try sync.addHandler(ServerFrameEncoder())
         try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))
         try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
     }

@@ -109,7 +109,7 @@ struct SessionFuzzTests {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 4096)))
                     try channel.pipeline.syncOperations.addHandler(FramePerBuffer())
-                    try channel.pipeline.syncOperations.addHandler(FrameDecoder<ClientFrame>())
+                    try channel.pipeline.syncOperations.addHandler(ClientFrameDecoder())
                     try channel.pipeline.syncOperations.addHandler(
                         SessionHandler(
                             services: services.sessionServices, sessionID: UInt64(sequence),

@@ -55,7 +55,7 @@ struct SessionHandlerTests {
         let channel = try await NIOAsyncTestingChannel { channel in
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FramePerBuffer())
-            try sync.addHandler(FrameDecoder<ClientFrame>())
+            try sync.addHandler(ClientFrameDecoder())
             try sync.addHandler(SessionHandler(services: services.sessionServices, sessionID: sessionID, logger: logger))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
@@ -241,7 +241,7 @@ struct SessionHandlerTests {
             let channel = try await NIOAsyncTestingChannel { channel in
                 try channel.pipeline.syncOperations.addHandler(counter)
                 try channel.pipeline.syncOperations.addHandler(FramePerBuffer())
-                try channel.pipeline.syncOperations.addHandler(FrameDecoder<ClientFrame>())
+                try channel.pipeline.syncOperations.addHandler(ClientFrameDecoder())
                 try channel.pipeline.syncOperations.addHandler(
                     SessionHandler(services: services.sessionServices, sessionID: 1, logger: Self.logger))
             }
