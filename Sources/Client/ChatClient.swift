@@ -30,7 +30,7 @@ struct ChatClient {
             Console.errorLine("Server refused the session: \(error.message)")
             return 1
         } catch {
-            Console.errorLine("chat-client: cannot connect to \(host):\(port): \(error)")
+            Console.errorLine("chat-client: cannot connect to \(host):\(port): \(ConnectFailure.reason(for: error))")
             return 1
         }
         Console.writeLine(

@@ -111,23 +111,50 @@ final class ChatREPL {
         }
     }
 
+    /// Asks for a name, then for a password until one fits the rules and is typed the same
+    /// twice: the rules are checked before the confirmation is asked for, and a refused
+    /// password is asked for again rather than sending the user back to the menu. An empty
+    /// password goes back to the menu.
     private func register() async throws {
-        guard let name = try await prompt("Username: "),
-            let password = try await prompt("Password: ", hidden: true),
-            let confirmation = try await prompt("Confirm password: ", hidden: true)
-        else { throw Leave(outcome: .clean) }
-        guard password == confirmation else {
-            say("Passwords do not match.")
+        guard let name = try await prompt("Username: ") else { throw Leave(outcome: .clean) }
+        // The server checks too; saying it here spares typing a password twice for nothing.
+        do {
+            _ = try Username(name)
+        } catch {
+            say(Username.ruleText)
             return
         }
-        switch try await request(.register(username: name, password: password)) {
-        case .ok:
-            say("Registered \(name.lowercased()).")
-            try await finishLogin(name: name, password: password)
-        case .error(let error):
-            say(error.message)
-        default:
-            break
+        while true {
+            guard let password = try await prompt("Password: ", hidden: true) else {
+                throw Leave(outcome: .clean)
+            }
+            if password.isEmpty { return }
+            do {
+                try PasswordPolicy.validate(password)
+            } catch {
+                say("\(error.description.prefix(1).uppercased())\(error.description.dropFirst()); try another (Enter alone goes back).")
+                continue
+            }
+            guard let confirmation = try await prompt("Confirm password: ", hidden: true) else {
+                throw Leave(outcome: .clean)
+            }
+            guard password == confirmation else {
+                say("Passwords do not match; type the password again (Enter alone goes back).")
+                continue
+            }
+            switch try await request(.register(username: name, password: password)) {
+            case .ok:
+                say("Registered \(name.lowercased()).")
+                try await finishLogin(name: name, password: password)
+            case .error(let error) where error.code == .invalidPassword:
+                say("\(error.message); try another (Enter alone goes back).")
+                continue
+            case .error(let error):
+                say(error.message)
+            default:
+                break
+            }
+            return
         }
     }
 

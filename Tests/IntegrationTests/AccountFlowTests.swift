@@ -23,15 +23,22 @@ struct AccountFlowTests {
         for line in ["R", "alice", "another password", "another password"] { second.type(line) }
         #expect(await second.waitFor("username is already taken"), "\(second.output)")
         for line in ["r", "bob", "password one", "password two"] { second.type(line) }
-        #expect(await second.waitFor("Passwords do not match."))
+        #expect(await second.waitFor("Passwords do not match; type the password again (Enter alone goes back)."))
+        second.type("")  // an empty password goes back to the menu
         for line in ["L", "ALICE", "wrong password"] { second.type(line) }
         #expect(await second.waitFor("wrong username or password"))
         for line in ["L", "nosuchuser", "wrong password"] { second.type(line) }
         #expect(await second.waitFor("wrong username or password", occurrence: 2), "unknown user gets the same answer")
-        for line in ["R", "bad name!", "password123", "password123"] { second.type(line) }
-        #expect(await second.waitFor("username"), "\(second.output)")
-        for line in ["R", "shorty", "short", "short"] { second.type(line) }
-        #expect(await second.waitFor("password must be at least 8 bytes"), "\(second.output)")
+        // A bad name is refused before any password is asked for.
+        for line in ["R", "bad name!"] { second.type(line) }
+        #expect(await second.waitFor("username must be"), "\(second.output)")
+        // A short password is refused before the confirmation, and asked for again.
+        let asked = second.output.components(separatedBy: "Password:").count - 1
+        for line in ["R", "shorty", "short"] { second.type(line) }
+        #expect(await second.waitFor("Password must be at least 8 bytes; try another"), "\(second.output)")
+        #expect(await second.waitFor("Password:", occurrence: asked + 2), "asked again, not confirmed")
+        #expect(!second.output.contains("Confirm password:") || second.output.components(separatedBy: "Confirm password:").count - 1 == 2)
+        second.type("")
         for line in ["L", "alice", "correct horse"] { second.type(line) }
         #expect(await second.waitFor("Logged in as alice"))
         second.closeInput()  // Ctrl-D in a pipe: leaves cleanly
@@ -138,5 +145,25 @@ struct AccountFlowTests {
             RepositoryPaths.binary("chat-client"), ["--port", String(server.port), "--ca", other.caFile], input: "L\n")
         #expect(result.status == 1)
         #expect(result.stderr.contains("not trusted by \(other.caFile)"), "\(result.stderr)")
+    }
+
+    @Test("no server, or no such host: one plain sentence, not NIO's internals")
+    func nothingToConnectTo() async throws {
+        let certificates = try CertificateFixture.shared()
+        // A port nobody listens on: bind one, note it, close it.
+        let probe = try ServerProcess(certificates: certificates)
+        let port = probe.port
+        probe.stop()
+        let refused = try await ProcessRunner.run(
+            RepositoryPaths.binary("chat-client"), ["--port", String(port), "--ca", certificates.caFile], input: "")
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains("cannot connect to 127.0.0.1:\(port): connection refused (is chat-server running?)"),
+            "\(refused.stderr)")
+        #expect(!refused.stderr.contains("SingleConnectionFailure"))
+        let unknown = try await ProcessRunner.run(
+            RepositoryPaths.binary("chat-client"), ["--host", "no-such-host.invalid", "--ca", certificates.caFile], input: "")
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("unknown host"), "\(unknown.stderr)")
     }
 }
