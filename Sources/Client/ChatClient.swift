@@ -7,6 +7,8 @@ struct ChatClient {
     let host: String
     let port: Int
     let caFile: String
+    /// Ring the terminal's bell when a message waits from someone other than the partner.
+    let bell: Bool
 
     /// Runs one session; returns the process exit status.
     func run() async -> Int32 {
@@ -47,7 +49,8 @@ struct ChatClient {
             terminal.restore()
         }
         let repl = ChatREPL(
-            connection: connection, events: events, deliver: deliver, terminal: terminal, format: MessageFormatter())
+            connection: connection, events: events, deliver: deliver, terminal: terminal, format: MessageFormatter(),
+            bell: bell)
         let outcome = await repl.run()
         await connection.close()
         return outcome.rawValue

@@ -48,6 +48,10 @@ final class ChatREPL {
     private var connected = true
     /// My messages awaiting "delivered", by id: (recipient, body).
     private var sent: [String: (to: String, body: String)] = [:]
+    /// Messages waiting from people other than the partner, by sender: shown in the prompt
+    /// until that chat is opened.
+    private var unread: [String: Int] = [:]
+    private let bell: Bool
 
     /// A REPL over `connection`, whose events `deliver` puts into `events` along with the
     /// terminal's lines and Ctrl-C.
@@ -56,8 +60,10 @@ final class ChatREPL {
         events: AsyncStream<ClientEvent>,
         deliver: @escaping @Sendable (ClientEvent) -> Void,
         terminal: Terminal,
-        format: MessageFormatter
+        format: MessageFormatter,
+        bell: Bool
     ) {
+        self.bell = bell
         self.connection = connection
         self.events = events.makeAsyncIterator()
         self.deliver = deliver
@@ -206,7 +212,7 @@ final class ChatREPL {
     }
 
     private func chat() async throws {
-        guard let line = try await prompt("[\(partner ?? "")] > ", transient: true) else { throw Leave(outcome: .clean) }
+        guard let line = try await prompt(chatPrompt, transient: true) else { throw Leave(outcome: .clean) }
         if line.trimmingCharacters(in: .whitespaces).isEmpty { return }
         if line.hasPrefix("/") {
             try await command(line.trimmingCharacters(in: .whitespaces))
@@ -252,10 +258,18 @@ final class ChatREPL {
         }
     }
 
+    /// "[bob] > ", or with messages waiting elsewhere "[bob] (carol: 1) > ".
+    private var chatPrompt: String {
+        let waiting = unread.filter { $0.key != partner && $0.value > 0 }.sorted { $0.key < $1.key }
+        let counts = waiting.isEmpty ? "" : "(" + waiting.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ") "
+        return "[\(partner ?? "")] \(counts)> "
+    }
+
     private func openChat(with name: String) async throws {
         switch try await request(.chat(with: name)) {
         case .ok(_, let canonical):
             partner = canonical ?? name.lowercased()
+            unread[partner ?? ""] = nil
         case .error(let error):
             say(error.message)
         default:
@@ -350,8 +364,17 @@ final class ChatREPL {
             }
         case .inboxSummary(let counts, let expired):
             showInbox(counts, expired: expired)
+            unread = counts.filter { $0.key != partner }
+            if partner != nil { terminal.changePrompt(to: chatPrompt) }
         case .notice(let code, let message):
             switch code {
+            case .newMessage:
+                say(format.notice(message))
+                if let (count, sender) = ChatText.parseNewMessages(message), sender != partner {
+                    unread[sender, default: 0] += count
+                    if partner != nil { terminal.changePrompt(to: chatPrompt) }
+                }
+                if bell { terminal.bell() }
             case .displaced, .shutdown:
                 connected = false
                 terminal.restore()

@@ -19,6 +19,9 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "PEM file of the CA that signed the server certificate.")
     var ca = defaults.caFile
 
+    @Flag(help: "No terminal bell when a message waits from someone you are not chatting with.")
+    var noBell = false
+
     func validate() throws {
         guard (1...65_535).contains(port) else {
             throw ValidationError("--port must be between 1 and 65535")
@@ -26,7 +29,7 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let status = await ChatClient(host: host, port: port, caFile: ca).run()
+        let status = await ChatClient(host: host, port: port, caFile: ca, bell: !noBell).run()
         if status != 0 {
             throw ExitCode(status)
         }

@@ -82,6 +82,25 @@ final class Terminal: @unchecked Sendable {
         }
     }
 
+    /// Rings the terminal's bell (on a terminal only).
+    func bell() {
+        guard isInteractive else { return }
+        Console.write("\u{07}")
+    }
+
+    /// Replaces the prompt being shown, keeping what has been typed (on a terminal; a
+    /// pipe has printed its prompt already).
+    func changePrompt(to prompt: String) {
+        editor.withLock { editor in
+            guard editor.active, editor.prompt != prompt else { return }
+            editor.prompt = prompt
+            guard isInteractive else { return }
+            var output = "\r\u{1B}[2K" + prompt
+            if !editor.hidden { output += String(decoding: editor.line, as: UTF8.self) }
+            Console.write(output)
+        }
+    }
+
     /// Puts the terminal back as it was. Safe to call at any time, from any thread, twice.
     func restore() {
         guard isInteractive else { return }

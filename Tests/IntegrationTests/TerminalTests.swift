@@ -101,4 +101,52 @@ struct TerminalTests {
         bob.type("exit")
         _ = await bob.waitForExit()
     }
+
+    @Test("a message waiting from someone else shows in the prompt until that chat is opened; bodies cannot drive the screen")
+    func unreadInPrompt() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
+        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
+        #expect(await bob.waitFor("Chat with:"))
+
+        let terminal = try TmuxSession()
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        for line in ["R", "alice"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Password:"))
+        for line in ["password123", "password123"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Chat with:"))
+        try terminal.type("bob")
+        bob.type("alice")
+        #expect(try terminal.waitFor("now chatting with bob"))
+
+        // carol, by hand: a message for alice, who is chatting with bob.
+        let carol = try await LineClient.loggedIn("carol", port: server.port, caFile: certificates.caFile, register: true)
+        try await carol.chat(with: "alice")
+        try await carol.send(#"{"type":"send","id":5,"body":"are you there?"}"#)
+        #expect(try terminal.waitFor("[bob] (carol: 1) >"), "\((try? terminal.screen()) ?? "")")
+        try await carol.send(#"{"type":"send","id":6,"body":"hello again"}"#)
+        #expect(try terminal.waitFor("[bob] (carol: 2) >"), "\((try? terminal.screen()) ?? "")")
+
+        // bob sends a multi-line message with an escape sequence that would clear the screen.
+        let bobRaw = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: false)
+        _ = await bob.waitForExit()  // displaced by the raw login
+        try await bobRaw.chat(with: "alice")
+        try await bobRaw.send(#"{"type":"send","id":7,"body":"first line\nsecond line\u001b[2J\u202Eevil"}"#)
+        #expect(try terminal.waitFor("bob: first line"))
+        let screen = try terminal.screen()
+        #expect(screen.contains("    second line?[2J?evil"), "continuation indented, controls shown as ?:\n\(screen)")
+        #expect(screen.contains("now chatting with bob"), "the screen was not cleared")
+
+        try terminal.type("/chat carol")
+        #expect(try terminal.waitFor("carol: are you there?"))
+        #expect(try terminal.waitFor("[carol] >"), "opened: no longer waiting")
+        try terminal.type("exit")
+        #expect(try terminal.waitFor("EXIT=0"))
+        await carol.close()
+        await bobRaw.close()
+    }
 }
+

@@ -41,6 +41,18 @@ public enum ChatText {
         "\(count) new message\(count == 1 ? "" : "s") from \(sender) - /chat \(sender) to read"
     }
 
+    /// The count and sender of a `new_message` notice's text (`newMessages(_:from:)`), or nil
+    /// for any other text.
+    public static func parseNewMessages(_ text: String) -> (count: Int, sender: String)? {
+        let words = text.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard words.count == 5, let count = Int(words[0]), count > 0,
+            words[1] == "new", words[2] == (count == 1 ? "message" : "messages"), words[3] == "from"
+        else { return nil }
+        let sender = words[4].prefix { $0 != " " }
+        guard !sender.isEmpty, words[4].dropFirst(sender.count).hasPrefix(" - /chat \(sender) to read") else { return nil }
+        return (count, String(sender))
+    }
+
     /// "1 stored message expired unread" / "N stored messages expired unread".
     public static func expired(_ count: Int) -> String {
         count == 1 ? "1 stored message expired unread" : "\(count) stored messages expired unread"
