@@ -15,6 +15,22 @@ struct SlowReaderTests {
         "--scrypt-log-n", "10",
     ]
 
+    /// Opens `client`'s chat with `partner` and returns the messages that were waiting,
+    /// acknowledged. They come before the answer to `chat`; a quiet second after it catches
+    /// anything that would come twice.
+    private static func openChat(_ client: LineClient, with partner: String) async throws -> [[String: Any]] {
+        try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
+        var messages: [[String: Any]] = []
+        var answered = false
+        while let frame = answered ? try? await client.receiveJSON(timeout: 1) : try await client.receiveJSON() {
+            if frame["id"] as? Int == 3 { answered = true }
+            guard frame["type"] as? String == "message" else { continue }
+            messages.append(frame)
+            try await client.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
+        }
+        return messages
+    }
+
     /// carol sends dave a message every 50 ms until `stop`; every one must arrive.
     private static func steadyPair(port: Int, caFile: String, stop: Locked<Bool>) async throws
         -> (sent: Int, received: Int, slowestMilliseconds: Int)
@@ -94,17 +110,9 @@ struct SlowReaderTests {
 
         // bob comes back and gets every message alice was told was sent or stored, once.
         let bobAgain = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: false)
-        // Waiting messages come before the answer to `chat`, so read from here on.
-        try await bobAgain.send(#"{"type":"chat","id":3,"with":"alice"}"#)
         var delivered: [String: Int] = [:]
-        // The answer to `chat` (id 3) ends the waiting messages; then a quiet second catches
-        // anything that would come twice.
-        var answered = false
-        while let frame = answered ? try? await bobAgain.receiveJSON(timeout: 1) : try await bobAgain.receiveJSON() {
-            if frame["id"] as? Int == 3 { answered = true }
-            guard frame["type"] as? String == "message", let body = frame["body"] as? String else { continue }
-            delivered[body, default: 0] += 1
-            try await bobAgain.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
+        for frame in try await Self.openChat(bobAgain, with: "alice") {
+            delivered[frame["body"] as? String ?? "", default: 0] += 1
         }
         // Bodies are 4 KB: name them by their number only.
         let missing = bodies.filter { delivered[$0] == nil }.map { $0.prefix(while: { $0 != "x" }) }
@@ -169,15 +177,11 @@ struct SlowReaderTests {
 
         // bob comes back and gets exactly what alice was told was accepted, each once.
         let bobAgain = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: false)
-        try await bobAgain.send(#"{"type":"chat","id":3,"with":"alice"}"#)
         var delivered: [String: Int] = [:]
-        var answered = false
-        while let frame = answered ? try? await bobAgain.receiveJSON(timeout: 1) : try await bobAgain.receiveJSON() {
-            if frame["id"] as? Int == 3 { answered = true }
-            guard frame["type"] as? String == "message", let messageID = frame["message_id"] as? String else { continue }
+        for frame in try await Self.openChat(bobAgain, with: "alice") {
+            let messageID = frame["message_id"] as? String ?? ""
             delivered[messageID, default: 0] += 1
             #expect(frame["body"] as? String == accepted[messageID])
-            try await bobAgain.send(#"{"type":"ack","seq":\#(frame["seq"] as? Int ?? 0)}"#)
         }
         #expect(Set(delivered.keys) == Set(accepted.keys), "\(delivered.count) delivered of \(accepted.count) accepted")
         #expect(delivered.values.allSatisfy { $0 == 1 }, "some messages reached bob twice")

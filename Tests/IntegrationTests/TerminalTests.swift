@@ -12,6 +12,27 @@ struct TerminalTests {
             + #"echo "EXIT=$?"; if stty -a | grep -q -- ' -echo '; then echo ECHO_OFF; else echo ECHO_ON; fi"#
     }
 
+    /// alice in chat-client on a real terminal, paired with bob in a piped chat-client.
+    private func aliceChattingWithBob(server: ServerProcess, certificates: CertificateFixture) async throws
+        -> (TmuxSession, ClientProcess)
+    {
+        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
+        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
+        #expect(await bob.waitFor("Chat with:"))
+
+        let terminal = try TmuxSession()
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        for line in ["R", "alice"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Password:"))
+        for line in ["password123", "password123"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Chat with:"))
+        try terminal.type("bob")
+        bob.type("alice")
+        #expect(try terminal.waitFor("now chatting with bob"))
+        return (terminal, bob)
+    }
+
     @Test("the typed username is shown, the password never is, and echo is back after exit")
     func passwordHidden() async throws {
         let certificates = try CertificateFixture.shared()
@@ -67,20 +88,7 @@ struct TerminalTests {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
-        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
-        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
-        #expect(await bob.waitFor("Chat with:"))
-
-        let terminal = try TmuxSession()
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
-        #expect(try terminal.waitFor("Register or login (R/L):"))
-        for line in ["R", "alice"] { try terminal.type(line) }
-        #expect(try terminal.waitFor("Password:"))
-        for line in ["password123", "password123"] { try terminal.type(line) }
-        #expect(try terminal.waitFor("Chat with:"))
-        try terminal.type("bob")
-        bob.type("alice")
-        #expect(try terminal.waitFor("now chatting with bob"))
+        let (terminal, bob) = try await aliceChattingWithBob(server: server, certificates: certificates)
 
         try terminal.type("half typed", enter: false)
         bob.type("incoming while you type")
@@ -107,20 +115,7 @@ struct TerminalTests {
         let certificates = try CertificateFixture.shared()
         let server = try ServerProcess(certificates: certificates)
         defer { server.stop() }
-        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
-        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
-        #expect(await bob.waitFor("Chat with:"))
-
-        let terminal = try TmuxSession()
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
-        #expect(try terminal.waitFor("Register or login (R/L):"))
-        for line in ["R", "alice"] { try terminal.type(line) }
-        #expect(try terminal.waitFor("Password:"))
-        for line in ["password123", "password123"] { try terminal.type(line) }
-        #expect(try terminal.waitFor("Chat with:"))
-        try terminal.type("bob")
-        bob.type("alice")
-        #expect(try terminal.waitFor("now chatting with bob"))
+        let (terminal, bob) = try await aliceChattingWithBob(server: server, certificates: certificates)
 
         // carol, by hand: a message for alice, who is chatting with bob.
         let carol = try await LineClient.loggedIn("carol", port: server.port, caFile: certificates.caFile, register: true)
