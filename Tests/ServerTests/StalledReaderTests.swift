@@ -35,6 +35,24 @@ struct StalledReaderTests {
         }
     }
 
+    /// Every frame written to `channel` so far.
+    private func written(_ channel: NIOAsyncTestingChannel) async throws -> [ServerFrame] {
+        var frames: [ServerFrame] = []
+        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
+            frames.append(try ServerFrame.decode(buffer).get())
+        }
+        return frames
+    }
+
+    /// The `new_message` notices among the frames written to `channel` so far. Other frames
+    /// (a late "paired", say) may come at any time from other loops, so only these count.
+    private func newMessageNotices(_ channel: NIOAsyncTestingChannel) async throws -> [ServerFrame] {
+        try await written(channel).filter {
+            if case .notice(.newMessage, _) = $0 { return true }
+            return false
+        }
+    }
+
     /// The receipt status (or error code) alice gets for sending `body`.
     private func send(_ body: String, id: Int, from alice: NIOAsyncTestingChannel) async throws -> String {
         try await Support.send(.send(id: id, body: body), to: alice)
@@ -59,7 +77,7 @@ struct StalledReaderTests {
             bob.pipeline.fireChannelWritabilityChanged()
             #expect(try await send("while stalled", id: 11, from: alice) == "stored")
             #expect(try await send("still stalled", id: 12, from: alice) == "stored")
-            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "nothing more was written to bob")
+            #expect(try await written(bob).filter { $0.kind == .message }.isEmpty, "no message was written to bob")
 
             bob.isWritable = true
             bob.pipeline.fireChannelWritabilityChanged()
@@ -88,7 +106,7 @@ struct StalledReaderTests {
             #expect(try await send("two", id: 12, from: alice) == "stored")
             #expect(try await send("three", id: 13, from: alice) == "stored")
             await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
-            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "no notice while behind")
+            #expect(try await newMessageNotices(bob).isEmpty, "no notice while behind")
             bob.isWritable = true
             bob.pipeline.fireChannelWritabilityChanged()
             await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
@@ -96,7 +114,7 @@ struct StalledReaderTests {
                 try await Support.nextFrame(bob)
                     == .notice(code: .newMessage, message: "3 new messages from alice - /chat alice to read"))
             await bob.testingEventLoop.advanceTime(by: SessionHandler.caughtUpDelay)
-            #expect(try await bob.readOutbound(as: ByteBuffer.self) == nil, "one notice, not one per catch-up")
+            #expect(try await newMessageNotices(bob).isEmpty, "one notice, not one per catch-up")
             _ = try await alice.finish(acceptAlreadyClosed: true)
             _ = try await bob.finish(acceptAlreadyClosed: true)
         }
