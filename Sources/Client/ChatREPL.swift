@@ -46,8 +46,16 @@ final class ChatREPL {
     private var username: String?
     private var partner: String?
     private var connected = true
-    /// My messages awaiting "delivered", by id: (recipient, body).
-    private var sent: [String: (to: String, body: String)] = [:]
+    /// My messages awaiting "delivered", by id, with where their line is on screen so its
+    /// mark can be updated in place.
+    private var sent: [String: SentMessage] = [:]
+
+    private struct SentMessage {
+        let to: String
+        let body: String
+        let sentAt: Date
+        let printed: Terminal.PrintedLines
+    }
     /// Messages waiting from people other than the partner, by sender: shown in the prompt
     /// until that chat is opened.
     private var unread: [String: Int] = [:]
@@ -221,8 +229,8 @@ final class ChatREPL {
         let sentAt = Date()
         switch try await request(.send(body: line)) {
         case .receipt(_, let messageID, let status):
-            sent[messageID] = (partner ?? "", line)
-            say(format.ownMessage(line, sentAt: sentAt, status: status))
+            let printed = terminal.printAbove(format.ownMessage(line, sentAt: sentAt, status: .init(status)))
+            sent[messageID] = SentMessage(to: partner ?? "", body: line, sentAt: sentAt, printed: printed)
         case .error(let error):
             say(format.notice("not sent: \(error.message)"))
         default:
@@ -354,7 +362,11 @@ final class ChatREPL {
             connection.acknowledge(message)
         case .delivered(let messageIDs):
             for messageID in messageIDs {
-                if let original = sent.removeValue(forKey: messageID) {
+                guard let original = sent.removeValue(forKey: messageID) else { continue }
+                // ✓✓ on the message's own line while it is on screen; a line of its own
+                // once it has scrolled away, and in a pipe.
+                let updated = format.ownMessage(original.body, sentAt: original.sentAt, status: .delivered)
+                if !terminal.rewrite(original.printed, with: updated) {
                     say(format.delivered(to: original.to, body: original.body))
                 }
             }

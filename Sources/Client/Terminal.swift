@@ -26,6 +26,15 @@ final class Terminal: @unchecked Sendable {
         var active = false
         /// Erase the line on Enter (chat lines come back formatted, with a receipt mark).
         var transient = false
+        /// Rows printed above the prompt so far (on a terminal), to find a line again.
+        var rowsPrinted = 0
+    }
+
+    /// Where `printAbove` put a text: its first row (counted from the start of the session)
+    /// and how many rows it took.
+    struct PrintedLines {
+        let firstRow: Int
+        let rows: Int
     }
 
     private let queue = DispatchQueue(label: "terminal-input")
@@ -46,7 +55,9 @@ final class Terminal: @unchecked Sendable {
         if isInteractive { enterRawMode() }
         editor.withLock { editor in
             // `transient` only matters to the terminal editor; a pipe never echoes anyway.
-            editor = Editor(prompt: prompt, line: [], hidden: hidden, active: true, transient: transient)
+            editor = Editor(
+                prompt: prompt, line: [], hidden: hidden, active: true, transient: transient,
+                rowsPrinted: editor.rowsPrinted)
             Console.write(prompt)
         }
         queue.async {
@@ -63,23 +74,65 @@ final class Terminal: @unchecked Sendable {
     }
 
     /// Prints `text` as whole lines above the prompt, then redraws the prompt and what has
-    /// been typed so far (not for hidden input).
-    func printAbove(_ text: String) {
+    /// been typed so far (not for hidden input). Returns where it went, for `rewrite`.
+    @discardableResult
+    func printAbove(_ text: String) -> PrintedLines {
         editor.withLock { editor in
             guard isInteractive else {
                 // No redrawing in a pipe: just start on a line of our own.
                 Console.write((editor.active ? "\n" : "") + text + "\n")
                 editor.active = false
-                return
+                return PrintedLines(firstRow: 0, rows: 0)
             }
+            let printed = PrintedLines(
+                firstRow: editor.rowsPrinted, rows: ScreenRows.rows(of: text, columns: Self.columns()))
+            editor.rowsPrinted += printed.rows
             guard editor.active else {
                 Console.write(text + "\n")
-                return
+                return printed
             }
             var output = "\r\u{1B}[2K" + text.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n" + editor.prompt
             if !editor.hidden { output += String(decoding: editor.line, as: UTF8.self) }
             Console.write(output)
+            return printed
         }
+    }
+
+    /// Replaces what `printAbove` printed with `text` in place, if it is still on screen and
+    /// `text` takes as many rows; false (nothing written) otherwise, and always in a pipe,
+    /// so the caller prints a line of its own instead.
+    func rewrite(_ printed: PrintedLines, with text: String) -> Bool {
+        guard isInteractive, printed.rows > 0, let size = Self.windowSize() else { return false }
+        return editor.withLock { editor in
+            // Rows from the block's first row down to the prompt's row.
+            let up = editor.rowsPrinted - printed.firstRow
+            guard up >= printed.rows, up < size.rows,
+                ScreenRows.rows(of: text, columns: size.columns) == printed.rows
+            else { return false }
+            var output = "\r\u{1B}[\(up)A"
+            for row in 0..<printed.rows {
+                output += "\u{1B}[2K" + (row < printed.rows - 1 ? "\u{1B}[1B" : "")
+            }
+            if printed.rows > 1 { output += "\u{1B}[\(printed.rows - 1)A" }
+            output += "\r" + text.replacingOccurrences(of: "\n", with: "\r\n")
+            output += "\u{1B}[\(up - printed.rows + 1)B\r"
+            if editor.active {
+                output += "\u{1B}[2K" + editor.prompt
+                if !editor.hidden { output += String(decoding: editor.line, as: UTF8.self) }
+            }
+            Console.write(output)
+            return true
+        }
+    }
+
+    private static func windowSize() -> (rows: Int, columns: Int)? {
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0, size.ws_col > 0 else { return nil }
+        return (Int(size.ws_row), Int(size.ws_col))
+    }
+
+    private static func columns() -> Int {
+        windowSize()?.columns ?? 80
     }
 
     /// Rings the terminal's bell (on a terminal only).
@@ -146,6 +199,10 @@ final class Terminal: @unchecked Sendable {
                 return editor.withLock { editor in
                     editor.active = false
                     Console.write(editor.transient ? "\r\u{1B}[2K" : "\r\n")
+                    if !editor.transient {
+                        let shown = editor.prompt + (editor.hidden ? "" : String(decoding: editor.line, as: UTF8.self))
+                        editor.rowsPrinted += ScreenRows.rows(of: shown, columns: Self.columns())
+                    }
                     return String(decoding: editor.line, as: UTF8.self)
                 }
             case 0x04:  // Ctrl-D

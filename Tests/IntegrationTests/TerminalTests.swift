@@ -143,5 +143,24 @@ struct TerminalTests {
         await carol.close()
         await bobRaw.close()
     }
+
+    @Test("delivered updates the mark on the message's own line while it is on screen")
+    func deliveredInPlace() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let (terminal, bob) = try await aliceChattingWithBob(server: server, certificates: certificates)
+        try terminal.type("are you there?")
+        #expect(await bob.waitFor("alice: are you there?"))
+        // bob's client acknowledges what it showed; alice's line changes its mark.
+        #expect(try terminal.waitFor("are you there?  \u{2713}\u{2713}") || terminal.waitFor("are you there?  [delivered]"))
+        let screen = try terminal.screen()
+        #expect(!screen.contains("bob received:"), "no second line while the message is on screen:\n\(screen)")
+        #expect(screen.components(separatedBy: "are you there?").count - 1 == 1, "one line for the message:\n\(screen)")
+        try terminal.type("exit")
+        #expect(try terminal.waitFor("EXIT=0"))
+        bob.type("exit")
+        _ = await bob.waitForExit()
+    }
 }
 
