@@ -39,6 +39,11 @@ extension ChatConnection {
         return try Self.expectOK(reply) ?? username.lowercased()
     }
 
+    /// Changes the logged-in user's password from `password` to `newPassword`.
+    public func changePassword(from password: String, to newPassword: String) async throws {
+        try Self.expectOK(try await request(.passwd(password: password, newPassword: newPassword)))
+    }
+
     /// Logs out; the connection stays open.
     public func logout() async throws {
         try Self.expectOK(try await request(.logout))

@@ -21,6 +21,8 @@ public enum ChatRequest: Hashable, Sendable {
     case who
     /// Waiting messages per sender.
     case inbox
+    /// Changes the logged-in user's password.
+    case passwd(password: String, newPassword: String)
 
     /// The frame for this request with request id `id`.
     public func frame(id: Int) -> ClientFrame {
@@ -34,6 +36,7 @@ public enum ChatRequest: Hashable, Sendable {
         case .send(let body): .send(id: id, body: body)
         case .who: .who(id: id)
         case .inbox: .inbox(id: id)
+        case .passwd(let password, let newPassword): .passwd(id: id, password: password, newPassword: newPassword)
         }
     }
 }
@@ -51,6 +54,7 @@ extension ChatRequest: CustomStringConvertible {
         case .send(let body): "send(<\(body.utf8.count) bytes>)"
         case .who: "who"
         case .inbox: "inbox"
+        case .passwd: "passwd"
         }
     }
 }

@@ -32,6 +32,7 @@ final class ChatREPL {
           /leave       end the current chat, stay logged in
           /who         who is online, and whether free or chatting
           /inbox       waiting messages per sender
+          /passwd      change your password (asks for the current one and the new one twice)
           /help        this list
           exit         log out and quit (Ctrl-D too)
         Anything else is sent to the person you are chatting with.
@@ -259,10 +260,36 @@ final class ChatREPL {
             if case .inbox(_, let counts, let expired) = try await request(.inbox) {
                 showInbox(counts, expired: expired)
             }
+        case "/passwd":
+            try await changePassword()
         case "/help":
             say(Self.helpText)
         default:
             say("Unknown command \(parts[0]); /help lists them.")
+        }
+    }
+
+    /// Asks for the current password and the new one twice, all hidden; the new one is
+    /// checked against the rules before it is confirmed. Enter alone gives up.
+    private func changePassword() async throws {
+        guard let current = try await prompt("Current password: ", hidden: true) else { throw Leave(outcome: .clean) }
+        if current.isEmpty { return }
+        guard let new = try await prompt("New password: ", hidden: true) else { throw Leave(outcome: .clean) }
+        if new.isEmpty { return }
+        do {
+            try PasswordPolicy.validate(new)
+        } catch {
+            return say("\(error.description.prefix(1).uppercased())\(error.description.dropFirst()); password not changed.")
+        }
+        guard let again = try await prompt("New password again: ", hidden: true) else { throw Leave(outcome: .clean) }
+        guard again == new else { return say("The new passwords do not match; password not changed.") }
+        switch try await request(.passwd(password: current, newPassword: new)) {
+        case .ok:
+            say("Password changed.")
+        case .error(let error):
+            say("\(error.message); password not changed.")
+        default:
+            break
         }
     }
 

@@ -162,5 +162,51 @@ struct TerminalTests {
         bob.type("exit")
         _ = await bob.waitForExit()
     }
+
+    @Test("/passwd asks for the current password and the new one twice, shows none of them, and changes it")
+    func changePassword() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let terminal = try TmuxSession()
+        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        #expect(try terminal.waitFor("Register or login (R/L):"))
+        for line in ["R", "pat"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Password:"))
+        for line in ["first-Secret-1", "first-Secret-1"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Chat with:"))
+
+        try terminal.type("/passwd")
+        #expect(try terminal.waitFor("Current password:"))
+        try terminal.type("wrong-Secret-9")
+        #expect(try terminal.waitFor("New password:"))
+        for line in ["second-Secret-2", "second-Secret-2"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("the current password is wrong; password not changed."))
+
+        try terminal.type("/passwd")
+        #expect(try terminal.waitFor("Current password:", occurrence: 2))
+        try terminal.type("first-Secret-1")
+        #expect(try terminal.waitFor("New password:", occurrence: 2))
+        try terminal.type("short")
+        #expect(try terminal.waitFor("Password must be at least 8 bytes; password not changed."))
+
+        try terminal.type("/passwd")
+        #expect(try terminal.waitFor("Current password:", occurrence: 3))
+        for line in ["first-Secret-1", "second-Secret-2", "second-Secret-2"] { try terminal.type(line) }
+        #expect(try terminal.waitFor("Password changed."))
+        let screen = try terminal.screen()
+        for secret in ["first-Secret-1", "second-Secret-2", "wrong-Secret-9", "short"] {
+            #expect(!screen.contains(secret), "\(secret) was echoed:\n\(screen)")
+        }
+        try terminal.type("exit")
+        #expect(try terminal.waitFor("EXIT=0"))
+
+        // The new password logs in; the old one no longer does.
+        _ = try await LineClient.loggedIn("pat", port: server.port, caFile: certificates.caFile, register: false, password: "second-Secret-2")
+        await #expect(throws: (any Error).self) {
+            _ = try await LineClient.loggedIn("pat", port: server.port, caFile: certificates.caFile, register: false, password: "first-Secret-1")
+        }
+        #expect(!server.logs.contains("Secret"), "no password reaches the logs")
+    }
 }
 

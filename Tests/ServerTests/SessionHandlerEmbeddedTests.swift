@@ -37,6 +37,16 @@ struct SessionHandlerEmbeddedTests {
             heldLogins.append((name, promise))
             return promise.futureResult
         }
+
+        func changePassword(
+            id: Int, username: String, password: String, newPassword: String, address: String, on loop: EventLoop
+        ) -> EventLoopFuture<Void> {
+            guard passwords[username] == password else {
+                return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
+            }
+            passwords[username] = newPassword
+            return loop.makeSucceededVoidFuture()
+        }
     }
 
     /// Delivery that records what the session asked for and answers from canned frames.

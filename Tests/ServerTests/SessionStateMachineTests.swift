@@ -172,6 +172,17 @@ struct SessionStateMachineTests {
         #expect(machine.state == .loggedOut)
     }
 
+    @Test("passwd needs a login, names the logged-in user, and holds the queue like any slow request")
+    func passwd() {
+        var loggedOut = Self.greeted()
+        let refused = loggedOut.frameReceived(Self.good(.passwd(id: 7, password: "a", newPassword: "b")))
+        #expect(refused == .send(.error(ProtocolError(.notLoggedIn, id: 7))))
+        var machine = Self.loggedIn(as: "alice")
+        let action = machine.frameReceived(Self.good(.passwd(id: 8, password: "old password", newPassword: "new password")))
+        #expect(action == .changePassword(id: 8, username: "alice", password: "old password", newPassword: "new password"))
+        #expect(machine.busy)
+    }
+
     @Test("ping is answered ok in every state after hello")
     func ping() {
         var loggedOut = Self.greeted()

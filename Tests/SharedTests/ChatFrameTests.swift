@@ -101,6 +101,14 @@ import Testing
         }
     }
 
+    @Test func passwdDescriptionHidesBothPasswords() {
+        let frame = ClientFrame.passwd(id: 4, password: "old secret", newPassword: "new secret")
+        for rendering in ["\(frame)", String(reflecting: frame)] {
+            #expect(!rendering.contains("secret"), "\(rendering)")
+            #expect(rendering.contains("passwd") && rendering.contains("4"))
+        }
+    }
+
     /// Nothing else about a chat frame is secret, so the other descriptions name what they carry.
     @Test func otherChatDescriptions() {
         #expect("\(ClientFrame.chat(id: 1, with: "bob"))".contains("bob"))

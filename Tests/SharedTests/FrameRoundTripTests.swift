@@ -18,6 +18,7 @@ import Testing
         .send(id: 9, body: "line one\nline two, \"quoted\", tab\t, emoji 👋, NUL \u{0}"),
         .ack(seq: 1),
         .ack(seq: Int.max),
+        .passwd(id: 12, password: "old \"one\"", newPassword: "new \\ one ✓"),
         .who(id: 10),
         .inbox(id: 11),
     ]

@@ -347,6 +347,11 @@ enum LegacyFrameEncoding {
         case .ack(let seq):
             builder.set("seq", seq)
             builder.set("type", type)
+        case .passwd(let id, let password, let newPassword):
+            builder.set("id", id)
+            builder.set("new_password", newPassword)
+            builder.set("password", password)
+            builder.set("type", type)
         }
         return Array(builder.finish().readableBytesView)
     }

@@ -44,11 +44,12 @@ public final class TmuxSession {
         try tmux(["capture-pane", "-p", "-t", name, "-S", "-500"]).stdout
     }
 
-    /// Waits until the screen shows `text`; false after `timeout` seconds.
-    public func waitFor(_ text: String, timeout: Double = 15) throws -> Bool {
+    /// Waits until the screen (with scrollback) shows `text`, at least `occurrence` times;
+    /// false after `timeout` seconds.
+    public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) throws -> Bool {
         let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
-            if try screen().contains(text) { return true }
+            if try screen().components(separatedBy: text).count - 1 >= occurrence { return true }
             usleep(50_000)
         }
         return false

@@ -114,4 +114,48 @@ final class AccountService: Sendable {
     }
 }
 
+extension AccountService {
+    /// Changes a logged-in user's password. The current one is checked as at login, and
+    /// failures count towards the same back-off, so a session left open cannot be used to
+    /// guess it faster than a login could.
+    func changePassword(
+        id: Int, username: String, password: String, newPassword: String, address: String, on loop: EventLoop
+    ) -> EventLoopFuture<Void> {
+        do {
+            try PasswordPolicy.validate(newPassword)
+        } catch {
+            return loop.makeFailedFuture(ProtocolError(.invalidPassword, message: error.description, id: id))
+        }
+        if let wait = throttle.retryAfter(username: username, address: address) {
+            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
+        }
+        let store = self.store
+        let hasher = self.hasher
+        let throttle = self.throttle
+        let logger = self.logger
+        let threadPool = self.threadPool
+        return loop.makeFutureWithTask { () async throws in
+            let account = try await store.find(username: username)
+            let valid = try await threadPool.runIfActive {
+                BackgroundPriority.applyToCurrentThread()
+                return try hasher.verify(password: password, against: account?.passwordHash)
+            }
+            guard valid, var account else {
+                throttle.recordFailure(username: username, address: address)
+                throw ProtocolError(.badCredentials, message: "the current password is wrong", id: id)
+            }
+            account.passwordHash = try await threadPool.runIfActive {
+                BackgroundPriority.applyToCurrentThread()
+                return try hasher.hash(password: newPassword)
+            }
+            try await store.update(account)
+            logger.notice("password changed", metadata: ["user": "\(username)"])
+        }.flatMapErrorThrowing { error in
+            if let error = error as? ProtocolError { throw error }
+            logger.error("password could not be changed: \(error)", metadata: ["user": "\(username)"])
+            throw ProtocolError(.internal, message: "password could not be changed; try again later", id: id)
+        }
+    }
+}
+
 extension AccountService: SessionAccounts {}

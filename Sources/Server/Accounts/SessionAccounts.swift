@@ -10,4 +10,11 @@ protocol SessionAccounts: Sendable {
     /// the `ProtocolError` to send (`bad_credentials`, `throttled`, `internal`).
     func login(id: Int, username: String, password: String, address: String, on loop: EventLoop)
         -> EventLoopFuture<String>
+
+    /// Changes `username`'s password after checking the current one. Succeeds with nothing;
+    /// fails with `invalid_password` (the new one breaks the rules), `bad_credentials` (the
+    /// current one is wrong), `throttled`, or `internal`.
+    func changePassword(
+        id: Int, username: String, password: String, newPassword: String, address: String, on loop: EventLoop
+    ) -> EventLoopFuture<Void>
 }

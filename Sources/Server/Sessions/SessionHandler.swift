@@ -258,6 +258,18 @@ final class SessionHandler: ChannelInboundHandler {
             }
         case .acknowledge(let seq):
             if let mailbox { services.delivery.acknowledge(upTo: seq, mailbox: mailbox) }
+        case .changePassword(let id, let username, let password, let newPassword):
+            services.accounts.changePassword(
+                id: id, username: username, password: password, newPassword: newPassword, address: peerAddress,
+                on: context.eventLoop
+            ).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success:
+                    self.requestFinished(.ok(id: id), context: context)
+                case .failure(let error):
+                    self.requestFinished(.error(Self.protocolError(error, id: id)), context: context)
+                }
+            }
         case .who(let id):
             let users = mailbox.map { services.delivery.who(except: $0.username) } ?? []
             send(.who(id: id, users: users), context: context)

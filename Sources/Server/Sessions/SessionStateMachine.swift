@@ -44,6 +44,8 @@ struct SessionStateMachine {
         case who(id: Int)
         /// Summarise the inbox (slow: store read).
         case inbox(id: Int)
+        /// Change the logged-in user's password (slow: KDF twice and a synced write).
+        case changePassword(id: Int, username: String, password: String, newPassword: String)
         /// Too many frames wait behind a slow request: stop reading until it is answered.
         case pauseReading
         /// Nothing to do.
@@ -184,10 +186,13 @@ struct SessionStateMachine {
         case (.loggedIn, .inbox(let id)):
             busy = true
             return .inbox(id: id)
+        case (.loggedIn(let username), .passwd(let id, let password, let newPassword)):
+            busy = true
+            return .changePassword(id: id, username: username, password: password, newPassword: newPassword)
         case (.loggedOut, .ack):
             return .none
         case (.loggedOut, .chat(let id, _)), (.loggedOut, .leave(let id)), (.loggedOut, .send(let id, _)),
-            (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)):
+            (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)), (.loggedOut, .passwd(let id, _, _)):
             return .send(.error(ProtocolError(.notLoggedIn, id: id)))
         case (.closed, _):
             return .none

@@ -70,6 +70,12 @@ extension ClientFrame {
             self = .who(id: try fields.requiredID())
         case .inbox:
             self = .inbox(id: try fields.requiredID())
+        case .passwd:
+            self = .passwd(
+                id: try fields.requiredID(),
+                password: try fields.string("password"),
+                newPassword: try fields.string("new_password")
+            )
         }
     }
 
@@ -102,6 +108,7 @@ extension ClientFrame: EncodableFrame {
             case .ack: "ack"
             case .who: "who"
             case .inbox: "inbox"
+            case .passwd: "passwd"
             }
         switch self {
         case .hello(let version, let agent):
@@ -126,6 +133,11 @@ extension ClientFrame: EncodableFrame {
             builder.set("type", constant: type)
         case .ack(let seq):
             builder.set("seq", seq)
+            builder.set("type", constant: type)
+        case .passwd(let id, let password, let newPassword):
+            builder.set("id", id)
+            builder.set("new_password", newPassword)
+            builder.set("password", password)
             builder.set("type", constant: type)
         }
     }

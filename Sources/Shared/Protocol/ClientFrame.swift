@@ -27,10 +27,12 @@ public enum ClientFrame: Hashable, Sendable {
     case who(id: Int)
     /// Counts of waiting messages per sender.
     case inbox(id: Int)
+    /// Change the logged-in user's password from `password` to `newPassword`.
+    case passwd(id: Int, password: String, newPassword: String)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, register, login, logout, ping, chat, leave, send, ack, who, inbox
+        case hello, register, login, logout, ping, chat, leave, send, ack, who, inbox, passwd
     }
 
     /// This frame's JSON `type`.
@@ -47,6 +49,7 @@ public enum ClientFrame: Hashable, Sendable {
         case .ack: .ack
         case .who: .who
         case .inbox: .inbox
+        case .passwd: .passwd
         }
     }
 
@@ -56,6 +59,7 @@ public enum ClientFrame: Hashable, Sendable {
         case .hello, .ack: nil
         case .register(let id, _, _), .login(let id, _, _), .logout(let id), .ping(let id): id
         case .chat(let id, _), .leave(let id), .send(let id, _), .who(let id), .inbox(let id): id
+        case .passwd(let id, _, _): id
         }
     }
 }
@@ -90,6 +94,8 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
             "who(id: \(id))"
         case .inbox(let id):
             "inbox(id: \(id))"
+        case .passwd(let id, _, _):
+            "passwd(id: \(id), password: <redacted>, new_password: <redacted>)"
         }
     }
 

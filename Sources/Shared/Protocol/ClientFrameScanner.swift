@@ -22,7 +22,7 @@ struct ClientFrameScanner {
     /// The member names any client frame uses, one bit each to catch a repeat.
     private enum Member: UInt16 {
         case type = 1, id = 2, body = 4, seq = 8, with = 16, username = 32, password = 64, version = 128,
-            agent = 256
+            agent = 256, newPassword = 512
     }
 
     private var parser: JSONParser
@@ -36,6 +36,7 @@ struct ClientFrameScanner {
     private var password: JSONValue?
     private var version: JSONValue?
     private var agent: JSONValue?
+    private var newPassword: JSONValue?
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.parser = JSONParser(bytes: bytes)
@@ -81,6 +82,7 @@ struct ClientFrameScanner {
                 case .password: password = value
                 case .version: version = value
                 case .agent: agent = value
+                case .newPassword: newPassword = value
                 }
             }
             parser.skipWhitespace()
@@ -103,6 +105,11 @@ struct ClientFrameScanner {
     /// The frame, when every field `kind` requires is present with the right type.
     private func frame(of kind: ClientFrame.Kind) -> ClientFrame? {
         switch kind {
+        case .passwd:
+            guard case .int(let id) = id, case .string(let password) = password,
+                case .string(let newPassword) = newPassword
+            else { return nil }
+            return .passwd(id: id, password: password, newPassword: newPassword)
         case .send:
             guard case .int(let id) = id, case .string(let body) = body else { return nil }
             return .send(id: id, body: body)
@@ -147,6 +154,7 @@ struct ClientFrameScanner {
         case UInt8(ascii: "p"): candidate = (.password, "password")
         case UInt8(ascii: "v"): candidate = (.version, "version")
         case UInt8(ascii: "a"): candidate = (.agent, "agent")
+        case UInt8(ascii: "n"): candidate = (.newPassword, "new_password")
         default: return nil
         }
         return matches(name, candidate.1) ? candidate.0 : nil
@@ -164,7 +172,7 @@ struct ClientFrameScanner {
             // login, logout and leave share their first letter.
             if matches(name, "login") { return .login }
             candidate = name.count == 6 ? (.logout, "logout") : (.leave, "leave")
-        case UInt8(ascii: "p"): candidate = (.ping, "ping")
+        case UInt8(ascii: "p"): candidate = name.count == 4 ? (.ping, "ping") : (.passwd, "passwd")
         case UInt8(ascii: "c"): candidate = (.chat, "chat")
         case UInt8(ascii: "w"): candidate = (.who, "who")
         case UInt8(ascii: "i"): candidate = (.inbox, "inbox")
