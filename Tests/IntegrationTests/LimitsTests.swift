@@ -40,10 +40,14 @@ struct LimitsTests {
         // Each connects just before it logs in, and both are logged in before either
         // chooses the other. bob, who is to go silent, is set up first: the one waiting on
         // the other's set-up can go idle on a loaded machine, and it must not be alice.
+        // Until both are paired, newlines from the event loop keep whoever waits alive, so a
+        // slow set-up on a loaded machine cannot time anyone out early.
         var clients: [LineClient] = []
+        var keepAlives: [RepeatedTask] = []
         for name in ["bob", "alice"] {
             let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
             clients.append(client)
+            keepAlives.append(client.keepAlive(every: .seconds(1)))
             try await client.send(#"{"type":"register","id":1,"username":"\#(name)","password":"password123"}"#)
             try await client.send(#"{"type":"login","id":2,"username":"\#(name)","password":"password123"}"#)
             while let frame = try await client.receiveJSON(), frame["id"] as? Int != 2 {}
@@ -52,6 +56,7 @@ struct LimitsTests {
         for (client, partner) in [(alice, "bob"), (bob, "alice")] {
             try await client.send(#"{"type":"chat","id":3,"with":"\#(partner)"}"#)
         }
+        for keepAlive in keepAlives { keepAlive.cancel() }
         // alice keeps pinging; bob goes silent.
         var aliceFrames: [[String: Any]] = []
         var ping = 10
