@@ -8,7 +8,7 @@ import TestSupport
 struct SessionIntegrationTests {
     @Test("two sessions pair, a message arrives once, and its ack comes back as delivered", .timeLimit(.minutes(2)))
     func liveMessageAndDelivered() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let caFile = server.certificates.caFile
         let (alice, _) = try await SessionClient.loggedIn("alice", port: server.port, caFile: caFile, register: true)
@@ -35,7 +35,7 @@ struct SessionIntegrationTests {
 
     @Test("an unacknowledged stored message comes again in the next session, and is shown once", .timeLimit(.minutes(2)))
     func redeliveryAfterReconnect() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let caFile = server.certificates.caFile
         let (carol, _) = try await SessionClient.loggedIn("carol", port: server.port, caFile: caFile, register: true)
@@ -74,7 +74,7 @@ struct SessionIntegrationTests {
 
     @Test("an answer handed to onAnswer keeps its place: the login's ok before its summary", .timeLimit(.minutes(2)))
     func answerInOrder() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let caFile = server.certificates.caFile
         try await SessionClient.loggedIn("erin", port: server.port, caFile: caFile, register: true).client.close()
@@ -98,7 +98,7 @@ struct SessionIntegrationTests {
 
     @Test("a refused request throws the server's error and the session goes on", .timeLimit(.minutes(2)))
     func refused() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let client = try await SessionClient.connect(port: server.port, caFile: server.certificates.caFile)
         await #expect {

@@ -8,7 +8,7 @@ struct AccountFlowTests {
     @Test("register, a taken name, wrong password, login, exit")
     func registerAndLogin() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
 
         let first = try ClientProcess(port: server.port, caFile: certificates.caFile)
@@ -49,7 +49,7 @@ struct AccountFlowTests {
     @Test("failed logins are throttled from the 5th failure on")
     func throttling() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--login-backoff", "60"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--login-backoff", "60"])
         defer { server.stop() }
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "carol", "password123", "password123"] { client.type(line) }
@@ -72,7 +72,7 @@ struct AccountFlowTests {
     @Test("a second login of the same user displaces the first")
     func displacement() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let first = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "dave", "password123", "password123"] { first.type(line) }
@@ -90,7 +90,7 @@ struct AccountFlowTests {
     @Test("accounts survive a restart; a second server on the same data directory is refused")
     func restartAndLock() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "erin", "password123", "password123", "exit"] { client.type(line) }
         #expect(await client.waitForExit() == 0)
@@ -114,7 +114,7 @@ struct AccountFlowTests {
         }
 
         #expect(server.stop() == 0, "SIGTERM is an orderly exit")
-        let restarted = try ServerProcess(
+        let restarted = try await ServerProcess(
             certificates: certificates, dataDirectory: server.dataDirectory, workDirectory: server.workDirectory)
         defer { restarted.stop() }
         let again = try ClientProcess(port: restarted.port, caFile: certificates.caFile)
@@ -126,7 +126,7 @@ struct AccountFlowTests {
     @Test("SIGTERM tells connected clients the server is shutting down and exits 0")
     func shutdownNotice() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         let client = try ClientProcess(port: server.port, caFile: certificates.caFile)
         for line in ["R", "frank", "password123", "password123"] { client.type(line) }
         #expect(await client.waitFor("Logged in as frank"))
@@ -137,7 +137,7 @@ struct AccountFlowTests {
 
     @Test("a client that cannot verify the server says why and exits non-zero")
     func untrustedServer() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let other = try CertificateFixture.make()
         defer { other.directory.remove() }
@@ -151,7 +151,7 @@ struct AccountFlowTests {
     func nothingToConnectTo() async throws {
         let certificates = try CertificateFixture.shared()
         // A port nobody listens on: bind one, note it, close it.
-        let probe = try ServerProcess(certificates: certificates)
+        let probe = try await ServerProcess(certificates: certificates)
         let port = probe.port
         probe.stop()
         let refused = try await ProcessRunner.run(

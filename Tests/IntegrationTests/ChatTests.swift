@@ -26,7 +26,7 @@ struct ChatTests {
 
     @Test("a live pair chats both ways, in order, with delivery receipts")
     func livePair() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let alice = try await user("alice", server)
         let bob = try await user("bob", server)
@@ -61,7 +61,7 @@ struct ChatTests {
 
     @Test("messages to an offline user wait, are summarised at login and shown in order with original times")
     func offlineDelivery() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         try await registered("bob", server)
         try await registered("carol", server)
@@ -99,7 +99,7 @@ struct ChatTests {
 
     @Test("a message to someone paired elsewhere gives them a notice and waits in their inbox")
     func pairedElsewhere() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let alice = try await user("alice", server)
         let bob = try await user("bob", server)
@@ -133,7 +133,7 @@ struct ChatTests {
     @Test("a dropped connection tells the partner; unacknowledged live messages go to the inbox")
     func disconnectNotice() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         try await registered("bob", server)
         let alice = try await user("alice", server)

@@ -9,7 +9,7 @@ struct ClosingTests {
     @Test("after frame_too_large the server reads no more than a bounded amount, and tells the partner at once")
     func floodAfterOversize() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let alice = try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true)
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)

@@ -70,7 +70,7 @@ struct CrashSafetyTests {
             "--message-rate", "100000", "--message-burst", "100000",
             "--inbox-max-messages", "1000000", "--inbox-max-bytes", "100000000",
         ]
-        var server = try ServerProcess(certificates: certificates, arguments: arguments)
+        var server = try await ServerProcess(certificates: certificates, arguments: arguments)
         let dataDirectory = server.dataDirectory
         let work = server.workDirectory
         for name in ["alice", "bob"] {
@@ -100,7 +100,7 @@ struct CrashSafetyTests {
             await killer.withLock { $0 }?.value
             #expect(server.stop() == 137 || !server.process.isRunning)
             // Restarting is the check that GDBM opens cleanly after each crash.
-            server = try ServerProcess(
+            server = try await ServerProcess(
                 certificates: certificates, dataDirectory: dataDirectory, arguments: arguments, workDirectory: work)
         }
         defer { server.stop() }

@@ -18,7 +18,7 @@ struct FullDiskTests {
         defer { disk.unmount() }
         let certificates = try CertificateFixture.shared()
         let dataDirectory = disk.path + "/data"
-        var server = try ServerProcess(
+        var server = try await ServerProcess(
             certificates: certificates, dataDirectory: dataDirectory, arguments: ["--scrypt-log-n", "10"])
         // Accounts first, while there is room: registering is a write too.
         for name in ["alice", "bob", "carol", "dave"] {
@@ -83,7 +83,7 @@ struct FullDiskTests {
         // Nothing answered "stored" is lost, even across a kill -9, and nothing answered
         // "not_stored" turns up.
         server.stop(signal: SIGKILL)
-        server = try ServerProcess(
+        server = try await ServerProcess(
             certificates: certificates, dataDirectory: dataDirectory, arguments: ["--scrypt-log-n", "10"],
             workDirectory: server.workDirectory)
         defer { server.stop() }

@@ -27,7 +27,7 @@ struct HostileConnectTests {
         let certificates = try CertificateFixture.shared()
         let stranger = try CertificateFixture.make()
         defer { stranger.directory.remove() }
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let alice = try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true)
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)

@@ -72,7 +72,7 @@ struct InboxDurabilityTests {
     @Test("stored messages survive a clean restart and a kill -9 right after \"stored\"")
     func restartAndKill() async throws {
         let certificates = try CertificateFixture.shared()
-        var server = try ServerProcess(certificates: certificates)
+        var server = try await ServerProcess(certificates: certificates)
         let dataDirectory = server.dataDirectory
         let bobSetup = try await session("bob", chatWith: "alice", port: server.port, caFile: certificates.caFile, register: true)
         await bobSetup.close()
@@ -80,13 +80,13 @@ struct InboxDurabilityTests {
         #expect(try await send(alice, "before restart", id: 1) == "stored")
         #expect(server.stop() == 0)
 
-        server = try ServerProcess(certificates: certificates, dataDirectory: dataDirectory, workDirectory: server.workDirectory)
+        server = try await ServerProcess(certificates: certificates, dataDirectory: dataDirectory, workDirectory: server.workDirectory)
         let alice2 = try await session("alice", chatWith: "bob", port: server.port, caFile: certificates.caFile)
         let sentBeforeKill = Date()
         #expect(try await send(alice2, "before kill -9", id: 2) == "stored")
         #expect(server.stop(signal: SIGKILL) == 137 || !server.process.isRunning)
 
-        server = try ServerProcess(certificates: certificates, dataDirectory: dataDirectory, workDirectory: server.workDirectory)
+        server = try await ServerProcess(certificates: certificates, dataDirectory: dataDirectory, workDirectory: server.workDirectory)
         defer { server.stop() }
         let bob = try await session("bob", chatWith: "alice", port: server.port, caFile: certificates.caFile)
         let delivered = await messages(bob)
@@ -101,7 +101,7 @@ struct InboxDurabilityTests {
     @Test("a delivery the recipient never acknowledged is redelivered, once, and gone after the ack")
     func redeliveryUntilAcknowledged() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let bobSetup = try await session("bob", chatWith: "nobody", port: server.port, caFile: certificates.caFile, register: true)
         await bobSetup.close()
@@ -134,7 +134,7 @@ struct InboxDurabilityTests {
     @Test("a full inbox is reported to the sender and nothing is stored")
     func inboxFull() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--inbox-max-messages", "2"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--inbox-max-messages", "2"])
         defer { server.stop() }
         let bobSetup = try await session("bob", chatWith: "x", port: server.port, caFile: certificates.caFile, register: true)
         await bobSetup.close()
@@ -149,7 +149,7 @@ struct InboxDurabilityTests {
     @Test("expired messages are dropped and the recipient is told how many")
     func expiry() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--message-expiry", "2s"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--message-expiry", "2s"])
         defer { server.stop() }
         let bobSetup = try await session("bob", chatWith: "x", port: server.port, caFile: certificates.caFile, register: true)
         await bobSetup.close()
@@ -170,7 +170,7 @@ struct InboxDurabilityTests {
     @Test("chat requests need a login, an existing partner, and a message of the right size")
     func requestErrors() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let anonymous = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         try await anonymous.send(#"{"type":"chat","id":1,"with":"bob"}"#)

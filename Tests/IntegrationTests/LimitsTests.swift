@@ -9,7 +9,7 @@ struct LimitsTests {
     @Test("a connection that does not log in in time is told and closed")
     func loginTimeout() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--login-timeout", "1"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--login-timeout", "1"])
         defer { server.stop() }
         // Nothing is sent at all. On a loaded machine the server may close before this side
         // has even set up its pipeline; the server's log says why either way.
@@ -26,7 +26,7 @@ struct LimitsTests {
         let certificates = try CertificateFixture.shared()
         // 20 s is far more than the set-up needs even with the whole suite running beside it
         // on two cores; the test only waits for the close, it does not time it.
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             certificates: certificates, arguments: ["--idle-timeout", "20", "--scrypt-log-n", "10"])
         defer { server.stop() }
         do {
@@ -76,7 +76,7 @@ struct LimitsTests {
     @Test("a bare newline is a keep-alive: it resets the idle timer")
     func newlineKeepsAlive() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--idle-timeout", "4"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--idle-timeout", "4"])
         defer { server.stop() }
         // The idle timer runs from the moment of connecting, and on a loaded machine the TLS
         // handshake and hello alone can take longer than 4 s: try again until one is greeted
@@ -105,7 +105,7 @@ struct LimitsTests {
     @Test("connections over the per-address cap are refused; the server keeps serving")
     func perAddressCap() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--max-connections-per-address", "3", "--handshake-timeout", "30"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--max-connections-per-address", "3", "--handshake-timeout", "30"])
         defer { server.stop() }
         // Four at once: admission runs on two event loops, so which one is refused is not
         // fixed, only that exactly one is (well before the 30 s handshake timeout).
@@ -135,7 +135,7 @@ struct LimitsTests {
     func messageRate() async throws {
         let certificates = try CertificateFixture.shared()
         // 0.01/s: no token comes back during the test, so the count is exact however slow the machine.
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             certificates: certificates, arguments: ["--message-rate", "0.01", "--message-burst", "3"])
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)

@@ -15,7 +15,7 @@ struct LogSecretsTests {
     @Test("at trace and at info level, every secret-carrying path leaves no password and no body in the logs", arguments: ["trace", "info"])
     func secretsAtEveryLevel(level: String) async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--log-level", level])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--log-level", level])
         defer { server.stop() }
         let port = server.port
         let ca = certificates.caFile

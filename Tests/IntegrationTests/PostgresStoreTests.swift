@@ -37,7 +37,7 @@ struct PostgresStoreTests {
     func storedSurvivesRestarts() async throws {
         let certificates = try CertificateFixture.shared()
         let (cluster, database, url) = try await Self.freshURL()
-        var server = try ServerProcess(certificates: certificates, store: url)
+        var server = try await ServerProcess(certificates: certificates, store: url)
         let caFile = certificates.caFile
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: caFile, register: true)
         await bob.close()
@@ -50,7 +50,7 @@ struct PostgresStoreTests {
         #expect(!server.logs.contains("s3cret-pw"))
 
         // The location from the environment alone: nothing about it on the command line.
-        server = try ServerProcess(certificates: certificates, store: "", environment: ["CHAT_STORE": url])
+        server = try await ServerProcess(certificates: certificates, store: "", environment: ["CHAT_STORE": url])
         #expect(!(server.process.arguments ?? []).joined(separator: " ").contains("s3cret-pw"))
         alice = try await LineClient.loggedIn("alice", port: server.port, caFile: caFile, register: false)
         _ = try await chat(alice, with: "bob")
@@ -58,7 +58,7 @@ struct PostgresStoreTests {
         server.stop(signal: SIGKILL)
         await alice.close()
 
-        server = try ServerProcess(certificates: certificates, store: url)
+        server = try await ServerProcess(certificates: certificates, store: url)
         defer { server.stop() }
         let bobAgain = try await LineClient.loggedIn("bob", port: server.port, caFile: caFile, register: false)
         let delivered = try await chat(bobAgain, with: "alice")
@@ -92,7 +92,7 @@ struct PostgresStoreTests {
             #expect(failure.contains(expected), "\(failure)")
         }
         // A database a newer server has migrated.
-        let server = try ServerProcess(certificates: certificates, store: url)
+        let server = try await ServerProcess(certificates: certificates, store: url)
         server.stop()
         try await cluster.query(database, "UPDATE schema_version SET version = version + 1")
         let failure = try Self.startFailure(certificates: certificates, store: url)

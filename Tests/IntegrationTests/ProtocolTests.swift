@@ -8,7 +8,7 @@ struct ProtocolTests {
     @Test("hello first; a version mismatch is answered and closed")
     func helloRules() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
 
         let early = try await LineClient.connect(port: server.port, caFile: certificates.caFile)
@@ -38,7 +38,7 @@ struct ProtocolTests {
     @Test("bad UTF-8, bad JSON, unknown types and missing fields are answered and the session goes on")
     func badFramesAnswered() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
 
@@ -67,7 +67,7 @@ struct ProtocolTests {
     @Test("five bad frames in a row close the session")
     func tooManyErrors() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         for _ in 0..<5 { try await client.send("garbage") }
@@ -81,7 +81,7 @@ struct ProtocolTests {
     @Test("an oversize line gets frame_too_large and the connection is closed")
     func oversizeLine() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--max-frame", "1024"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--max-frame", "1024"])
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         let exactly = #"{"type":"ping","id":1,"pad":""# + String(repeating: "a", count: 1024 - 31) + #""}"#
@@ -103,7 +103,7 @@ struct ProtocolTests {
     @Test("requests in one burst are answered in order, even while the KDF runs")
     func pipelinedRequests() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let client = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
         try await client.send(#"{"type":"register","id":1,"username":"gina","password":"password123"}"#)

@@ -63,7 +63,7 @@ struct SlowReaderTests {
     @Test("megabytes to a client that stopped reading: a steady pair is untouched, nothing is lost, the reader is cut off")
     func slowReader() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: Self.arguments)
+        let server = try await ServerProcess(certificates: certificates, arguments: Self.arguments)
         defer { server.stop() }
         let (port, ca) = (server.port, certificates.caFile)
 
@@ -131,7 +131,7 @@ struct SlowReaderTests {
     @Test("a reader that never reads: the sender is refused before anything is lost, and every accepted message arrives once")
     func acceptedMeansDelivered() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             certificates: certificates,
             arguments: [
                 "--inbox-max-messages", "40", "--message-rate", "100000", "--message-burst", "100000",

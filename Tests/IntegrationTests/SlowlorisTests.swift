@@ -17,7 +17,7 @@ struct SlowlorisTests {
         // This process holds the attack's sockets: 1,000 is near the usual soft limit.
         #expect(FileDescriptorLimit.raiseToHard() >= 1_200, "this test needs 1,200 open files (ulimit -n)")
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, arguments: ["--handshake-timeout", "3"])
+        let server = try await ServerProcess(certificates: certificates, arguments: ["--handshake-timeout", "3"])
         defer { server.stop() }
 
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)

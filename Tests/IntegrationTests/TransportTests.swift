@@ -19,7 +19,7 @@ struct TransportTests {
     @Test("the right CA connects over TLS 1.3")
     func rightCAConnects() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         for host in ["127.0.0.1", "localhost"] {
             let info = try await handshake(host: host, port: server.port, caFile: certificates.caFile)
@@ -29,7 +29,7 @@ struct TransportTests {
 
     @Test("a CA from another gen-certs run is refused with a clear error")
     func foreignCARefused() async throws {
-        let server = try ServerProcess(certificates: try CertificateFixture.shared())
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
         let other = try CertificateFixture.make()
         defer { other.directory.remove() }
@@ -50,7 +50,7 @@ struct TransportTests {
     func otherHostRefused() async throws {
         // 127.0.0.2 is loopback too, but not in the certificate (localhost, 127.0.0.1, ::1).
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates, host: "127.0.0.2")
+        let server = try await ServerProcess(certificates: certificates, host: "127.0.0.2")
         defer { server.stop() }
         do {
             _ = try await handshake(host: "127.0.0.2", port: server.port, caFile: certificates.caFile)
@@ -63,7 +63,7 @@ struct TransportTests {
     @Test("openssl s_client: TLS 1.1 is refused by the server, TLS 1.3 connects with an AEAD suite")
     func opensslClients() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let target = "127.0.0.1:\(server.port)"
 
@@ -100,7 +100,7 @@ struct TransportTests {
     @Test("garbage and plain HTTP are closed; the server goes on serving others")
     func garbageAndHTTP() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let payloads: [[UInt8]] = [
             Array("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8),
@@ -119,7 +119,7 @@ struct TransportTests {
 
     @Test("a connection that never starts its handshake is closed after the handshake timeout")
     func handshakeTimeout() async throws {
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             certificates: try CertificateFixture.shared(), arguments: ["--handshake-timeout", "1"])
         defer { server.stop() }
         let raw = try RawTCPClient(port: server.port, receiveTimeout: 20)
@@ -131,7 +131,7 @@ struct TransportTests {
     @Test("1,000 connect/handshake/close cycles leave the server's descriptor count where it was")
     func noDescriptorLeak() async throws {
         let certificates = try CertificateFixture.shared()
-        let server = try ServerProcess(certificates: certificates)
+        let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let context = try TLSContext.client(caFile: certificates.caFile)
         func cycle() async throws {

@@ -21,7 +21,7 @@ struct GDBMAccountStoreTests {
                 directory.release()
             }
 
-            let directory = try DataDirectory(path: path)
+            let directory = try await StorageTestSupport.reopen(path)
             try await Self.closing(try GDBMAccountStore(directory: directory)) { store throws in
                 let found = try #require(try await store.find(username: "alice"))
                 #expect(found == alice)

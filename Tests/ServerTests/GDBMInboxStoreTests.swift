@@ -27,7 +27,7 @@ struct GDBMInboxStoreTests {
                 directory.release()
             }
 
-            let directory = try DataDirectory(path: path)
+            let directory = try await StorageTestSupport.reopen(path)
             let store = try GDBMInboxStore(directory: directory, limits: limits)
             #expect(try await store.messages(for: "bob", from: nil) == [sent[0], sent[1], sent[2]])
             #expect(try await store.messages(for: "bob", from: "alice") == [sent[0], sent[2]])
@@ -125,7 +125,7 @@ struct GDBMInboxStoreTests {
                 await store.close()
                 directory.release()
             }
-            let directory = try DataDirectory(path: path)
+            let directory = try await StorageTestSupport.reopen(path)
             let store = try GDBMInboxStore(directory: directory)
             try await Self.expectAllStored(store, senders: senders, perSender: perSender)
             await store.close()

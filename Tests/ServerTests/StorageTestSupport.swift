@@ -1,5 +1,7 @@
 import Foundation
 
+@testable import Server
+
 /// Helpers shared by the storage and account tests.
 enum StorageTestSupport {
     /// Runs `body` with the path of a fresh, uniquely named directory under the system
@@ -15,6 +17,31 @@ enum StorageTestSupport {
         let path = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try await body(path)
+    }
+
+    /// Opens a data directory this process has just released. The lock is an `flock`, held
+    /// by the open file description, and a child that another test is spawning at that
+    /// moment shares it until its `exec` closes it (O_CLOEXEC): under load that takes a
+    /// while, so `alreadyInUse` is retried for a few seconds. A real restart is a new
+    /// process and has no such window.
+    static func reopen(_ path: String) async throws -> DataDirectory {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            let opened: Result<DataDirectory, StorageError>
+            do {
+                opened = .success(try DataDirectory(path: path))
+            } catch {
+                opened = .failure(error)
+            }
+            switch opened {
+            case .success(let directory):
+                return directory
+            case .failure(.alreadyInUse) where Date() < deadline:
+                try await Task.sleep(nanoseconds: 20_000_000)
+            case .failure(let error):
+                throw error
+            }
+        }
     }
 
     /// Creates a fresh, uniquely named directory under the system temporary directory.

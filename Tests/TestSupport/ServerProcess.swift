@@ -31,7 +31,7 @@ public final class ServerProcess: @unchecked Sendable {
         environment: [String: String] = [:],
         arguments: [String] = [],
         workDirectory: TemporaryDirectory? = nil
-    ) throws {
+    ) async throws {
         let work = try workDirectory ?? TemporaryDirectory(prefix: "server")
         self.workDirectory = work
         self.certificates = certificates
@@ -74,7 +74,9 @@ public final class ServerProcess: @unchecked Sendable {
                 break
             }
             if !process.isRunning { break }
-            usleep(50_000)
+            // Asleep, not blocking: the cooperative pool has one thread per core, and every
+            // other test needs it too.
+            try await Task.sleep(nanoseconds: 50_000_000)
         }
         guard let found else {
             process.terminate()

@@ -46,11 +46,11 @@ public final class TmuxSession {
 
     /// Waits until the screen (with scrollback) shows `text`, at least `occurrence` times;
     /// false after `timeout` seconds.
-    public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) throws -> Bool {
+    public func waitFor(_ text: String, occurrence: Int = 1, timeout: Double = 15) async throws -> Bool {
         let deadline = Date().addingTimeInterval(TestTimeouts.scaled(timeout))
         while Date() < deadline {
             if try screen().components(separatedBy: text).count - 1 >= occurrence { return true }
-            usleep(50_000)
+            try await Task.sleep(nanoseconds: 50_000_000)
         }
         return false
     }
