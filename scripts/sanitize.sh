@@ -30,7 +30,8 @@ fi
 # non-zero, which fails the test that started it. LeakSanitizer stays off: the Swift
 # runtime and Foundation keep caches alive to exit on purpose, which it reports as leaks.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
-export ASAN_OPTIONS="halt_on_error=1 detect_leaks=0 ${ASAN_OPTIONS:-}"
+# Suppressed: only reports from code that is not ours, each explained in the file.
+export ASAN_OPTIONS="halt_on_error=1 detect_leaks=0 suppressions=$repo_root/scripts/sanitizers/asan.supp ${ASAN_OPTIONS:-}"
 
 for sanitizer in "${sanitizers[@]}"; do
     scratch=".build-${sanitizer:0:1}san"
