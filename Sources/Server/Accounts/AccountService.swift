@@ -38,19 +38,13 @@ final class AccountService: Sendable {
         } catch {
             return loop.makeFailedFuture(ProtocolError(.invalidPassword, message: "\(error)", id: id))
         }
-        let store = self.store
-        let hasher = self.hasher
         let logger = self.logger
-        let threadPool = self.threadPool
-        return loop.makeFutureWithTask { () async throws -> String in
+        return loop.makeFutureWithTask { [self] () async throws -> String in
             // Checked before hashing so a taken name costs no KDF; create() checks again.
             if try await store.find(username: username.value) != nil {
                 throw ProtocolError(.usernameTaken, id: id)
             }
-            let hash = try await threadPool.runIfActive {
-                BackgroundPriority.applyToCurrentThread()
-                return try hasher.hash(password: password)
-            }
+            let hash = try await hash(password)
             do {
                 try await store.create(Account(username: username, passwordHash: hash, createdAt: Date()))
             } catch AccountStoreError.usernameTaken {
@@ -76,30 +70,17 @@ final class AccountService: Sendable {
         if let wait = throttle.retryAfter(username: throttleKey, address: address) {
             return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
         }
-        let store = self.store
-        let hasher = self.hasher
-        let throttle = self.throttle
         let logger = self.logger
-        let threadPool = self.threadPool
-        return loop.makeFutureWithTask { () async throws -> String in
-            let account = if let name { try await store.find(username: name) } else { Account?.none }
-            let valid = try await threadPool.runIfActive {
-                BackgroundPriority.applyToCurrentThread()
-                return try hasher.verify(password: password, against: account?.passwordHash)
-            }
-            guard valid, let account else {
-                throttle.recordFailure(username: throttleKey, address: address)
-                throw ProtocolError(.badCredentials, id: id)
-            }
+        return loop.makeFutureWithTask { [self] () async throws -> String in
+            let account = try await verifiedAccount(
+                name, password: password, throttleKey: throttleKey, address: address,
+                refusal: ProtocolError(.badCredentials, id: id))
             throttle.recordSuccess(username: account.username)
             if account.passwordHash.needsRehash(current: hasher.parameters) {
                 // Raised parameters apply at the next login; a failure here is not the user's.
                 do {
                     var upgraded = account
-                    upgraded.passwordHash = try await threadPool.runIfActive {
-                        BackgroundPriority.applyToCurrentThread()
-                        return try hasher.hash(password: password)
-                    }
+                    upgraded.passwordHash = try await hash(password)
                     try await store.update(upgraded)
                 } catch {
                     logger.warning("could not rehash password: \(error)", metadata: ["user": "\(account.username)"])
@@ -129,31 +110,48 @@ extension AccountService {
         if let wait = throttle.retryAfter(username: username, address: address) {
             return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
         }
-        let store = self.store
-        let hasher = self.hasher
-        let throttle = self.throttle
         let logger = self.logger
-        let threadPool = self.threadPool
-        return loop.makeFutureWithTask { () async throws in
-            let account = try await store.find(username: username)
-            let valid = try await threadPool.runIfActive {
-                BackgroundPriority.applyToCurrentThread()
-                return try hasher.verify(password: password, against: account?.passwordHash)
-            }
-            guard valid, var account else {
-                throttle.recordFailure(username: username, address: address)
-                throw ProtocolError(.badCredentials, message: "the current password is wrong", id: id)
-            }
-            account.passwordHash = try await threadPool.runIfActive {
-                BackgroundPriority.applyToCurrentThread()
-                return try hasher.hash(password: newPassword)
-            }
+        return loop.makeFutureWithTask { [self] () async throws in
+            var account = try await verifiedAccount(
+                username, password: password, throttleKey: username, address: address,
+                refusal: ProtocolError(.badCredentials, message: "the current password is wrong", id: id))
+            account.passwordHash = try await hash(newPassword)
             try await store.update(account)
             logger.notice("password changed", metadata: ["user": "\(username)"])
         }.flatMapErrorThrowing { error in
             if let error = error as? ProtocolError { throw error }
             logger.error("password could not be changed: \(error)", metadata: ["user": "\(username)"])
             throw ProtocolError(.internal, message: "password could not be changed; try again later", id: id)
+        }
+    }
+}
+
+extension AccountService {
+    /// The account `name` when `password` is its password. Otherwise, an unknown name
+    /// included (after the same work, against a dummy hash), records a failure for the
+    /// back-off and throws `refusal`.
+    private func verifiedAccount(
+        _ name: String?, password: String, throttleKey: String, address: String, refusal: ProtocolError
+    ) async throws -> Account {
+        let account = if let name { try await store.find(username: name) } else { Account?.none }
+        let hasher = self.hasher
+        let valid = try await threadPool.runIfActive {
+            BackgroundPriority.applyToCurrentThread()
+            return try hasher.verify(password: password, against: account?.passwordHash)
+        }
+        guard valid, let account else {
+            throttle.recordFailure(username: throttleKey, address: address)
+            throw refusal
+        }
+        return account
+    }
+
+    /// `password` hashed with the current parameters, on the pool at background priority.
+    private func hash(_ password: String) async throws -> PasswordHash {
+        let hasher = self.hasher
+        return try await threadPool.runIfActive {
+            BackgroundPriority.applyToCurrentThread()
+            return try hasher.hash(password: password)
         }
     }
 }
