@@ -62,33 +62,34 @@ final class SessionMailbox: PresentSession {
         // The seq is taken and the frame queued under one lock, so frames leave in seq order
         // whichever threads deliver at once, and a cumulative ack never covers a message the
         // client has not had.
-        let outcome = state.withLock { state -> (accepted: Bool, scheduleFlush: Bool) in
-            guard !state.closed else { return (false, false) }
+        let onLoop = channel.eventLoop.inEventLoop
+        let outcome = state.withLock { state -> (accepted: Bool, offer: Offer?) in
+            guard !state.closed else { return (false, nil) }
             if !fromInbox,
                 InboxRules.refusal(
                     adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
                     != nil
             {
-                return (false, false)
+                return (false, nil)
             }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
-            if fromInbox, state.unacknowledged.knows(storedID: message.id) { return (true, false) }
+            if fromInbox, state.unacknowledged.knows(storedID: message.id) { return (true, nil) }
             // `isWritable` is safe from any thread; a stalled client stays stalled until
             // its handler sees it writable again, so live order is never reshuffled.
             if state.stalled || !channel.isWritable {
                 state.stalled = true
                 state.refusedWhileStalled[message.from, default: []].insert(message.id)
-                return (false, false)
+                return (false, nil)
             }
             let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
             let frame = ServerFrame.message(
                 ChatMessage(
                     id: message.id, from: message.from, body: message.body,
                     sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
-            return (true, Self.enqueue(frame, in: &state))
+            return (true, Self.offer(frame, in: &state, onLoop: onLoop))
         }
-        if outcome.accepted { writeQueued(scheduleFlush: outcome.scheduleFlush) }
+        if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
     }
 
@@ -96,12 +97,13 @@ final class SessionMailbox: PresentSession {
     /// False when it has closed.
     @discardableResult
     func send(_ frame: ServerFrame) -> Bool {
-        let scheduleFlush = state.withLock { state -> Bool? in
+        let onLoop = channel.eventLoop.inEventLoop
+        let offer = state.withLock { state -> Offer? in
             guard !state.closed else { return nil }
-            return Self.enqueue(frame, in: &state)
+            return Self.offer(frame, in: &state, onLoop: onLoop)
         }
-        guard let scheduleFlush else { return false }
-        writeQueued(scheduleFlush: scheduleFlush)
+        guard let offer else { return false }
+        carryOut(offer)
         return true
     }
 
@@ -149,31 +151,39 @@ final class SessionMailbox: PresentSession {
         channel.pipeline.fireUserInboundEventTriggered(event)
     }
 
-    /// Queues `frame` (under the lock, so the queue's order is the order frames were
-    /// offered in); true when no flush is scheduled yet.
-    private static func enqueue(_ frame: ServerFrame, in state: inout State) -> Bool {
-        state.queued.append(frame)
-        defer { state.flushScheduled = true }
-        return !state.flushScheduled
+    /// What to write now and whether to schedule the flush, decided under the lock.
+    private struct Offer {
+        /// On the channel's loop: frames other threads queued earlier (usually none), then
+        /// the frame itself, to write at once. Off the loop both are empty: it was queued.
+        var earlier: [ServerFrame] = []
+        var frame: ServerFrame?
+        var scheduleFlush: Bool
     }
 
-    /// Writes queued frames to the channel; frames offered within one turn of its event loop
-    /// share one flush (one TLS record batch, one syscall) instead of one each.
-    ///
-    /// On the channel's own loop the queue is written at once, so a frame keeps its place
-    /// among the session's own replies (an opened chat's waiting messages go out before its
-    /// `ok`). From another thread one task per batch, not per frame, crosses to the loop.
-    /// Either way frames leave in the order they were queued.
-    private func writeQueued(scheduleFlush: Bool) {
-        let loop = channel.eventLoop
-        if loop.inEventLoop {
-            let frames = state.withLock { state in
-                defer { state.queued.removeAll(keepingCapacity: true) }
-                return state.queued
-            }
-            for frame in frames { channel.write(frame, promise: nil) }
+    /// Takes `frame` under the lock, so frames leave in the order they were offered
+    /// whichever threads offer them: on the channel's loop it is written at once, after what
+    /// other threads queued before it; from elsewhere it joins the queue.
+    private static func offer(_ frame: ServerFrame, in state: inout State, onLoop: Bool) -> Offer {
+        defer { state.flushScheduled = true }
+        let scheduleFlush = !state.flushScheduled
+        guard onLoop else {
+            state.queued.append(frame)
+            return Offer(scheduleFlush: scheduleFlush)
         }
-        if scheduleFlush { loop.execute { self.flushQueued() } }
+        var earlier: [ServerFrame] = []
+        if !state.queued.isEmpty { swap(&earlier, &state.queued) }
+        return Offer(earlier: earlier, frame: frame, scheduleFlush: scheduleFlush)
+    }
+
+    /// Writes what `offer` says; frames offered within one turn of the channel's event loop
+    /// share one flush (one TLS record batch, one syscall) instead of one each. On the loop a
+    /// frame is written at once, so it keeps its place among the session's own replies (an
+    /// opened chat's waiting messages go out before its `ok`); from another thread one task
+    /// per batch, not per frame, crosses to the loop.
+    private func carryOut(_ offer: Offer) {
+        for frame in offer.earlier { channel.write(frame, promise: nil) }
+        if let frame = offer.frame { channel.write(frame, promise: nil) }
+        if offer.scheduleFlush { channel.eventLoop.execute { self.flushQueued() } }
     }
 
     /// On the channel's loop: writes what other threads queued, then flushes everything.
