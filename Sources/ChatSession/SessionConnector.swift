@@ -108,16 +108,8 @@ public struct SessionConnector: Sendable {
         let host = configuration.host
         let tls = self.tls
         let timeout = configuration.connectTimeout
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: tls, serverHostname: host, handshakeTimeout: timeout))
-                    try handlers(channel, sync)
-                }
-            }
+        let bootstrap = TLSClientConnector.bootstrap(
+            on: loop, host: host, context: tls, timeout: timeout, handlers: handlers)
         return address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: configuration.port)
     }
 

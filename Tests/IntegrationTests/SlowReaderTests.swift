@@ -15,6 +15,16 @@ struct SlowReaderTests {
         "--scrypt-log-n", "10",
     ]
 
+    /// alice and bob logged in and paired; bob has stopped reading.
+    private static func pairWithStalledReader(port: Int, caFile: String) async throws -> (alice: LineClient, bob: LineClient) {
+        let bob = try await LineClient.loggedIn("bob", port: port, caFile: caFile, register: true)
+        let alice = try await LineClient.loggedIn("alice", port: port, caFile: caFile, register: true)
+        try await bob.chat(with: "alice")
+        try await alice.chat(with: "bob")
+        try await bob.stopReading()
+        return (alice, bob)
+    }
+
     /// Opens `client`'s chat with `partner` and returns the messages that were waiting,
     /// acknowledged. They come before the answer to `chat`; a quiet second after it catches
     /// anything that would come twice.
@@ -67,11 +77,7 @@ struct SlowReaderTests {
         defer { server.stop() }
         let (port, ca) = (server.port, certificates.caFile)
 
-        let bob = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: true)
-        let alice = try await LineClient.loggedIn("alice", port: port, caFile: ca, register: true)
-        try await bob.chat(with: "alice")
-        try await alice.chat(with: "bob")
-        try await bob.stopReading()
+        let (alice, bob) = try await Self.pairWithStalledReader(port: port, caFile: ca)
 
         let stop = Locked(false)
         let steady = Task { try await Self.steadyPair(port: port, caFile: ca, stop: stop) }
@@ -139,11 +145,7 @@ struct SlowReaderTests {
             ])
         defer { server.stop() }
         let (port, ca) = (server.port, certificates.caFile)
-        let bob = try await LineClient.loggedIn("bob", port: port, caFile: ca, register: true)
-        let alice = try await LineClient.loggedIn("alice", port: port, caFile: ca, register: true)
-        try await bob.chat(with: "alice")
-        try await alice.chat(with: "bob")
-        try await bob.stopReading()
+        let (alice, bob) = try await Self.pairWithStalledReader(port: port, caFile: ca)
 
         // alice sends until the server refuses; what it accepted, live or stored, is hers to count on.
         var accepted: [String: String] = [:]  // message id -> body

@@ -4,6 +4,28 @@ import NIOPosix
 /// Dials a TLS server and waits until the handshake (and so certificate verification)
 /// has finished, for the chat client, the benchmark and the tests alike.
 public enum TLSClientConnector {
+    /// A bootstrap on `loop` whose channels start with a `TLSHandler` verifying the server
+    /// against `context` and `host`, with `handlers` added above it: the one way this package
+    /// dials TLS.
+    public static func bootstrap(
+        on loop: EventLoop,
+        host: String,
+        context: TLSContext,
+        timeout: TimeAmount,
+        handlers: @escaping @Sendable (Channel, ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> ClientBootstrap {
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(TLSHandler(context: context, serverHostname: host, handshakeTimeout: timeout))
+                    try handlers(channel, sync)
+                }
+            }
+    }
+
     /// Connects to `host:port`, verifies the server against `context`, then lets
     /// `configure` add the application's handlers (it runs on the channel's event loop).
     ///
@@ -19,16 +41,9 @@ public enum TLSClientConnector {
     ) async throws -> (output: Output, handshake: TLSHandshakeCompleted) {
         let loop = group.next()
         let handshake = loop.makePromise(of: TLSHandshakeCompleted.self)
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: context, serverHostname: host, handshakeTimeout: timeout))
-                    try sync.addHandler(HandshakeWaiter(promise: handshake))
-                }
-            }
+        let bootstrap = bootstrap(on: loop, host: host, context: context, timeout: timeout) { _, sync in
+            try sync.addHandler(HandshakeWaiter(promise: handshake))
+        }
         let channel: Channel
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
