@@ -21,24 +21,15 @@ final class ServerFrameEncoder: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whole lines, terminators included.
     typealias OutboundOut = ByteBuffer
 
-    private var lines: ByteBuffer?
-    private var linesPromise: EventLoopPromise<Void>?
+    private var gathered = GatheredLines()
 
     init() {}
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if lines == nil {
-            // Room for a few frames: the buffer lives only until the flush.
-            lines = context.channel.allocator.buffer(capacity: 1024)
-        }
-        unwrapOutboundIn(data).encode(into: &lines!)
-        lines!.writeInteger(UInt8(ascii: "\n"))
-        if let promise {
-            if let linesPromise {
-                linesPromise.futureResult.cascade(to: promise)
-            } else {
-                linesPromise = promise
-            }
+        let frame = unwrapOutboundIn(data)
+        // Room for a few frames: the buffer lives only until the flush.
+        gathered.append(promise: promise, allocator: context.channel.allocator, capacity: 1024) {
+            frame.encode(into: &$0)
         }
     }
 
@@ -62,10 +53,7 @@ final class ServerFrameEncoder: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func passLinesOn(context: ChannelHandlerContext) {
-        guard let lines else { return }
-        let promise = linesPromise
-        self.lines = nil
-        self.linesPromise = nil
+        guard let (lines, promise) = gathered.take() else { return }
         context.write(wrapOutboundOut(lines), promise: promise)
     }
 }

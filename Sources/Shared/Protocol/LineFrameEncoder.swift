@@ -24,10 +24,8 @@ public final class LineFrameEncoder: ChannelDuplexHandler, RemovableChannelHandl
     /// Whole lines, terminators included.
     public typealias OutboundOut = ByteBuffer
 
-    /// Lines written since the last flush; nil when there are none.
-    private var lines: ByteBuffer?
-    /// Completes the promises of the gathered lines; nil when none of them had one.
-    private var linesPromise: EventLoopPromise<Void>?
+    /// Lines written since the last flush, and their promises.
+    private var gathered = GatheredLines()
 
     /// Creates an encoder.
     public init() {}
@@ -35,20 +33,11 @@ public final class LineFrameEncoder: ChannelDuplexHandler, RemovableChannelHandl
     /// Appends the frame and its newline to the lines for the next flush.
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
-        if lines == nil {
-            // Room for a few more frames: the buffer lives only until the flush, and regrowing
-            // it copies what was gathered.
-            lines = context.channel.allocator.buffer(capacity: max(frame.readableBytes + 1, 1024))
-        }
-        lines!.writeImmutableBuffer(frame)
-        lines!.writeInteger(UInt8(ascii: "\n"))
-        if let promise {
-            if let linesPromise {
-                linesPromise.futureResult.cascade(to: promise)
-            } else {
-                linesPromise = promise
-            }
-        }
+        // Room for a few more frames: the buffer lives only until the flush, and regrowing
+        // it copies what was gathered.
+        gathered.append(
+            promise: promise, allocator: context.channel.allocator, capacity: max(frame.readableBytes + 1, 1024)
+        ) { $0.writeImmutableBuffer(frame) }
     }
 
     /// Passes the gathered lines on, then the flush.
@@ -76,10 +65,7 @@ public final class LineFrameEncoder: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func passLinesOn(context: ChannelHandlerContext) {
-        guard let lines else { return }
-        let promise = linesPromise
-        self.lines = nil
-        self.linesPromise = nil
+        guard let (lines, promise) = gathered.take() else { return }
         context.write(wrapOutboundOut(lines), promise: promise)
     }
 }
