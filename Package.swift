@@ -57,6 +57,14 @@ let package = Package(
             dependencies: ["COmemo", "COpenSSL"],
             swiftSettings: swiftSettings
         ),
+        // The client's end-to-end layer over EndToEnd: keys to publish, trust in partners'
+        // keys (first use, changes, safety numbers), texts to Signal bodies and back, all
+        // state in a sealed storage the caller gives. Used by chat-client and chat-bench.
+        .target(
+            name: "SecureMessaging",
+            dependencies: ["EndToEnd", "Shared"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Shared",
             dependencies: [
@@ -178,6 +186,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SecureMessagingTests",
+            dependencies: ["SecureMessaging", "EndToEnd"],
             swiftSettings: swiftSettings
         ),
         // Imports COmemo to call the crypto provider's function table exactly as libomemo-c does.

@@ -13,6 +13,18 @@ public struct InMemoryStores {
         sessions = InMemorySessionStore()
     }
 
+    /// Stores read back one by one (each from its own `exportState()`), for a client that
+    /// keeps them apart so that a message rewrites only the session store.
+    public init(
+        identity: InMemoryIdentityKeyStore, preKeys: InMemoryPreKeyStore,
+        signedPreKeys: InMemorySignedPreKeyStore, sessions: InMemorySessionStore
+    ) {
+        self.identity = identity
+        self.preKeys = preKeys
+        self.signedPreKeys = signedPreKeys
+        self.sessions = sessions
+    }
+
     /// The stores as a `LocalDevice` takes them.
     public var protocolStores: ProtocolStores {
         ProtocolStores(identity: identity, preKeys: preKeys, signedPreKeys: signedPreKeys, sessions: sessions)
