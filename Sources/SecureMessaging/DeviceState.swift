@@ -5,7 +5,7 @@ import Foundation
 /// identities) over a `SealedStorage`: loaded whole, used in memory by a `LocalDevice`,
 /// and written back store by store after each change.
 ///
-/// Not Sendable: the `Messenger` actor owns it.
+/// Not Sendable: its `Messenger` owns it.
 final class DeviceState {
     /// The storage names of the four stores, and of this device's own bookkeeping.
     enum Blob: String, CaseIterable {

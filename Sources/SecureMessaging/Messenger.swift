@@ -4,13 +4,14 @@ import Foundation
 /// The end-to-end encryption of one user's chats: keys to publish, trust in partners'
 /// identity keys, and turning texts into Signal messages and back.
 ///
-/// An actor because libomemo-c's state is used without locks: every operation runs here,
-/// one at a time, and writes what it changed to the sealed storage before it returns.
-public actor Messenger {
+/// Synchronous, and not Sendable: libomemo-c's state is used without locks, so one task
+/// (chat-client's REPL) or one event loop (a chat-bench pair) owns a messenger. Every
+/// operation writes what it changed to the sealed storage before it returns.
+public final class Messenger {
     /// This device's user.
-    public nonisolated let username: String
+    public let username: String
     /// Whether this device's keys were made when it was opened (no state existed).
-    public nonisolated let isNewDevice: Bool
+    public let isNewDevice: Bool
 
     /// One-time prekeys made at a time.
     public static let preKeyBatch = 100
@@ -192,30 +193,34 @@ public actor Messenger {
 
     // MARK: - Messages
 
-    /// `text` as a body for `partner`: a Signal message in standard base64. Without a
-    /// session, `fetchBundle` is asked for the partner's published keys (nil: they have
-    /// none) and one is started from them, so the first body is a prekey message.
+    /// Whether a message to `partner` needs their published keys first (no session
+    /// yet): fetch them and call `startSession(with:bundle:)`.
+    public func needsSession(with partner: String) throws(MessengerError) -> Bool {
+        try !MessengerError.device { try state.device.hasSession(with: PeerAddress(name: partner)) }
+    }
+
+    /// Starts a session with `partner` from their published keys (nil: they have none),
+    /// so that the next body to them is a prekey message.
+    public func startSession(with partner: String, bundle: PreKeyBundle?) throws(MessengerError) {
+        guard let bundle else { throw .partnerHasNoKeys(partner) }
+        try startSession(with: PeerAddress(name: partner), bundle: bundle)
+    }
+
+    /// `text` as a body for `partner`: a Signal message in standard base64.
     ///
-    /// - Throws: `MessengerError` (nothing was sent), or what `fetchBundle` throws.
-    public func encrypt(
-        _ text: String, to partner: String, fetchBundle: @Sendable (String) async throws -> PreKeyBundle?
-    ) async throws -> String {
+    /// - Throws: `MessengerError`; nothing is to be sent.
+    public func encrypt(_ text: String, to partner: String) throws(MessengerError) -> String {
         let length = text.utf8.count
-        guard length <= MessageEnvelope.maximumTextBytes else { throw MessengerError.textTooLong(bytes: length) }
-        guard book.reported[partner] == nil else { throw MessengerError.partnerKeyChanged(partner) }
+        guard length <= MessageEnvelope.maximumTextBytes else { throw .textTooLong(bytes: length) }
+        guard book.reported[partner] == nil else { throw .partnerKeyChanged(partner) }
         let peer = PeerAddress(name: partner)
-        if try !MessengerError.device({ try state.device.hasSession(with: peer) }) {
-            guard let bundle = try await fetchBundle(partner) else { throw MessengerError.partnerHasNoKeys(partner) }
-            try startSession(with: peer, bundle: bundle)
-        }
         let message = try MessengerError.device { try state.device.encrypt(MessageEnvelope.seal(text), for: peer) }
         try state.save()
         return message.base64EncodedString()
     }
 
     private func startSession(with peer: PeerAddress, bundle: PreKeyBundle) throws(MessengerError) {
-        // Another call may have started one while the bundle was fetched.
-        guard try !MessengerError.device({ try state.device.hasSession(with: peer) }) else { return }
+        guard book.reported[peer.name] == nil else { throw .partnerKeyChanged(peer.name) }
         do throws(EncryptionError) {
             try state.device.startSession(with: peer, bundle: bundle)
         } catch .untrustedIdentity(_, let key) {

@@ -29,7 +29,7 @@ actor FakeKeyDirectory {
 }
 
 /// One user's device over in-memory sealed storage, logged in against a `FakeKeyDirectory`.
-struct Device {
+struct Device: @unchecked Sendable {  // used from one test task
     let name: String
     let storage: InMemorySealedStorage
     let messenger: Messenger
@@ -40,7 +40,7 @@ struct Device {
         self.storage = storage
         self.directory = directory
         messenger = try Messenger(username: name, storage: storage)
-        if let publication = try await messenger.publication(
+        if let publication = try messenger.publication(
             serverIdentityKey: await directory.identityKey(of: name), serverPreKeys: await directory.preKeyCount(of: name))
         {
             await directory.publish(publication, for: name)
@@ -48,16 +48,18 @@ struct Device {
     }
 
     func open(_ partner: String) async throws -> PartnerKeyStatus {
-        try await messenger.opened(partner, identityKey: await directory.identityKey(of: partner))
+        try messenger.opened(partner, identityKey: await directory.identityKey(of: partner))
     }
 
     func send(_ text: String, to partner: String) async throws -> String {
-        let directory = self.directory
-        return try await messenger.encrypt(text, to: partner) { await directory.bundle(for: $0) }
+        if try messenger.needsSession(with: partner) {
+            try messenger.startSession(with: partner, bundle: await directory.bundle(for: partner))
+        }
+        return try messenger.encrypt(text, to: partner)
     }
 
     func receive(_ body: String, from sender: String, id: String = UUID().uuidString) async throws -> ReceivedBody {
-        try await messenger.decrypt(body, from: sender, messageID: id, sentAtMilliseconds: 0)
+        try messenger.decrypt(body, from: sender, messageID: id, sentAtMilliseconds: 0)
     }
 }
 
@@ -67,16 +69,16 @@ struct Device {
         let alice = try await Device("alice", directory: directory)
         #expect(alice.messenger.isNewDevice)
         #expect(await directory.preKeyCount(of: "alice") == Messenger.preKeyBatch)
+        let published = await directory.identityKey(of: "alice")
         // Logged in again with everything in place: nothing to publish.
-        #expect(try await alice.messenger.publication(
-            serverIdentityKey: directory.identityKey(of: "alice"), serverPreKeys: Messenger.preKeyBatch) == nil)
+        #expect(try alice.messenger.publication(serverIdentityKey: published, serverPreKeys: Messenger.preKeyBatch) == nil)
         // Running low: a batch that brings the server back to a full one.
-        let topUp = try #require(try await alice.messenger.publication(
-            serverIdentityKey: directory.identityKey(of: "alice"), serverPreKeys: 5))
+        let topUp = try #require(try alice.messenger.publication(
+            serverIdentityKey: published, serverPreKeys: 5))
         #expect(topUp.preKeys.count == Messenger.preKeyBatch - 5)
         // A week later the signed prekey is replaced even with prekeys to spare.
-        let rotated = try #require(try await alice.messenger.publication(
-            serverIdentityKey: directory.identityKey(of: "alice"), serverPreKeys: 500,
+        let rotated = try #require(try alice.messenger.publication(
+            serverIdentityKey: published, serverPreKeys: 500,
             now: Date().addingTimeInterval(8 * 24 * 3600)))
         #expect(rotated.preKeys.isEmpty)
         #expect(rotated.signedPreKey != topUp.signedPreKey)
@@ -144,9 +146,9 @@ struct Device {
         _ = try await alice.open("bob")
         _ = try await bob.open("alice")
         #expect(try await bob.receive(alice.send("before", to: "bob"), from: "alice") == .text("before"))
-        let numberBefore = try #require(try await alice.messenger.safetyNumber(with: "bob"))
-        #expect(try await bob.messenger.safetyNumber(with: "alice") == numberBefore)
-        #expect(try await alice.messenger.confirm("bob"))
+        let numberBefore = try #require(try alice.messenger.safetyNumber(with: "bob"))
+        #expect(try bob.messenger.safetyNumber(with: "alice") == numberBefore)
+        #expect(try alice.messenger.confirm("bob"))
         #expect(try await alice.open("bob") == .trusted(confirmed: true))
 
         // bob reinstalls: a new device publishes a new identity.
@@ -154,24 +156,24 @@ struct Device {
         #expect(newBob.messenger.isNewDevice)
         #expect(try await alice.open("bob") == .changed)
         await #expect(throws: MessengerError.partnerKeyChanged("bob")) { try await alice.send("during", to: "bob") }
-        let numberAfter = try #require(try await alice.messenger.safetyNumber(with: "bob"))
+        let numberAfter = try #require(try alice.messenger.safetyNumber(with: "bob"))
         #expect(numberAfter != numberBefore)
         _ = try await newBob.open("alice")
-        #expect(try await newBob.messenger.safetyNumber(with: "alice") == numberAfter)
+        #expect(try newBob.messenger.safetyNumber(with: "alice") == numberAfter)
 
         // A message from the new key is held, not shown, and not lost.
         let fromNewBob = try await newBob.send("new bob here", to: "alice")
         #expect(try await alice.receive(fromNewBob, from: "bob", id: "m1") == .heldForTrust)
         // The hold survives a restart of alice's client.
         let alice2 = try await Device("alice", directory: directory, storage: alice.storage)
-        #expect(await alice2.messenger.awaitsTrust("bob"))
-        #expect(try await alice2.messenger.confirm("bob") == false)
+        #expect(alice2.messenger.awaitsTrust("bob"))
+        #expect(try alice2.messenger.confirm("bob") == false)
 
-        let released = try #require(try await alice2.messenger.trust("bob"))
+        let released = try #require(try alice2.messenger.trust("bob"))
         #expect(released.map(\.messageID) == ["m1"])
         #expect(released.map(\.body) == [.text("new bob here")])
-        #expect(try await alice2.messenger.isConfirmed("bob") == false)
-        #expect(try await alice2.messenger.trust("bob") == nil)
+        #expect(try alice2.messenger.isConfirmed("bob") == false)
+        #expect(try alice2.messenger.trust("bob") == nil)
         #expect(try await newBob.receive(alice2.send("after", to: "bob"), from: "alice") == .text("after"))
     }
 
@@ -183,17 +185,18 @@ struct Device {
         _ = try await Device("bob", directory: directory)  // reinstalled before alice wrote
         // No session yet, so the bundle is fetched, and its key is not the trusted one.
         await #expect(throws: MessengerError.partnerKeyChanged("bob")) { try await alice.send("x", to: "bob") }
-        #expect(await alice.messenger.awaitsTrust("bob"))
+        #expect(alice.messenger.awaitsTrust("bob"))
         _ = bob
     }
 
     @Test func nothingIsSentToAPartnerWithoutKeysOrTooLongAText() async throws {
         let directory = FakeKeyDirectory()
         let alice = try await Device("alice", directory: directory)
-        #expect(try await alice.messenger.opened("carol", identityKey: nil) == .noKeys)
+        #expect(try alice.messenger.opened("carol", identityKey: nil) == .noKeys)
+        #expect(try alice.messenger.needsSession(with: "carol"))
         await #expect(throws: MessengerError.partnerHasNoKeys("carol")) { try await alice.send("x", to: "carol") }
         let long = String(repeating: "x", count: MessageEnvelope.maximumTextBytes + 1)
-        await #expect(throws: MessengerError.textTooLong(bytes: long.utf8.count)) { try await alice.send(long, to: "bob") }
+        #expect(throws: MessengerError.textTooLong(bytes: long.utf8.count)) { try alice.messenger.encrypt(long, to: "bob") }
     }
 }
 
