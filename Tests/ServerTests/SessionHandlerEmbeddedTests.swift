@@ -95,12 +95,43 @@ struct SessionHandlerEmbeddedTests {
         func who(except user: String) -> [PresenceEntry] { [PresenceEntry(username: "bob", status: .free)] }
     }
 
+    /// Keys that record what the session asked for; publishes wait for the test to answer
+    /// them when asked to.
+    final class Keys: SessionKeys, @unchecked Sendable {
+        // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
+        var calls: [String] = []
+        var own = OwnKeys.none
+        var holdPublishes = false
+        var heldPublishes: [EventLoopPromise<ServerFrame>] = []
+
+        func publish(_ keys: PublishedKeys, username: String, requestID: Int, on loop: EventLoop)
+            -> EventLoopFuture<ServerFrame>
+        {
+            calls.append("publish \(username) \(keys.preKeys.count)")
+            guard holdPublishes else { return loop.makeSucceededFuture(.ok(id: requestID, preKeys: keys.preKeys.count)) }
+            let promise = loop.makePromise(of: ServerFrame.self)
+            heldPublishes.append(promise)
+            return promise.futureResult
+        }
+
+        func fetch(_ target: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            calls.append("fetch \(target)")
+            return loop.makeSucceededFuture(.error(ProtocolError(.noKeys, id: requestID)))
+        }
+
+        func ownKeys(username: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<OwnKeys> {
+            calls.append("own \(username)")
+            return loop.makeSucceededFuture(own)
+        }
+    }
+
     let accounts = Accounts()
     let delivery = Delivery()
+    let keys = Keys()
     let channel: EmbeddedChannel
 
     init(limits: SessionLimits = SessionLimits()) throws {
-        let services = SessionServices(accounts: accounts, delivery: delivery, limits: limits)
+        let services = SessionServices(accounts: accounts, delivery: delivery, keys: keys, limits: limits)
         let handler = SessionHandler(
             services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         channel = EmbeddedChannel(handler: handler)

@@ -32,13 +32,18 @@ struct SessionHandlerTests {
             store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
+        let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let messages = DeliveryService(
-            inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry,
+            inbox: InMemoryInboxStore(), accounts: accountStore, keys: keyDirectory, registry: registry,
             expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
+        let keys = KeyService(
+            directory: keyDirectory, accounts: accountStore,
+            notify: { username, frame in registry.session(for: username)?.send(frame) }, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
-                accounts: accounts, delivery: messages, limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
-            registry: registry, delivery: messages)
+                accounts: accounts, delivery: messages, keys: keys,
+                limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
+            registry: registry, delivery: messages, keys: keyDirectory)
         let result: Result<Void, any Error>
         do {
             try await body(services)
@@ -414,7 +419,7 @@ struct SessionHandlerTests {
             #expect(try await Self.nextFrame(bob) == .ok(id: 1, username: "bob"))
             try await Self.send(.chat(id: 3, with: "bob"), to: alice)
             while true {
-                if case .ok(3, _) = try await Self.nextFrame(alice) { break }
+                if case .ok(3, _, _, _) = try await Self.nextFrame(alice) { break }
             }
             try await Self.send(.login(id: 2, username: "bob", password: "password1"), to: bob)
             #expect(try await Self.nextRawFrame(bob) == .ok(id: 2, username: "bob"))
