@@ -152,6 +152,34 @@ struct PostgresBackendTests {
         }
     }
 
+    @Test("two servers handing out one user's prekeys at once: each once, none lost; publishes for one user take turns")
+    func twoServersTakingPrekeys() async throws {
+        let (cluster, database, location) = try await Self.freshDatabase()
+        let nodes = [try await Self.open(location), try await Self.open(location)]
+        try await nodes[0].keys.publish(TestKeys.keys(preKeys: 1...40), username: "alice")
+        let taken = Locked<[Int?]>([])
+        await StorageTestSupport.concurrently(60) { number in
+            if let bundle = try? await nodes[number % 2].keys.takeBundle(username: "alice") {
+                taken.withLock { $0.append(bundle.preKey?.id) }
+            }
+        }
+        let all = taken.withLock { $0 }
+        #expect(all.count == 60)
+        #expect(all.compactMap { $0 }.sorted() == Array(1...40))
+        #expect(all.filter { $0 == nil }.count == 20)
+
+        // Ten top-ups of the same identity through both servers at once: all of them land.
+        await StorageTestSupport.concurrently(10) { number in
+            _ = try? await nodes[number % 2].keys.publish(
+                TestKeys.keys(preKeys: (100 + number * 10)..<(110 + number * 10)), username: "alice")
+        }
+        #expect(try await nodes[1].keys.preKeyCount(username: "alice") == 100)
+        #expect(try await cluster.query(database, "SELECT count(*) FROM device_keys") == "1")
+        for node in nodes {
+            await node.close()
+        }
+    }
+
     @Test("a writer's counters gone stale (another server wrote, an id came again) are noticed and the batch decided afresh")
     func staleCounters() async throws {
         let (cluster, database, location) = try await Self.freshDatabase()

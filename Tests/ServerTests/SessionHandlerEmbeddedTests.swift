@@ -175,6 +175,40 @@ struct SessionHandlerEmbeddedTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("the login's ok reports the user's own keys, read before it is sent")
+    func loginReportsOwnKeys() throws {
+        keys.own = OwnKeys(identityKey: Array(repeating: 5, count: 33), preKeyCount: 7)
+        try receive(
+            .hello(version: ProtocolVersion.current, agent: "test"),
+            .register(id: 1, username: "alice", password: "password1"),
+            .login(id: 2, username: "alice", password: "password1"))
+        #expect(
+            try written() == [
+                Self.serverHello, .ok(id: 1, username: "alice"),
+                .ok(id: 2, username: "alice", identityKey: Array(repeating: 5, count: 33), preKeys: 7),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+        #expect(keys.calls == ["own alice"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("publish_keys holds the queue until answered; fetch_keys after it is answered in order")
+    func keyFramesInOrder() throws {
+        try loggedIn()
+        keys.holdPublishes = true
+        let published = PublishedKeys(
+            registrationID: 1, identityKey: Array(repeating: 5, count: 33),
+            signedPreKey: PublishedSignedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33), signature: Array(repeating: 0, count: 64)),
+            preKeys: [PublishedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33))])
+        try receive(.publishKeys(id: 3, keys: published), .fetchKeys(id: 4, username: "bob"), .ping(id: 5))
+        #expect(try written().isEmpty, "nothing past the publish until it is answered")
+        #expect(keys.calls == ["own alice", "publish alice 1"])
+        keys.heldPublishes[0].succeed(.ok(id: 3, preKeys: 1))
+        #expect(try written() == [.ok(id: 3, preKeys: 1), .error(ProtocolError(.noKeys, id: 4)), .ok(id: 5)])
+        #expect(keys.calls == ["own alice", "publish alice 1", "fetch bob"])
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("frames behind a running login wait, then are answered in order")
     func queuedBehindLogin() throws {
         accounts.holdLogins = true

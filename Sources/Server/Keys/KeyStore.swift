@@ -20,6 +20,7 @@ protocol KeyStore: Sendable {
     /// - Returns: how many one-time prekeys the user has now.
     /// - Throws: `KeyStoreError.tooManyPreKeys` when that would be more than
     ///   `KeyRecord.maximumPreKeys` (nothing is stored); `StorageError`.
+    @discardableResult
     func publish(_ keys: PublishedKeys, username: String) async throws -> Int
 
     /// `username`'s keys with one of their one-time prekeys (the lowest id), which is removed,
