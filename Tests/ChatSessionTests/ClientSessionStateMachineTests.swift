@@ -87,6 +87,21 @@ struct ClientSessionStateMachineTests {
         }
     }
 
+    @Test("a keys frame answers the fetch_keys that asked, by id")
+    func keysAnswerByID() {
+        var machine = greeted()
+        let id = machine.startRequest(waiter: "fetch")
+        let bundle = PublishedBundle(
+            username: "bob", registrationID: 7, identityKey: Array(repeating: 5, count: 33),
+            signedPreKey: PublishedSignedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33), signature: Array(repeating: 1, count: 64)),
+            preKey: nil)
+        guard case .answer("fetch", .keys(id, bundle)) = machine.received(.success(.keys(id: id ?? 0, bundle: bundle))) else {
+            Issue.record("the keys frame answers its request")
+            return
+        }
+        #expect(machine.pendingCount == 0)
+    }
+
     @Test("a posted request's reply is an event; an error with an id answers its request")
     func postedAndErrors() {
         var machine = greeted()
