@@ -1,4 +1,5 @@
 import ArgumentParser
+import Shared
 
 /// `chat-bench`: parses the command line into a `BenchPlan` and runs it; nothing else.
 @main
@@ -131,8 +132,9 @@ struct BenchCommand: AsyncParsableCommand {
         for (name, value) in positive where (value ?? 1) < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
-        if let size, !(MessageStamp.minimumSize...4_096).contains(size) {
-            throw ValidationError("--size must be between \(MessageStamp.minimumSize) (room for the send time) and 4096")
+        if let size, !(MessageStamp.minimumSize...ChatMessage.maximumBodyBytes).contains(size) {
+            throw ValidationError(
+                "--size must be between \(MessageStamp.minimumSize) (room for the send time) and \(ChatMessage.maximumBodyBytes)")
         }
         if let duration, duration <= 0 { throw ValidationError("--duration must be more than 0 seconds") }
         if let slowlorisSeconds, slowlorisSeconds <= 0 {

@@ -26,17 +26,52 @@ public struct InboxSummary: Hashable, Sendable {
     }
 }
 
+/// The server's answer to `login`: the canonical name, and what the client needs to decide
+/// whether to publish its keys (none published, or another identity) or top up its one-time
+/// prekeys.
+public struct LoginResult: Hashable, Sendable {
+    /// The canonical (lower-case) username.
+    public var username: String
+    /// The identity key this user has published; nil when they have published none.
+    public var identityKey: [UInt8]?
+    /// One-time prekeys the server still holds for this user; nil when they have published
+    /// no keys.
+    public var preKeyCount: Int?
+
+    public init(username: String, identityKey: [UInt8]?, preKeyCount: Int?) {
+        self.username = username
+        self.identityKey = identityKey
+        self.preKeyCount = preKeyCount
+    }
+}
+
+/// The server's answer to `chat`.
+public struct ChatOpened: Hashable, Sendable {
+    /// The partner's canonical (lower-case) name.
+    public var username: String
+    /// The partner's published identity key now; nil when they have published none. The
+    /// server refuses `send` with `identity_changed` once it is no longer this key.
+    public var identityKey: [UInt8]?
+
+    public init(username: String, identityKey: [UInt8]?) {
+        self.username = username
+        self.identityKey = identityKey
+    }
+}
+
 extension ChatConnection {
     /// Creates an account (does not log in).
     public func register(username: String, password: String) async throws {
         try Self.expectOK(try await request(.register(username: username, password: password)))
     }
 
-    /// Logs in; returns the canonical (lower-case) username. The inbox summary follows as
-    /// an event.
-    public func login(username: String, password: String) async throws -> String {
+    /// Logs in; returns the canonical (lower-case) username and the user's published keys'
+    /// state. The inbox summary follows as an event.
+    @discardableResult
+    public func login(username: String, password: String) async throws -> LoginResult {
         let reply = try await request(.login(username: username, password: password))
-        return try Self.expectOK(reply) ?? username.lowercased()
+        guard case .ok(_, let canonical, let identityKey, let preKeys) = reply else { throw Self.unexpected(reply) }
+        return LoginResult(username: canonical ?? username.lowercased(), identityKey: identityKey, preKeyCount: preKeys)
     }
 
     /// Changes the logged-in user's password from `password` to `newPassword`.
@@ -54,11 +89,31 @@ extension ChatConnection {
         try Self.expectOK(try await request(.ping))
     }
 
-    /// Chooses `partner`; returns their canonical name. Stored messages from them arrive
-    /// as events before this returns.
+    /// Chooses `partner`; returns their canonical name and current identity key. Stored
+    /// messages from them arrive as events before this returns.
     @discardableResult
-    public func chat(with partner: String) async throws -> String {
-        try Self.expectOK(try await request(.chat(with: partner))) ?? partner.lowercased()
+    public func chat(with partner: String) async throws -> ChatOpened {
+        let reply = try await request(.chat(with: partner))
+        guard case .ok(_, let canonical, let identityKey, _) = reply else { throw Self.unexpected(reply) }
+        return ChatOpened(username: canonical ?? partner.lowercased(), identityKey: identityKey)
+    }
+
+    /// Publishes this device's keys; returns how many one-time prekeys the server now holds
+    /// for the user. Refused with `too_many_prekeys` past the server's cap (nothing stored).
+    @discardableResult
+    public func publishKeys(_ keys: PublishedKeys) async throws -> Int {
+        let reply = try await request(.publishKeys(keys))
+        guard case .ok(_, _, _, let preKeys?) = reply else { throw Self.unexpected(reply) }
+        return preKeys
+    }
+
+    /// `username`'s keys, with one of their one-time prekeys if any is left (the server hands
+    /// each out once). Refused with `unknown_user` or `no_keys`.
+    public func fetchKeys(for username: String) async throws -> PublishedBundle {
+        switch try await request(.fetchKeys(username: username)) {
+        case .keys(_, let bundle): return bundle
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Ends the current chat, staying logged in.
@@ -91,11 +146,9 @@ extension ChatConnection {
         }
     }
 
-    /// The username an `ok` carries; throws for anything else.
-    @discardableResult
-    static func expectOK(_ frame: ServerFrame) throws -> String? {
-        guard case .ok(_, let username) = frame else { throw unexpected(frame) }
-        return username
+    /// Throws unless `frame` is an `ok`.
+    static func expectOK(_ frame: ServerFrame) throws {
+        guard case .ok = frame else { throw unexpected(frame) }
     }
 
     /// `refused` for an `error` answer, `unexpectedReply` for anything else.

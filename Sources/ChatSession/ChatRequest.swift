@@ -23,6 +23,10 @@ public enum ChatRequest: Hashable, Sendable {
     case inbox
     /// Changes the logged-in user's password.
     case passwd(password: String, newPassword: String)
+    /// Publishes this device's keys for end-to-end encryption.
+    case publishKeys(PublishedKeys)
+    /// Fetches a user's keys, taking one of their one-time prekeys.
+    case fetchKeys(username: String)
 
     /// The frame for this request with request id `id`.
     public func frame(id: Int) -> ClientFrame {
@@ -37,6 +41,8 @@ public enum ChatRequest: Hashable, Sendable {
         case .who: .who(id: id)
         case .inbox: .inbox(id: id)
         case .passwd(let password, let newPassword): .passwd(id: id, password: password, newPassword: newPassword)
+        case .publishKeys(let keys): .publishKeys(id: id, keys: keys)
+        case .fetchKeys(let username): .fetchKeys(id: id, username: username)
         }
     }
 }
@@ -55,6 +61,8 @@ extension ChatRequest: CustomStringConvertible {
         case .who: "who"
         case .inbox: "inbox"
         case .passwd: "passwd"
+        case .publishKeys(let keys): "publish_keys(prekeys: \(keys.preKeys.count))"
+        case .fetchKeys(let username): "fetch_keys(username: \(username))"
         }
     }
 }

@@ -201,7 +201,7 @@ public struct ClientSessionStateMachine<Waiter> {
             return .emit(.notice(code: code, message: message))
         case .error(let error):
             return .emit(.error(error))
-        case .hello, .ok, .who:
+        case .hello, .ok, .who, .keys:
             // A second hello, or a reply without an id: nothing a client can act on.
             return .ignore
         }

@@ -182,7 +182,7 @@ final class ChatREPL {
 
     private func finishLogin(name: String, password: String) async throws {
         switch try await request(.login(username: name, password: password)) {
-        case .ok(_, let canonical):
+        case .ok(_, let canonical, _, _):
             let user = canonical ?? name.lowercased()
             username = user
             say("Logged in as \(user)")
@@ -302,7 +302,7 @@ final class ChatREPL {
 
     private func openChat(with name: String) async throws {
         switch try await request(.chat(with: name)) {
-        case .ok(_, let canonical):
+        case .ok(_, let canonical, _, _):
             partner = canonical ?? name.lowercased()
             unread[partner ?? ""] = nil
         case .error(let error):

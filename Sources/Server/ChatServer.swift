@@ -79,15 +79,23 @@ final class ChatServer: Sendable {
             threadPool: accountPool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
+        let keyDirectory = KeyDirectory(store: stores.keys)
+        let keys = KeyService(
+            directory: keyDirectory,
+            accounts: stores.accounts,
+            notify: { username, frame in registry.session(for: username)?.send(frame) },
+            logger: logger)
         let messages = DeliveryService(
             inbox: stores.inbox,
             accounts: stores.accounts,
+            keys: keyDirectory,
             registry: registry,
             expiry: configuration.messageExpiry,
             liveWindow: configuration.inboxLimits,
             logger: logger)
         self.messages = messages
-        self.services = SessionServices(accounts: accounts, delivery: messages, limits: configuration.sessionLimits)
+        self.services = SessionServices(
+            accounts: accounts, delivery: messages, keys: keys, limits: configuration.sessionLimits)
     }
 
     /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).

@@ -72,7 +72,7 @@ struct ClientSessionStateMachineTests {
         let first = machine.startRequest(waiter: "first")
         let second = machine.startRequest(waiter: "second")
         #expect(first == 1 && second == 2)
-        guard case .answer("second", .ok(2, "bob")) = machine.received(.success(.ok(id: 2, username: "bob"))) else {
+        guard case .answer("second", .ok(2, "bob", nil, nil)) = machine.received(.success(.ok(id: 2, username: "bob"))) else {
             Issue.record("second's reply")
             return
         }
@@ -81,10 +81,25 @@ struct ClientSessionStateMachineTests {
             return
         }
         #expect(machine.pendingCount == 0)
-        guard case .emit(.reply(.ok(2, nil))) = machine.received(.success(.ok(id: 2))) else {
+        guard case .emit(.reply(.ok(2, nil, nil, nil))) = machine.received(.success(.ok(id: 2))) else {
             Issue.record("a second answer to an answered id is passed on, not matched")
             return
         }
+    }
+
+    @Test("a keys frame answers the fetch_keys that asked, by id")
+    func keysAnswerByID() {
+        var machine = greeted()
+        let id = machine.startRequest(waiter: "fetch")
+        let bundle = PublishedBundle(
+            username: "bob", registrationID: 7, identityKey: Array(repeating: 5, count: 33),
+            signedPreKey: PublishedSignedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33), signature: Array(repeating: 1, count: 64)),
+            preKey: nil)
+        guard case .answer("fetch", .keys(id, bundle)) = machine.received(.success(.keys(id: id ?? 0, bundle: bundle))) else {
+            Issue.record("the keys frame answers its request")
+            return
+        }
+        #expect(machine.pendingCount == 0)
     }
 
     @Test("a posted request's reply is an event; an error with an id answers its request")

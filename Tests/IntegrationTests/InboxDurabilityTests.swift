@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 import TestSupport
 
@@ -186,7 +187,8 @@ struct InboxDurabilityTests {
         try await alice.send(#"{"type":"chat","id":7,"with":"BOB"}"#)
         #expect(try await waitForReply(alice, id: 7).reply["username"] as? String == "bob")
         #expect(try await send(alice, "", id: 8) == "invalid_message")
-        #expect(try await send(alice, String(repeating: "x", count: 5000), id: 9) == "invalid_message")
+        #expect(try await send(alice, String(repeating: "x", count: ChatMessage.maximumBodyBytes + 1), id: 9) == "invalid_message")
+        #expect(try await send(alice, String(repeating: "x", count: ChatMessage.maximumBodyBytes), id: 14) == "stored")
         // Bodies are any text; neutralising what could drive a terminal is the client's job.
         #expect(try await send(alice, #"clear \u001b[2J screen"#, id: 11) == "stored")
         #expect(try await send(alice, #"two\nlines"#, id: 12) == "stored")

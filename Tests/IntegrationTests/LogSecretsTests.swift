@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 import TestSupport
 
@@ -53,7 +54,8 @@ struct LogSecretsTests {
         _ = try await bob.reply(to: 3)
         try await alice.send(#"{"type":"send","id":12,"body":"\#(Self.liveBody)"}"#)
         #expect(try await alice.reply(to: 12)["status"] as? String == "sent")
-        try await alice.send(#"{"type":"send","id":13,"body":"\#(Self.liveBody)\#(String(repeating: "x", count: 4_100))"}"#)
+        try await alice.send(
+            #"{"type":"send","id":13,"body":"\#(Self.liveBody)\#(String(repeating: "x", count: ChatMessage.maximumBodyBytes))"}"#)
         #expect(try await alice.reply(to: 13)["type"] as? String == "error")
         // A drop mid-session, with a message in flight to a partner who vanished.
         await bob.reset()

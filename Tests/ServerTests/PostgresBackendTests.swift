@@ -33,7 +33,7 @@ struct PostgresBackendTests {
         }
         #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
         let tables = try await cluster.query(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
-        #expect(tables == "accounts,inbox_messages,inbox_usage,schema_version")
+        #expect(tables == "accounts,device_keys,inbox_messages,inbox_usage,one_time_prekeys,schema_version")
 
         let second = try await Self.open(location)
         try await StorageTestSupport.closing(second, close: { await $0.close() }) { stores throws in
@@ -147,6 +147,34 @@ struct PostgresBackendTests {
         }
         #expect(try await cluster.query(database, "SELECT count(DISTINCT sequence) FROM inbox_messages WHERE recipient = 'bob'") == "60")
         #expect(try await cluster.query(database, "SELECT messages FROM inbox_usage WHERE recipient = 'bob'") == "60")
+        for node in nodes {
+            await node.close()
+        }
+    }
+
+    @Test("two servers handing out one user's prekeys at once: each once, none lost; publishes for one user take turns")
+    func twoServersTakingPrekeys() async throws {
+        let (cluster, database, location) = try await Self.freshDatabase()
+        let nodes = [try await Self.open(location), try await Self.open(location)]
+        try await nodes[0].keys.publish(TestKeys.keys(preKeys: 1...40), username: "alice")
+        let taken = Locked<[Int?]>([])
+        await StorageTestSupport.concurrently(60) { number in
+            if let bundle = try? await nodes[number % 2].keys.takeBundle(username: "alice") {
+                taken.withLock { $0.append(bundle.preKey?.id) }
+            }
+        }
+        let all = taken.withLock { $0 }
+        #expect(all.count == 60)
+        #expect(all.compactMap { $0 }.sorted() == Array(1...40))
+        #expect(all.filter { $0 == nil }.count == 20)
+
+        // Ten top-ups of the same identity through both servers at once: all of them land.
+        await StorageTestSupport.concurrently(10) { number in
+            _ = try? await nodes[number % 2].keys.publish(
+                TestKeys.keys(preKeys: (100 + number * 10)..<(110 + number * 10)), username: "alice")
+        }
+        #expect(try await nodes[1].keys.preKeyCount(username: "alice") == 100)
+        #expect(try await cluster.query(database, "SELECT count(*) FROM device_keys") == "1")
         for node in nodes {
             await node.close()
         }

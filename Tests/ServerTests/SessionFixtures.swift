@@ -8,6 +8,7 @@ struct TestServices {
     var sessionServices: SessionServices
     let registry: InProcessPresence<SessionMailbox>
     let delivery: DeliveryService
+    let keys: KeyDirectory
 
     /// The per-session stalled-reader timeout, as the server's option sets it.
     var stalledReaderTimeout: TimeAmount {

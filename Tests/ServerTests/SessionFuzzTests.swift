@@ -22,7 +22,7 @@ struct SessionFuzzTests {
 
     private static func isSlow(_ action: SessionStateMachine.Action) -> Bool {
         switch action {
-        case .register, .login, .openChat, .sendMessage, .inbox, .changePassword: true
+        case .register, .login, .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys: true
         default: false
         }
     }
@@ -83,7 +83,7 @@ struct SessionFuzzTests {
                     let succeeds = mutator.below(2) == 0
                     machine.loginFinished(username: succeeds ? username : nil)
                     if succeeds { everLoggedIn = true }
-                case .openChat, .sendMessage, .inbox, .changePassword: machine.requestFinished()
+                case .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys: machine.requestFinished()
                 default: break
                 }
                 #expect(!machine.busy, "busy after its work finished: \(context)")
@@ -140,7 +140,7 @@ struct SessionFuzzTests {
                         let decoded = ServerFrame.decode(buffer)
                         #expect(throws: Never.self, "sequence \(sequence): \(String(buffer: buffer))") { try decoded.get() }
                         if case .success(let frame) = decoded, frame.id == 999999 { sawPing = true }
-                        if case .success(.ok(2, .some)) = decoded { logins += 1 }
+                        if case .success(.ok(2, .some, _, _)) = decoded { logins += 1 }
                     }
                     return sawPing || !channel.isActive ? true : nil
                 }

@@ -95,12 +95,43 @@ struct SessionHandlerEmbeddedTests {
         func who(except user: String) -> [PresenceEntry] { [PresenceEntry(username: "bob", status: .free)] }
     }
 
+    /// Keys that record what the session asked for; publishes wait for the test to answer
+    /// them when asked to.
+    final class Keys: SessionKeys, @unchecked Sendable {
+        // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
+        var calls: [String] = []
+        var own = OwnKeys.none
+        var holdPublishes = false
+        var heldPublishes: [EventLoopPromise<ServerFrame>] = []
+
+        func publish(_ keys: PublishedKeys, username: String, requestID: Int, on loop: EventLoop)
+            -> EventLoopFuture<ServerFrame>
+        {
+            calls.append("publish \(username) \(keys.preKeys.count)")
+            guard holdPublishes else { return loop.makeSucceededFuture(.ok(id: requestID, preKeys: keys.preKeys.count)) }
+            let promise = loop.makePromise(of: ServerFrame.self)
+            heldPublishes.append(promise)
+            return promise.futureResult
+        }
+
+        func fetch(_ target: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            calls.append("fetch \(target)")
+            return loop.makeSucceededFuture(.error(ProtocolError(.noKeys, id: requestID)))
+        }
+
+        func ownKeys(username: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<OwnKeys> {
+            calls.append("own \(username)")
+            return loop.makeSucceededFuture(own)
+        }
+    }
+
     let accounts = Accounts()
     let delivery = Delivery()
+    let keys = Keys()
     let channel: EmbeddedChannel
 
     init(limits: SessionLimits = SessionLimits()) throws {
-        let services = SessionServices(accounts: accounts, delivery: delivery, limits: limits)
+        let services = SessionServices(accounts: accounts, delivery: delivery, keys: keys, limits: limits)
         let handler = SessionHandler(
             services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         channel = EmbeddedChannel(handler: handler)
@@ -141,6 +172,40 @@ struct SessionHandlerEmbeddedTests {
         try receive(.logout(id: 3))
         #expect(try written() == [.ok(id: 3)])
         #expect(delivery.calls == ["started alice", "ended alice"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("the login's ok reports the user's own keys, read before it is sent")
+    func loginReportsOwnKeys() throws {
+        keys.own = OwnKeys(identityKey: Array(repeating: 5, count: 33), preKeyCount: 7)
+        try receive(
+            .hello(version: ProtocolVersion.current, agent: "test"),
+            .register(id: 1, username: "alice", password: "password1"),
+            .login(id: 2, username: "alice", password: "password1"))
+        #expect(
+            try written() == [
+                Self.serverHello, .ok(id: 1, username: "alice"),
+                .ok(id: 2, username: "alice", identityKey: Array(repeating: 5, count: 33), preKeys: 7),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+        #expect(keys.calls == ["own alice"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("publish_keys holds the queue until answered; fetch_keys after it is answered in order")
+    func keyFramesInOrder() throws {
+        try loggedIn()
+        keys.holdPublishes = true
+        let published = PublishedKeys(
+            registrationID: 1, identityKey: Array(repeating: 5, count: 33),
+            signedPreKey: PublishedSignedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33), signature: Array(repeating: 0, count: 64)),
+            preKeys: [PublishedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33))])
+        try receive(.publishKeys(id: 3, keys: published), .fetchKeys(id: 4, username: "bob"), .ping(id: 5))
+        #expect(try written().isEmpty, "nothing past the publish until it is answered")
+        #expect(keys.calls == ["own alice", "publish alice 1"])
+        keys.heldPublishes[0].succeed(.ok(id: 3, preKeys: 1))
+        #expect(try written() == [.ok(id: 3, preKeys: 1), .error(ProtocolError(.noKeys, id: 4)), .ok(id: 5)])
+        #expect(keys.calls == ["own alice", "publish alice 1", "fetch bob"])
         #expect(try channel.finish().isClean)
     }
 

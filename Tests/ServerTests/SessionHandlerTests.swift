@@ -32,13 +32,18 @@ struct SessionHandlerTests {
             store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
+        let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let messages = DeliveryService(
-            inbox: InMemoryInboxStore(), accounts: accountStore, registry: registry,
+            inbox: InMemoryInboxStore(), accounts: accountStore, keys: keyDirectory, registry: registry,
             expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
+        let keys = KeyService(
+            directory: keyDirectory, accounts: accountStore,
+            notify: { username, frame in registry.session(for: username)?.send(frame) }, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
-                accounts: accounts, delivery: messages, limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
-            registry: registry, delivery: messages)
+                accounts: accounts, delivery: messages, keys: keys,
+                limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
+            registry: registry, delivery: messages, keys: keyDirectory)
         let result: Result<Void, any Error>
         do {
             try await body(services)
@@ -414,7 +419,7 @@ struct SessionHandlerTests {
             #expect(try await Self.nextFrame(bob) == .ok(id: 1, username: "bob"))
             try await Self.send(.chat(id: 3, with: "bob"), to: alice)
             while true {
-                if case .ok(3, _) = try await Self.nextFrame(alice) { break }
+                if case .ok(3, _, _, _) = try await Self.nextFrame(alice) { break }
             }
             try await Self.send(.login(id: 2, username: "bob", password: "password1"), to: bob)
             #expect(try await Self.nextRawFrame(bob) == .ok(id: 2, username: "bob"))
@@ -422,6 +427,68 @@ struct SessionHandlerTests {
             #expect(
                 try await Self.nextRawFrame(bob)
                     == .notice(code: .invited, message: "alice wants to chat - /chat alice to answer"))
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
+
+    @Test("send is held to the identity key chat reported: refused identity_changed once the partner publishes another, until chat again")
+    func identityChanged() async throws {
+        try await Self.withServices { services in
+            let alice = try await Self.greetedChannel(services, sessionID: 1)
+            try await Self.logIn(alice, as: "alice")
+            let bob = try await Self.greetedChannel(services, sessionID: 2)
+            try await Self.logIn(bob, as: "bob")
+            /// Bodies of the messages a session was given, in order.
+            var received: [ObjectIdentifier: [String]] = [:]
+            /// The next frame answering request `id`, noting messages and skipping notices.
+            func answer(_ id: Int, on channel: NIOAsyncTestingChannel) async throws -> ServerFrame {
+                while true {
+                    let frame = try await Self.nextFrame(channel)
+                    if case .message(let message) = frame { received[ObjectIdentifier(channel), default: []].append(message.body) }
+                    if frame.id == id { return frame }
+                }
+            }
+
+            // bob has no keys when alice opens the chat, then publishes some: that is a change.
+            try await Self.send(.chat(id: 3, with: "bob"), to: alice)
+            #expect(try await answer(3, on: alice) == .ok(id: 3, username: "bob"))
+            let first = TestKeys.keys(identity: 1, preKeys: 1...2)
+            try await Self.send(.publishKeys(id: 3, keys: first), to: bob)
+            #expect(try await answer(3, on: bob) == .ok(id: 3, preKeys: 2))
+            try await Self.send(.send(id: 4, body: "for no key"), to: alice)
+            #expect(
+                try await answer(4, on: alice)
+                    == .error(ProtocolError(.identityChanged, message: "bob's identity key changed; open the chat again", id: 4)))
+
+            try await Self.send(.chat(id: 5, with: "bob"), to: alice)
+            #expect(try await answer(5, on: alice) == .ok(id: 5, username: "bob", identityKey: first.identityKey))
+            try await Self.send(.chat(id: 4, with: "alice"), to: bob)
+            #expect(try await answer(4, on: bob) == .ok(id: 4, username: "alice"))
+            try await Self.send(.send(id: 6, body: "to the first key"), to: alice)
+            guard case .receipt(6, _, .sent) = try await answer(6, on: alice) else {
+                Issue.record("the send under the reported key goes live")
+                return
+            }
+
+            // bob reinstalls mid-chat: a new identity.
+            let second = TestKeys.keys(identity: 2, preKeys: [1])
+            try await Self.send(.publishKeys(id: 5, keys: second), to: bob)
+            #expect(try await answer(5, on: bob) == .ok(id: 5, preKeys: 1))
+            try await Self.send(.send(id: 7, body: "to the old key"), to: alice)
+            #expect(try await answer(7, on: alice) == .error(ProtocolError(.identityChanged, message: "bob's identity key changed; open the chat again", id: 7)))
+            try await Self.send(.chat(id: 8, with: "bob"), to: alice)
+            #expect(try await answer(8, on: alice) == .ok(id: 8, username: "bob", identityKey: second.identityKey))
+            try await Self.send(.send(id: 9, body: "to the new key"), to: alice)
+            guard case .receipt(9, _, .sent) = try await answer(9, on: alice) else {
+                Issue.record("accepted again after chat")
+                return
+            }
+
+            // bob saw the two accepted messages and nothing of the refused ones.
+            try await Self.send(.ping(id: 6), to: bob)
+            _ = try await answer(6, on: bob)
+            #expect(received[ObjectIdentifier(bob)] == ["to the first key", "to the new key"])
             _ = try await alice.finish(acceptAlreadyClosed: true)
             _ = try await bob.finish(acceptAlreadyClosed: true)
         }

@@ -183,6 +183,28 @@ struct SessionStateMachineTests {
         #expect(machine.busy)
     }
 
+    @Test("the key frames need a login, name the logged-in publisher, and hold the queue like any slow request")
+    func keyFrames() {
+        let keys = PublishedKeys(
+            registrationID: 1, identityKey: Array(repeating: 5, count: 33),
+            signedPreKey: PublishedSignedPreKey(id: 1, publicKey: Array(repeating: 5, count: 33), signature: Array(repeating: 0, count: 64)),
+            preKeys: [])
+        var loggedOut = Self.greeted()
+        #expect(loggedOut.frameReceived(Self.good(.publishKeys(id: 3, keys: keys))) == .send(.error(ProtocolError(.notLoggedIn, id: 3))))
+        #expect(loggedOut.frameReceived(Self.good(.fetchKeys(id: 4, username: "bob"))) == .send(.error(ProtocolError(.notLoggedIn, id: 4))))
+        #expect(!loggedOut.busy)
+
+        var machine = Self.loggedIn(as: "alice")
+        #expect(machine.frameReceived(Self.good(.publishKeys(id: 5, keys: keys))) == .publishKeys(id: 5, username: "alice", keys: keys))
+        #expect(machine.busy)
+        #expect(machine.frameReceived(Self.good(.fetchKeys(id: 6, username: "Bob"))) == .none, "queued behind the publish")
+        machine.requestFinished()
+        #expect(machine.nextQueuedAction() == .fetchKeys(id: 6, username: "Bob"))
+        #expect(machine.busy)
+        machine.requestFinished()
+        #expect(machine.nextQueuedAction() == nil)
+    }
+
     @Test("ping is answered ok in every state after hello")
     func ping() {
         var loggedOut = Self.greeted()
@@ -375,7 +397,7 @@ struct SessionStateMachineTests {
         machine.requestFinished()
         var answered: [Int] = []
         while let action = machine.nextQueuedAction() {
-            if case .send(.ok(let id, nil)) = action { answered.append(id) }
+            if case .send(.ok(let id, nil, nil, nil)) = action { answered.append(id) }
         }
         #expect(answered == Array(2...(2 + Machine.queueLimit)))
         let resumes = machine.readingMayResume()

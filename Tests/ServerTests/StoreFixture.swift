@@ -5,7 +5,7 @@ import TestSupport
 
 @testable import Server
 
-/// The backends the parity suites (`InboxStoreTests`, `AccountStoreTests`) run every test
+/// The backends the parity suites (`InboxStoreTests`, `AccountStoreTests`, `KeyStoreTests`) run every test
 /// over, so the in-memory twins used by unit tests cannot drift from the real stores.
 ///
 /// A new backend is one case here and its branch in `StoreFixture.open`; where it needs a
@@ -30,8 +30,10 @@ struct StoreFixture {
         case .inMemory:
             let accounts = InMemoryAccountStore()
             let inbox = InMemoryInboxStore(limits: inboxLimits)
-            let stores = Stores(accounts: accounts, inbox: inbox) {
+            let keys = InMemoryKeyStore()
+            let stores = Stores(accounts: accounts, inbox: inbox, keys: keys) {
                 await inbox.close()
+                await keys.close()
                 await accounts.close()
             }
             return StoreFixture(stores: stores, removeFiles: {})
@@ -72,6 +74,13 @@ extension StoreKind {
     func withInboxStore(limits: InboxLimits = InboxLimits(), _ body: (any InboxStore) async throws -> Void) async throws {
         let fixture = try await StoreFixture.open(self, inboxLimits: limits)
         try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.inbox) }
+    }
+
+    /// Runs `body` with a fresh key store of this kind, tearing it down afterwards whether or
+    /// not `body` threw.
+    func withKeyStore(_ body: (any KeyStore) async throws -> Void) async throws {
+        let fixture = try await StoreFixture.open(self)
+        try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.keys) }
     }
 
     /// Runs `body` with a fresh account store of this kind, tearing it down afterwards

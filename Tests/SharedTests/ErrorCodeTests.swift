@@ -9,11 +9,12 @@ import Testing
             "invalid_field", "version_mismatch", "hello_required", "already_hello", "not_logged_in",
             "already_logged_in", "invalid_username", "invalid_password", "username_taken",
             "bad_credentials", "throttled", "too_many_errors", "internal", "unknown_user", "not_chatting",
-            "invalid_message", "inbox_full", "not_stored", "rate_limited", "timed_out",
+            "invalid_message", "inbox_full", "not_stored", "rate_limited", "timed_out", "identity_changed",
+            "too_many_prekeys", "no_keys",
         ])
         #expect(NoticeCode.known.map(\.rawValue) == [
             "displaced", "shutdown", "paired", "waiting", "invited", "partner_left", "partner_disconnected",
-            "new_message", "expired",
+            "new_message", "expired", "prekeys_low",
         ])
     }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import Shared
 import Testing
+import TestSupport
 
 /// Encoding then decoding gives back the same frame, and the bytes are exactly the documented JSON.
 @Suite struct FrameRoundTripTests {
@@ -21,6 +22,9 @@ import Testing
         .passwd(id: 12, password: "old \"one\"", newPassword: "new \\ one ✓"),
         .who(id: 10),
         .inbox(id: 11),
+        .publishKeys(id: 13, keys: TestKeys.keys(preKeys: 1...3)),
+        .publishKeys(id: 14, keys: TestKeys.keys(identity: 2, registrationID: 16_380, signedID: 0xFF_FFFF, preKeys: [])),
+        .fetchKeys(id: 15, username: "Bob"),
     ]
 
     static let serverFrames: [ServerFrame] = [
@@ -51,6 +55,13 @@ import Testing
         .who(id: 11, users: [
             PresenceEntry(username: "bob", status: .chatting), PresenceEntry(username: "carol", status: .free),
         ]),
+        .ok(id: 12, username: "alice", identityKey: TestKeys.publicKey(1), preKeys: 57),
+        .ok(id: 13, preKeys: 0),
+        .ok(id: 14, username: "bob", identityKey: TestKeys.publicKey(2)),
+        .keys(id: 15, bundle: TestKeys.keys(preKeys: []).bundle(username: "bob", preKey: TestKeys.preKey(9))),
+        .keys(id: 16, bundle: TestKeys.keys(preKeys: []).bundle(username: "bob", preKey: nil)),
+        .notice(code: .preKeysLow, message: "3 one-time prekeys left; publish more"),
+        .error(ProtocolError(.identityChanged, message: "bob's identity key changed; open the chat again", id: 17)),
     ]
 
     @Test(arguments: clientFrames)

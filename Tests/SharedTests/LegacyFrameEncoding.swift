@@ -277,8 +277,10 @@ enum LegacyFrameEncoding {
             builder.set("agent", agent)
             builder.set("type", type)
             builder.set("version", version)
-        case .ok(let id, let username):
+        case .ok(let id, let username, let identityKey, let preKeys):
             builder.set("id", id)
+            builder.set("identity_key", identityKey.map(Base64.encode))
+            builder.set("prekeys", preKeys)
             builder.set("type", type)
             builder.set("username", username)
         case .error(let error):
@@ -316,6 +318,8 @@ enum LegacyFrameEncoding {
             builder.set("id", id)
             builder.set("type", type)
             builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
+        case .keys:
+            preconditionFailure("nested objects came after this encoder: FoundationJSONOracle checks the key frames")
         }
         return Array(builder.finish().readableBytesView)
     }
@@ -352,6 +356,12 @@ enum LegacyFrameEncoding {
             builder.set("new_password", newPassword)
             builder.set("password", password)
             builder.set("type", type)
+        case .fetchKeys(let id, let username):
+            builder.set("id", id)
+            builder.set("type", type)
+            builder.set("username", username)
+        case .publishKeys:
+            preconditionFailure("nested objects came after this encoder: FoundationJSONOracle checks the key frames")
         }
         return Array(builder.finish().readableBytesView)
     }

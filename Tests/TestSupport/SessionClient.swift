@@ -7,6 +7,8 @@ import Shared
 public final class SessionClient {
     /// The open session.
     public let connection: ChatConnection
+    /// What the login said, once `loggedIn` has logged in.
+    public private(set) var login: LoginResult?
     private var events: AsyncStream<SessionEvent>.Iterator
 
     private init(connection: ChatConnection) {
@@ -34,7 +36,7 @@ public final class SessionClient {
         if register {
             try await client.connection.register(username: username, password: password)
         }
-        _ = try await client.connection.login(username: username, password: password)
+        client.login = try await client.connection.login(username: username, password: password)
         while true {
             if case .inboxSummary(let counts, let expired) = try await client.nextEvent() {
                 return (client, InboxSummary(counts: counts, expired: expired))

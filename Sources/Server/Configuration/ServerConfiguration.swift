@@ -17,7 +17,7 @@ struct ServerConfiguration: Sendable {
     var certificateFile = "certs/server.pem"
     /// PEM private key of the server certificate.
     var privateKeyFile = "certs/server.key"
-    /// Where accounts and inboxes are kept.
+    /// Where accounts, inboxes and published keys are kept.
     var storage = StorageLocation.default
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)

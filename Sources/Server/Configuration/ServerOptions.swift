@@ -84,7 +84,7 @@ struct StoreOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             """
-            Where accounts and inboxes are kept: gdbm:DIR for GDBM files in DIR, created 0700; \
+            Where accounts, inboxes and published keys are kept: gdbm:DIR for GDBM files in DIR, created 0700; \
             postgres://USER@HOST/DB (or postgres:KEYWORD=VALUE ...) for a PostgreSQL database several servers may share. \
             Without it (and without --data-dir), taken from $\(StorageLocation.environmentVariable), which keeps a \
             password out of the process list; otherwise \(defaults.storage).

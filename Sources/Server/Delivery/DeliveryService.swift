@@ -4,7 +4,8 @@ import NIOCore
 import Shared
 
 /// Chat delivery: live to a paired partner, otherwise into the recipient's durable inbox;
-/// acknowledgements, receipts, summaries and expiry.
+/// acknowledgements, receipts, summaries and expiry; and the check that a partner's identity
+/// key is still the one their `chat` reported.
 ///
 /// Durability rule: a sender hears "stored" only after `InboxStore.append` answered
 /// `.stored`, which is after the sync. Store calls never block the caller's thread: the
@@ -12,10 +13,11 @@ import Shared
 /// on the caller's event loop.
 final class DeliveryService: SessionDelivery {
     /// Longest message body accepted, in UTF-8 bytes.
-    static let maximumBodyBytes = 4_096
+    static let maximumBodyBytes = ChatMessage.maximumBodyBytes
 
     private let inbox: InboxStore
     private let accounts: AccountStore
+    private let keys: KeyDirectory
     private let registry: any Presence<SessionMailbox>
     private let expiry: TimeInterval
     /// What each session may hold live and unacknowledged: the inbox's caps.
@@ -28,6 +30,7 @@ final class DeliveryService: SessionDelivery {
     init(
         inbox: InboxStore,
         accounts: AccountStore,
+        keys: KeyDirectory,
         registry: any Presence<SessionMailbox>,
         expiry: TimeInterval,
         liveWindow: InboxLimits,
@@ -36,6 +39,7 @@ final class DeliveryService: SessionDelivery {
     ) {
         self.inbox = inbox
         self.accounts = accounts
+        self.keys = keys
         self.registry = registry
         self.expiry = expiry
         self.liveWindow = liveWindow
@@ -51,14 +55,26 @@ final class DeliveryService: SessionDelivery {
 
     /// Sends `body` from the user of `outbox` to whomever they have chosen. Answers with the
     /// receipt (`sent` when handed to a paired partner live, `stored` once synced to the
-    /// inbox) or an error frame (`not_chatting`, `invalid_message`, `inbox_full`, `not_stored`).
+    /// inbox) or an error frame (`not_chatting`, `invalid_message`, `identity_changed`,
+    /// `inbox_full`, `not_stored`).
     func send(from outbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
-        let route = outbox.route
+        let (route, reported) = outbox.sendingRoute
         guard let recipient = route.choice else {
             return .now(.error(ProtocolError(.notChatting, id: requestID)))
         }
         guard (1...Self.maximumBodyBytes).contains(body.utf8.count) else {
             return .now(.error(ProtocolError(.invalidMessage, id: requestID)))
+        }
+        // Encrypted for a key the partner no longer holds (they reinstalled): they could not
+        // read it. From the directory's copy, not the disk: `chat` put the key there. A copy
+        // that has forgotten it (a publish failed) refuses too, and the next `chat` reloads it.
+        guard let reported, reported.partner == recipient,
+            keys.cachedIdentity(of: recipient) == KeyDirectory.KnownIdentity(key: reported.key)
+        else {
+            return .now(
+                .error(
+                    ProtocolError(
+                        .identityChanged, message: "\(recipient)'s identity key changed; open the chat again", id: requestID)))
         }
         // Any text goes: newlines make multi-line messages, and what could rewrite a screen
         // (escape sequences, bidirectional overrides) is the displaying client's to neutralise,
@@ -134,11 +150,15 @@ final class DeliveryService: SessionDelivery {
         }
         let accounts = self.accounts
         let inbox = self.inbox
+        let keys = self.keys
         let cutoff = now().addingTimeInterval(-expiry)
-        return loop.makeFutureWithTask { () async throws -> (exists: Bool, expired: Int, waiting: [StoredMessage]) in
-            guard try await accounts.find(username: partner) != nil else { return (false, 0, []) }
+        return loop.makeFutureWithTask {
+            () async throws -> (exists: Bool, identityKey: [UInt8]?, expired: Int, waiting: [StoredMessage]) in
+            guard try await accounts.find(username: partner) != nil else { return (false, nil, 0, []) }
+            // Into the directory's copy, where `send` checks it.
+            let identityKey = try await keys.identityKey(for: partner)
             let expired = try await inbox.expire(recipient: user, before: cutoff)
-            return (true, expired, try await inbox.messages(for: user, from: partner))
+            return (true, identityKey, expired, try await inbox.messages(for: user, from: partner))
         }.map { [registry] found -> ServerFrame in
             guard found.exists else {
                 return .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID))
@@ -150,6 +170,8 @@ final class DeliveryService: SessionDelivery {
             for message in found.waiting {
                 _ = outbox.deliver(message, fromInbox: true)
             }
+            // Before the choice is made, so the choice never stands without its key.
+            outbox.reportIdentity(found.identityKey, of: partner)
             let outcome = registry.choose(username: user, partner: partner)
             outcome.abandoned?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
             if outcome.paired {
@@ -170,7 +192,7 @@ final class DeliveryService: SessionDelivery {
                             + "; messages will wait in their inbox"))
                 outcome.partner?.send(.notice(code: .invited, message: ChatText.invited(by: user)))
             }
-            return .ok(id: requestID, username: partner)
+            return .ok(id: requestID, username: partner, identityKey: found.identityKey)
         }.recover { error in
             .error(ProtocolError(.internal, message: "could not open the chat; try again", id: requestID))
         }

@@ -25,6 +25,9 @@ final class SessionMailbox: PresentSession {
     private struct State {
         var closed = false
         var route = Route<SessionMailbox>()
+        /// The partner's identity key as the last `chat` reported it, which `send` holds the
+        /// partner's current key to.
+        var reportedIdentity: ReportedIdentity?
         var unacknowledged = UnacknowledgedMessages()
         /// Over the high mark: refusing messages until the client catches up.
         var stalled = false
@@ -116,6 +119,17 @@ final class SessionMailbox: PresentSession {
         state.withLock { $0.route = route }
     }
 
+    /// The route and the identity key `chat` reported for the partner chosen, read together:
+    /// what `send` decides on.
+    var sendingRoute: (route: Route<SessionMailbox>, reportedIdentity: ReportedIdentity?) {
+        state.withLock { ($0.route, $0.reportedIdentity) }
+    }
+
+    /// `chat` is about to report `key` as `partner`'s identity key (nil: they have none).
+    func reportIdentity(_ key: [UInt8]?, of partner: String) {
+        state.withLock { $0.reportedIdentity = ReportedIdentity(partner: partner, key: key) }
+    }
+
     /// The client caught up (its channel is writable again): accept messages again.
     func resume() {
         state.withLock { $0.stalled = false }
@@ -196,4 +210,11 @@ final class SessionMailbox: PresentSession {
         for frame in queued { channel.write(frame, promise: nil) }
         channel.flush()
     }
+}
+
+/// The identity key a session's `chat` reported for the partner it chose.
+struct ReportedIdentity: Equatable, Sendable {
+    let partner: String
+    /// Nil when the partner had published none.
+    let key: [UInt8]?
 }

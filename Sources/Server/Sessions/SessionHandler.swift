@@ -227,11 +227,16 @@ final class SessionHandler: ChannelInboundHandler {
                     }
                 }
         case .login(let id, let username, let password):
-            services.accounts.login(
-                id: id, username: username, password: password, address: peerAddress, on: context.eventLoop
-            ).assumeIsolated().whenComplete { result in
-                self.loginFinished(result, id: id, context: context)
-            }
+            let keys = services.keys
+            let loop = context.eventLoop
+            services.accounts.login(id: id, username: username, password: password, address: peerAddress, on: loop)
+                .flatMap { name in
+                    // Read before the `ok`, which reports them.
+                    keys.ownKeys(username: name, requestID: id, on: loop).map { (name: name, keys: $0) }
+                }
+                .assumeIsolated().whenComplete { result in
+                    self.loginFinished(result, id: id, context: context)
+                }
         case .logout(let id, _):
             if let mailbox {
                 self.mailbox = nil
@@ -270,6 +275,12 @@ final class SessionHandler: ChannelInboundHandler {
                     self.requestFinished(.error(Self.protocolError(error, id: id)), context: context)
                 }
             }
+        case .publishKeys(let id, let username, let keys):
+            services.keys.publish(keys, username: username, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .fetchKeys(let id, let username):
+            services.keys.fetch(username, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .who(let id):
             let users = mailbox.map { services.delivery.who(except: $0.username) } ?? []
             send(.who(id: id, users: users), context: context)
@@ -280,8 +291,10 @@ final class SessionHandler: ChannelInboundHandler {
         }
     }
 
-    private func loginFinished(_ result: Result<String, any Error>, id: Int, context: ChannelHandlerContext) {
-        guard case .success(let name) = result, context.channel.isActive else {
+    private func loginFinished(
+        _ result: Result<(name: String, keys: OwnKeys), any Error>, id: Int, context: ChannelHandlerContext
+    ) {
+        guard case .success(let (name, keys)) = result, context.channel.isActive else {
             machine.loginFinished(username: nil)
             if case .failure(let error) = result {
                 let protocolError = Self.protocolError(error, id: id)
@@ -298,7 +311,7 @@ final class SessionHandler: ChannelInboundHandler {
         let mailbox = services.delivery.mailbox(username: name, sessionID: sessionID, channel: context.channel)
         self.mailbox = mailbox
         let greeting = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
-        finish(.ok(id: id, username: name), context: context)
+        finish(.ok(id: id, username: name, identityKey: keys.identityKey, preKeys: keys.preKeyCount), context: context)
         // Then the inbox summary (and any invitations), unasked, so the client can greet
         // with it.
         greeting.assumeIsolated().whenSuccess { frames in

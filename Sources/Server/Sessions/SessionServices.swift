@@ -4,6 +4,7 @@ import NIOCore
 struct SessionServices: Sendable {
     let accounts: any SessionAccounts
     let delivery: any SessionDelivery
+    let keys: any SessionKeys
     var limits: SessionLimits
 }
 

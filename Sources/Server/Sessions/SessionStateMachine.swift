@@ -46,6 +46,10 @@ struct SessionStateMachine {
         case inbox(id: Int)
         /// Change the logged-in user's password (slow: KDF twice and a synced write).
         case changePassword(id: Int, username: String, password: String, newPassword: String)
+        /// Publish the logged-in user's keys (slow: a synced write).
+        case publishKeys(id: Int, username: String, keys: PublishedKeys)
+        /// Hand out a user's keys (slow: a synced removal of a one-time prekey).
+        case fetchKeys(id: Int, username: String)
         /// Too many frames wait behind a slow request: stop reading until it is answered.
         case pauseReading
         /// Nothing to do.
@@ -189,10 +193,17 @@ struct SessionStateMachine {
         case (.loggedIn(let username), .passwd(let id, let password, let newPassword)):
             busy = true
             return .changePassword(id: id, username: username, password: password, newPassword: newPassword)
+        case (.loggedIn(let username), .publishKeys(let id, let keys)):
+            busy = true
+            return .publishKeys(id: id, username: username, keys: keys)
+        case (.loggedIn, .fetchKeys(let id, let username)):
+            busy = true
+            return .fetchKeys(id: id, username: username)
         case (.loggedOut, .ack):
             return .none
         case (.loggedOut, .chat(let id, _)), (.loggedOut, .leave(let id)), (.loggedOut, .send(let id, _)),
-            (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)), (.loggedOut, .passwd(let id, _, _)):
+            (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)), (.loggedOut, .passwd(let id, _, _)),
+            (.loggedOut, .publishKeys(let id, _)), (.loggedOut, .fetchKeys(let id, _)):
             return .send(.error(ProtocolError(.notLoggedIn, id: id)))
         case (.closed, _):
             return .none
@@ -204,7 +215,8 @@ struct SessionStateMachine {
         busy = false
     }
 
-    /// A chat request (open, send, inbox) was answered; the next frame may be handled.
+    /// A slow request (open, send, inbox, passwd, the key frames) was answered; the next
+    /// frame may be handled.
     mutating func requestFinished() {
         busy = false
     }

@@ -6,8 +6,10 @@ struct Stores: Sendable {
     let accounts: any AccountStore
     /// Every user's offline inbox.
     let inbox: any InboxStore
-    /// Closes both stores, then gives up what the backend holds (for GDBM, the data
-    /// directory's lock). Call it once, after the last call on either store has returned.
+    /// Every user's published keys for end-to-end encryption.
+    let keys: any KeyStore
+    /// Closes the stores, then gives up what the backend holds (for GDBM, the data
+    /// directory's lock). Call it once, after the last call on any store has returned.
     let close: @Sendable () async -> Void
 }
 

@@ -1,5 +1,5 @@
-/// Where the server keeps its accounts and inboxes: a backend and its address, written
-/// `BACKEND:ADDRESS` on the command line (`--store gdbm:data`).
+/// Where the server keeps its accounts, inboxes and published keys: a backend and its
+/// address, written `BACKEND:ADDRESS` on the command line (`--store gdbm:data`).
 ///
 /// A new backend adds a case, its name in `init(parsing:)` and `description`, and its
 /// branch in `StorageBackend.open`; the address after the first colon is the backend's own

@@ -4,7 +4,8 @@ public struct ChatMessage: Hashable, Sendable, CustomStringConvertible, CustomDe
     public var id: String
     /// The sender's username.
     public var from: String
-    /// The text.
+    /// The text, opaque to the server: with end-to-end encryption, the base64 of a Signal
+    /// message.
     public var body: String
     /// When the server accepted it, in milliseconds since 1970 (UTC).
     public var sentAtMilliseconds: Int64
@@ -13,6 +14,11 @@ public struct ChatMessage: Hashable, Sendable, CustomStringConvertible, CustomDe
     /// Its place among the `message` frames of this connection (1, 2, 3...), which the
     /// client's cumulative `ack` names.
     public var seq: Int
+
+    /// The longest body a server accepts, in UTF-8 bytes: room for a few thousand characters
+    /// of text once encrypted (a Signal message in base64 is a third larger than its
+    /// ciphertext, plus a few hundred bytes of header and prekey material).
+    public static let maximumBodyBytes = 16_384
 
     /// Without the body: message text must never reach a log by accident.
     public var description: String {

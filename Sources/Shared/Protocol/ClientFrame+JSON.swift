@@ -76,6 +76,10 @@ extension ClientFrame {
                 password: try fields.string("password"),
                 newPassword: try fields.string("new_password")
             )
+        case .publishKeys:
+            self = .publishKeys(id: try fields.requiredID(), keys: try PublishedKeys(fields))
+        case .fetchKeys:
+            self = .fetchKeys(id: try fields.requiredID(), username: try fields.string("username"))
         }
     }
 
@@ -109,6 +113,8 @@ extension ClientFrame: EncodableFrame {
             case .who: "who"
             case .inbox: "inbox"
             case .passwd: "passwd"
+            case .publishKeys: "publish_keys"
+            case .fetchKeys: "fetch_keys"
             }
         switch self {
         case .hello(let version, let agent):
@@ -139,6 +145,17 @@ extension ClientFrame: EncodableFrame {
             builder.set("new_password", newPassword)
             builder.set("password", password)
             builder.set("type", constant: type)
+        case .publishKeys(let id, let keys):
+            builder.set("id", id)
+            builder.set("identity_key", Base64.encode(keys.identityKey))
+            builder.set("prekeys", objects: keys.preKeys) { preKey, builder in preKey.build(into: &builder) }
+            builder.set("registration_id", keys.registrationID)
+            builder.set("signed_prekey", object: { keys.signedPreKey.build(into: &$0) })
+            builder.set("type", constant: type)
+        case .fetchKeys(let id, let username):
+            builder.set("id", id)
+            builder.set("type", constant: type)
+            builder.set("username", username)
         }
     }
 }

@@ -29,10 +29,19 @@ public enum ClientFrame: Hashable, Sendable {
     case inbox(id: Int)
     /// Change the logged-in user's password from `password` to `newPassword`.
     case passwd(id: Int, password: String, newPassword: String)
+    /// Publish this user's public keys for end-to-end encryption: a new identity key starts
+    /// the user's keys afresh, the same one replaces the signed prekey and adds one-time
+    /// prekeys. Answered `ok` with the count of one-time prekeys stored.
+    case publishKeys(id: Int, keys: PublishedKeys)
+    /// Fetch `username`'s keys, with one of their one-time prekeys (handed out only this
+    /// once). Answered with `keys`.
+    case fetchKeys(id: Int, username: String)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
         case hello, register, login, logout, ping, chat, leave, send, ack, who, inbox, passwd
+        case publishKeys = "publish_keys"
+        case fetchKeys = "fetch_keys"
     }
 
     /// This frame's JSON `type`.
@@ -50,6 +59,8 @@ public enum ClientFrame: Hashable, Sendable {
         case .who: .who
         case .inbox: .inbox
         case .passwd: .passwd
+        case .publishKeys: .publishKeys
+        case .fetchKeys: .fetchKeys
         }
     }
 
@@ -60,6 +71,7 @@ public enum ClientFrame: Hashable, Sendable {
         case .register(let id, _, _), .login(let id, _, _), .logout(let id), .ping(let id): id
         case .chat(let id, _), .leave(let id), .send(let id, _), .who(let id), .inbox(let id): id
         case .passwd(let id, _, _): id
+        case .publishKeys(let id, _), .fetchKeys(let id, _): id
         }
     }
 }
@@ -96,6 +108,12 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
             "inbox(id: \(id))"
         case .passwd(let id, _, _):
             "passwd(id: \(id), password: <redacted>, new_password: <redacted>)"
+        case .publishKeys(let id, let keys):
+            // Public keys are no secret, but a whole set is long: say what it holds.
+            "publish_keys(id: \(id), registration_id: \(keys.registrationID), signed_prekey: \(keys.signedPreKey.id), "
+                + "prekeys: \(keys.preKeys.count))"
+        case .fetchKeys(let id, let username):
+            "fetch_keys(id: \(id), username: \(username))"
         }
     }
 

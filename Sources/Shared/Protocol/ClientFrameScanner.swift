@@ -138,6 +138,9 @@ struct ClientFrameScanner {
             case .who: return .who(id: id)
             default: return .inbox(id: id)
             }
+        case .publishKeys, .fetchKeys:
+            // Rare frames, with nested members and checked keys: the general path's.
+            return nil
         }
     }
 

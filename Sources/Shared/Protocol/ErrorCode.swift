@@ -55,6 +55,13 @@ public enum ErrorCode: Hashable, Sendable {
     case tooManyErrors
     /// The server failed on its side (storage, for example); the request may be retried.
     case `internal`
+    /// `send` refused: the partner's identity key is no longer the one `chat` reported (they
+    /// reinstalled). Nothing was sent; `chat` again to learn the new key.
+    case identityChanged
+    /// `publish_keys` would store more one-time prekeys than a user may hold; nothing was stored.
+    case tooManyPreKeys
+    /// `fetch_keys` named a user who has never published keys.
+    case noKeys
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
@@ -64,7 +71,7 @@ public enum ErrorCode: Hashable, Sendable {
         .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn, .alreadyLoggedIn,
         .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
         .tooManyErrors, .internal, .unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored,
-        .rateLimited, .timedOut,
+        .rateLimited, .timedOut, .identityChanged, .tooManyPreKeys, .noKeys,
     ]
 
     /// A human-readable default text, used when a more specific message is not needed.
@@ -90,11 +97,14 @@ public enum ErrorCode: Hashable, Sendable {
         case .internal: "internal server error"
         case .unknownUser: "no such user"
         case .notChatting: "choose someone to chat with first (/chat USER)"
-        case .invalidMessage: "a message must be 1 to 4096 bytes of text"
+        case .invalidMessage: "a message must be 1 to \(ChatMessage.maximumBodyBytes) bytes of text"
         case .inboxFull: "the recipient's inbox is full; message not stored"
         case .notStored: "the message could not be stored; it was not sent"
         case .rateLimited: "slow down: message rejected, not sent"
         case .timedOut: "timed out, closing the connection"
+        case .identityChanged: "your partner's identity key changed; open the chat again"
+        case .tooManyPreKeys: "too many one-time prekeys; nothing was stored"
+        case .noKeys: "this user has not published any keys"
         case .unknown(let raw): "unknown error (\(raw))"
         }
     }
@@ -156,6 +166,9 @@ extension ErrorCode: RawRepresentable {
         case "not_stored": self = .notStored
         case "rate_limited": self = .rateLimited
         case "timed_out": self = .timedOut
+        case "identity_changed": self = .identityChanged
+        case "too_many_prekeys": self = .tooManyPreKeys
+        case "no_keys": self = .noKeys
         default: self = .unknown(rawValue)
         }
     }
@@ -188,6 +201,9 @@ extension ErrorCode: RawRepresentable {
         case .notStored: "not_stored"
         case .rateLimited: "rate_limited"
         case .timedOut: "timed_out"
+        case .identityChanged: "identity_changed"
+        case .tooManyPreKeys: "too_many_prekeys"
+        case .noKeys: "no_keys"
         case .unknown(let raw): raw
         }
     }

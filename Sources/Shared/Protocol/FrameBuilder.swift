@@ -28,6 +28,11 @@ protocol FrameBuilder {
     mutating func set(_ name: StaticString, _ value: [[String: String]])
     /// Sets an array of strings (e.g. the message ids of a `delivered`), in the given order.
     mutating func set(_ name: StaticString, _ value: [String])
+    /// Sets a nested object whose members `build` sets, in byte order of their names as at
+    /// the top level (e.g. the `signed_prekey` of the key frames).
+    mutating func set(_ name: StaticString, object build: (inout Self) -> Void)
+    /// Sets an array of nested objects, in the given order, each one's members set by `build`.
+    mutating func set<Element>(_ name: StaticString, objects elements: [Element], _ build: (Element, inout Self) -> Void)
 }
 
 /// A frame that sets its members into a `FrameBuilder`, and so can be encoded.

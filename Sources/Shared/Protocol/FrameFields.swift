@@ -10,6 +10,9 @@ struct FrameFields {
     /// The request `id` if present and an integer; read before anything can fail so that every
     /// later error can echo it.
     let id: Int?
+    /// Where these members sit in the frame, for error messages: empty at the top level,
+    /// `signed_prekey.` or `prekeys[3].` inside a nested object.
+    var path = ""
 
     /// Runs the checks common to every frame, in order: UTF-8, JSON, object, `type`.
     static func parse(_ bytes: some Collection<UInt8>) -> Result<FrameFields, ProtocolError> {
@@ -53,7 +56,7 @@ struct FrameFields {
     /// A required integer field. JSON `null` counts as absent.
     func int(_ name: String) throws(ProtocolError) -> Int {
         guard let value = try self.optionalInt(name) else {
-            throw .missingField(name, id: self.id)
+            throw .missingField(path + name, id: self.id)
         }
         return value
     }
@@ -61,7 +64,7 @@ struct FrameFields {
     /// A required string field. JSON `null` counts as absent.
     func string(_ name: String) throws(ProtocolError) -> String {
         guard let value = try self.optionalString(name) else {
-            throw .missingField(name, id: self.id)
+            throw .missingField(path + name, id: self.id)
         }
         return value
     }
@@ -71,7 +74,7 @@ struct FrameFields {
         switch self.members[name] {
         case nil, .null: return nil
         case .int(let value): return value
-        case .some: throw .invalidField(name, expected: "an integer", id: self.id)
+        case .some: throw .invalidField(path + name, expected: "an integer", id: self.id)
         }
     }
 
@@ -80,20 +83,20 @@ struct FrameFields {
         switch self.members[name] {
         case nil, .null: return nil
         case .bool(let value): return value
-        case .some: throw .invalidField(name, expected: "true or false", id: self.id)
+        case .some: throw .invalidField(path + name, expected: "true or false", id: self.id)
         }
     }
 
     /// A required object whose values are all integers.
     func intObject(_ name: String) throws(ProtocolError) -> [String: Int] {
         guard case .object(let members) = self.members[name] else {
-            throw self.members[name] == nil ? .missingField(name, id: self.id)
-                : .invalidField(name, expected: "an object of integers", id: self.id)
+            throw self.members[name] == nil ? .missingField(path + name, id: self.id)
+                : .invalidField(path + name, expected: "an object of integers", id: self.id)
         }
         var result: [String: Int] = [:]
         for (key, value) in members {
             guard case .int(let number) = value else {
-                throw .invalidField(name, expected: "an object of integers", id: self.id)
+                throw .invalidField(path + name, expected: "an object of integers", id: self.id)
             }
             result[key] = number
         }
@@ -103,13 +106,13 @@ struct FrameFields {
     /// A required array of objects whose values are all strings.
     func stringObjects(_ name: String) throws(ProtocolError) -> [[String: String]] {
         guard case .array(let items) = self.members[name] else {
-            throw self.members[name] == nil ? .missingField(name, id: self.id)
-                : .invalidField(name, expected: "an array of objects", id: self.id)
+            throw self.members[name] == nil ? .missingField(path + name, id: self.id)
+                : .invalidField(path + name, expected: "an array of objects", id: self.id)
         }
         var result: [[String: String]] = []
         for item in items {
             guard case .object(let members) = item else {
-                throw .invalidField(name, expected: "an array of objects", id: self.id)
+                throw .invalidField(path + name, expected: "an array of objects", id: self.id)
             }
             var entry: [String: String] = [:]
             for (key, value) in members {
@@ -123,14 +126,14 @@ struct FrameFields {
     /// A required array of strings.
     func strings(_ name: String) throws(ProtocolError) -> [String] {
         guard case .array(let items) = self.members[name] else {
-            throw self.members[name] == nil ? .missingField(name, id: self.id)
-                : .invalidField(name, expected: "an array of strings", id: self.id)
+            throw self.members[name] == nil ? .missingField(path + name, id: self.id)
+                : .invalidField(path + name, expected: "an array of strings", id: self.id)
         }
         var result: [String] = []
         result.reserveCapacity(items.count)
         for item in items {
             guard case .string(let text) = item else {
-                throw .invalidField(name, expected: "an array of strings", id: self.id)
+                throw .invalidField(path + name, expected: "an array of strings", id: self.id)
             }
             result.append(text)
         }
@@ -142,7 +145,68 @@ struct FrameFields {
         switch self.members[name] {
         case nil, .null: return nil
         case .string(let value): return value
-        case .some: throw .invalidField(name, expected: "a string", id: self.id)
+        case .some: throw .invalidField(path + name, expected: "a string", id: self.id)
         }
+    }
+
+    // MARK: - Nested objects
+
+    /// A required nested object, its members read with errors that name their place
+    /// (`signed_prekey.signature`).
+    func object(_ name: String) throws(ProtocolError) -> FrameFields {
+        guard let object = try self.optionalObject(name) else {
+            throw .missingField(path + name, id: self.id)
+        }
+        return object
+    }
+
+    /// An optional nested object: nil when absent or `null`.
+    func optionalObject(_ name: String) throws(ProtocolError) -> FrameFields? {
+        switch self.members[name] {
+        case nil, .null: return nil
+        case .object(let members): return FrameFields(members: members, type: type, id: id, path: path + name + ".")
+        case .some: throw .invalidField(path + name, expected: "an object", id: self.id)
+        }
+    }
+
+    /// A required array of objects (`prekeys[3].id` in errors), refused past `maximumCount`
+    /// before any of them is read.
+    func objects(_ name: String, maximumCount: Int) throws(ProtocolError) -> [FrameFields] {
+        guard case .array(let items) = self.members[name] else {
+            throw self.members[name] == nil ? .missingField(path + name, id: self.id)
+                : .invalidField(path + name, expected: "an array of objects", id: self.id)
+        }
+        guard items.count <= maximumCount else {
+            throw .invalidField(path + name, expected: "at most \(maximumCount) entries, got \(items.count)", id: self.id)
+        }
+        var result: [FrameFields] = []
+        result.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard case .object(let members) = item else {
+                throw .invalidField(path + name, expected: "an array of objects", id: self.id)
+            }
+            result.append(FrameFields(members: members, type: type, id: id, path: path + name + "[\(index)]."))
+        }
+        return result
+    }
+
+    // MARK: - Checked values
+
+    /// A required integer within `range`.
+    func int(_ name: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int {
+        let value = try self.int(name)
+        guard range.contains(value) else {
+            throw .invalidField(
+                path + name, expected: "an integer from \(range.lowerBound) to \(range.upperBound)", id: self.id)
+        }
+        return value
+    }
+
+    /// A required string of standard base64 (padded) spelling exactly `length` bytes.
+    func base64(_ name: String, length: Int) throws(ProtocolError) -> [UInt8] {
+        guard let bytes = Base64.decode(try self.string(name)), bytes.count == length else {
+            throw .invalidField(path + name, expected: "\(length) bytes in standard base64", id: self.id)
+        }
+        return bytes
     }
 }

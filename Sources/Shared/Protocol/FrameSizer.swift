@@ -72,4 +72,24 @@ struct FrameSizer: FrameBuilder {
         }
         member(name, valueBytes: bytes)
     }
+
+    mutating func set(_ name: StaticString, object build: (inout FrameSizer) -> Void) {
+        member(name, valueBytes: 2)  // braces
+        nested(build)
+    }
+
+    mutating func set<Element>(_ name: StaticString, objects elements: [Element], _ build: (Element, inout FrameSizer) -> Void) {
+        member(name, valueBytes: 2 + max(0, elements.count - 1) + 2 * elements.count)  // brackets, commas, braces
+        for element in elements {
+            nested { build(element, &$0) }
+        }
+    }
+
+    /// Counts the members `build` sets as those of a fresh object (the first without a comma).
+    private mutating func nested(_ build: (inout FrameSizer) -> Void) {
+        let outerIsEmpty = isEmpty
+        isEmpty = true
+        build(&self)
+        isEmpty = outerIsEmpty
+    }
 }

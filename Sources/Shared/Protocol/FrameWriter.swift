@@ -96,6 +96,38 @@ struct FrameWriter: FrameBuilder {
         byte(UInt8(ascii: "]"))
     }
 
+    mutating func set(_ name: StaticString, object build: (inout FrameWriter) -> Void) {
+        member(name)
+        nested(build)
+    }
+
+    mutating func set<Element>(_ name: StaticString, objects elements: [Element], _ build: (Element, inout FrameWriter) -> Void) {
+        member(name)
+        byte(UInt8(ascii: "["))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { byte(UInt8(ascii: ",")) }
+            nested { build(element, &$0) }
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
+    /// Writes `{`, the members `build` sets (checked for order among themselves), then `}`.
+    private mutating func nested(_ build: (inout FrameWriter) -> Void) {
+        byte(UInt8(ascii: "{"))
+        let outerIsEmpty = isEmpty
+        isEmpty = true
+        #if DEBUG
+        let outerName = lastName
+        lastName = nil
+        #endif
+        build(&self)
+        isEmpty = outerIsEmpty
+        #if DEBUG
+        lastName = outerName
+        #endif
+        byte(UInt8(ascii: "}"))
+    }
+
     /// Runs `body` on the UTF-8 of `text`: in place for a native string (or a copy on the stack
     /// for a small one), without the mutable copy `String.withUTF8` needs.
     @inline(__always)

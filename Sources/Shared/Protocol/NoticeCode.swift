@@ -20,12 +20,14 @@ public enum NoticeCode: Hashable, Sendable {
     case newMessage
     /// Stored messages expired unread.
     case expired
+    /// Others have taken most of your one-time prekeys: publish more.
+    case preKeysLow
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
     /// Every code this build knows.
     public static let known: [NoticeCode] = [
-        .displaced, .shutdown, .paired, .waiting, .invited, .partnerLeft, .partnerDisconnected, .newMessage, .expired,
+        .displaced, .shutdown, .paired, .waiting, .invited, .partnerLeft, .partnerDisconnected, .newMessage, .expired, .preKeysLow,
     ]
 
     /// A human-readable default text for the notice.
@@ -40,6 +42,7 @@ public enum NoticeCode: Hashable, Sendable {
         case .partnerDisconnected: "your partner disconnected"
         case .newMessage: "new message in your inbox"
         case .expired: "messages expired unread"
+        case .preKeysLow: "few one-time prekeys left; publish more"
         case .unknown(let raw): "notice (\(raw))"
         }
     }
@@ -58,6 +61,7 @@ extension NoticeCode: RawRepresentable {
         case "partner_disconnected": self = .partnerDisconnected
         case "new_message": self = .newMessage
         case "expired": self = .expired
+        case "prekeys_low": self = .preKeysLow
         default: self = .unknown(rawValue)
         }
     }
@@ -74,6 +78,7 @@ extension NoticeCode: RawRepresentable {
         case .partnerDisconnected: "partner_disconnected"
         case .newMessage: "new_message"
         case .expired: "expired"
+        case .preKeysLow: "prekeys_low"
         case .unknown(let raw): raw
         }
     }

@@ -25,7 +25,12 @@ extension ServerFrame {
         case .hello:
             self = .hello(version: try fields.int("version"), agent: try fields.string("agent"))
         case .ok:
-            self = .ok(id: try fields.requiredID(), username: try fields.optionalString("username"))
+            self = .ok(
+                id: try fields.requiredID(), username: try fields.optionalString("username"),
+                identityKey: try fields.optionalString("identity_key").map { _ throws(ProtocolError) in
+                    try fields.base64("identity_key", length: PublishedKeys.publicKeyLength)
+                },
+                preKeys: try fields.optionalInt("prekeys"))
         case .error:
             // `id` is optional here: errors about unreadable frames have none. A present but
             // non-integer id is still rejected, so a broken server is noticed.
@@ -70,6 +75,8 @@ extension ServerFrame {
                     username: name, status: PresenceEntry.Status(rawValue: entry["status"] ?? "") ?? .free)
             }
             self = .who(id: try fields.requiredID(), users: users)
+        case .keys:
+            self = .keys(id: try fields.requiredID(), bundle: try PublishedBundle(fields))
         }
     }
 
@@ -94,8 +101,10 @@ extension ServerFrame: EncodableFrame {
             builder.set("agent", agent)
             builder.set("type", constant: "hello")
             builder.set("version", version)
-        case .ok(let id, let username):
+        case .ok(let id, let username, let identityKey, let preKeys):
             builder.set("id", id)
+            builder.set("identity_key", identityKey.map(Base64.encode))
+            builder.set("prekeys", preKeys)
             builder.set("type", constant: "ok")
             builder.set("username", username)
         case .error(let error):
@@ -136,6 +145,16 @@ extension ServerFrame: EncodableFrame {
             builder.set("id", id)
             builder.set("type", constant: "who")
             builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
+        case .keys(let id, let bundle):
+            builder.set("id", id)
+            builder.set("identity_key", Base64.encode(bundle.identityKey))
+            if let preKey = bundle.preKey {
+                builder.set("prekey", object: { preKey.build(into: &$0) })
+            }
+            builder.set("registration_id", bundle.registrationID)
+            builder.set("signed_prekey", object: { bundle.signedPreKey.build(into: &$0) })
+            builder.set("type", constant: "keys")
+            builder.set("username", bundle.username)
         }
     }
 }

@@ -5,9 +5,12 @@
 public enum ServerFrame: Hashable, Sendable {
     /// The server's answer to the client's `hello`.
     case hello(version: Int, agent: String)
-    /// Success. `username` is the canonical (lower-case) name after `register` and `login`, and
-    /// nil after `logout` and `ping`.
-    case ok(id: Int, username: String? = nil)
+    /// Success. `username` is the canonical (lower-case) name after `register`, `login` and
+    /// `chat`, nil after the others. `identityKey` is the user's own published identity key
+    /// after `login`, the partner's after `chat` (nil when they have published none).
+    /// `preKeys` counts the one-time prekeys stored: after `publish_keys`, and after `login`
+    /// when the user has published keys.
+    case ok(id: Int, username: String? = nil, identityKey: [UInt8]? = nil, preKeys: Int? = nil)
     /// A failed request, or a bad frame; `id` is set when the request had a readable one.
     case error(ProtocolError)
     /// An unsolicited event; both `displaced` and `shutdown` are followed by the server closing.
@@ -24,10 +27,13 @@ public enum ServerFrame: Hashable, Sendable {
     case inbox(id: Int?, counts: [String: Int], expired: Int)
     /// The answer to `who`: every online user but the asker.
     case who(id: Int, users: [PresenceEntry])
+    /// The answer to `fetch_keys`: the user's published keys, with one of their one-time
+    /// prekeys if any was left.
+    case keys(id: Int, bundle: PublishedBundle)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, ok, error, notice, message, receipt, delivered, inbox, who
+        case hello, ok, error, notice, message, receipt, delivered, inbox, who, keys
     }
 
     /// This frame's JSON `type`.
@@ -42,6 +48,7 @@ public enum ServerFrame: Hashable, Sendable {
         case .delivered: .delivered
         case .inbox: .inbox
         case .who: .who
+        case .keys: .keys
         }
     }
 
@@ -50,8 +57,8 @@ public enum ServerFrame: Hashable, Sendable {
         switch self {
         case .hello, .notice, .message, .delivered: nil
         case .receipt(let id, _, _), .inbox(let id, _, _): id
-        case .who(let id, _): id
-        case .ok(let id, _): id
+        case .who(let id, _), .keys(let id, _): id
+        case .ok(let id, _, _, _): id
         case .error(let error): error.id
         }
     }

@@ -2,7 +2,7 @@ import Logging
 import NIOPosix
 
 /// Opens the GDBM backend: the data directory (locked against a second server), the
-/// accounts file and the inbox file, with the inbox's failures and recoveries logged.
+/// accounts file, the inbox file (its failures and recoveries logged) and the keys file.
 ///
 /// The only entry to `Storage/GDBM/` from outside it (`StorageBackend.open`).
 enum GDBMBackend {
@@ -12,20 +12,22 @@ enum GDBMBackend {
     static func open(directory path: String, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
         // Opening reads the whole inbox into memory: blocking work, off the caller's thread.
         // Once, at start-up, so NIO's shared pool serves rather than threads of our own.
-        let (directory, accounts, inbox) = try await NIOThreadPool.singleton.runIfActive {
-            () throws -> (DataDirectory, GDBMAccountStore, GDBMInboxStore) in
+        let (directory, accounts, inbox, keys) = try await NIOThreadPool.singleton.runIfActive {
+            () throws -> (DataDirectory, GDBMAccountStore, GDBMInboxStore, GDBMKeyStore) in
             let directory = try DataDirectory(path: path)
             for note in directory.notes {
                 logger.warning("\(note)")
             }
-            // If the inbox cannot be opened, dropping the accounts store and the directory
-            // closes the file and releases the lock.
+            // If a later file cannot be opened, dropping the stores opened before it and the
+            // directory closes their files and releases the lock.
             let accounts = try GDBMAccountStore(directory: directory)
             let inbox = try GDBMInboxStore(directory: directory, limits: inboxLimits, observer: failureLog(logger))
-            return (directory, accounts, inbox)
+            let keys = try GDBMKeyStore(directory: directory)
+            return (directory, accounts, inbox, keys)
         }
-        return Stores(accounts: accounts, inbox: inbox) {
+        return Stores(accounts: accounts, inbox: inbox, keys: keys) {
             await inbox.close()
+            await keys.close()
             await accounts.close()
             // Last: a new server must not open files this one is still writing.
             directory.release()

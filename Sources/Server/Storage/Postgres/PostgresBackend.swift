@@ -2,7 +2,7 @@ import Logging
 import NIOPosix
 
 /// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
-/// one), and opens the account and inbox stores on the database.
+/// one), and opens the account, inbox and key stores on the database.
 ///
 /// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
 /// GDBM's data directory, the database may be shared by several servers at once.
@@ -10,6 +10,9 @@ enum PostgresBackend {
     /// Threads (each with its connection) for account calls and inbox reads; the inbox's
     /// writes have a thread and a connection of their own.
     static let poolThreads = 4
+    /// Threads (each with its connection) for the key store: its calls are few (a publish
+    /// per install or top-up, a fetch per new conversation), so fewer than the accounts'.
+    static let keyPoolThreads = 2
 
     /// Opens the stores in the database at `location`.
     ///
@@ -29,12 +32,14 @@ enum PostgresBackend {
         if outcome.from != outcome.to {
             logger.notice("PostgreSQL database \(database): schema migrated from version \(outcome.from) to \(outcome.to)")
         }
-        logger.info("storing accounts and inboxes in PostgreSQL database \(database) (schema version \(outcome.to))")
+        logger.info("storing accounts, inboxes and keys in PostgreSQL database \(database) (schema version \(outcome.to))")
         let accounts = PostgresAccountStore(pool: PostgresPool(location, threads: poolThreads))
         let inbox = PostgresInboxStore(
             location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
-        return Stores(accounts: accounts, inbox: inbox) {
+        let keys = PostgresKeyStore(pool: PostgresPool(location, threads: keyPoolThreads))
+        return Stores(accounts: accounts, inbox: inbox, keys: keys) {
             await inbox.close()
+            await keys.close()
             await accounts.close()
         }
     }

@@ -44,7 +44,25 @@ enum PostgresSchema {
             RETURN true;
         END
         $$;
+        """,
+        // 2: published keys for end-to-end encryption, one row per user, and their one-time
+        // prekeys, one row each (deleted as they are handed out).
         """
+        CREATE TABLE device_keys (
+            username text PRIMARY KEY,
+            registration_id integer NOT NULL,
+            identity_key bytea NOT NULL,
+            signed_prekey_id integer NOT NULL,
+            signed_prekey bytea NOT NULL,
+            signed_prekey_signature bytea NOT NULL
+        );
+        CREATE TABLE one_time_prekeys (
+            username text NOT NULL REFERENCES device_keys (username) ON DELETE CASCADE,
+            prekey_id integer NOT NULL,
+            public_key bytea NOT NULL,
+            PRIMARY KEY (username, prekey_id)
+        );
+        """,
     ]
 
     /// The version this server writes and reads.
