@@ -57,6 +57,14 @@ let package = Package(
             dependencies: ["COmemo", "COpenSSL"],
             swiftSettings: swiftSettings
         ),
+        // The client's local encrypted state: its per-user state directory (locked to one
+        // client), a password-wrapped data key, sealed named blobs and the message history.
+        // AES-256-GCM, scrypt and RAND_bytes from OpenSSL; it knows neither NIO nor EndToEnd.
+        .target(
+            name: "LocalVault",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Shared",
             dependencies: [
@@ -184,6 +192,12 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["EndToEnd", "COmemo"],
+            swiftSettings: swiftSettings
+        ),
+        // TestSupport for its temporary directories only.
+        .testTarget(
+            name: "LocalVaultTests",
+            dependencies: ["LocalVault", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // Starts the real chat-server, chat-client and chat-bench binaries; depending on the
