@@ -1,3 +1,5 @@
+import Foundation
+
 extension StateDirectory {
     /// Where the state of `username` on the server at `host`:`port` lives:
     ///
@@ -17,7 +19,7 @@ extension StateDirectory {
         host: String,
         port: Int,
         username: String,
-        environment: [String: String]
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(StateDirectoryError) -> String {
         if let explicitPath, !explicitPath.isEmpty {
             return explicitPath

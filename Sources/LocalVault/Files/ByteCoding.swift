@@ -2,18 +2,22 @@
 struct ByteWriter {
     private(set) var bytes: [UInt8] = []
 
+    /// One byte.
     mutating func append(_ value: UInt8) {
         bytes.append(value)
     }
 
+    /// Four bytes, most significant first.
     mutating func append(_ value: UInt32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// Eight bytes, most significant first.
     mutating func append(_ value: UInt64) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// The bytes as they are, with no length.
     mutating func append(raw: some Sequence<UInt8>) {
         bytes.append(contentsOf: raw)
     }
@@ -30,29 +34,35 @@ struct ByteReader {
     private let bytes: [UInt8]
     private(set) var offset: Int
 
+    /// A reader of `bytes` starting at `offset`.
     init(_ bytes: [UInt8], offset: Int = 0) {
         self.bytes = bytes
         self.offset = offset
     }
 
+    /// Bytes left after `offset`.
     var remaining: Int { bytes.count - offset }
 
+    /// One byte.
     mutating func readByte() -> UInt8? {
         guard remaining >= 1 else { return nil }
         defer { offset += 1 }
         return bytes[offset]
     }
 
+    /// A big-endian u32.
     mutating func readUInt32() -> UInt32? {
         guard let raw = read(count: 4) else { return nil }
         return raw.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
+    /// A big-endian u64.
     mutating func readUInt64() -> UInt64? {
         guard let raw = read(count: 8) else { return nil }
         return raw.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// The next `count` bytes, as a slice of the original (its indices are the original's).
     mutating func read(count: Int) -> ArraySlice<UInt8>? {
         guard count >= 0, remaining >= count else { return nil }
         defer { offset += count }

@@ -68,6 +68,7 @@ struct OpenFile {
         }
     }
 
+    /// Closes the descriptor; the value must not be used after.
     func close() {
         _ = Glibc.close(descriptor)
     }

@@ -23,8 +23,6 @@ public final class HistoryLog: @unchecked Sendable {
     static let magic = Array("SCVH".utf8)
     static let version: UInt8 = 1
     static let headerLength = magic.count + 1
-    /// Bytes before each record's sealed part: its length and the length's complement.
-    static let recordPrefixLength = 8
     /// The largest entry `append` takes, encoded; a chat message is far smaller.
     public static let maximumEntrySize = 1 << 20
     static let maximumSealedLength = maximumEntrySize + AESGCM.overhead
