@@ -57,12 +57,20 @@ let package = Package(
             dependencies: ["COmemo", "COpenSSL"],
             swiftSettings: swiftSettings
         ),
+        // The client's local encrypted state: its per-user state directory (locked to one
+        // client), a password-wrapped data key, sealed named blobs and the message history.
+        // AES-256-GCM, scrypt and RAND_bytes from OpenSSL; it knows neither NIO nor EndToEnd.
+        .target(
+            name: "LocalVault",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         // The client's end-to-end layer over EndToEnd: keys to publish, trust in partners'
         // keys (first use, changes, safety numbers), texts to Signal bodies and back, all
         // state in a sealed storage the caller gives. Used by chat-client and chat-bench.
         .target(
             name: "SecureMessaging",
-            dependencies: ["EndToEnd", "Shared"],
+            dependencies: ["EndToEnd", "LocalVault", "Shared"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -197,6 +205,12 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["EndToEnd", "COmemo"],
+            swiftSettings: swiftSettings
+        ),
+        // TestSupport for its temporary directories only.
+        .testTarget(
+            name: "LocalVaultTests",
+            dependencies: ["LocalVault", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // Starts the real chat-server, chat-client and chat-bench binaries; depending on the

@@ -1,0 +1,20 @@
+internal import COpenSSL
+
+/// Salts, data keys and nonces: OpenSSL's CSPRNG (`RAND_bytes`).
+enum SecureRandom {
+    /// `count` random bytes.
+    ///
+    /// - Throws: `VaultError.cryptoFailed` if the generator fails; there is no weaker fallback.
+    static func bytes(_ count: Int) throws(VaultError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count > 0 else { return bytes }
+        OpenSSLFailure.clear()
+        let status = bytes.withUnsafeMutableBufferPointer { buffer in
+            RAND_bytes(buffer.baseAddress, Int32(buffer.count))
+        }
+        guard status == 1 else {
+            throw .cryptoFailed(OpenSSLFailure.drain(fallback: "RAND_bytes failed"))
+        }
+        return bytes
+    }
+}
