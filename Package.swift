@@ -114,6 +114,9 @@ let package = Package(
             name: "Client",
             dependencies: [
                 "ChatSession",
+                "EndToEnd",
+                "LocalVault",
+                "SecureMessaging",
                 "Shared",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

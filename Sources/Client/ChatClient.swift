@@ -7,6 +7,8 @@ struct ChatClient {
     let host: String
     let port: Int
     let caFile: String
+    /// `--state-dir`: where keys and history live, if not the default.
+    let stateDirectory: String?
     /// Ring the terminal's bell when a message waits from someone other than the partner.
     let bell: Bool
 
@@ -49,8 +51,8 @@ struct ChatClient {
             terminal.restore()
         }
         let repl = ChatREPL(
-            connection: connection, events: events, deliver: deliver, terminal: terminal, format: MessageFormatter(),
-            bell: bell)
+            connection: connection, host: host, port: port, stateDirectory: stateDirectory, events: events,
+            deliver: deliver, terminal: terminal, format: MessageFormatter(), bell: bell)
         let outcome = await repl.run()
         await connection.close()
         return outcome.rawValue

@@ -1,5 +1,8 @@
 import ChatSession
+import EndToEnd
 import Foundation
+import LocalVault
+import SecureMessaging
 import Shared
 
 /// The conversation with the user: register or log in, read the inbox summary, choose
@@ -17,6 +20,8 @@ final class ChatREPL {
         case clean = 0
         /// The server closed the session (displaced, shutting down, dropped).
         case endedByServer = 1
+        /// The local state (keys, history) could not be opened: nothing can be encrypted.
+        case localStateUnavailable = 3
         /// Ctrl-C.
         case interrupted = 130
     }
@@ -33,12 +38,23 @@ final class ChatREPL {
           /who         who is online, and whether free or chatting
           /inbox       waiting messages per sender
           /passwd      change your password (asks for the current one and the new one twice)
+          /verify [USER]            the safety number to compare with USER (default: your partner)
+          /verify USER confirmed    record that you compared it and it matched
+          /trust USER  accept USER's new identity key after comparing safety numbers
+          /history [N] the last N messages with your partner (default 20), from this machine
           /help        this list
           exit         log out and quit (Ctrl-D too)
         Anything else is sent to the person you are chatting with.
         """
 
     private let connection: ChatConnection
+    /// Where the server is: names the local state directory.
+    private let host: String
+    private let port: Int
+    /// `--state-dir`, if given.
+    private let stateDirectory: String?
+    /// Keys, sessions and history, open once logged in.
+    private var local: LocalState?
     private var events: AsyncStream<ClientEvent>.Iterator
     private let deliver: @Sendable (ClientEvent) -> Void
     private let terminal: Terminal
@@ -66,6 +82,9 @@ final class ChatREPL {
     /// terminal's lines and Ctrl-C.
     init(
         connection: ChatConnection,
+        host: String,
+        port: Int,
+        stateDirectory: String?,
         events: AsyncStream<ClientEvent>,
         deliver: @escaping @Sendable (ClientEvent) -> Void,
         terminal: Terminal,
@@ -74,6 +93,9 @@ final class ChatREPL {
     ) {
         self.bell = bell
         self.connection = connection
+        self.host = host
+        self.port = port
+        self.stateDirectory = stateDirectory
         self.events = events.makeAsyncIterator()
         self.deliver = deliver
         self.terminal = terminal
@@ -100,6 +122,7 @@ final class ChatREPL {
             outcome = .endedByServer
         }
         terminal.restore()
+        local?.close()
         if connected, username != nil, outcome != .endedByServer {
             // Log out politely: the partner is told "left" rather than "disconnected".
             // The close that follows sends it first.
@@ -181,8 +204,23 @@ final class ChatREPL {
     }
 
     private func finishLogin(name: String, password: String) async throws {
-        switch try await request(.login(username: name, password: password)) {
-        case .ok(_, let canonical, _, _):
+        let directory: StateDirectory
+        do {
+            // Usernames are case-insensitive: the server's canonical form is lower case.
+            directory = try LocalState.lock(explicitPath: stateDirectory, host: host, port: port, username: name.lowercased())
+        } catch {
+            say("Cannot open your keys and history: \(error)")
+            throw Leave(outcome: .localStateUnavailable)
+        }
+        let reply: ServerFrame
+        do {
+            reply = try await request(.login(username: name, password: password))
+        } catch {
+            directory.close()
+            throw error
+        }
+        switch reply {
+        case .ok(_, let canonical, let identityKey, let preKeys):
             let user = canonical ?? name.lowercased()
             username = user
             say("Logged in as \(user)")
@@ -194,14 +232,76 @@ final class ChatREPL {
                     break
                 }
                 guard case .inboxSummary(let counts, let expired) = event else {
-                    try handle(event)
+                    try await handle(event)
                     continue
                 }
                 showInbox(counts, expired: expired)
                 break
             }
+            // Before anything is chosen or sent: the keys and history this needs.
+            try await openLocalState(in: directory, username: user, password: password)
+            try await publishKeys(serverIdentityKey: identityKey, serverPreKeys: preKeys)
         case .error(let error):
+            directory.close()
             say(error.message)
+        default:
+            directory.close()
+        }
+    }
+
+    /// Opens this user's local state with the password just accepted by the server; the
+    /// session cannot go on without it (nothing could be encrypted or decrypted). State
+    /// sealed with an earlier password (changed elsewhere) is opened with that one, asked
+    /// for here, and resealed with the current one.
+    private func openLocalState(in directory: StateDirectory, username: String, password: String) async throws {
+        var sealedWith = password
+        defer { if local == nil { directory.close() } }
+        while true {
+            do {
+                let opened = try LocalState(directory: directory, username: username, password: sealedWith)
+                if sealedWith != password {
+                    try opened.vault.changePassword(from: sealedWith, to: password)
+                    say(format.notice("your keys and history here are now sealed with your current password"))
+                }
+                local = opened
+                return
+            } catch VaultError.wrongPassword {
+                say("""
+                    Your keys and history on this machine are sealed with another password (it was
+                    changed elsewhere, or reset). Type the password they were sealed with to reseal them
+                    with your current one; Enter alone leaves (move the state directory away to start
+                    this machine as a new device: your partners will be told your key changed).
+                    """)
+                guard let earlier = try await prompt("Earlier password: ", hidden: true), !earlier.isEmpty else {
+                    throw Leave(outcome: .localStateUnavailable)
+                }
+                sealedWith = earlier
+            } catch let leave as Leave {
+                throw leave
+            } catch {
+                say("Cannot open your keys and history: \(error)")
+                throw Leave(outcome: .localStateUnavailable)
+            }
+        }
+    }
+
+    /// Publishes this device's keys when the server lacks them or holds another device's,
+    /// tops up one-time prekeys, and rotates the signed prekey when due.
+    private func publishKeys(serverIdentityKey: [UInt8]?, serverPreKeys: Int?) async throws {
+        guard let messenger = local?.messenger,
+              let publication = try messenger.publication(serverIdentityKey: serverIdentityKey, serverPreKeys: serverPreKeys)
+        else { return }
+        switch try await request(.publishKeys(publication.published)) {
+        case .ok:
+            if serverIdentityKey == nil {
+                say(format.notice("encryption keys made and published: your messages are end-to-end encrypted"))
+            } else if serverIdentityKey != publication.identityKey.bytes {
+                say(format.notice(
+                    "this machine's keys now replace the ones published from another device; "
+                        + "your partners will be told that your key changed"))
+            }
+        case .error(let error):
+            say(format.notice("could not publish your keys: \(error.message)"))
         default:
             break
         }
@@ -227,16 +327,51 @@ final class ChatREPL {
             try await command(line.trimmingCharacters(in: .whitespaces))
             return
         }
+        guard let partner, let local else { return }
+        let body: String
+        do {
+            body = try await encrypt(line, to: partner, with: local.messenger)
+        } catch let error as MessengerError {
+            if case .partnerKeyChanged = error {
+                warnKeyChanged(partner)
+            } else {
+                say(format.notice("not sent: \(error)"))
+            }
+            return
+        }
         let sentAt = Date()
-        switch try await request(.send(body: line)) {
+        switch try await request(.send(body: body)) {
         case .receipt(_, let messageID, let status):
             let printed = terminal.printAbove(format.ownMessage(line, sentAt: sentAt, status: .init(status)))
-            sent[messageID] = SentMessage(to: partner ?? "", body: line, sentAt: sentAt, printed: printed)
+            sent[messageID] = SentMessage(to: partner, body: line, sentAt: sentAt, printed: printed)
+            record(HistoryEntry(messageID: messageID, partner: partner, direction: .sent, text: line, date: sentAt))
+        case .error(let error) where error.code == .identityChanged:
+            // The partner published a new identity since the chat opened: opening it again
+            // reports the new key, which then waits for /trust.
+            say(format.notice("not sent: \(error.message)"))
+            try await openChat(with: partner)
         case .error(let error):
             say(format.notice("not sent: \(error.message)"))
         default:
             break
         }
+    }
+
+    /// `text` encrypted for `partner`; without a session, their keys are fetched first.
+    private func encrypt(_ text: String, to partner: String, with messenger: Messenger) async throws -> String {
+        if try messenger.needsSession(with: partner) {
+            switch try await request(.fetchKeys(username: partner)) {
+            case .keys(_, let bundle):
+                try messenger.startSession(with: partner, bundle: PreKeyBundle(published: bundle))
+            case .error(let error) where error.code == .noKeys:
+                throw MessengerError.partnerHasNoKeys(partner)
+            case .error(let error):
+                throw MessengerError.keysUnavailable(partner, error.message)
+            default:
+                throw MessengerError.keysUnavailable(partner, "the server did not answer with keys")
+            }
+        }
+        return try messenger.encrypt(text, to: partner)
     }
 
     private func command(_ text: String) async throws {
@@ -262,6 +397,13 @@ final class ChatREPL {
             }
         case "/passwd":
             try await changePassword()
+        case "/verify":
+            try verify(parts.count == 2 ? parts[1] : "")
+        case "/trust":
+            guard parts.count == 2 else { return say("Usage: /trust USER") }
+            try trust(parts[1].trimmingCharacters(in: .whitespaces).lowercased())
+        case "/history":
+            showHistory(parts.count == 2 ? parts[1] : "")
         case "/help":
             say(Self.helpText)
         default:
@@ -285,7 +427,15 @@ final class ChatREPL {
         guard again == new else { return say("The new passwords do not match; password not changed.") }
         switch try await request(.passwd(password: current, newPassword: new)) {
         case .ok:
-            say("Password changed.")
+            do {
+                try local?.vault.changePassword(from: current, to: new)
+                say("Password changed.")
+            } catch {
+                say("""
+                    Password changed on the server, but your keys and history here are still sealed
+                    with the old one (\(error)); the next login asks for it and reseals them.
+                    """)
+            }
         case .error(let error):
             say("\(error.message); password not changed.")
         default:
@@ -302,13 +452,162 @@ final class ChatREPL {
 
     private func openChat(with name: String) async throws {
         switch try await request(.chat(with: name)) {
-        case .ok(_, let canonical, _, _):
-            partner = canonical ?? name.lowercased()
-            unread[partner ?? ""] = nil
+        case .ok(_, let canonical, let identityKey, _):
+            let opened = canonical ?? name.lowercased()
+            partner = opened
+            unread[opened] = nil
+            try showKeyStatus(of: opened, identityKey: identityKey)
         case .error(let error):
             say(error.message)
         default:
             break
+        }
+    }
+
+    // MARK: - End-to-end encryption
+
+    /// Decrypts a message, shows it, keeps it in the history, and acknowledges it. A
+    /// message already in the history (shown before a crash, its ack lost) is only
+    /// acknowledged. Nothing is acknowledged when the new ratchet state could not be
+    /// saved: the message then comes again.
+    private func receive(_ message: ChatMessage) throws {
+        guard let local else {
+            connection.acknowledge(message)
+            return
+        }
+        if local.history.contains(messageID: message.id) {
+            connection.acknowledge(message)
+            return
+        }
+        switch try local.messenger.decrypt(
+            message.body, from: message.from, messageID: message.id, sentAtMilliseconds: message.sentAtMilliseconds)
+        {
+        case .text(let text):
+            show(text, of: message.id, from: message.from, sentAtMilliseconds: message.sentAtMilliseconds,
+                 stored: message.stored)
+        case .duplicate:
+            break
+        case .undecryptable(let reason):
+            say(format.notice("a message from \(message.from) could not be decrypted: \(reason)"))
+        case .heldForTrust:
+            warnKeyChanged(message.from, holding: true)
+        }
+        connection.acknowledge(message)
+    }
+
+    /// Shows a decrypted message and adds it to the history.
+    private func show(_ text: String, of messageID: String, from sender: String, sentAtMilliseconds: Int64, stored: Bool) {
+        say(format.message(ChatMessage(
+            id: messageID, from: sender, body: text, sentAtMilliseconds: sentAtMilliseconds, stored: stored)))
+        record(HistoryEntry(
+            messageID: messageID, partner: sender, direction: .received, text: text,
+            date: Date(timeIntervalSince1970: Double(sentAtMilliseconds) / 1000)))
+    }
+
+    /// Adds to the history; a failure is said, not fatal: the message was already shown.
+    private func record(_ entry: HistoryEntry) {
+        do {
+            try local?.history.append(entry)
+        } catch {
+            say(format.notice("could not add the message to your history: \(error)"))
+        }
+    }
+
+    /// What the user should know about `partner`'s identity key as a chat opens.
+    private func showKeyStatus(of partner: String, identityKey: [UInt8]?) throws {
+        guard let messenger = local?.messenger else { return }
+        switch try messenger.opened(partner, identityKey: identityKey) {
+        case .firstContact:
+            say(format.notice(
+                "first chat with \(partner): their key is trusted from now on (trust on first use); "
+                    + "/verify \(partner) shows the safety number to compare with them"))
+        case .trusted:
+            break
+        case .changed:
+            warnKeyChanged(partner)
+        case .noKeys:
+            say(format.notice("\(partner) has no encryption keys yet: you can write once they log in with chat-client"))
+        }
+    }
+
+    /// The loud warning that `partner`'s identity key is not the trusted one.
+    private func warnKeyChanged(_ partner: String, holding: Bool = false) {
+        var lines = [
+            "WARNING: \(partner)'s identity key has changed.",
+            "They may have reinstalled chat-client, or someone may be reading your messages in between.",
+            "Nothing more is sent to \(partner) until you accept the new key.",
+        ]
+        if holding { lines.append("A message from the new key is kept, unread, until then.") }
+        lines.append("Compare safety numbers with them in person or on a call (/verify \(partner)), then /trust \(partner).")
+        say(format.warning(lines))
+    }
+
+    /// `/verify [USER] [confirmed]`.
+    private func verify(_ arguments: String) throws {
+        guard let messenger = local?.messenger else { return }
+        let words = arguments.split(separator: " ").map { String($0).lowercased() }
+        guard let who = words.first ?? partner, words.count <= 2, words.count < 2 || words[1] == "confirmed" else {
+            return say("Usage: /verify [USER] [confirmed]")
+        }
+        guard let number = try messenger.safetyNumber(with: who) else {
+            return say("No key is known for \(who) yet; open a chat with them first (/chat \(who)).")
+        }
+        if words.count == 2 {
+            if try messenger.confirm(who) {
+                say(format.notice("\(who)'s key is marked as verified"))
+            } else {
+                say("\(who)'s key changed and is not accepted yet: /trust \(who) first, then compare again.")
+            }
+            return
+        }
+        let groups = number.groups
+        let rows = stride(from: 0, to: groups.count, by: 4).map { groups[$0..<min($0 + 4, groups.count)].joined(separator: " ") }
+        let status = try messenger.isConfirmed(who) ? "verified" : "not verified yet"
+        say("""
+            Safety number with \(who) (\(status)); \(who) sees the same digits:
+                \(rows.joined(separator: "\n    "))
+            If they match, /verify \(who) confirmed
+            """)
+    }
+
+    /// `/trust USER`: accepts USER's new identity key and shows what was held for it.
+    private func trust(_ who: String) throws {
+        guard let messenger = local?.messenger else { return }
+        guard let released = try messenger.trust(who) else {
+            return say("\(who)'s key has not changed; there is nothing to accept.")
+        }
+        say(format.notice("\(who)'s new key is trusted; /verify \(who) shows the new safety number"))
+        for message in released {
+            switch message.body {
+            case .text(let text):
+                show(text, of: message.messageID, from: who, sentAtMilliseconds: message.sentAtMilliseconds, stored: true)
+            case .undecryptable(let reason):
+                say(format.notice("a message from \(who) could not be decrypted: \(reason)"))
+            case .duplicate, .heldForTrust:
+                break
+            }
+        }
+    }
+
+    /// `/history [N]`: the last N messages with the partner, from the local history.
+    private func showHistory(_ argument: String) {
+        guard let partner, let history = local?.history else { return say("Open a chat first; /history shows its messages.") }
+        let trimmed = argument.trimmingCharacters(in: .whitespaces)
+        guard let count = trimmed.isEmpty ? 20 : Int(trimmed), count > 0 else { return say("Usage: /history [N]") }
+        let entries = history.last(count, with: partner)
+        guard !entries.isEmpty else { return say("No messages with \(partner) on this machine yet.") }
+        for entry in entries {
+            say(format.historyLine(entry.text, from: entry.direction == .sent ? nil : partner, at: entry.date))
+        }
+    }
+
+    /// Publishes a batch of one-time prekeys when the server says they run low.
+    private func replenishPreKeys() async {
+        guard let messenger = local?.messenger else { return }
+        do {
+            try await connection.publishKeys(messenger.replenishment().published)
+        } catch {
+            say(format.notice("could not publish more one-time keys: \(error)"))
         }
     }
 
@@ -328,7 +627,7 @@ final class ChatREPL {
                 if terminal.isInteractive { Console.write("\n") }
                 return nil
             case .session(let event):
-                try handle(event)
+                try await handle(event)
             default:
                 continue
             }
@@ -349,7 +648,7 @@ final class ChatREPL {
             case .answer(number, let result):
                 return try result.get()
             case .session(let event):
-                try handle(event)
+                try await handle(event)
             default:
                 continue
             }
@@ -381,12 +680,10 @@ final class ChatREPL {
 
     /// What the server says unasked: messages, receipts, notices. Duplicates never get
     /// here (the session drops them).
-    private func handle(_ event: SessionEvent) throws {
+    private func handle(_ event: SessionEvent) async throws {
         switch event {
         case .message(let message):
-            say(format.message(message))
-            // Acknowledged after it is on screen, so a crash before this means redelivery.
-            connection.acknowledge(message)
+            try receive(message)
         case .delivered(let messageIDs):
             for messageID in messageIDs {
                 guard let original = sent.removeValue(forKey: messageID) else { continue }
@@ -414,6 +711,8 @@ final class ChatREPL {
                     if partner != nil { terminal.changePrompt(to: chatPrompt) }
                 }
                 if bell { terminal.bell() }
+            case .preKeysLow:
+                await replenishPreKeys()
             case .displaced, .shutdown:
                 connected = false
                 terminal.restore()

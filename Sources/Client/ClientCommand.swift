@@ -19,6 +19,12 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "PEM file of the CA that signed the server certificate.")
     var ca = defaults.caFile
 
+    @Option(help: ArgumentHelp(
+        "Directory of your keys and message history, sealed with your password.",
+        discussion: "Default: $XDG_DATA_HOME/secure-chat/HOST_PORT/USER, else ~/.local/share/secure-chat/HOST_PORT/USER.",
+        valueName: "path"))
+    var stateDir: String?
+
     @Flag(help: "No terminal bell when a message waits from someone you are not chatting with.")
     var noBell = false
 
@@ -29,7 +35,7 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let status = await ChatClient(host: host, port: port, caFile: ca, bell: !noBell).run()
+        let status = await ChatClient(host: host, port: port, caFile: ca, stateDirectory: stateDir, bell: !noBell).run()
         if status != 0 {
             throw ExitCode(status)
         }

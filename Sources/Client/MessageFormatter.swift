@@ -65,6 +65,21 @@ struct MessageFormatter {
         return useColor ? "\u{1B}[2m\(line)\u{1B}[0m" : line
     }
 
+    /// A warning that must not be missed: every line marked "!!", red and bold on a
+    /// colour terminal.
+    func warning(_ lines: [String]) -> String {
+        lines.map { line in
+            let marked = "!! " + Self.printable(line)
+            return useColor ? "\u{1B}[1;31m\(marked)\u{1B}[0m" : marked
+        }.joined(separator: "\n")
+    }
+
+    /// One line of `/history`: "[Dec 6 14:03] you: hello" (`from` nil for the user's own).
+    func historyLine(_ text: String, from sender: String?, at date: Date) -> String {
+        "\(time(Int64(date.timeIntervalSince1970 * 1000))) \(name(sender.map(Self.printable) ?? "you", own: sender == nil)): "
+            + ChatText.displayable(text, continuation: Self.continuation)
+    }
+
     func mark(_ status: Mark) -> String {
         switch (status, useUnicode) {
         case (.sent, true): "\u{2713}"

@@ -184,9 +184,9 @@ public final class Messenger {
         return true
     }
 
-    /// Whether the user confirmed `partner`'s trusted key.
+    /// Whether the user confirmed `partner`'s trusted key (never while a new key waits).
     public func isConfirmed(_ partner: String) throws(MessengerError) -> Bool {
-        guard let key = try MessengerError.device({ try state.device.identity(of: PeerAddress(name: partner)) })
+        guard book.reported[partner] == nil, let key = try MessengerError.device({ try state.device.identity(of: PeerAddress(name: partner)) })
         else { return false }
         return book.confirmed[partner] == key.bytes
     }

@@ -10,6 +10,9 @@ public enum MessengerError: Error, Hashable, Sendable, CustomStringConvertible {
     case partnerKeyChanged(String)
     /// The text is longer than a message carries.
     case textTooLong(bytes: Int)
+    /// The server would not give the partner's keys (the reason is its message): nothing
+    /// was sent.
+    case keysUnavailable(String, String)
     /// The partner's published bundle is unusable (a bad signature, a malformed key):
     /// nothing was sent.
     case badBundle(String, EncryptionError)
@@ -28,6 +31,8 @@ public enum MessengerError: Error, Hashable, Sendable, CustomStringConvertible {
             "\(name)'s identity key changed; compare safety numbers (/verify \(name)), then /trust \(name) to go on"
         case .textTooLong(let bytes):
             "the message is \(bytes) bytes; at most \(MessageEnvelope.maximumTextBytes) fit in one"
+        case .keysUnavailable(let name, let reason):
+            "\(name)'s keys are not available (\(reason)); nothing was sent"
         case .badBundle(let name, let error):
             "\(name)'s published keys are unusable (\(error)); nothing was sent"
         case .storageFailed(let reason):

@@ -10,7 +10,13 @@ public final class ClientProcess: @unchecked Sendable {
     private let outputPath: String
     private let scratch: TemporaryDirectory
 
-    public init(port: Int, caFile: String, host: String = "127.0.0.1", environment: [String: String]? = nil) throws {
+    /// A client of the server at `host`:`port`. Its keys and history go to `stateDirectory`
+    /// (`--state-dir`); by default to a directory of its own, so each process is a new
+    /// device. Pass one path to several processes to run the same user's machine again.
+    public init(
+        port: Int, caFile: String, host: String = "127.0.0.1", environment: [String: String]? = nil,
+        stateDirectory: String? = nil
+    ) throws {
         scratch = try TemporaryDirectory(prefix: "client")
         outputPath = scratch.appending("output")
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
@@ -18,7 +24,10 @@ public final class ClientProcess: @unchecked Sendable {
         stdin = Pipe()
         process = Process()
         process.executableURL = URL(fileURLWithPath: RepositoryPaths.binary("chat-client"))
-        process.arguments = ["--host", host, "--port", String(port), "--ca", caFile]
+        process.arguments = [
+            "--host", host, "--port", String(port), "--ca", caFile,
+            "--state-dir", stateDirectory ?? scratch.appending("state"),
+        ]
         if let environment { process.environment = environment }
         process.standardInput = stdin
         process.standardOutput = output
