@@ -143,6 +143,8 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "ChatSession",
+                "EndToEnd",
+                "SecureMessaging",
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -22,7 +22,9 @@ struct CrashSafetyTests {
 
     /// Streams messages, several in flight, until the server dies under it; records every
     /// answer in `ledger`.
-    private func stream(_ client: LineClient, cycle: Int, ledger: inout Ledger, killAfter: Int, kill: () -> Void) async {
+    private func stream(
+        _ client: LineClient, as peer: EncryptingPeer, cycle: Int, ledger: inout Ledger, killAfter: Int, kill: () -> Void
+    ) async {
         var storedThisCycle = 0
         var inFlight: [Int: String] = [:]
         var nextID = 100
@@ -32,7 +34,7 @@ struct CrashSafetyTests {
             while inFlight.count < 16 {
                 let body = "crash-\(cycle)-\(nextID)"
                 do {
-                    try await client.send(#"{"type":"send","id":\#(nextID),"body":"\#(body)"}"#)
+                    try await peer.send(body, to: "bob", id: nextID, on: client)
                 } catch {
                     open = false
                     break
@@ -73,9 +75,17 @@ struct CrashSafetyTests {
         var server = try await ServerProcess(certificates: certificates, arguments: arguments)
         let dataDirectory = server.dataDirectory
         let work = server.workDirectory
-        for name in ["alice", "bob"] {
-            try await LineClient.loggedIn(name, port: server.port, caFile: certificates.caFile, register: true).close()
-        }
+        try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true).close()
+        // bob's machine: chat-client registers him and publishes his keys; the same state
+        // directory reads the messages at the end.
+        let bobState = work.appending("bob-state")
+        let bobFirst = try ClientProcess(port: server.port, caFile: certificates.caFile, stateDirectory: bobState)
+        for line in ["R", "bob", "password123", "password123"] { bobFirst.type(line) }
+        #expect(await bobFirst.waitFor("Chat with:"), "bob did not register:\n\(bobFirst.output)")
+        bobFirst.type("exit")
+        _ = await bobFirst.waitForExit()
+        // alice encrypts by hand, one device across every reconnection.
+        let aliceDevice = try EncryptingPeer("alice")
 
         var ledger = Ledger()
         // Seeded, so a failure can be replayed with the same kill points.
@@ -83,13 +93,14 @@ struct CrashSafetyTests {
         for cycle in 0..<Self.killCycles {
             let alice = try await LineClient.loggedIn(
                 "alice", port: server.port, caFile: certificates.caFile, register: false)
+            if cycle == 0 { try await aliceDevice.publishKeys(on: alice) }
             try await alice.chat(with: "bob")
             let pid = server.pid
             // After a seeded number of "stored" answers, and a seeded few milliseconds more.
             let killAfter = 10 + random.below(40)
             let delay = UInt64(random.below(30))
             let killer = Locked<Task<Void, Never>?>(nil)
-            await stream(alice, cycle: cycle, ledger: &ledger, killAfter: killAfter) {
+            await stream(alice, as: aliceDevice, cycle: cycle, ledger: &ledger, killAfter: killAfter) {
                 killer.withLock {
                     $0 = Task.detached {
                         try? await Task.sleep(nanoseconds: delay * 1_000_000)
@@ -108,7 +119,7 @@ struct CrashSafetyTests {
         #expect(ledger.refused.isEmpty, "refused while the server was up: \(ledger.refused.prefix(5))")
 
         // The recipient, in the real client, on a real screen (its output).
-        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
+        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile, stateDirectory: bobState)
         for line in ["L", "bob", "password123"] { bob.type(line) }
         #expect(await bob.waitFor("Chat with:"), "bob did not log in:\n\(bob.output)")
         bob.type("alice")

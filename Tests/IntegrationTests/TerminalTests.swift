@@ -5,10 +5,12 @@ import TestSupport
 /// chat-client in a real pseudo-terminal (tmux): what a person sees, and what they must not.
 @Suite("chat-client in a real terminal")
 struct TerminalTests {
-    /// The shell line that runs the client, then reports its exit status and whether the
+    /// The shell line that runs the client (its keys and history in the server's scratch
+    /// directory, not the home directory), then reports its exit status and whether the
     /// terminal echoes again.
-    private func clientCommand(port: Int, caFile: String) -> String {
-        "\(RepositoryPaths.binary("chat-client")) --port \(port) --ca \(caFile); "
+    private func clientCommand(_ server: ServerProcess) -> String {
+        "\(RepositoryPaths.binary("chat-client")) --port \(server.port) --ca \(server.certificates.caFile)"
+            + " --state-dir \(server.workDirectory.appending("terminal-state")); "
             + #"echo "EXIT=$?"; if stty -a | grep -q -- ' -echo '; then echo ECHO_OFF; else echo ECHO_ON; fi"#
     }
 
@@ -21,7 +23,7 @@ struct TerminalTests {
         #expect(await bob.waitFor("Chat with:"))
 
         let terminal = try TmuxSession()
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        try terminal.type(clientCommand(server))
         #expect(try await terminal.waitFor("Register or login (R/L):"))
         for line in ["R", "alice"] { try terminal.type(line) }
         #expect(try await terminal.waitFor("Password:"))
@@ -41,7 +43,7 @@ struct TerminalTests {
         let terminal = try TmuxSession()
         let password = "Sup3r-Secret-Words"
 
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        try terminal.type(clientCommand(server))
         #expect(try await terminal.waitFor("Register or login (R/L):"))
         try terminal.type("R")
         #expect(try await terminal.waitFor("Username:"))
@@ -68,7 +70,7 @@ struct TerminalTests {
         defer { server.stop() }
         let terminal = try TmuxSession()
 
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        try terminal.type(clientCommand(server))
         #expect(try await terminal.waitFor("Register or login (R/L):"))
         try terminal.type("L")
         #expect(try await terminal.waitFor("Username:"))
@@ -117,31 +119,31 @@ struct TerminalTests {
         defer { server.stop() }
         let (terminal, bob) = try await aliceChattingWithBob(server: server, certificates: certificates)
 
-        // carol, by hand: a message for alice, who is chatting with bob.
+        // carol, by hand but encrypting: messages for alice, who is chatting with bob.
         let carol = try await LineClient.loggedIn("carol", port: server.port, caFile: certificates.caFile, register: true)
+        let carolDevice = try EncryptingPeer("carol")
+        try await carolDevice.publishKeys(on: carol)
         try await carol.chat(with: "alice")
-        try await carol.send(#"{"type":"send","id":5,"body":"are you there?"}"#)
+        try await carolDevice.send("are you there?", to: "alice", id: 5, on: carol)
         #expect(try await terminal.waitFor("[bob] (carol: 1) >"), "\((try? terminal.screen()) ?? "")")
-        try await carol.send(#"{"type":"send","id":6,"body":"hello again"}"#)
+        try await carolDevice.send("hello again", to: "alice", id: 6, on: carol)
         #expect(try await terminal.waitFor("[bob] (carol: 2) >"), "\((try? terminal.screen()) ?? "")")
-
-        // bob sends a multi-line message with an escape sequence that would clear the screen.
-        let bobRaw = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: false)
-        _ = await bob.waitForExit()  // displaced by the raw login
-        try await bobRaw.chat(with: "alice")
-        try await bobRaw.send(#"{"type":"send","id":7,"body":"first line\nsecond line\u001b[2J\u202Eevil"}"#)
-        #expect(try await terminal.waitFor("bob: first line"))
-        let screen = try terminal.screen()
-        #expect(screen.contains("    second line?[2J?evil"), "continuation indented, controls shown as ?:\n\(screen)")
-        #expect(screen.contains("now chatting with bob"), "the screen was not cleared")
 
         try terminal.type("/chat carol")
         #expect(try await terminal.waitFor("carol: are you there?"))
         #expect(try await terminal.waitFor("[carol] >"), "opened: no longer waiting")
+
+        // A multi-line message with an escape sequence that would clear the screen and a
+        // right-to-left override: decrypted, then neutralised.
+        try await carolDevice.send("first line\nsecond line\u{1B}[2J\u{202E}evil", to: "alice", id: 7, on: carol)
+        #expect(try await terminal.waitFor("carol: first line"))
+        let screen = try terminal.screen()
+        #expect(screen.contains("    second line?[2J?evil"), "continuation indented, controls shown as ?:\n\(screen)")
+        #expect(screen.contains("now chatting with bob"), "the screen was not cleared")
+        _ = bob
         try terminal.type("exit")
         #expect(try await terminal.waitFor("EXIT=0"))
         await carol.close()
-        await bobRaw.close()
     }
 
     @Test("delivered updates the mark on the message's own line while it is on screen")
@@ -171,7 +173,7 @@ struct TerminalTests {
         let server = try await ServerProcess(certificates: certificates)
         defer { server.stop() }
         let terminal = try TmuxSession()
-        try terminal.type(clientCommand(port: server.port, caFile: certificates.caFile))
+        try terminal.type(clientCommand(server))
         #expect(try await terminal.waitFor("Register or login (R/L):"))
         for line in ["R", "pat"] { try terminal.type(line) }
         #expect(try await terminal.waitFor("Password:"))
