@@ -14,8 +14,9 @@ source scripts/lib/deps.sh
 
 ensure_swift
 # tmux drives the interactive client in the end-to-end tests; openssl (the
-# command) makes test certificates through scripts/gen-certs.sh.
-ensure_packages libssl-dev libgdbm-dev libpq-dev libomemo-c-dev postgresql tmux openssl
+# command) makes test certificates through scripts/gen-certs.sh; gdb's gcore
+# dumps the running server's memory to show no message text is in it.
+ensure_packages libssl-dev libgdbm-dev libpq-dev libomemo-c-dev postgresql tmux openssl gdb
 
 deps_say "building chat-server and chat-client (debug)"
 swift build
