@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 import TestSupport
 
@@ -197,6 +198,40 @@ struct EndToEndEncryptionTests {
         #expect(await back.waitFor("Chat with:"))
         back.type("exit")
         #expect(await back.waitForExit() == 0)
+    }
+
+    @Test("in chat-client: lost and reordered messages still decrypt, a tampered one is reported, a replayed one dropped")
+    func hostileTransit() async throws {
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let work = try TemporaryDirectory(prefix: "e2e-transit")
+        defer { work.remove() }
+        let bob = try await user("bob", server, state: work.appending("bob"), register: true)
+        // alice, by hand: she encrypts six messages in order and the "network" (this test)
+        // loses one, swaps two, damages one and repeats one.
+        let alice = try await LineClient.loggedIn("alice", port: server.port, caFile: server.certificates.caFile, register: true)
+        let device = try EncryptingPeer("alice")
+        try await device.publishKeys(on: alice)
+        try await alice.chat(with: "bob")
+        bob.type("alice")
+        #expect(await bob.waitFor("now chatting with alice"))
+        var bodies: [String] = []
+        for index in 1...7 { bodies.append(try await device.body("transit \(index)", to: "bob", on: alice)) }
+        var damaged = try #require(Data(base64Encoded: bodies[5]))
+        damaged[damaged.count / 2] ^= 0x40
+        let sent = [bodies[0], bodies[3], bodies[2], bodies[4], damaged.base64EncodedString(), bodies[4], bodies[6]]
+        for (offset, body) in sent.enumerated() {
+            try await alice.send(String(decoding: ClientFrame.send(id: 100 + offset, body: body).encode(), as: UTF8.self))
+        }
+        #expect(await bob.waitFor("alice: transit 7"))
+        let shown = bob.output.components(separatedBy: "\n").compactMap { line in
+            line.range(of: "alice: transit ").map { String(line[$0.upperBound...]).trimmingCharacters(in: .whitespaces) }
+        }
+        #expect(shown == ["1", "4", "3", "5", "7"], "message 2 lost, 3 and 4 swapped, 6 damaged, 5 repeated: \(shown)")
+        #expect(bob.output.components(separatedBy: "a message from alice could not be decrypted").count - 1 == 1)
+        bob.type("exit")
+        #expect(await bob.waitForExit() == 0)
+        await alice.close()
     }
 
     /// Dumps `server`'s memory with gcore and checks that none of `markers` is in it.
