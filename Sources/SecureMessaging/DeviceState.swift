@@ -17,9 +17,12 @@ final class DeviceState {
     /// When the current signed prekey was made; it is replaced after `signedPreKeyLifetime`.
     private(set) var signedPreKeyMadeAt: Date
     private let storage: any SealedStorage
-    /// What each blob held when last read or written: a store that did not change is not
-    /// written again.
-    private var written: [Blob: [UInt8]] = [:]
+    /// Each store's change count when it was last read or written: a store that did not
+    /// change is neither exported nor written again (most messages change only the
+    /// sessions).
+    private var savedChanges: [Blob: Int] = [:]
+    /// The `device` blob as last read or written.
+    private var savedDevice: [UInt8]?
 
     /// The state in `storage`, or nil if this device has none yet.
     static func load(from storage: any SealedStorage) throws(MessengerError) -> DeviceState? {
@@ -44,7 +47,8 @@ final class DeviceState {
             throw .stateDamaged("the local Signal state does not read back (\(error))")
         }
         let state = try DeviceState(stores: stores, signedPreKeyMadeAt: madeAt, storage: storage)
-        state.written = blobs
+        state.savedChanges = state.changeCounts
+        state.savedDevice = blobs[.device]
         return state
     }
 
@@ -79,18 +83,31 @@ final class DeviceState {
     /// operation that may change one, before its result is used: a message is not sent or
     /// shown on a ratchet state that a crash would lose.
     func save() throws(MessengerError) {
-        let current: [Blob: [UInt8]] = [
-            .identity: stores.identity.exportState(),
-            .prekeys: stores.preKeys.exportState(),
-            .signedprekeys: stores.signedPreKeys.exportState(),
-            .sessions: stores.sessions.exportState(),
-            .device: Self.deviceBytes(signedPreKeyMadeAt: signedPreKeyMadeAt),
-        ]
-        for blob in Blob.allCases where written[blob] != current[blob] {
-            let bytes = current[blob]!
+        let counts = changeCounts
+        for (blob, count) in counts where savedChanges[blob] != count {
+            let bytes: [UInt8]
+            switch blob {
+            case .identity: bytes = stores.identity.exportState()
+            case .prekeys: bytes = stores.preKeys.exportState()
+            case .signedprekeys: bytes = stores.signedPreKeys.exportState()
+            default: bytes = stores.sessions.exportState()
+            }
             try MessengerError.storage { try storage.write(bytes, named: blob.rawValue) }
-            written[blob] = bytes
+            savedChanges[blob] = count
         }
+        let device = Self.deviceBytes(signedPreKeyMadeAt: signedPreKeyMadeAt)
+        if device != savedDevice {
+            try MessengerError.storage { try storage.write(device, named: Blob.device.rawValue) }
+            savedDevice = device
+        }
+    }
+
+    /// The change counts of the four stores.
+    private var changeCounts: [Blob: Int] {
+        [
+            .identity: stores.identity.changeCount, .prekeys: stores.preKeys.changeCount,
+            .signedprekeys: stores.signedPreKeys.changeCount, .sessions: stores.sessions.changeCount,
+        ]
     }
 
     /// The `device` blob: format 1, then the signed prekey's making time in milliseconds

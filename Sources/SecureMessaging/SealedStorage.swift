@@ -14,6 +14,7 @@ public protocol SealedStorage: AnyObject, Sendable {
 /// A `SealedStorage` in memory, for tests and chat-bench's simulated devices.
 public final class InMemorySealedStorage: SealedStorage {
     private let blobs = Locked<[String: [UInt8]]>([:])
+    private let writes = Locked<[String: Int]>([:])
 
     public init() {}
 
@@ -23,6 +24,12 @@ public final class InMemorySealedStorage: SealedStorage {
 
     public func write(_ bytes: [UInt8], named name: String) {
         blobs.withLock { $0[name] = bytes }
+        writes.withLock { $0[name, default: 0] += 1 }
+    }
+
+    /// How many times `name` was written.
+    public func writeCount(named name: String) -> Int {
+        writes.withLock { $0[name] ?? 0 }
     }
 
     /// The names written so far, sorted.

@@ -97,6 +97,12 @@ struct Device: @unchecked Sendable {  // used from one test task
         #expect(try await bob.receive(first, from: "alice") == .text("hello bob"))
         #expect(try await alice.receive(bob.send("hi alice", to: "alice"), from: "bob") == .text("hi alice"))
 
+        // A message rewrites the sessions, and nothing else.
+        let before = alice.storage.names.map { alice.storage.writeCount(named: $0) }
+        _ = try await bob.receive(alice.send("one more", to: "bob"), from: "alice")
+        let after = alice.storage.names.map { alice.storage.writeCount(named: $0) }
+        #expect(zip(alice.storage.names, zip(before, after)).filter { $0.1.0 != $0.1.1 }.map(\.0) == ["sessions"])
+
         // Both reopen their devices from storage: the sessions carry on.
         let alice2 = try await Device("alice", directory: directory, storage: alice.storage)
         let bob2 = try await Device("bob", directory: directory, storage: bob.storage)

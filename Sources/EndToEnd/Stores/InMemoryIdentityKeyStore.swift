@@ -5,6 +5,9 @@
 public final class InMemoryIdentityKeyStore: IdentityKeyStore {
     private let local: LocalIdentity
     private var trusted: [PeerAddress: IdentityKey] = [:]
+    /// Counts the changes made to this store, so that a caller persisting it can tell
+    /// whether it needs writing again without exporting it.
+    public private(set) var changeCount = 0
 
     public init(localIdentity: LocalIdentity) {
         local = localIdentity
@@ -19,6 +22,7 @@ public final class InMemoryIdentityKeyStore: IdentityKeyStore {
     }
 
     public func saveIdentity(_ key: IdentityKey?, for peer: PeerAddress) {
+        changeCount += 1
         trusted[peer] = key
     }
 

@@ -3,7 +3,12 @@
 /// Not Sendable: one `LocalDevice` uses it from one task at a time.
 public final class InMemoryPreKeyStore: PreKeyStore {
     private var records: [UInt32: [UInt8]] = [:]
-    public var nextPreKeyID: UInt32 = 1
+    /// Counts the changes made to this store, so that a caller persisting it can tell
+    /// whether it needs writing again without exporting it.
+    public private(set) var changeCount = 0
+    public var nextPreKeyID: UInt32 = 1 {
+        didSet { changeCount += 1 }
+    }
 
     public init() {}
 
@@ -12,6 +17,7 @@ public final class InMemoryPreKeyStore: PreKeyStore {
     }
 
     public func storePreKeyRecord(_ record: [UInt8], id: UInt32) {
+        changeCount += 1
         records[id] = record
     }
 
@@ -20,6 +26,7 @@ public final class InMemoryPreKeyStore: PreKeyStore {
     }
 
     public func removePreKey(id: UInt32) {
+        changeCount += 1
         records[id] = nil
     }
 

@@ -3,6 +3,9 @@
 /// Not Sendable: one `LocalDevice` uses it from one task at a time.
 public final class InMemorySessionStore: SessionStore {
     private var records: [PeerAddress: [UInt8]] = [:]
+    /// Counts the changes made to this store, so that a caller persisting it can tell
+    /// whether it needs writing again without exporting it.
+    public private(set) var changeCount = 0
 
     public init() {}
 
@@ -11,6 +14,7 @@ public final class InMemorySessionStore: SessionStore {
     }
 
     public func storeSessionRecord(_ record: [UInt8], for peer: PeerAddress) {
+        changeCount += 1
         records[peer] = record
     }
 
@@ -19,10 +23,12 @@ public final class InMemorySessionStore: SessionStore {
     }
 
     public func deleteSession(for peer: PeerAddress) -> Bool {
-        records.removeValue(forKey: peer) != nil
+        changeCount += 1
+        return records.removeValue(forKey: peer) != nil
     }
 
     public func deleteAllSessions(named name: String) -> Int {
+        changeCount += 1
         let peers = records.keys.filter { $0.name == name }
         for peer in peers {
             records[peer] = nil
