@@ -128,6 +128,8 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "ChatSession",
+                "EndToEnd",
+                "SecureMessaging",
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

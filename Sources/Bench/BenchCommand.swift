@@ -1,4 +1,5 @@
 import ArgumentParser
+import SecureMessaging
 import Shared
 
 /// `chat-bench`: parses the command line into a `BenchPlan` and runs it; nothing else.
@@ -62,8 +63,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "relay, login-storm: pairs (default 100; smoke 5).")
     var pairs: Int?
 
-    @Option(help: "relay, inbox: message body size in bytes (default 64, at least 24).")
+    @Option(help: "relay, inbox: message text size in bytes (default 64, at least 24).")
     var size: Int?
+
+    @Flag(help: "relay, login-storm: plaintext bodies instead of end-to-end encrypted ones, to see what encryption costs the server.")
+    var plaintext = false
 
     @Option(help: "relay (each mode), handshakes: measured seconds (default 10; smoke 1).")
     var duration: Double?
@@ -132,9 +136,11 @@ struct BenchCommand: AsyncParsableCommand {
         for (name, value) in positive where (value ?? 1) < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
-        if let size, !(MessageStamp.minimumSize...ChatMessage.maximumBodyBytes).contains(size) {
+        // Encrypted, the body is the padded text plus the Signal header, in base64.
+        let largest = plaintext ? ChatMessage.maximumBodyBytes : MessageEnvelope.maximumTextBytes
+        if let size, !(MessageStamp.minimumSize...largest).contains(size) {
             throw ValidationError(
-                "--size must be between \(MessageStamp.minimumSize) (room for the send time) and \(ChatMessage.maximumBodyBytes)")
+                "--size must be between \(MessageStamp.minimumSize) (room for the send time) and \(largest)")
         }
         if let duration, duration <= 0 { throw ValidationError("--duration must be more than 0 seconds") }
         if let slowlorisSeconds, slowlorisSeconds <= 0 {
@@ -150,6 +156,7 @@ struct BenchCommand: AsyncParsableCommand {
         plan.hold = hold ?? plan.hold
         plan.pairs = pairs ?? plan.pairs
         plan.size = size ?? plan.size
+        plan.encrypt = !plaintext
         plan.duration = duration ?? plan.duration
         plan.window = window ?? plan.window
         plan.rate = rate ?? plan.rate

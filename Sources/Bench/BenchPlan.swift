@@ -22,6 +22,9 @@ struct BenchPlan: Sendable {
     /// mode, warm-up seconds, flood window per sender, fixed offered rate (msgs/s total).
     var pairs = 100
     var size = 64
+    /// relay: bodies encrypted end to end as chat-client sends them (the text is `size`
+    /// bytes, the body larger); false sends the text itself.
+    var encrypt = true
     var duration = 10.0
     var warmup = 1.0
     var window = 8

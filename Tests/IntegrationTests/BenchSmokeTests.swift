@@ -44,6 +44,12 @@ struct BenchSmokeTests {
             for key in Self.expectedKeys[scenario] ?? [] {
                 #expect(fields[key] != nil, "\(scenario) lacks \(key): \(line)")
             }
+            if scenario == "relay" {
+                // Encrypted end to end as chat-client does, and every message decrypted.
+                #expect(fields["encrypted"] as? Bool == true, "\(line)")
+                #expect(fields["failures"] as? Int == 0, "\(line)")
+                #expect((fields["messages"] as? Int ?? 0) > 0, "\(line)")
+            }
         }
         #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm", "slowloris"], "JSON lines: \(seen)")
         #expect(run.stdout.contains("--scrypt-log-n 10"), "the output says how bench accounts are hashed")

@@ -47,6 +47,23 @@ struct BenchConnection: Sendable {
             .flatMapThrowing { try Self.expectOK($0) }
     }
 
+    /// Publishes this user's keys for end-to-end encryption.
+    func publishKeys(_ keys: PublishedKeys) -> EventLoopFuture<Void> {
+        withHandler { $0.request(.publishKeys(keys)) }
+            .flatMapThrowing { try Self.expectOK($0) }
+    }
+
+    /// `username`'s published keys, with one of their one-time prekeys.
+    func fetchKeys(for username: String) -> EventLoopFuture<PublishedBundle> {
+        withHandler { $0.request(.fetchKeys(username: username)) }.flatMapThrowing { frame in
+            guard case .keys(_, let bundle) = frame else {
+                if case .error(let error) = frame { throw BenchError.refused(error) }
+                throw BenchError.unexpectedReply("\(frame.kind.rawValue) to fetch_keys")
+            }
+            return bundle
+        }
+    }
+
     /// The waiting-message counts per sender.
     func inboxCounts() -> EventLoopFuture<[String: Int]> {
         withHandler { $0.request(.inbox) }.flatMapThrowing { frame in

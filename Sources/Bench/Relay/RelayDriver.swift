@@ -29,11 +29,27 @@ final class RelayDriver: Sendable {
         self.peerCount = connections.count
     }
 
-    /// Logs in both users of every pair, pairs them (`chat` each other), and attaches a
-    /// `RelayPeer` to each connection.
+    /// Both users' end-to-end encryption of one pair, on the pair's event loop.
+    private final class CipherPair {
+        let first: RelayCipher
+        let second: RelayCipher
+
+        init(_ first: RelayCipher, _ second: RelayCipher) {
+            self.first = first
+            self.second = second
+        }
+    }
+
+    private typealias Pair = (BenchConnection, BenchConnection, NIOLoopBound<CipherPair>?)
+
+    /// Logs in both users of every pair, publishes their keys when `encrypted` (as
+    /// chat-client does at its first login), pairs them (`chat` each other), lets the first
+    /// fetch the second's keys and start a session, and attaches a `RelayPeer` to each
+    /// connection.
     static func connect(
         pairs: [(String, String)],
         size: Int,
+        encrypted: Bool,
         connector: BenchConnector,
         concurrency: Int
     ) async throws -> RelayDriver {
@@ -43,16 +59,23 @@ final class RelayDriver: Sendable {
             let loop = eventLoops[index % eventLoops.count]
             return connector.session(username: first, on: loop)
                 .and(connector.session(username: second, on: loop))
-                .flatMap { a, b in
-                    a.chat(with: second).flatMap { b.chat(with: first) }.map { (a, b) }
-                        .flatMapErrorThrowing { error in
-                            a.channel.close(promise: nil)
-                            b.channel.close(promise: nil)
-                            throw error
-                        }
+                .flatMap { a, b -> EventLoopFuture<Pair> in
+                    // Keys before `chat`: the server remembers the partner's key at `chat`
+                    // and refuses sends once it changes.
+                    let ciphers = encrypted ? Self.publishKeys(a, first, b, second, on: loop) : loop.makeSucceededFuture(nil)
+                    return ciphers.flatMap { ciphers in
+                        a.chat(with: second).flatMap { b.chat(with: first) }
+                            .flatMap { Self.startSession(a, to: second, ciphers: ciphers, on: loop) }
+                            .map { (a, b, ciphers) }
+                    }
+                    .flatMapErrorThrowing { error in
+                        a.channel.close(promise: nil)
+                        b.channel.close(promise: nil)
+                        throw error
+                    }
                 }
         }
-        var established: [(BenchConnection, BenchConnection)] = []
+        var established: [Pair] = []
         var firstError: Error?
         for outcome in outcomes {
             switch outcome {
@@ -61,7 +84,7 @@ final class RelayDriver: Sendable {
             }
         }
         if let firstError {
-            for (a, b) in established {
+            for (a, b, _) in established {
                 a.channel.close(promise: nil)
                 b.channel.close(promise: nil)
             }
@@ -73,9 +96,9 @@ final class RelayDriver: Sendable {
             let mine = established.filter { $0.0.eventLoop === loop }
             let list = try await loop.submit { () -> NIOLoopBound<PeerList> in
                 let list = PeerList()
-                for (a, b) in mine {
-                    let peerA = RelayPeer(handler: a.handler.value, shared: shared)
-                    let peerB = RelayPeer(handler: b.handler.value, shared: shared)
+                for (a, b, ciphers) in mine {
+                    let peerA = RelayPeer(handler: a.handler.value, shared: shared, cipher: ciphers?.value.first)
+                    let peerB = RelayPeer(handler: b.handler.value, shared: shared, cipher: ciphers?.value.second)
                     peerA.partner = peerB
                     peerB.partner = peerA
                     list.peers += [peerA, peerB]
@@ -85,6 +108,32 @@ final class RelayDriver: Sendable {
             loops.append(LoopPeers(loop: loop, list: list))
         }
         return RelayDriver(shared: shared, loops: loops, connections: established.flatMap { [$0.0, $0.1] })
+    }
+
+    /// Makes both users' devices on `loop` and publishes their keys.
+    private static func publishKeys(
+        _ a: BenchConnection, _ first: String, _ b: BenchConnection, _ second: String, on loop: EventLoop
+    ) -> EventLoopFuture<NIOLoopBound<CipherPair>?> {
+        loop.flatSubmit {
+            do {
+                let pair = CipherPair(
+                    try RelayCipher(username: first, partner: second), try RelayCipher(username: second, partner: first))
+                let keys = (try pair.first.publication(), try pair.second.publication())
+                let bound = NIOLoopBound(pair, eventLoop: loop)
+                return a.publishKeys(keys.0).and(b.publishKeys(keys.1)).map { _ in bound }
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }
+    }
+
+    /// The first user fetches the second's keys and starts the session; the second's side
+    /// starts with the first message.
+    private static func startSession(
+        _ a: BenchConnection, to second: String, ciphers: NIOLoopBound<CipherPair>?, on loop: EventLoop
+    ) -> EventLoopFuture<Void> {
+        guard let ciphers else { return loop.makeSucceededVoidFuture() }
+        return a.fetchKeys(for: second).flatMapThrowing { try ciphers.value.first.start(with: $0) }
     }
 
     /// Every peer keeps `window` messages in flight.

@@ -26,6 +26,8 @@ final class RelayPeer {
 
     private let handler: ClientSessionHandler
     private let shared: RelayShared
+    /// The peer's end-to-end encryption; nil when the run sends plaintext bodies.
+    private let cipher: RelayCipher?
     /// The other user of the pair (same event loop).
     weak var partner: RelayPeer?
     private var mode = Mode.idle
@@ -36,9 +38,10 @@ final class RelayPeer {
 
     /// Takes over `handler`'s events; the handler acknowledges each message once
     /// `received` has counted it (automatic acknowledgement).
-    init(handler: ClientSessionHandler, shared: RelayShared) {
+    init(handler: ClientSessionHandler, shared: RelayShared, cipher: RelayCipher?) {
         self.handler = handler
         self.shared = shared
+        self.cipher = cipher
         handler.onEvent = { [weak self] event in
             switch event {
             case .message(let message): self?.received(message)
@@ -54,7 +57,7 @@ final class RelayPeer {
         self.mode = mode
         dueSoFar = 0
         if case .flood(let window) = mode {
-            while inFlight < window { sendOne() }
+            while inFlight < window, sendOne() {}
         }
     }
 
@@ -80,16 +83,48 @@ final class RelayPeer {
         }
     }
 
-    private func sendOne() {
-        let body = MessageStamp.body(sentAt: MonotonicClock.now(), size: shared.size)
+    /// Sends one message; false when this peer cannot send yet.
+    @discardableResult
+    private func sendOne() -> Bool {
+        let text = MessageStamp.body(sentAt: MonotonicClock.now(), size: shared.size)
+        var body = text
+        if let cipher {
+            // The peer that did not start the session waits for its partner's first
+            // message (counted as skipped at a fixed rate, not sent in flood).
+            guard cipher.canSend else {
+                if case .rate = mode { shared.skipped.increment() }
+                return false
+            }
+            do {
+                body = try cipher.seal(text)
+            } catch {
+                shared.failed("encrypt: \(error)")
+                return false
+            }
+        }
         handler.post(.send(body: body))
         inFlight += 1
         shared.sent.increment()
+        return true
     }
 
     private func received(_ message: ChatMessage) {
         let now = MonotonicClock.now()
-        if let sentAt = MessageStamp.sentAt(message.body) {
+        var text = message.body
+        if let cipher {
+            let couldSend = cipher.canSend
+            guard let opened = cipher.open(message) else {
+                shared.failed("a message did not decrypt")
+                partner?.delivered()
+                return
+            }
+            text = opened
+            // The first message set up this side of the session: start sending.
+            if !couldSend, case .flood(let window) = mode {
+                while inFlight < window, sendOne() {}
+            }
+        }
+        if let sentAt = MessageStamp.sentAt(text) {
             shared.recorder.record(sentAt: sentAt, receivedAt: now)
         }
         shared.received.increment()

@@ -11,7 +11,7 @@ struct RelayScenario {
         Progress.say("relay: logging in and pairing \(plan.pairs) pairs")
         let pairs = (0..<plan.pairs).map { (names[2 * $0], names[2 * $0 + 1]) }
         let driver = try await RelayDriver.connect(
-            pairs: pairs, size: plan.size, connector: context.connector, concurrency: plan.connectConcurrency)
+            pairs: pairs, size: plan.size, encrypted: plan.encrypt, connector: context.connector, concurrency: plan.connectConcurrency)
         let shared = driver.shared
         let ticker = Progress.every(1) {
             "relay: \(shared.received.value) messages relayed, \(shared.failures.value) refused"
@@ -39,6 +39,7 @@ struct RelayScenario {
         var result = ScenarioResult(scenario: "relay")
         result.set("pairs", plan.pairs)
         result.set("size_bytes", plan.size)
+        result.set("encrypted", .bool(plan.encrypt))
         result.set("duration_s", plan.duration, digits: 1)
         result.set("window", plan.window)
         result.set("messages", flood.received)
@@ -57,7 +58,7 @@ struct RelayScenario {
         result.set("unfinished", lost)
         result.set("server_rss_kib", rssKiB)
 
-        var notes = ["\(plan.pairs) pairs, \(plan.size) B, server \(Format.decimal(flood.serverCores, digits: 2)) cores busy"]
+        var notes = ["\(plan.pairs) pairs, \(plan.size) B \(plan.encrypt ? "encrypted end to end" : "plaintext"), server \(Format.decimal(flood.serverCores, digits: 2)) cores busy"]
         if failures > 0 { notes.append("\(failures) refused (\(shared.firstFailureReason ?? "?"))") }
         if floodStuck > 0 { notes.append("\(floodStuck) still in flight 10 s after stopping") }
         result.addRow(
