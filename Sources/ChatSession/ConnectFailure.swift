@@ -25,6 +25,8 @@ public enum ConnectFailure {
             return error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
         case ChannelError.connectTimeout:
             return "timed out (is the host reachable and the port right?)"
+        case let error as ServerEndpoint.UnknownHost:
+            return "unknown host (no address found for \(error.host))"
         case let error as SocketAddressError:
             if case .unknown(let host, _) = error { return "unknown host (no address found for \(host))" }
             return "\(error)"

@@ -49,6 +49,14 @@ public struct SessionConnector: Sendable {
         return pinned
     }
 
+    /// This connector dialling `address` (one of the host's) for every connection; the
+    /// certificate is still checked against the configured host name.
+    public func connecting(to address: SocketAddress) -> SessionConnector {
+        var pinned = self
+        pinned.address = address
+        return pinned
+    }
+
     /// Connects on `loop` (the group's next one when nil), verifies the server, says
     /// `hello` and returns the open session. Events go to `connection.events`.
     public func connect(on loop: EventLoop? = nil) async throws -> ChatConnection {

@@ -2,10 +2,12 @@ import ChatSession
 import Foundation
 import Shared
 
-/// Connects through the session library, runs the REPL, and closes with close_notify.
+/// Connects through the session library (to the first server that answers), runs the REPL,
+/// and closes with close_notify.
 struct ChatClient {
-    let host: String
-    let port: Int
+    /// Where to connect, in order: the first that answers is used, and the others are
+    /// failed over to when it goes away.
+    let servers: [ServerEndpoint]
     let caFile: String
     /// `--state-dir`: where keys and history live, if not the default.
     let stateDirectory: String?
@@ -15,11 +17,10 @@ struct ChatClient {
     /// Runs one session; returns the process exit status.
     func run() async -> Int32 {
         let configuration = SessionConfiguration(
-            host: host, port: port, caFile: caFile, agent: ProtocolVersion.agent("chat-client"),
-            acknowledgement: .afterShown)
-        let connector: SessionConnector
+            caFile: caFile, agent: ProtocolVersion.agent("chat-client"), acknowledgement: .afterShown)
+        let connector: FailoverConnector
         do {
-            connector = try SessionConnector(configuration: configuration)
+            connector = try FailoverConnector(endpoints: servers, configuration: configuration)
         } catch {
             Console.errorLine("chat-client: \(error)")
             return 2
@@ -27,18 +28,24 @@ struct ChatClient {
 
         let (events, continuation) = AsyncStream.makeStream(of: ClientEvent.self)
         let deliver: @Sendable (ClientEvent) -> Void = { continuation.yield($0) }
+        let reconnect: @Sendable () async throws -> (ChatConnection, ServerEndpoint) = {
+            try await connector.connect { deliver(.session($0)) }
+        }
         let connection: ChatConnection
+        let endpoint: ServerEndpoint
         do {
-            connection = try await connector.connect { deliver(.session($0)) }
+            (connection, endpoint) = try await reconnect()
         } catch SessionError.refused(let error) {
             Console.errorLine("Server refused the session: \(error.message)")
             return 1
         } catch {
-            Console.errorLine("chat-client: cannot connect to \(host):\(port): \(ConnectFailure.reason(for: error))")
+            let names = servers.map(\.description).joined(separator: ", ")
+            let target = servers.count == 1 ? names : "any of \(names)"
+            Console.errorLine("chat-client: cannot connect to \(target): \(ConnectFailure.reason(for: error))")
             return 1
         }
         Console.writeLine(
-            "Connected to \(host):\(port) over \(connection.handshake.protocolVersion) "
+            "Connected to \(endpoint) over \(connection.handshake.protocolVersion) "
                 + "(\(connection.handshake.cipherSuite)); server certificate verified against \(caFile).")
 
         let terminal = Terminal()
@@ -50,11 +57,13 @@ struct ChatClient {
             signals.cancel()
             terminal.restore()
         }
+        let primary = servers[0]
         let repl = ChatREPL(
-            connection: connection, host: host, port: port, stateDirectory: stateDirectory, events: events,
-            deliver: deliver, terminal: terminal, format: MessageFormatter(), bell: bell)
+            connection: connection, endpoint: endpoint, reconnect: reconnect, host: primary.host, port: primary.port,
+            stateDirectory: stateDirectory, events: events, deliver: deliver, terminal: terminal,
+            format: MessageFormatter(), bell: bell)
         let outcome = await repl.run()
-        await connection.close()
+        await repl.connection.close()
         return outcome.rawValue
     }
 }

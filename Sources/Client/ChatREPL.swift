@@ -31,6 +31,12 @@ final class ChatREPL {
         let outcome: Outcome
     }
 
+    /// A request's connection was lost before its answer; the client failed over.
+    private struct RequestInterrupted: Error {}
+
+    /// Backoff between failover attempts: doubling from the first, up to the last.
+    private static let retryDelays: (first: Double, longest: Double) = (0.5, 8)
+
     static let helpText = """
         Commands:
           /chat USER   chat with USER (stored messages from them are shown first)
@@ -47,8 +53,20 @@ final class ChatREPL {
         Anything else is sent to the person you are chatting with.
         """
 
-    private let connection: ChatConnection
-    /// Where the server is: names the local state directory.
+    /// The session in use; replaced when the client fails over to another server.
+    private(set) var connection: ChatConnection
+    /// The server it is with.
+    private var endpoint: ServerEndpoint
+    /// Opens a session with the first server that answers, its events into this REPL's
+    /// stream: how the client fails over.
+    private let reconnect: @Sendable () async throws -> (ChatConnection, ServerEndpoint)
+    /// The password, kept in memory only to log in again after a failover.
+    private var password: String?
+    /// The server said another login took this session over: no failover then.
+    private var displaced = false
+    /// Numbers the backoff timers, so that a late one is told from the current one.
+    private var retryTimer = 0
+    /// The first server given: names the local state directory, whichever server is in use.
     private let host: String
     private let port: Int
     /// `--state-dir`, if given.
@@ -82,6 +100,8 @@ final class ChatREPL {
     /// terminal's lines and Ctrl-C.
     init(
         connection: ChatConnection,
+        endpoint: ServerEndpoint,
+        reconnect: @escaping @Sendable () async throws -> (ChatConnection, ServerEndpoint),
         host: String,
         port: Int,
         stateDirectory: String?,
@@ -93,6 +113,8 @@ final class ChatREPL {
     ) {
         self.bell = bell
         self.connection = connection
+        self.endpoint = endpoint
+        self.reconnect = reconnect
         self.host = host
         self.port = port
         self.stateDirectory = stateDirectory
@@ -107,12 +129,16 @@ final class ChatREPL {
         let outcome: Outcome
         do {
             while true {
-                if username == nil {
-                    try await authenticate()
-                } else if partner == nil {
-                    try await choosePartner()
-                } else {
-                    try await chat()
+                do {
+                    if username == nil {
+                        try await authenticate()
+                    } else if partner == nil {
+                        try await choosePartner()
+                    } else {
+                        try await chat()
+                    }
+                } catch is RequestInterrupted {
+                    say(format.notice("the connection dropped before the server answered; that last request may not have been carried out"))
                 }
             }
         } catch let leave as Leave {
@@ -223,6 +249,7 @@ final class ChatREPL {
         case .ok(_, let canonical, let identityKey, let preKeys):
             let user = canonical ?? name.lowercased()
             username = user
+            self.password = password
             say("Logged in as \(user)")
             // The server follows the login with the inbox summary.
             while true {
@@ -427,6 +454,7 @@ final class ChatREPL {
         guard again == new else { return say("The new passwords do not match; password not changed.") }
         switch try await request(.passwd(password: current, newPassword: new)) {
         case .ok:
+            password = new
             do {
                 try local?.vault.changePassword(from: current, to: new)
                 say("Password changed.")
@@ -629,7 +657,7 @@ final class ChatREPL {
             case .session(let event):
                 try await handle(event)
             default:
-                continue
+                continue  // `.reconnected`: the prompt still waits for its line
             }
         }
     }
@@ -646,7 +674,14 @@ final class ChatREPL {
         while true {
             switch try await nextEvent() {
             case .answer(number, let result):
+                if case .failure = result, !connection.isActive, password != nil {
+                    // The connection went with the answer: fail over (at its `closed`
+                    // event), then say the request may not have been done.
+                    continue
+                }
                 return try result.get()
+            case .reconnected:
+                throw RequestInterrupted()
             case .session(let event):
                 try await handle(event)
             default:
@@ -667,6 +702,7 @@ final class ChatREPL {
                 throw Leave(outcome: .interrupted)
             case .session(.closed(let reason)):
                 connected = false
+                if let resumed = try await failOver(after: reason) { return resumed }
                 terminal.restore()
                 Console.writeLine("\nDisconnected: \(reason)")
                 throw Leave(outcome: .endedByServer)
@@ -713,7 +749,11 @@ final class ChatREPL {
                 if bell { terminal.bell() }
             case .preKeysLow:
                 await replenishPreKeys()
+            case .shutdown where password != nil:
+                // Another server may take over: the `closed` that follows fails over.
+                say(format.notice(message))
             case .displaced, .shutdown:
+                displaced = code == .displaced
                 connected = false
                 terminal.restore()
                 say("\n" + message.prefix(1).uppercased() + message.dropFirst() + "; the server is closing this session.")
@@ -729,6 +769,75 @@ final class ChatREPL {
             }
         case .reply, .badFrame, .closed:
             break  // no posted requests; the other two end in `nextEvent`
+        }
+    }
+
+    // MARK: - Failover
+
+    /// After the connection is lost while logged in: opens a session with the first server
+    /// that answers (retrying with backoff until one does, or the user leaves), logs in
+    /// again with the remembered password, re-opens the chat that was open (what was
+    /// stored meanwhile arrives now), and says so in one line. Returns `.reconnected`, or
+    /// the line the user typed meanwhile (sent now); nil when there is nothing to resume.
+    private func failOver(after reason: SessionCloseReason) async throws -> ClientEvent? {
+        guard let username, let password, !displaced else { return nil }
+        say(format.notice("lost the connection to \(endpoint) (\(reason)); reconnecting (exit leaves)"))
+        var delay = Self.retryDelays.first
+        var typed: String?
+        while true {
+            do {
+                let (fresh, reached) = try await reconnect()
+                connection = fresh
+                endpoint = reached
+                connected = true
+                _ = try await fresh.login(username: username, password: password)
+                var reopened = ""
+                if let partner {
+                    let opened = try await fresh.chat(with: partner)
+                    try showKeyStatus(of: opened.username, identityKey: opened.identityKey)
+                    reopened = "; chat with \(partner) re-opened"
+                }
+                say(format.notice("reconnected to \(reached) as \(username)\(reopened)"))
+                return typed.map(ClientEvent.line) ?? .reconnected
+            } catch SessionError.refused(let error) {
+                say("Could not log in again: \(error.message)")
+                throw Leave(outcome: .endedByServer)
+            } catch {
+                connected = false
+            }
+            try await pause(seconds: delay, keeping: &typed)
+            delay = min(delay * 2, Self.retryDelays.longest)
+        }
+    }
+
+    /// Waits `seconds` between failover attempts, still leaving on Ctrl-C, `exit` or end of
+    /// input; the first line typed meanwhile is kept for when the session is back.
+    private func pause(seconds: Double, keeping typed: inout String?) async throws {
+        retryTimer += 1
+        let timer = retryTimer
+        let deliver = self.deliver
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            deliver(.retry(timer))
+        }
+        while true {
+            switch await events.next() ?? .endOfInput {
+            case .retry(timer):
+                return
+            case .interrupted:
+                terminal.restore()
+                Console.write("\n")
+                throw Leave(outcome: .interrupted)
+            case .endOfInput:
+                throw Leave(outcome: .clean)
+            case .line(let line) where line.trimmingCharacters(in: .whitespaces) == "exit":
+                throw Leave(outcome: .clean)
+            case .line(let line):
+                typed = typed ?? line
+                say(format.notice("not connected: this is sent once the connection is back"))
+            default:
+                continue  // the lost connection's last events, a late timer
+            }
         }
     }
 

@@ -16,6 +16,14 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Server port.")
     var port = defaults.port
 
+    @Option(
+        name: .customLong("server"),
+        help: ArgumentHelp(
+            "A server as HOST:PORT ([IPv6]:PORT); repeat it to fail over, tried in order.",
+            discussion: "A host name with several addresses counts as several. Default: --host and --port.",
+            valueName: "host:port"))
+    var servers: [String] = []
+
     @Option(help: "PEM file of the CA that signed the server certificate.")
     var ca = defaults.caFile
 
@@ -32,10 +40,19 @@ struct ClientCommand: AsyncParsableCommand {
         guard (1...65_535).contains(port) else {
             throw ValidationError("--port must be between 1 and 65535")
         }
+        for server in servers where ServerEndpoint(parsing: server, defaultPort: port) == nil {
+            throw ValidationError("--server \(server): expected HOST:PORT with a port between 1 and 65535")
+        }
+    }
+
+    /// `--server`s in order, or `--host` and `--port`.
+    private var endpoints: [ServerEndpoint] {
+        let given = servers.compactMap { ServerEndpoint(parsing: $0, defaultPort: port) }
+        return given.isEmpty ? [ServerEndpoint(host: host, port: port)] : given
     }
 
     func run() async throws {
-        let status = await ChatClient(host: host, port: port, caFile: ca, stateDirectory: stateDir, bell: !noBell).run()
+        let status = await ChatClient(servers: endpoints, caFile: ca, stateDirectory: stateDir, bell: !noBell).run()
         if status != 0 {
             throw ExitCode(status)
         }

@@ -14,4 +14,8 @@ enum ClientEvent: Sendable {
     case session(SessionEvent)
     /// The answer to the REPL's request number `request`.
     case answer(request: Int, Result<ServerFrame, any Error>)
+    /// A failover backoff timer, numbered, ran out.
+    case retry(Int)
+    /// The session was lost and a new one is logged in (and has the chat open again).
+    case reconnected
 }

@@ -13,9 +13,10 @@ public final class ClientProcess: @unchecked Sendable {
     /// A client of the server at `host`:`port`. Its keys and history go to `stateDirectory`
     /// (`--state-dir`); by default to a directory of its own, so each process is a new
     /// device. Pass one path to several processes to run the same user's machine again.
+    /// `arguments` come last (`--server`s, say).
     public init(
         port: Int, caFile: String, host: String = "127.0.0.1", environment: [String: String]? = nil,
-        stateDirectory: String? = nil
+        stateDirectory: String? = nil, arguments: [String] = []
     ) throws {
         scratch = try TemporaryDirectory(prefix: "client")
         outputPath = scratch.appending("output")
@@ -27,7 +28,7 @@ public final class ClientProcess: @unchecked Sendable {
         process.arguments = [
             "--host", host, "--port", String(port), "--ca", caFile,
             "--state-dir", stateDirectory ?? scratch.appending("state"),
-        ]
+        ] + arguments
         if let environment { process.environment = environment }
         process.standardInput = stdin
         process.standardOutput = output
