@@ -36,6 +36,8 @@ final class ChatREPL {
 
     /// Backoff between failover attempts: doubling from the first, up to the last.
     private static let retryDelays: (first: Double, longest: Double) = (0.5, 8)
+    /// How long failover keeps trying before the client gives up and exits.
+    private static let failoverPatience: Double = 300
 
     static let helpText = """
         Commands:
@@ -66,6 +68,10 @@ final class ChatREPL {
     private var displaced = false
     /// Numbers the backoff timers, so that a late one is told from the current one.
     private var retryTimer = 0
+    /// A line was asked of the terminal or pipe and has not come yet: a prompt's, or a
+    /// failover wait's (so that `exit` is read from a pipe there too), which the next
+    /// prompt then takes instead of asking again.
+    private var lineRequested = false
     /// The first server given: names the local state directory, whichever server is in use.
     private let host: String
     private let port: Int
@@ -643,15 +649,23 @@ final class ChatREPL {
 
     /// Shows `text` and waits for a line; nil on Ctrl-D / end of input. `exit` leaves.
     private func prompt(_ text: String, hidden: Bool = false, transient: Bool = false) async throws -> String? {
-        terminal.requestLine(prompt: text, hidden: hidden, transient: transient, deliver: deliver)
+        if lineRequested {
+            // A failover's wait already asked piped input for this line.
+            Console.write(text)
+        } else {
+            terminal.requestLine(prompt: text, hidden: hidden, transient: transient, deliver: deliver)
+            lineRequested = true
+        }
         while true {
             switch try await nextEvent() {
             case .line(let line):
+                lineRequested = false
                 if !hidden && line.trimmingCharacters(in: .whitespaces) == "exit" {
                     throw Leave(outcome: .clean)
                 }
                 return line
             case .endOfInput:
+                lineRequested = false
                 if terminal.isInteractive { Console.write("\n") }
                 return nil
             case .session(let event):
@@ -784,7 +798,12 @@ final class ChatREPL {
         say(format.notice("lost the connection to \(endpoint) (\(reason)); reconnecting (exit leaves)"))
         var delay = Self.retryDelays.first
         var typed: String?
+        let giveUp = Date().addingTimeInterval(Self.failoverPatience)
         while true {
+            guard Date() < giveUp else {
+                say(format.notice("no server answered for \(Int(Self.failoverPatience / 60)) minutes; giving up"))
+                return nil
+            }
             do {
                 let (fresh, reached) = try await reconnect()
                 connection = fresh
@@ -813,6 +832,13 @@ final class ChatREPL {
     /// Waits `seconds` between failover attempts, still leaving on Ctrl-C, `exit` or end of
     /// input; the first line typed meanwhile is kept for when the session is back.
     private func pause(seconds: Double, keeping typed: inout String?) async throws {
+        // Piped input is read only when asked for: ask, unless a prompt already did. (A
+        // terminal has Ctrl-C; a line is not read from it outside a prompt, so that a
+        // hidden prompt later never gets an echoing read.)
+        if !terminal.isInteractive && !lineRequested {
+            terminal.requestLine(prompt: "", hidden: false, deliver: deliver)
+            lineRequested = true
+        }
         retryTimer += 1
         let timer = retryTimer
         let deliver = self.deliver
@@ -833,6 +859,7 @@ final class ChatREPL {
             case .line(let line) where line.trimmingCharacters(in: .whitespaces) == "exit":
                 throw Leave(outcome: .clean)
             case .line(let line):
+                lineRequested = false
                 typed = typed ?? line
                 say(format.notice("not connected: this is sent once the connection is back"))
             default:
