@@ -52,7 +52,8 @@ final class ChatREPL {
           /history [N] the last N messages with your partner (default 20), from this machine
           /help        this list
           exit         log out and quit (Ctrl-D too)
-        Anything else is sent to the person you are chatting with.
+        Anything else is sent to the person you are chatting with; end a line with \\ to
+        go on with another line of the same message.
         """
 
     /// The session in use; replaced when the client fails over to another server.
@@ -361,9 +362,15 @@ final class ChatREPL {
             return
         }
         guard let partner, let local else { return }
+        // A line ending in a backslash goes on: the message has several lines.
+        var text = line
+        while text.hasSuffix("\\") {
+            guard let more = try await prompt("... ", transient: true) else { throw Leave(outcome: .clean) }
+            text = text.dropLast() + "\n" + more
+        }
         let body: String
         do {
-            body = try await encrypt(line, to: partner, with: local.messenger)
+            body = try await encrypt(text, to: partner, with: local.messenger)
         } catch let error as MessengerError {
             if case .partnerKeyChanged = error {
                 warnKeyChanged(partner)
@@ -375,9 +382,9 @@ final class ChatREPL {
         let sentAt = Date()
         switch try await request(.send(body: body)) {
         case .receipt(_, let messageID, let status):
-            let printed = terminal.printAbove(format.ownMessage(line, sentAt: sentAt, status: .init(status)))
-            sent[messageID] = SentMessage(to: partner, body: line, sentAt: sentAt, printed: printed)
-            record(HistoryEntry(messageID: messageID, partner: partner, direction: .sent, text: line, date: sentAt))
+            let printed = terminal.printAbove(format.ownMessage(text, sentAt: sentAt, status: .init(status)))
+            sent[messageID] = SentMessage(to: partner, body: text, sentAt: sentAt, printed: printed)
+            record(HistoryEntry(messageID: messageID, partner: partner, direction: .sent, text: text, date: sentAt))
         case .error(let error) where error.code == .identityChanged:
             // The partner published a new identity since the chat opened: opening it again
             // reports the new key, which then waits for /trust.

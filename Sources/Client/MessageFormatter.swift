@@ -50,7 +50,8 @@ struct MessageFormatter {
     }
 
     func ownMessage(_ body: String, sentAt: Date, status: Mark) -> String {
-        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): \(Self.printable(body))  \(mark(status))"
+        "\(time(Int64(sentAt.timeIntervalSince1970 * 1000))) \(name("you", own: true)): "
+            + "\(ChatText.displayable(body, continuation: Self.continuation))  \(mark(status))"
     }
 
     /// The later notice that a message reached the partner's screen.

@@ -157,6 +157,10 @@ struct EndToEndEncryptionTests {
         #expect(await newBob.waitFor("alice: hello new bob"))
         newBob.type("hi alice")
         #expect(await alice.waitFor("bob: hi alice"))
+        // A line ending in a backslash goes on: one message of two lines, shown indented.
+        alice.type("two\\")
+        alice.type("lines")
+        #expect(await newBob.waitFor("alice: two\n    lines"), "\(newBob.output)")
         for client in [alice, newBob] { client.type("exit") }
         #expect(await alice.waitForExit() == 0)
         #expect(await newBob.waitForExit() == 0)
