@@ -27,6 +27,13 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // What every Swift user of OpenSSL shares, without NIO: the error queue reader and
+        // scrypt (the server's password hashes, the client's vault key).
+        .target(
+            name: "OpenSSLSupport",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         // Real C functions for the OpenSSL macros Swift cannot import.
         .target(
             name: "COpenSSLShims",
@@ -62,7 +69,7 @@ let package = Package(
         // AES-256-GCM, scrypt and RAND_bytes from OpenSSL; it knows neither NIO nor EndToEnd.
         .target(
             name: "LocalVault",
-            dependencies: ["COpenSSL"],
+            dependencies: ["COpenSSL", "OpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
         // The client's end-to-end layer over EndToEnd: keys to publish, trust in partners'
@@ -78,6 +85,7 @@ let package = Package(
             dependencies: [
                 "COpenSSL",
                 "COpenSSLShims",
+                "OpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,6 +96,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Shared",
+                "OpenSSLSupport",
                 "COpenSSL",
                 "CGDBM",
                 "CPostgreSQL",

@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLSupport
 
 /// `vault.key`: the vault's data key, wrapped with AES-256-GCM under a key-encryption key that
 /// scrypt derives from the password.
@@ -79,11 +80,12 @@ struct KeyFile {
     /// The password's UTF-8 in Unicode NFC, through scrypt: "é" typed as one code point or as
     /// "e" plus a combining accent (terminals and input methods differ) is the same password.
     private static func deriveKey(password: String, salt: [UInt8], parameters: ScryptParameters) throws(VaultError) -> [UInt8] {
-        try Scrypt.derive(
-            password: Array(password.precomposedStringWithCanonicalMapping.utf8),
-            salt: salt,
-            parameters: parameters,
-            length: AESGCM.keyLength
-        )
+        do {
+            return try Scrypt.derive(
+                password: Array(password.precomposedStringWithCanonicalMapping.utf8), salt: salt,
+                n: parameters.n, r: UInt64(parameters.r), p: UInt64(parameters.p), length: AESGCM.keyLength)
+        } catch {
+            throw .cryptoFailed(error.reason)
+        }
     }
 }

@@ -1,4 +1,5 @@
 internal import COpenSSL
+import OpenSSLSupport
 
 /// AES-256-GCM through OpenSSL's EVP interface. Sealed bytes are `nonce || ciphertext || tag`
 /// with a fresh random 12-byte nonce per seal.
@@ -25,7 +26,7 @@ enum AESGCM {
             throw .cryptoFailed("cannot allocate a cipher context")
         }
         defer { EVP_CIPHER_CTX_free(context) }
-        OpenSSLFailure.clear()
+        OpenSSLErrorQueue.clear()
 
         var sealed = nonce + [UInt8](repeating: 0, count: plaintext.count + tagLength)
         let ok = sealed.withUnsafeMutableBufferPointer { out -> Bool in
@@ -47,7 +48,7 @@ enum AESGCM {
             return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(tagLength), tag) == 1
         }
         guard ok else {
-            throw .cryptoFailed(OpenSSLFailure.drain(fallback: "AES-GCM encryption failed"))
+            throw .cryptoFailed(OpenSSLErrorQueue.drainDescription(fallback: "AES-GCM encryption failed"))
         }
         return sealed
     }
@@ -64,7 +65,7 @@ enum AESGCM {
             throw .cryptoFailed("cannot allocate a cipher context")
         }
         defer { EVP_CIPHER_CTX_free(context) }
-        OpenSSLFailure.clear()
+        OpenSSLErrorQueue.clear()
 
         // One spare byte so the final call has somewhere valid to point even for an empty
         // plaintext; GCM writes nothing there.
@@ -99,10 +100,10 @@ enum AESGCM {
             }
         }
         if setUpFailed {
-            throw .cryptoFailed(OpenSSLFailure.drain(fallback: "AES-GCM decryption failed"))
+            throw .cryptoFailed(OpenSSLErrorQueue.drainDescription(fallback: "AES-GCM decryption failed"))
         }
         // A failed tag check leaves an error on the queue; it is an answer, not a failure.
-        OpenSSLFailure.clear()
+        OpenSSLErrorQueue.clear()
         guard verified else { return nil }
         plaintext.removeLast()
         return plaintext

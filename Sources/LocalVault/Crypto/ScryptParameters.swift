@@ -1,3 +1,5 @@
+import OpenSSLSupport
+
 /// scrypt's cost parameters, stored in `vault.key` beside the salt so a vault opens with the
 /// parameters it was made with.
 struct ScryptParameters: Sendable, Hashable, CustomStringConvertible {
@@ -22,11 +24,9 @@ struct ScryptParameters: Sendable, Hashable, CustomStringConvertible {
     /// N itself.
     var n: UInt64 { 1 << UInt64(logN) }
 
-    /// The memory OpenSSL allocates for these parameters, by its own formula (`128 * r * p`
-    /// for B plus `128 * r * (N + 2)` for V); passed, plus slack, as scrypt's explicit limit.
+    /// The memory OpenSSL allocates for these parameters.
     var requiredMemoryBytes: UInt64 {
-        let blockBytes = 128 * UInt64(r)
-        return blockBytes * UInt64(p) + blockBytes * (n + 2)
+        Scrypt.requiredMemory(n: n, r: UInt64(r), p: UInt64(p))
     }
 
     /// Whether the parameters are within the limits this client will compute.

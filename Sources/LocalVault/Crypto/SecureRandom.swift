@@ -1,4 +1,5 @@
 internal import COpenSSL
+import OpenSSLSupport
 
 /// Salts, data keys and nonces: OpenSSL's CSPRNG (`RAND_bytes`).
 enum SecureRandom {
@@ -8,12 +9,12 @@ enum SecureRandom {
     static func bytes(_ count: Int) throws(VaultError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         guard count > 0 else { return bytes }
-        OpenSSLFailure.clear()
+        OpenSSLErrorQueue.clear()
         let status = bytes.withUnsafeMutableBufferPointer { buffer in
             RAND_bytes(buffer.baseAddress, Int32(buffer.count))
         }
         guard status == 1 else {
-            throw .cryptoFailed(OpenSSLFailure.drain(fallback: "RAND_bytes failed"))
+            throw .cryptoFailed(OpenSSLErrorQueue.drainDescription(fallback: "RAND_bytes failed"))
         }
         return bytes
     }

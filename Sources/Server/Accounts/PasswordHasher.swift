@@ -1,5 +1,6 @@
 internal import COpenSSL
 import Foundation
+import OpenSSLSupport
 import Shared
 
 /// Hashes and verifies passwords with scrypt (OpenSSL's `EVP_PBE_scrypt`).
@@ -96,35 +97,13 @@ struct PasswordHasher: Sendable {
         guard (1...maximumHashLength).contains(length), (1...maximumHashLength).contains(salt.count) else {
             throw .malformedHash("salt and output must be 1-\(maximumHashLength) bytes")
         }
-        // OpenSSL's default limit (maxmem 0 = 32 MiB) is too small for N = 2^15, r = 8;
-        // pass what these parameters need plus slack.
-        let maximumMemory = parameters.requiredMemoryBytes + (1 << 20)
-        var output = [UInt8](repeating: 0, count: length)
-        OpenSSLErrorQueue.clear()
-        let status = password.withUnsafeBytes { passwordBuffer in
-            salt.withUnsafeBufferPointer { saltBuffer in
-                output.withUnsafeMutableBufferPointer { outputBuffer in
-                    // OpenSSL treats a NULL password as the empty one, which is what an
-                    // empty Swift array (no base address) means.
-                    EVP_PBE_scrypt(
-                        passwordBuffer.baseAddress?.assumingMemoryBound(to: CChar.self),
-                        passwordBuffer.count,
-                        saltBuffer.baseAddress,
-                        saltBuffer.count,
-                        parameters.n,
-                        UInt64(parameters.r),
-                        UInt64(parameters.p),
-                        maximumMemory,
-                        outputBuffer.baseAddress,
-                        outputBuffer.count
-                    )
-                }
-            }
+        do {
+            return try Scrypt.derive(
+                password: password, salt: salt, n: parameters.n, r: UInt64(parameters.r), p: UInt64(parameters.p),
+                length: length)
+        } catch {
+            throw .derivationFailed(error.reason)
         }
-        guard status == 1 else {
-            throw .derivationFailed(openSSLErrors())
-        }
-        return output
     }
 
     /// Compares two byte strings in time that depends only on their length

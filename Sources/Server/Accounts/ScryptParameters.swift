@@ -1,3 +1,5 @@
+import OpenSSLSupport
+
 /// The cost parameters of scrypt, stored beside every hash so they can be raised later
 /// without invalidating existing passwords.
 struct ScryptParameters: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -42,14 +44,9 @@ struct ScryptParameters: Sendable, Hashable, Codable, CustomStringConvertible {
         return requiredMemoryBytes <= Self.maximumMemoryBytes
     }
 
-    /// The memory OpenSSL allocates for these parameters, by its own formula
-    /// (`128 * r * p` for B plus `128 * r * (N + 2)` for V).
-    ///
-    /// OpenSSL's default limit (maxmem 0 means 32 MiB) rejects N = 2^15 with r = 8, so the
-    /// hasher passes this figure, plus slack, as an explicit limit.
+    /// The memory OpenSSL allocates for these parameters.
     var requiredMemoryBytes: UInt64 {
-        let blockBytes = 128 * UInt64(r)
-        return blockBytes * UInt64(p) + blockBytes * (n + 2)
+        Scrypt.requiredMemory(n: n, r: UInt64(r), p: UInt64(p))
     }
 
     var description: String {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 internal import COpenSSL
 internal import COpenSSLShims
+import OpenSSLSupport
 
 /// One TLS session: an `SSL*` joined to two memory BIOs, with no I/O of its own.
 ///

@@ -1,6 +1,7 @@
 import Foundation
 internal import COpenSSL
 internal import COpenSSLShims
+import OpenSSLSupport
 
 /// An OpenSSL `SSL_CTX` set up once, for every connection of one process.
 ///

@@ -1,7 +1,7 @@
 internal import COpenSSL
 
 /// Reads and clears OpenSSL's thread-local error queue: the one reader of it in the
-/// project (TLS, the password hasher, the end-to-end crypto provider).
+/// project (TLS, scrypt, the client's vault).
 ///
 /// The queue is per thread, and an event loop thread serves many connections: an
 /// error left behind by one connection would be blamed on the next. So every SSL
