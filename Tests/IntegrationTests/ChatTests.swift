@@ -10,15 +10,10 @@ struct ChatTests {
     /// machine per server (one state directory), so a later login reads what was sent to
     /// the earlier one.
     private func user(_ name: String, _ server: ServerProcess, register: Bool = true) async throws -> ClientProcess {
-        let client = try ClientProcess(
+        try await ClientProcess(
             port: server.port, caFile: server.certificates.caFile,
-            stateDirectory: server.workDirectory.appending("state-\(name)"))
-        let lines = register ? ["R", name, "password123", "password123"] : ["L", name, "password123"]
-        for line in lines { client.type(line) }
-        guard await client.waitFor("Chat with:") else {
-            throw FixtureError("\(name) did not reach the chat prompt:\n\(client.output)")
-        }
-        return client
+            stateDirectory: server.workDirectory.appending("state-\(name)")
+        ).enter(as: name, register: register)
     }
 
     /// Registers `name` and logs out again.

@@ -79,9 +79,8 @@ struct CrashSafetyTests {
         // bob's machine: chat-client registers him and publishes his keys; the same state
         // directory reads the messages at the end.
         let bobState = work.appending("bob-state")
-        let bobFirst = try ClientProcess(port: server.port, caFile: certificates.caFile, stateDirectory: bobState)
-        for line in ["R", "bob", "password123", "password123"] { bobFirst.type(line) }
-        #expect(await bobFirst.waitFor("Chat with:"), "bob did not register:\n\(bobFirst.output)")
+        let bobFirst = try await ClientProcess(port: server.port, caFile: certificates.caFile, stateDirectory: bobState)
+            .enter(as: "bob", register: true)
         bobFirst.type("exit")
         _ = await bobFirst.waitForExit()
         // alice encrypts by hand, one device across every reconnection.

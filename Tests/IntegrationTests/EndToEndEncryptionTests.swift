@@ -13,13 +13,8 @@ struct EndToEndEncryptionTests {
     private func user(
         _ name: String, _ server: ServerProcess, state: String, register: Bool
     ) async throws -> ClientProcess {
-        let client = try ClientProcess(port: server.port, caFile: server.certificates.caFile, stateDirectory: state)
-        let lines = register ? ["R", name, "password123", "password123"] : ["L", name, "password123"]
-        for line in lines { client.type(line) }
-        guard await client.waitFor("Chat with:") else {
-            throw FixtureError("\(name) did not reach the chat prompt:\n\(client.output)")
-        }
-        return client
+        try await ClientProcess(port: server.port, caFile: server.certificates.caFile, stateDirectory: state)
+            .enter(as: name, register: register)
     }
 
     /// alice and bob with each other's chat open.

@@ -12,14 +12,9 @@ struct FailoverTests {
     private func user(
         _ name: String, servers: [String], caFile: String, state: String, register: Bool
     ) async throws -> ClientProcess {
-        let client = try ClientProcess(
-            port: 1, caFile: caFile, stateDirectory: state, arguments: servers.flatMap { ["--server", $0] })
-        let lines = register ? ["R", name, "password123", "password123"] : ["L", name, "password123"]
-        for line in lines { client.type(line) }
-        guard await client.waitFor("Chat with:") else {
-            throw FixtureError("\(name) did not reach the chat prompt:\n\(client.output)")
-        }
-        return client
+        try await ClientProcess(
+            port: 1, caFile: caFile, stateDirectory: state, arguments: servers.flatMap { ["--server", $0] }
+        ).enter(as: name, register: register)
     }
 
     /// A port nobody listens on (bound, then closed).

@@ -36,6 +36,18 @@ public final class ClientProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// Registers `name` (or, with `register` false, logs in as them) and waits for the
+    /// "Chat with:" prompt; throws with what the client printed if it never comes.
+    @discardableResult
+    public func enter(as name: String, register: Bool, password: String = "password123") async throws -> ClientProcess {
+        let lines = register ? ["R", name, password, password] : ["L", name, password]
+        for line in lines { type(line) }
+        guard await waitFor("Chat with:") else {
+            throw FixtureError("\(name) did not reach the chat prompt:\n\(output)")
+        }
+        return self
+    }
+
     /// Types one line.
     public func type(_ line: String) {
         stdin.fileHandleForWriting.write(Data((line + "\n").utf8))
