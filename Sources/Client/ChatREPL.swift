@@ -41,17 +41,17 @@ final class ChatREPL {
 
     static let helpText = """
         Commands:
-          /chat USER   chat with USER (stored messages from them are shown first)
-          /leave       end the current chat, stay logged in
-          /who         who is online, and whether free or chatting
-          /inbox       waiting messages per sender
-          /passwd      change your password (asks for the current one and the new one twice)
-          /verify [USER]            the safety number to compare with USER (default: your partner)
-          /verify USER confirmed    record that you compared it and it matched
-          /trust USER  accept USER's new identity key after comparing safety numbers
-          /history [N] the last N messages with your partner (default 20), from this machine
-          /help        this list
-          exit         log out and quit (Ctrl-D too)
+          /chat USER              chat with USER (stored messages from them are shown first)
+          /leave                  end the current chat, stay logged in
+          /who                    who is online, and whether free or chatting
+          /inbox                  waiting messages per sender
+          /passwd                 change your password (the current one, then the new one twice)
+          /verify [USER]          the safety number to compare with USER (default: your partner)
+          /verify USER confirmed  record that you compared it and it matched
+          /trust USER             accept USER's new identity key after comparing safety numbers
+          /history [N]            the last N messages with your partner (default 20), from this machine
+          /help                   this list
+          exit                    log out and quit (Ctrl-D too)
         Anything else is sent to the person you are chatting with; end a line with \\ to
         go on with another line of the same message.
         """
