@@ -16,7 +16,9 @@ struct SessionHandlerEmbeddedTests {
         // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
         var passwords: [String: String] = [:]
         var holdLogins = false
-        var heldLogins: [(name: String, promise: EventLoopPromise<String>)] = []
+        var heldLogins: [(name: String, promise: EventLoopPromise<LoginGrant>)] = []
+        /// Users whose login says the password must be changed.
+        var mustChange: Set<String> = []
 
         func register(id: Int, username: String, password: String, on loop: EventLoop) -> EventLoopFuture<String> {
             let name = username.lowercased()
@@ -26,14 +28,15 @@ struct SessionHandlerEmbeddedTests {
         }
 
         func login(id: Int, username: String, password: String, address: String, on loop: EventLoop)
-            -> EventLoopFuture<String>
+            -> EventLoopFuture<LoginGrant>
         {
             let name = username.lowercased()
             guard passwords[name] == password else {
                 return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
             }
-            guard holdLogins else { return loop.makeSucceededFuture(name) }
-            let promise = loop.makePromise(of: String.self)
+            let grant = LoginGrant(username: name, mustChangePassword: mustChange.contains(name))
+            guard holdLogins else { return loop.makeSucceededFuture(grant) }
+            let promise = loop.makePromise(of: LoginGrant.self)
             heldLogins.append((name, promise))
             return promise.futureResult
         }
@@ -45,6 +48,17 @@ struct SessionHandlerEmbeddedTests {
                 return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
             }
             passwords[username] = newPassword
+            mustChange.remove(username)
+            return loop.makeSucceededVoidFuture()
+        }
+
+        func deleteAccount(id: Int, username: String, password: String, address: String, on loop: EventLoop)
+            -> EventLoopFuture<Void>
+        {
+            guard passwords[username] == password else {
+                return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
+            }
+            passwords[username] = nil
             return loop.makeSucceededVoidFuture()
         }
     }
@@ -218,7 +232,7 @@ struct SessionHandlerEmbeddedTests {
             .login(id: 1, username: "alice", password: "password1"),
             .ping(id: 2), .who(id: 3))
         #expect(try written() == [Self.serverHello], "nothing past the login until it is answered")
-        accounts.heldLogins[0].promise.succeed("alice")
+        accounts.heldLogins[0].promise.succeed(LoginGrant(username: "alice"))
         #expect(
             try written() == [
                 .ok(id: 1, username: "alice"), .ok(id: 2),

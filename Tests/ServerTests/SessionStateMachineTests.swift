@@ -397,7 +397,7 @@ struct SessionStateMachineTests {
         machine.requestFinished()
         var answered: [Int] = []
         while let action = machine.nextQueuedAction() {
-            if case .send(.ok(let id, nil, nil, nil)) = action { answered.append(id) }
+            if case .send(.ok(let id, nil, nil, nil, false)) = action { answered.append(id) }
         }
         #expect(answered == Array(2...(2 + Machine.queueLimit)))
         let resumes = machine.readingMayResume()
