@@ -314,4 +314,51 @@ struct SessionHandlerEmbeddedTests {
         #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
         #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
     }
+
+    @Test("closed by the operator: the notice it names, then the connection closes", arguments: [NoticeCode.accountLocked, .accountDeleted])
+    func closedByOperator(_ code: NoticeCode) throws {
+        try loggedIn()
+        channel.pipeline.fireUserInboundEventTriggered(SessionEvent.closedByOperator(code))
+        #expect(try written() == [.notice(code)])
+        #expect(!channel.isActive)
+        #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test("a one-time password: the ok says so, nothing but passwd gets through until it succeeds")
+    func oneTimePassword() throws {
+        accounts.passwords["alice"] = "one-time-1"
+        accounts.mustChange = ["alice"]
+        try receive(.hello(version: ProtocolVersion.current, agent: "test"), .login(id: 1, username: "alice", password: "one-time-1"))
+        #expect(
+            try written() == [
+                Self.serverHello, .ok(id: 1, username: "alice", mustChangePassword: true),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+        try receive(
+            .chat(id: 2, with: "bob"), .passwd(id: 3, password: "wrong", newPassword: "mine-now-1"), .who(id: 4),
+            .passwd(id: 5, password: "one-time-1", newPassword: "mine-now-1"), .who(id: 6))
+        #expect(
+            try written() == [
+                .error(ProtocolError(.passwordChangeRequired, id: 2)), .error(ProtocolError(.badCredentials, id: 3)),
+                .error(ProtocolError(.passwordChangeRequired, id: 4)), .ok(id: 5),
+                .who(id: 6, users: [PresenceEntry(username: "bob", status: .free)]),
+            ])
+        #expect(delivery.calls == ["started alice"], "the chat was never asked for")
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("delete_account: ok, the session ends as at logout, and the connection stays, logged out")
+    func deleteAccount() throws {
+        try loggedIn()
+        try receive(.deleteAccount(id: 3, password: "wrong"), .deleteAccount(id: 4, password: "password1"), .who(id: 5))
+        #expect(
+            try written() == [
+                .error(ProtocolError(.badCredentials, id: 3)), .ok(id: 4), .error(ProtocolError(.notLoggedIn, id: 5)),
+            ])
+        #expect(accounts.passwords["alice"] == nil)
+        #expect(delivery.calls == ["started alice", "ended alice"])
+        #expect(channel.isActive)
+        #expect(try channel.finish().isClean)
+    }
 }
