@@ -33,7 +33,7 @@ enum AdminLineCodec {
         else {
             throw AdminFailure(
                 code: .invalidRequest,
-                message: "not a request: '\(escape(line))'; expected users, stats, or lock, unlock, delete or reset-password and a username")
+                message: "not a request: '\(line)'; expected users, stats, or lock, unlock, delete or reset-password and a username")
         }
         return request
     }
