@@ -37,11 +37,15 @@ public struct LoginResult: Hashable, Sendable {
     /// One-time prekeys the server still holds for this user; nil when they have published
     /// no keys.
     public var preKeyCount: Int?
+    /// The password was a one-time password from the operator: until `changePassword`
+    /// succeeds, the server refuses everything but `passwd`, `logout` and `ping`.
+    public var mustChangePassword: Bool
 
-    public init(username: String, identityKey: [UInt8]?, preKeyCount: Int?) {
+    public init(username: String, identityKey: [UInt8]?, preKeyCount: Int?, mustChangePassword: Bool = false) {
         self.username = username
         self.identityKey = identityKey
         self.preKeyCount = preKeyCount
+        self.mustChangePassword = mustChangePassword
     }
 }
 
@@ -70,13 +74,23 @@ extension ChatConnection {
     @discardableResult
     public func login(username: String, password: String) async throws -> LoginResult {
         let reply = try await request(.login(username: username, password: password))
-        guard case .ok(_, let canonical, let identityKey, let preKeys) = reply else { throw Self.unexpected(reply) }
-        return LoginResult(username: canonical ?? username.lowercased(), identityKey: identityKey, preKeyCount: preKeys)
+        guard case .ok(_, let canonical, let identityKey, let preKeys, let mustChange) = reply else {
+            throw Self.unexpected(reply)
+        }
+        return LoginResult(
+            username: canonical ?? username.lowercased(), identityKey: identityKey, preKeyCount: preKeys,
+            mustChangePassword: mustChange)
     }
 
     /// Changes the logged-in user's password from `password` to `newPassword`.
     public func changePassword(from password: String, to newPassword: String) async throws {
         try Self.expectOK(try await request(.passwd(password: password, newPassword: newPassword)))
+    }
+
+    /// Deletes the logged-in user's account, published keys and inbox, after the server has
+    /// checked `password`; the session is then logged out (the connection stays open).
+    public func deleteAccount(password: String) async throws {
+        try Self.expectOK(try await request(.deleteAccount(password: password)))
     }
 
     /// Logs out; the connection stays open.
@@ -94,7 +108,7 @@ extension ChatConnection {
     @discardableResult
     public func chat(with partner: String) async throws -> ChatOpened {
         let reply = try await request(.chat(with: partner))
-        guard case .ok(_, let canonical, let identityKey, _) = reply else { throw Self.unexpected(reply) }
+        guard case .ok(_, let canonical, let identityKey, _, _) = reply else { throw Self.unexpected(reply) }
         return ChatOpened(username: canonical ?? partner.lowercased(), identityKey: identityKey)
     }
 
@@ -103,7 +117,7 @@ extension ChatConnection {
     @discardableResult
     public func publishKeys(_ keys: PublishedKeys) async throws -> Int {
         let reply = try await request(.publishKeys(keys))
-        guard case .ok(_, _, _, let preKeys?) = reply else { throw Self.unexpected(reply) }
+        guard case .ok(_, _, _, let preKeys?, _) = reply else { throw Self.unexpected(reply) }
         return preKeys
     }
 

@@ -27,6 +27,8 @@ public enum ChatRequest: Hashable, Sendable {
     case publishKeys(PublishedKeys)
     /// Fetches a user's keys, taking one of their one-time prekeys.
     case fetchKeys(username: String)
+    /// Deletes the logged-in user's account, keys and inbox; the session is logged out.
+    case deleteAccount(password: String)
 
     /// The frame for this request with request id `id`.
     public func frame(id: Int) -> ClientFrame {
@@ -43,6 +45,7 @@ public enum ChatRequest: Hashable, Sendable {
         case .passwd(let password, let newPassword): .passwd(id: id, password: password, newPassword: newPassword)
         case .publishKeys(let keys): .publishKeys(id: id, keys: keys)
         case .fetchKeys(let username): .fetchKeys(id: id, username: username)
+        case .deleteAccount(let password): .deleteAccount(id: id, password: password)
         }
     }
 }
@@ -63,6 +66,7 @@ extension ChatRequest: CustomStringConvertible {
         case .passwd: "passwd"
         case .publishKeys(let keys): "publish_keys(prekeys: \(keys.preKeys.count))"
         case .fetchKeys(let username): "fetch_keys(username: \(username))"
+        case .deleteAccount: "delete_account"
         }
     }
 }

@@ -46,6 +46,7 @@ final class ChatREPL {
           /who                    who is online, and whether free or chatting
           /inbox                  waiting messages per sender
           /passwd                 change your password (the current one, then the new one twice)
+          /delete-account         delete your account on the server, then your keys and history here
           /verify [USER]          the safety number to compare with USER (default: your partner)
           /verify USER confirmed  record that you compared it and it matched
           /trust USER             accept USER's new identity key after comparing safety numbers
@@ -253,7 +254,7 @@ final class ChatREPL {
             throw error
         }
         switch reply {
-        case .ok(_, let canonical, let identityKey, let preKeys):
+        case .ok(_, let canonical, let identityKey, let preKeys, let mustChangePassword):
             let user = canonical ?? name.lowercased()
             username = user
             self.password = password
@@ -272,14 +273,57 @@ final class ChatREPL {
                 showInbox(counts, expired: expired)
                 break
             }
+            var current = password
+            if mustChangePassword {
+                guard let chosen = try await chooseNewPassword(replacing: password) else {
+                    directory.close()
+                    throw Leave(outcome: .clean)
+                }
+                current = chosen
+                self.password = chosen
+            }
             // Before anything is chosen or sent: the keys and history this needs.
-            try await openLocalState(in: directory, username: user, password: password)
+            try await openLocalState(in: directory, username: user, password: current)
             try await publishKeys(serverIdentityKey: identityKey, serverPreKeys: preKeys)
         case .error(let error):
             directory.close()
             say(error.message)
         default:
             directory.close()
+        }
+    }
+
+    /// After a login with a one-time password from the operator, which allows nothing else:
+    /// asks for a new password (hidden; checked against the rules, then confirmed) until the
+    /// server takes it. Nil when the user gives up (Enter alone): the caller logs out.
+    private func chooseNewPassword(replacing oneTimePassword: String) async throws -> String? {
+        say("You logged in with a one-time password: choose your own password now (Enter alone logs out).")
+        while true {
+            guard let new = try await prompt("New password: ", hidden: true) else { throw Leave(outcome: .clean) }
+            if new.isEmpty { return nil }
+            do {
+                try PasswordPolicy.validate(new)
+            } catch {
+                say("\(error.description.prefix(1).uppercased())\(error.description.dropFirst()); try another.")
+                continue
+            }
+            guard let again = try await prompt("New password again: ", hidden: true) else { throw Leave(outcome: .clean) }
+            guard again == new else {
+                say("The new passwords do not match; type the new password again.")
+                continue
+            }
+            switch try await request(.passwd(password: oneTimePassword, newPassword: new)) {
+            case .ok:
+                say("Password changed.")
+                return new
+            case .error(let error) where error.code == .invalidPassword:
+                say("\(error.message); try another.")
+            case .error(let error):
+                say("\(error.message); logging out.")
+                return nil
+            default:
+                return nil
+            }
         }
     }
 
@@ -437,6 +481,8 @@ final class ChatREPL {
             }
         case "/passwd":
             try await changePassword()
+        case "/delete-account":
+            try await deleteAccount()
         case "/verify":
             try verify(parts.count == 2 ? parts[1] : "")
         case "/trust":
@@ -484,6 +530,43 @@ final class ChatREPL {
         }
     }
 
+    /// `/delete-account`: after the username typed again and the password (hidden), deletes
+    /// the account on the server (with its keys and inbox), then this machine's keys and
+    /// history, and quits.
+    private func deleteAccount() async throws {
+        guard let user = username else { return }
+        let path = local?.directory.path ?? "this machine's state directory"
+        say("""
+            This deletes your account \(user) on the server, with your published keys and the messages
+            waiting for you, and then your keys and history on this machine (\(path)). It cannot be undone.
+            """)
+        guard let typed = try await prompt("Type your username to confirm: ") else { throw Leave(outcome: .clean) }
+        guard typed.trimmingCharacters(in: .whitespaces).lowercased() == user else {
+            return say("That is not your username; nothing was deleted.")
+        }
+        guard let password = try await prompt("Password: ", hidden: true) else { throw Leave(outcome: .clean) }
+        if password.isEmpty { return say("Nothing was deleted.") }
+        switch try await request(.deleteAccount(password: password)) {
+        case .ok:
+            // The server has logged the session out: nothing left to log out of.
+            username = nil
+            partner = nil
+            say("Account \(user) deleted on the server. Deleting your keys and history in \(path) now.")
+            do {
+                let count = try local?.directory.erase() ?? 0
+                say("Deleted \(count) file\(count == 1 ? "" : "s"); nothing of \(user) is left on this machine. Goodbye.")
+            } catch {
+                say("Could not delete everything in \(path) (\(error)); delete it yourself.")
+            }
+            local = nil
+            throw Leave(outcome: .clean)
+        case .error(let error):
+            say("\(error.message); nothing was deleted.")
+        default:
+            break
+        }
+    }
+
     /// "[bob] > ", or with messages waiting elsewhere "[bob] (carol: 1) > ".
     private var chatPrompt: String {
         let waiting = unread.filter { $0.key != partner && $0.value > 0 }.sorted { $0.key < $1.key }
@@ -493,7 +576,7 @@ final class ChatREPL {
 
     private func openChat(with name: String) async throws {
         switch try await request(.chat(with: name)) {
-        case .ok(_, let canonical, let identityKey, _):
+        case .ok(_, let canonical, let identityKey, _, _):
             let opened = canonical ?? name.lowercased()
             partner = opened
             unread[opened] = nil
@@ -773,8 +856,9 @@ final class ChatREPL {
             case .shutdown where password != nil:
                 // Another server may take over: the `closed` that follows fails over.
                 say(format.notice(message))
-            case .displaced, .shutdown:
-                displaced = code == .displaced
+            case .displaced, .shutdown, .accountLocked, .accountDeleted:
+                // Taken over, locked or deleted: logging in again elsewhere would not help.
+                displaced = code != .shutdown
                 connected = false
                 terminal.restore()
                 say("\n" + message.prefix(1).uppercased() + message.dropFirst() + "; the server is closing this session.")

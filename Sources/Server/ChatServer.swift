@@ -20,8 +20,11 @@ final class ChatServer: Sendable {
     private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let messages: DeliveryService
+    /// The operator's requests through the admin socket.
+    private let admin: AdminService
+    private let adminSocket = Locked<AdminSocket?>(nil)
     private let lifecycle = Locked(Lifecycle.idle)
-    private let connections = Locked(ConnectionTable())
+    private let connections: Locked<ConnectionTable>
 
     /// Where the server is in its life; each step happens once, in this order.
     private enum Lifecycle {
@@ -72,14 +75,19 @@ final class ChatServer: Sendable {
         // priority, so a login storm cannot starve the event loops or the stores' threads.
         self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         accountPool.start()
+        let keyDirectory = KeyDirectory(store: stores.keys)
+        // Through the directory, so its copy of identity keys follows a deletion.
+        let deleteKeys: @Sendable (String) async throws -> Bool = { try await keyDirectory.deleteKeys(username: $0) }
+        let throttle = LoginThrottle(baseDelay: configuration.throttleBaseDelay)
         let accounts = AccountService(
             store: stores.accounts,
+            inbox: stores.inbox,
+            deleteKeys: deleteKeys,
             hasher: hasher,
-            throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
+            throttle: throttle,
             threadPool: accountPool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
-        let keyDirectory = KeyDirectory(store: stores.keys)
         let keys = KeyService(
             directory: keyDirectory,
             accounts: stores.accounts,
@@ -96,10 +104,19 @@ final class ChatServer: Sendable {
         self.messages = messages
         self.services = SessionServices(
             accounts: accounts, delivery: messages, keys: keys, limits: configuration.sessionLimits)
+        let connections = Locked(ConnectionTable())
+        self.connections = connections
+        let sessions = RunningServerSessions(
+            presence: registry, throttle: throttle, channel: { id in connections.withLock { $0.open[id] } })
+        self.admin = AdminService(
+            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys, footprint: stores.footprint,
+            sessions: .server(sessions), hasher: hasher, logger: logger)
     }
 
-    /// Binds and starts accepting; returns the bound address (the real port when 0 was asked).
+    /// Opens the admin socket (if configured), binds and starts accepting; returns the bound
+    /// address (the real port when 0 was asked).
     func start() async throws -> SocketAddress {
+        try await openAdminSocket()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -116,7 +133,13 @@ final class ChatServer: Sendable {
                     try self.configurePipeline(channel)
                 }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let channel: Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            await closeAdminSocket()
+            throw error
+        }
         let started = lifecycle.withLock { state in
             guard case .idle = state else { return false }
             state = .running(channel)
@@ -130,6 +153,28 @@ final class ChatServer: Sendable {
             throw ChannelError.unknownLocalAddress
         }
         return address
+    }
+
+    /// Opens the admin socket, if the configuration has one. A default path too long for a
+    /// Unix socket is warned about (the server runs without it); a chosen one that cannot
+    /// be opened stops the start.
+    private func openAdminSocket() async throws {
+        guard let path = configuration.adminSocketPath else { return }
+        if configuration.adminSocket == nil && path.utf8.count > AdminSocketAddress.maximumLength {
+            logger.warning("no admin socket: \(AdminSocketAddress.tooLong(path))")
+            return
+        }
+        let socket = try await AdminSocket.open(path: path, service: admin, group: group, logger: logger)
+        adminSocket.withLock { $0 = socket }
+        logger.info("admin socket at \(path)")
+    }
+
+    private func closeAdminSocket() async {
+        let socket = adminSocket.withLock { socket in
+            defer { socket = nil }
+            return socket
+        }
+        await socket?.close()
     }
 
     /// Returns when the listening socket has closed.
@@ -163,6 +208,7 @@ final class ChatServer: Sendable {
         }
         guard case .stopping = lifecycle.withLock({ $0 }) else { return }
         try? await listener?.close()
+        await closeAdminSocket()
         let open = connections.withLock { Array($0.open.values) }
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)

@@ -9,13 +9,17 @@ import Shared
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-server",
-        abstract: "Secure 1-1 chat server (TLS over system OpenSSL; GDBM or PostgreSQL storage).")
+        abstract: "Secure 1-1 chat server (TLS over system OpenSSL; GDBM or PostgreSQL storage).",
+        subcommands: [AdminCommand.self])
 
     @OptionGroup(title: "Listening")
     var listen: ListenOptions
 
     @OptionGroup(title: "Storage")
     var store: StoreOptions
+
+    @OptionGroup(title: "Inbox")
+    var inbox: InboxOptions
 
     @OptionGroup(title: "Sessions and logins")
     var session: SessionOptions
@@ -28,6 +32,7 @@ struct ServerCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         listen.apply(to: &configuration)
         store.apply(to: &configuration)
+        inbox.apply(to: &configuration)
         session.apply(to: &configuration)
         return configuration
     }
@@ -57,7 +62,14 @@ struct ServerCommand: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw StartupFailure(message: "\(error)")
         }
-        let address = try await server.start()
+        let address: SocketAddress
+        do {
+            address = try await server.start()
+        } catch {
+            await server.shutdown()
+            try? await group.shutdownGracefully()
+            throw StartupFailure(message: "\(error)")
+        }
         // Tests and scripts read this line to learn the real port; written unbuffered.
         Console.writeLine("chat-server listening on \(address.ipAddress ?? configuration.host):\(address.port ?? configuration.port)")
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in

@@ -72,7 +72,7 @@ struct ClientSessionStateMachineTests {
         let first = machine.startRequest(waiter: "first")
         let second = machine.startRequest(waiter: "second")
         #expect(first == 1 && second == 2)
-        guard case .answer("second", .ok(2, "bob", nil, nil)) = machine.received(.success(.ok(id: 2, username: "bob"))) else {
+        guard case .answer("second", .ok(2, "bob", nil, nil, false)) = machine.received(.success(.ok(id: 2, username: "bob"))) else {
             Issue.record("second's reply")
             return
         }
@@ -81,7 +81,7 @@ struct ClientSessionStateMachineTests {
             return
         }
         #expect(machine.pendingCount == 0)
-        guard case .emit(.reply(.ok(2, nil, nil, nil))) = machine.received(.success(.ok(id: 2))) else {
+        guard case .emit(.reply(.ok(2, nil, nil, nil, false))) = machine.received(.success(.ok(id: 2))) else {
             Issue.record("a second answer to an answered id is passed on, not matched")
             return
         }

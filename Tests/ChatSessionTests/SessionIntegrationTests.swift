@@ -85,7 +85,7 @@ struct SessionIntegrationTests {
         // The summary follows the ok at once, often in the same read.
         connection.request(.login(username: "erin", password: "password123")) { continuation.yield(.answer($0)) }
         var iterator = items.makeAsyncIterator()
-        guard case .answer(.success(.ok(_, "erin", _, _))) = await iterator.next() else {
+        guard case .answer(.success(.ok(_, "erin", _, _, _))) = await iterator.next() else {
             Issue.record("the answer comes first")
             return
         }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Shared
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -17,6 +18,8 @@ struct AccountServiceTests {
     /// whether or not `body` threw.
     static func withService(
         store: InMemoryAccountStore = InMemoryAccountStore(),
+        inbox: InMemoryInboxStore = InMemoryInboxStore(),
+        keys: InMemoryKeyStore = InMemoryKeyStore(),
         hasher: PasswordHasher = fastHasher,
         throttle: LoginThrottle = LoginThrottle(),
         _ body: (AccountService, EventLoop) async throws -> Void
@@ -25,8 +28,8 @@ struct AccountServiceTests {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         let service = AccountService(
-            store: store, hasher: hasher, throttle: throttle, threadPool: pool,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            store: store, inbox: inbox, deleteKeys: { try await keys.deleteKeys(username: $0) }, hasher: hasher,
+            throttle: throttle, threadPool: pool, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let result: Result<Void, any Error>
         do {
             try await body(service, group.next())
@@ -40,7 +43,7 @@ struct AccountServiceTests {
     }
 
     /// The `ProtocolError` a future failed with, or nil if it succeeded or failed otherwise.
-    static func protocolError(_ future: EventLoopFuture<String>) async -> ProtocolError? {
+    static func protocolError<Value: Sendable>(_ future: EventLoopFuture<Value>) async -> ProtocolError? {
         do {
             _ = try await future.get()
             return nil
@@ -127,7 +130,7 @@ struct AccountServiceTests {
             let name = try await service.login(
                 id: 2, username: "Alice", password: "password1", address: "10.0.0.1", on: loop
             ).get()
-            #expect(name == "alice")
+            #expect(name.username == "alice")
         }
     }
 
@@ -181,7 +184,7 @@ struct AccountServiceTests {
                 let name = try await service.login(
                     id: 100 + round, username: "alice", password: "password1", address: address, on: loop
                 ).get()
-                #expect(name == "alice")
+                #expect(name.username == "alice")
             }
             let error = await Self.protocolError(
                 service.login(id: 200, username: "alice", password: "wrong password", address: "10.0.0.3", on: loop))
@@ -201,7 +204,7 @@ struct AccountServiceTests {
             let name = try await service.login(
                 id: 1, username: "alice", password: "password1", address: "10.0.0.1", on: loop
             ).get()
-            #expect(name == "alice")
+            #expect(name.username == "alice")
         }
         let upgraded = try #require(try await store.find(username: "alice")).passwordHash
         #expect(upgraded.parameters == current)
@@ -235,5 +238,97 @@ struct AccountServiceTests {
             #expect(error?.code == .badCredentials)
         }
         #expect(try await store.find(username: "alice")?.passwordHash == old)
+    }
+
+    // MARK: - Operator's state and the user's own requests
+
+    @Test("a locked account: account_locked with the right password, bad_credentials with a wrong one")
+    func lockedLogin() async throws {
+        let store = InMemoryAccountStore()
+        try await Self.withService(store: store) { service, loop in
+            _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
+            _ = try await store.modify(username: "alice") { $0.isLocked = true }
+            let right = await Self.protocolError(
+                service.login(id: 2, username: "alice", password: "password1", address: "10.0.0.1", on: loop))
+            #expect(right == ProtocolError(.accountLocked, id: 2))
+            let wrong = await Self.protocolError(
+                service.login(id: 3, username: "alice", password: "password2", address: "10.0.0.1", on: loop))
+            #expect(wrong == ProtocolError(.badCredentials, id: 3))
+            #expect(try await store.find(username: "alice")?.lastLoginAt == nil, "a refused login is not recorded")
+        }
+    }
+
+    @Test("a login records its time, to the second")
+    func lastLogin() async throws {
+        let store = InMemoryAccountStore()
+        try await Self.withService(store: store) { service, loop in
+            _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
+            let before = Date().timeIntervalSince1970.rounded(.down)
+            let grant = try await service.login(id: 2, username: "alice", password: "password1", address: "10.0.0.1", on: loop).get()
+            #expect(grant == LoginGrant(username: "alice", mustChangePassword: false))
+            let recorded = try #require(try await store.find(username: "alice")?.lastLoginAt).timeIntervalSince1970
+            #expect(recorded >= before && recorded <= Date().timeIntervalSince1970)
+            #expect(recorded == recorded.rounded(.down))
+        }
+    }
+
+    @Test("a one-time password logs in with must-change; passwd must choose another, and clears it")
+    func oneTimePassword() async throws {
+        let store = InMemoryAccountStore()
+        try await Self.withService(store: store) { service, loop in
+            _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
+            let oneTime = try Self.fastHasher.hash(password: "one-time-pw")
+            _ = try await store.modify(username: "alice") { account in
+                account.passwordHash = oneTime
+                account.mustChangePassword = true
+            }
+            let grant = try await service.login(id: 2, username: "alice", password: "one-time-pw", address: "10.0.0.1", on: loop).get()
+            #expect(grant.mustChangePassword)
+            let same = await Self.protocolError(
+                service.changePassword(
+                    id: 3, username: "alice", password: "one-time-pw", newPassword: "one-time-pw", address: "10.0.0.1", on: loop))
+            #expect(same?.code == .invalidPassword)
+            try await service.changePassword(
+                id: 4, username: "alice", password: "one-time-pw", newPassword: "mine-now-1", address: "10.0.0.1", on: loop
+            ).get()
+            let account = try #require(try await store.find(username: "alice"))
+            #expect(!account.mustChangePassword)
+            #expect(try account.passwordHash.verify(password: "mine-now-1"))
+            let again = try await service.login(id: 5, username: "alice", password: "mine-now-1", address: "10.0.0.1", on: loop).get()
+            #expect(!again.mustChangePassword)
+        }
+    }
+
+    @Test("delete_account checks the password, then removes account, keys and inbox")
+    func deleteAccount() async throws {
+        let store = InMemoryAccountStore()
+        let inbox = InMemoryInboxStore()
+        let keys = InMemoryKeyStore()
+        try await Self.withService(store: store, inbox: inbox, keys: keys) { service, loop in
+            _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
+            _ = try await keys.publish(TestKeys.keys(preKeys: 1...3), username: "alice")
+            _ = try await inbox.append(StoredMessage.test(from: "bob", to: "alice"))
+            let wrong = await Self.protocolError(
+                service.deleteAccount(id: 2, username: "alice", password: "password2", address: "10.0.0.1", on: loop))
+            #expect(wrong == ProtocolError(.badCredentials, message: "the password is wrong", id: 2))
+            #expect(try await store.find(username: "alice") != nil)
+            try await service.deleteAccount(id: 3, username: "alice", password: "password1", address: "10.0.0.1", on: loop).get()
+            #expect(try await store.find(username: "alice") == nil)
+            #expect(try await keys.identityKey(username: "alice") == nil)
+            #expect(try await inbox.counts(for: "alice") == [:])
+        }
+    }
+
+    @Test("registering a name clears keys and messages an interrupted deletion left under it")
+    func registerClearsLeftovers() async throws {
+        let inbox = InMemoryInboxStore()
+        let keys = InMemoryKeyStore()
+        _ = try await keys.publish(TestKeys.keys(preKeys: 1...3), username: "alice")
+        _ = try await inbox.append(StoredMessage.test(from: "bob", to: "alice"))
+        try await Self.withService(inbox: inbox, keys: keys) { service, loop in
+            _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
+        }
+        #expect(try await keys.identityKey(username: "alice") == nil)
+        #expect(try await inbox.counts(for: "alice") == [:])
     }
 }

@@ -59,6 +59,75 @@ struct AccountStoreTests {
         }
     }
 
+    @Test("the operator's fields survive the store: last login, locked, must change password", arguments: StoreKind.allCases)
+    func operatorFields(kind: StoreKind) async throws {
+        try await kind.withAccountStore { store throws in
+            var alice = try Self.account("alice")
+            #expect(alice.lastLoginAt == nil && !alice.isLocked && !alice.mustChangePassword)
+            try await store.create(alice)
+            #expect(try await store.find(username: "alice") == alice)
+            alice.lastLoginAt = Date(timeIntervalSince1970: 1_700_000_123)
+            alice.isLocked = true
+            alice.mustChangePassword = true
+            try await store.update(alice)
+            #expect(try await store.find(username: "alice") == alice)
+        }
+    }
+
+    @Test("modify changes one account atomically, may refuse, and answers nil for nobody", arguments: StoreKind.allCases)
+    func modify(kind: StoreKind) async throws {
+        struct Refused: Error {}
+        try await kind.withAccountStore { store throws in
+            try await store.create(try Self.account("alice"))
+            let changed = try await store.modify(username: "alice") { $0.isLocked = true }
+            #expect(changed?.isLocked == true)
+            #expect(try await store.find(username: "alice")?.isLocked == true)
+
+            await #expect(throws: Refused.self) {
+                try await store.modify(username: "alice") { account in
+                    account.isLocked = false
+                    throw Refused()
+                }
+            }
+            #expect(try await store.find(username: "alice")?.isLocked == true, "a refused change is not written")
+            #expect(try await store.modify(username: "bob") { _ in Issue.record("called for nobody") } == nil)
+
+            // Many concurrent read-change-writes lose nothing: each sees the one before.
+            await StorageTestSupport.concurrently(16) { _ in
+                _ = try? await store.modify(username: "alice") { account in
+                    account.lastLoginAt = (account.lastLoginAt ?? Date(timeIntervalSince1970: 0)).addingTimeInterval(1)
+                }
+            }
+            #expect(try await store.find(username: "alice")?.lastLoginAt == Date(timeIntervalSince1970: 16))
+        }
+    }
+
+    @Test("delete removes one account, answers whether it was there, and frees the name", arguments: StoreKind.allCases)
+    func delete(kind: StoreKind) async throws {
+        try await kind.withAccountStore { store throws in
+            try await store.create(try Self.account("alice"))
+            try await store.create(try Self.account("bob"))
+            #expect(try await store.delete(username: "alice"))
+            #expect(try await store.delete(username: "alice") == false)
+            #expect(try await store.find(username: "alice") == nil)
+            #expect(try await store.find(username: "bob") != nil)
+            try await store.create(try Self.account("alice", password: "another1"))
+            #expect(try #require(try await store.find(username: "alice")).passwordHash.verify(password: "another1"))
+        }
+    }
+
+    @Test("all lists every account, sorted by name", arguments: StoreKind.allCases)
+    func all(kind: StoreKind) async throws {
+        try await kind.withAccountStore { store throws in
+            #expect(try await store.all().isEmpty)
+            for name in ["carol", "alice", "bob.b", "bob", "bob-a", "bob_c", "a1"] {
+                try await store.create(try Self.account(name))
+            }
+            let names = try await store.all().map(\.username)
+            #expect(names == ["a1", "alice", "bob", "bob-a", "bob.b", "bob_c", "carol"])
+        }
+    }
+
     @Test("every call after close throws closed; close is idempotent", arguments: StoreKind.allCases)
     func useAfterClose(kind: StoreKind) async throws {
         try await kind.withAccountStore { store throws in

@@ -62,6 +62,35 @@ struct GDBMAccountStoreTests {
         }
     }
 
+    @Test("a record written before the operator's fields reads as never logged in, unlocked, nothing to change")
+    func legacyRecord() async throws {
+        try await StorageTestSupport.withTemporaryDirectory { parent in
+            let directory = try DataDirectory(path: parent + "/data")
+            let hash = try PasswordHasher(parameters: .fastForTests).hash(password: "password1")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            // The record as servers before them wrote it: username, passwordHash, createdAt.
+            var legacy = try #require(
+                JSONSerialization.jsonObject(with: try encoder.encode(hash)) as? [String: Any])
+            legacy = ["username": "alice", "createdAt": "2023-11-14T22:13:20Z", "passwordHash": legacy]
+            do {
+                let file = try GDBMFile(path: directory.path(for: GDBMAccountStore.fileName))
+                let value = try JSONSerialization.data(withJSONObject: legacy, options: [.sortedKeys])
+                try file.store(key: Array("alice".utf8), value: Array(value), replace: false)
+                try file.close()
+            }
+            try await Self.closing(try GDBMAccountStore(directory: directory)) { store throws in
+                let found = try #require(try await store.find(username: "alice"))
+                #expect(found.createdAt == Date(timeIntervalSince1970: 1_700_000_000))
+                #expect(found.lastLoginAt == nil && !found.isLocked && !found.mustChangePassword)
+                #expect(try found.passwordHash.verify(password: "password1"))
+                // Written back with the new fields, read again the same.
+                let locked = try await store.modify(username: "alice") { $0.isLocked = true }
+                #expect(try await store.find(username: "alice") == locked)
+            }
+        }
+    }
+
     @Test("an undecodable record is reported as corrupt, naming the file and user")
     func corruptRecord() async throws {
         try await StorageTestSupport.withTemporaryDirectory { parent in

@@ -55,6 +55,45 @@ struct InboxStoreTests {
         }
     }
 
+    @Test("usage is every non-empty inbox's messages and bytes, as the caps count them", arguments: StoreKind.allCases)
+    func usage(kind: StoreKind) async throws {
+        try await kind.withInboxStore { store throws in
+            #expect(try await store.usage().isEmpty)
+            let forBob = [StoredMessage.test(from: "alice", to: "bob", body: "one"), .test(from: "carol", to: "bob", body: "two!")]
+            let forDave = StoredMessage.test(from: "alice", to: "dave", body: "x")
+            for message in forBob + [forDave] {
+                #expect(try await store.append(message) == .stored)
+            }
+            #expect(
+                try await store.usage() == [
+                    "bob": InboxUsage(messages: 2, bytes: forBob.map(\.storageSize).reduce(0, +)),
+                    "dave": InboxUsage(messages: 1, bytes: forDave.storageSize),
+                ])
+            #expect(try await store.remove(recipient: "dave", id: forDave.id))
+            #expect(try await store.usage()["dave", default: InboxUsage()] == InboxUsage(), "an emptied inbox holds nothing")
+        }
+    }
+
+    @Test("removeAll deletes one recipient's messages, whatever their age, and leaves the others", arguments: StoreKind.allCases)
+    func removeAll(kind: StoreKind) async throws {
+        try await kind.withInboxStore { store throws in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for (from, at) in [("alice", Int64(1_000)), ("carol", now), ("alice", now + 86_400_000)] {
+                #expect(try await store.append(StoredMessage.test(from: from, to: "bob", at: at)) == .stored)
+            }
+            let forDave = StoredMessage.test(from: "bob", to: "dave")
+            #expect(try await store.append(forDave) == .stored)
+            #expect(try await store.removeAll(recipient: "bob") == 3)
+            #expect(try await store.messages(for: "bob", from: nil).isEmpty)
+            #expect(try await store.counts(for: "bob") == [:])
+            #expect(try await store.removeAll(recipient: "bob") == 0)
+            #expect(try await store.messages(for: "dave", from: nil) == [forDave])
+            // The inbox takes messages again, within its caps as before.
+            #expect(try await store.append(StoredMessage.test(from: "alice", to: "bob")) == .stored)
+            #expect(try await store.counts(for: "bob") == ["alice": 1])
+        }
+    }
+
     @Test("an inbox at its message cap refuses the next message and stores nothing", arguments: StoreKind.allCases)
     func messageCap(kind: StoreKind) async throws {
         try await kind.withInboxStore(limits: InboxLimits(maximumMessages: 3)) { store throws in

@@ -47,6 +47,34 @@ struct PostgresBackendTests {
         #expect(again == PostgresSchema.Outcome(from: PostgresSchema.currentVersion, to: PostgresSchema.currentVersion))
     }
 
+    @Test("the account flags migration gives records of version 2 the operator's flags, and the store reads them")
+    func accountFlagsMigration() async throws {
+        let (cluster, database, location) = try await Self.freshDatabase()
+        // A database as a version-2 server left it, with one account in its record format.
+        try await cluster.query(database, PostgresSchema.migrations[0])
+        try await cluster.query(database, PostgresSchema.migrations[1])
+        try await cluster.query(
+            database,
+            "CREATE TABLE schema_version (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), version integer NOT NULL); "
+                + "INSERT INTO schema_version (version) VALUES (2)")
+        let hash = try PasswordHasher(parameters: .fastForTests).hash(password: "password1")
+        let hashJSON = String(decoding: try JSONEncoder().encode(hash), as: UTF8.self)
+        try await cluster.query(
+            database,
+            "INSERT INTO accounts (username, record) VALUES ('alice', '{\"username\":\"alice\",\"createdAt\":\"2023-11-14T22:13:20Z\",\"passwordHash\":\(hashJSON)}')")
+
+        let stores = try await Self.open(location)
+        try await StorageTestSupport.closing(stores, close: { await $0.close() }) { stores throws in
+            let alice = try #require(try await stores.accounts.find(username: "alice"))
+            #expect(!alice.isLocked && !alice.mustChangePassword && alice.lastLoginAt == nil)
+            #expect(try alice.passwordHash.verify(password: "password1"))
+        }
+        #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
+        let flags = try await cluster.query(
+            database, "SELECT record->>'locked', record->>'mustChangePassword', record->>'username' FROM accounts")
+        #expect(flags == "false|false|alice")
+    }
+
     @Test("servers starting at once on a fresh database take turns: every one starts, the schema is made once")
     func concurrentMigrations() async throws {
         let (cluster, database, _) = try await Self.freshDatabase()

@@ -84,6 +84,7 @@ struct ServerCommandTests {
             (["--max-outbound-bytes", "1000"], "--max-outbound-bytes"),
             (["--event-loops", "0"], "--event-loops"),
             (["--log-level", "loud"], "--log-level"),
+            (["--admin-socket", "/tmp/" + String(repeating: "x", count: 120)], "admin socket path"),
         ])
     func badValues(arguments: [String], option: String) {
         do {
@@ -108,5 +109,33 @@ struct ServerCommandTests {
         #expect(TimeSpan(seconds: 2_592_000).description == "30d")
         #expect(TimeSpan(seconds: 5_400).description == "90m")
         #expect(TimeSpan(seconds: 61).description == "61s")
+    }
+
+    @Test("the admin socket: admin.sock in a GDBM data directory, none for PostgreSQL, or the one chosen")
+    func adminSocket() throws {
+        #expect(try ServerCommand.parse([]).serverConfiguration.adminSocket == nil)
+        let gdbm = try ServerCommand.parse(["--data-dir", "/srv/chat"]).serverConfiguration
+        #expect(gdbm.adminSocketPath == "/srv/chat/admin.sock")
+        let postgres = try ServerCommand.parse(["--store", "postgres://chat@db/chat"]).serverConfiguration
+        #expect(postgres.adminSocketPath == nil)
+        let chosen = try ServerCommand.parse(["--store", "postgres://chat@db/chat", "--admin-socket", "/run/chat.sock"])
+        #expect(chosen.serverConfiguration.adminSocketPath == "/run/chat.sock")
+    }
+
+    @Test("chat-server admin SUBCOMMAND USER takes the server's storage options")
+    func adminSubcommands() throws {
+        let lock = try #require(
+            try ServerCommand.parseAsRoot(["admin", "lock", "bob", "--data-dir", "/srv/chat"]) as? AdminCommand.Lock)
+        #expect(lock.user == "bob")
+        var configuration = ServerConfiguration()
+        lock.store.apply(to: &configuration, environment: [:])
+        #expect(configuration.storage == .gdbm(directory: "/srv/chat"))
+        let reset = try #require(
+            try ServerCommand.parseAsRoot(["admin", "reset-password", "carol", "--store", "postgres://chat@db/chat", "--admin-socket", "/run/c.sock"])
+                as? AdminCommand.ResetPassword)
+        #expect(reset.user == "carol" && reset.store.adminSocket == "/run/c.sock")
+        #expect(try ServerCommand.parseAsRoot(["admin", "users"]) is AdminCommand.Users)
+        #expect(throws: (any Error).self) { try ServerCommand.parseAsRoot(["admin", "lock"]) }
+        #expect(throws: (any Error).self) { try ServerCommand.parseAsRoot(["admin", "dance"]) }
     }
 }

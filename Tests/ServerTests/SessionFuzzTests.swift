@@ -22,7 +22,7 @@ struct SessionFuzzTests {
 
     private static func isSlow(_ action: SessionStateMachine.Action) -> Bool {
         switch action {
-        case .register, .login, .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys: true
+        case .register, .login, .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys, .deleteAccount: true
         default: false
         }
     }
@@ -84,6 +84,7 @@ struct SessionFuzzTests {
                     machine.loginFinished(username: succeeds ? username : nil)
                     if succeeds { everLoggedIn = true }
                 case .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys: machine.requestFinished()
+                case .deleteAccount: machine.accountDeleted()
                 default: break
                 }
                 #expect(!machine.busy, "busy after its work finished: \(context)")
@@ -140,7 +141,7 @@ struct SessionFuzzTests {
                         let decoded = ServerFrame.decode(buffer)
                         #expect(throws: Never.self, "sequence \(sequence): \(String(buffer: buffer))") { try decoded.get() }
                         if case .success(let frame) = decoded, frame.id == 999999 { sawPing = true }
-                        if case .success(.ok(2, .some, _, _)) = decoded { logins += 1 }
+                        if case .success(.ok(2, .some, _, _, _)) = decoded { logins += 1 }
                     }
                     return sawPing || !channel.isActive ? true : nil
                 }

@@ -16,7 +16,9 @@ struct SessionHandlerEmbeddedTests {
         // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
         var passwords: [String: String] = [:]
         var holdLogins = false
-        var heldLogins: [(name: String, promise: EventLoopPromise<String>)] = []
+        var heldLogins: [(name: String, promise: EventLoopPromise<LoginGrant>)] = []
+        /// Users whose login says the password must be changed.
+        var mustChange: Set<String> = []
 
         func register(id: Int, username: String, password: String, on loop: EventLoop) -> EventLoopFuture<String> {
             let name = username.lowercased()
@@ -26,14 +28,15 @@ struct SessionHandlerEmbeddedTests {
         }
 
         func login(id: Int, username: String, password: String, address: String, on loop: EventLoop)
-            -> EventLoopFuture<String>
+            -> EventLoopFuture<LoginGrant>
         {
             let name = username.lowercased()
             guard passwords[name] == password else {
                 return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
             }
-            guard holdLogins else { return loop.makeSucceededFuture(name) }
-            let promise = loop.makePromise(of: String.self)
+            let grant = LoginGrant(username: name, mustChangePassword: mustChange.contains(name))
+            guard holdLogins else { return loop.makeSucceededFuture(grant) }
+            let promise = loop.makePromise(of: LoginGrant.self)
             heldLogins.append((name, promise))
             return promise.futureResult
         }
@@ -45,6 +48,17 @@ struct SessionHandlerEmbeddedTests {
                 return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
             }
             passwords[username] = newPassword
+            mustChange.remove(username)
+            return loop.makeSucceededVoidFuture()
+        }
+
+        func deleteAccount(id: Int, username: String, password: String, address: String, on loop: EventLoop)
+            -> EventLoopFuture<Void>
+        {
+            guard passwords[username] == password else {
+                return loop.makeFailedFuture(ProtocolError(.badCredentials, id: id))
+            }
+            passwords[username] = nil
             return loop.makeSucceededVoidFuture()
         }
     }
@@ -218,7 +232,7 @@ struct SessionHandlerEmbeddedTests {
             .login(id: 1, username: "alice", password: "password1"),
             .ping(id: 2), .who(id: 3))
         #expect(try written() == [Self.serverHello], "nothing past the login until it is answered")
-        accounts.heldLogins[0].promise.succeed("alice")
+        accounts.heldLogins[0].promise.succeed(LoginGrant(username: "alice"))
         #expect(
             try written() == [
                 .ok(id: 1, username: "alice"), .ok(id: 2),
@@ -299,5 +313,52 @@ struct SessionHandlerEmbeddedTests {
         #expect(!channel.isActive)
         #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
         #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test("closed by the operator: the notice it names, then the connection closes", arguments: [NoticeCode.accountLocked, .accountDeleted])
+    func closedByOperator(_ code: NoticeCode) throws {
+        try loggedIn()
+        channel.pipeline.fireUserInboundEventTriggered(SessionEvent.closedByOperator(code))
+        #expect(try written() == [.notice(code)])
+        #expect(!channel.isActive)
+        #expect(delivery.calls == ["started alice", "ended alice (disconnected)"])
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test("a one-time password: the ok says so, nothing but passwd gets through until it succeeds")
+    func oneTimePassword() throws {
+        accounts.passwords["alice"] = "one-time-1"
+        accounts.mustChange = ["alice"]
+        try receive(.hello(version: ProtocolVersion.current, agent: "test"), .login(id: 1, username: "alice", password: "one-time-1"))
+        #expect(
+            try written() == [
+                Self.serverHello, .ok(id: 1, username: "alice", mustChangePassword: true),
+                .inbox(id: nil, counts: [:], expired: 0),
+            ])
+        try receive(
+            .chat(id: 2, with: "bob"), .passwd(id: 3, password: "wrong", newPassword: "mine-now-1"), .who(id: 4),
+            .passwd(id: 5, password: "one-time-1", newPassword: "mine-now-1"), .who(id: 6))
+        #expect(
+            try written() == [
+                .error(ProtocolError(.passwordChangeRequired, id: 2)), .error(ProtocolError(.badCredentials, id: 3)),
+                .error(ProtocolError(.passwordChangeRequired, id: 4)), .ok(id: 5),
+                .who(id: 6, users: [PresenceEntry(username: "bob", status: .free)]),
+            ])
+        #expect(delivery.calls == ["started alice"], "the chat was never asked for")
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("delete_account: ok, the session ends as at logout, and the connection stays, logged out")
+    func deleteAccount() throws {
+        try loggedIn()
+        try receive(.deleteAccount(id: 3, password: "wrong"), .deleteAccount(id: 4, password: "password1"), .who(id: 5))
+        #expect(
+            try written() == [
+                .error(ProtocolError(.badCredentials, id: 3)), .ok(id: 4), .error(ProtocolError(.notLoggedIn, id: 5)),
+            ])
+        #expect(accounts.passwords["alice"] == nil)
+        #expect(delivery.calls == ["started alice", "ended alice"])
+        #expect(channel.isActive)
+        #expect(try channel.finish().isClean)
     }
 }

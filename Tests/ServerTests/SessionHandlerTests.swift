@@ -28,13 +28,15 @@ struct SessionHandlerTests {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         let accountStore = InMemoryAccountStore()
+        let inboxStore = InMemoryInboxStore()
+        let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let accounts = AccountService(
-            store: accountStore, hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
+            store: accountStore, inbox: inboxStore, deleteKeys: { try await keyDirectory.deleteKeys(username: $0) },
+            hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()
-        let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let messages = DeliveryService(
-            inbox: InMemoryInboxStore(), accounts: accountStore, keys: keyDirectory, registry: registry,
+            inbox: inboxStore, accounts: accountStore, keys: keyDirectory, registry: registry,
             expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
         let keys = KeyService(
             directory: keyDirectory, accounts: accountStore,
@@ -419,7 +421,7 @@ struct SessionHandlerTests {
             #expect(try await Self.nextFrame(bob) == .ok(id: 1, username: "bob"))
             try await Self.send(.chat(id: 3, with: "bob"), to: alice)
             while true {
-                if case .ok(3, _, _, _) = try await Self.nextFrame(alice) { break }
+                if case .ok(3, _, _, _, _) = try await Self.nextFrame(alice) { break }
             }
             try await Self.send(.login(id: 2, username: "bob", password: "password1"), to: bob)
             #expect(try await Self.nextRawFrame(bob) == .ok(id: 2, username: "bob"))

@@ -1,6 +1,7 @@
 import NIOCore
 import Shared
 import Testing
+import TestSupport
 
 @testable import Server
 
@@ -181,6 +182,99 @@ struct SessionStateMachineTests {
         let action = machine.frameReceived(Self.good(.passwd(id: 8, password: "old password", newPassword: "new password")))
         #expect(action == .changePassword(id: 8, username: "alice", password: "old password", newPassword: "new password"))
         #expect(machine.busy)
+    }
+
+    // MARK: - One-time passwords and account deletion
+
+    /// A machine logged in with a one-time password.
+    static func mustChangePassword(as username: String = "alice") -> Machine {
+        var machine = greeted()
+        _ = machine.frameReceived(good(.login(id: 1, username: username, password: "one-time")))
+        machine.loginFinished(username: username, mustChangePassword: true)
+        return machine
+    }
+
+    @Test(
+        "after a one-time password every request but passwd, logout and ping is password_change_required",
+        arguments: [
+            ClientFrame.chat(id: 9, with: "bob"), .leave(id: 9), .send(id: 9, body: "hi"), .who(id: 9), .inbox(id: 9),
+            .publishKeys(id: 9, keys: TestKeys.keys(preKeys: 1...2)), .fetchKeys(id: 9, username: "bob"),
+            .deleteAccount(id: 9, password: "one-time"), .register(id: 9, username: "x", password: "password1"),
+            .login(id: 9, username: "x", password: "password1"),
+        ])
+    func mustChangeGate(frame: ClientFrame) {
+        var machine = Self.mustChangePassword()
+        #expect(machine.passwordChangeRequired)
+        let refused = machine.frameReceived(Self.good(frame))
+        #expect(refused == .send(.error(ProtocolError(.passwordChangeRequired, id: 9))))
+        #expect(!machine.busy)
+        #expect(machine.state == .loggedIn("alice"))
+    }
+
+    @Test("the gate lets passwd, ping and logout through, ignores ack, and opens once passwd succeeded")
+    func mustChangeOpens() {
+        var machine = Self.mustChangePassword()
+        let ping = machine.frameReceived(Self.good(.ping(id: 2)))
+        #expect(ping == .send(.ok(id: 2)))
+        let ack = machine.frameReceived(Self.good(.ack(seq: 1)))
+        #expect(ack == .none)
+        let change = machine.frameReceived(Self.good(.passwd(id: 3, password: "one-time", newPassword: "mine-now-1")))
+        #expect(change == .changePassword(id: 3, username: "alice", password: "one-time", newPassword: "mine-now-1"))
+        // A failed passwd leaves the gate shut.
+        machine.requestFinished()
+        let stillShut = machine.frameReceived(Self.good(.who(id: 4)))
+        #expect(stillShut == .send(.error(ProtocolError(.passwordChangeRequired, id: 4))))
+        _ = machine.frameReceived(Self.good(.passwd(id: 5, password: "one-time", newPassword: "mine-now-1")))
+        machine.passwordChanged()
+        machine.requestFinished()
+        #expect(!machine.passwordChangeRequired)
+        let opened = machine.frameReceived(Self.good(.who(id: 6)))
+        #expect(opened == .who(id: 6))
+    }
+
+    @Test("logout clears the gate: the next login decides afresh")
+    func mustChangeLogout() {
+        var machine = Self.mustChangePassword()
+        let logout = machine.frameReceived(Self.good(.logout(id: 2)))
+        #expect(logout == .logout(id: 2, username: "alice"))
+        #expect(!machine.passwordChangeRequired)
+        _ = machine.frameReceived(Self.good(.login(id: 3, username: "alice", password: "mine-now-1")))
+        machine.loginFinished(username: "alice")
+        let afterLogin = machine.frameReceived(Self.good(.who(id: 4)))
+        #expect(afterLogin == .who(id: 4))
+    }
+
+    @Test("delete_account needs a login, names the user, holds the queue, and ends logged out")
+    func deleteAccount() {
+        var loggedOut = Self.greeted()
+        let refused = loggedOut.frameReceived(Self.good(.deleteAccount(id: 7, password: "p")))
+        #expect(refused == .send(.error(ProtocolError(.notLoggedIn, id: 7))))
+        var machine = Self.loggedIn(as: "alice")
+        let action = machine.frameReceived(Self.good(.deleteAccount(id: 8, password: "password1")))
+        #expect(action == .deleteAccount(id: 8, username: "alice", password: "password1"))
+        #expect(machine.busy)
+        let queued = machine.frameReceived(Self.good(.ping(id: 9)))
+        #expect(queued == .none, "queued behind the deletion")
+        machine.accountDeleted()
+        #expect(!machine.busy)
+        #expect(machine.state == .loggedOut)
+        let queuedPing = machine.nextQueuedAction()
+        #expect(queuedPing == .send(.ok(id: 9)))
+        let afterwards = machine.frameReceived(Self.good(.who(id: 10)))
+        #expect(afterwards == .send(.error(ProtocolError(.notLoggedIn, id: 10))))
+    }
+
+    @Test("a session closed by the operator answers nothing more")
+    func closedByOperator() {
+        var machine = Self.loggedIn(as: "alice")
+        let closed = machine.displaced()
+        #expect(closed)
+        #expect(machine.state == .closed)
+        let afterClose = machine.frameReceived(Self.good(.ping(id: 2)))
+        #expect(afterClose == .none)
+        var loggedOut = Self.greeted()
+        let displacedLoggedOut = loggedOut.displaced()
+        #expect(!displacedLoggedOut, "only a logged-in session is closed for its account")
     }
 
     @Test("the key frames need a login, name the logged-in publisher, and hold the queue like any slow request")
@@ -397,7 +491,7 @@ struct SessionStateMachineTests {
         machine.requestFinished()
         var answered: [Int] = []
         while let action = machine.nextQueuedAction() {
-            if case .send(.ok(let id, nil, nil, nil)) = action { answered.append(id) }
+            if case .send(.ok(let id, nil, nil, nil, false)) = action { answered.append(id) }
         }
         #expect(answered == Array(2...(2 + Machine.queueLimit)))
         let resumes = machine.readingMayResume()

@@ -21,7 +21,7 @@ struct StalledReaderTests {
         try await Support.send(.chat(id: 3, with: "alice"), to: bob)
         for channel in [alice, bob] {
             while true {
-                if case .ok(3, _, _, _) = try await Support.nextFrame(channel) { break }
+                if case .ok(3, _, _, _, _) = try await Support.nextFrame(channel) { break }
             }
         }
         return (alice, bob)

@@ -31,7 +31,10 @@ struct StoreFixture {
             let accounts = InMemoryAccountStore()
             let inbox = InMemoryInboxStore(limits: inboxLimits)
             let keys = InMemoryKeyStore()
-            let stores = Stores(accounts: accounts, inbox: inbox, keys: keys) {
+            let stores = Stores(
+                accounts: accounts, inbox: inbox, keys: keys,
+                footprint: { StoreFootprint(description: "memory", bytes: 0) }
+            ) {
                 await inbox.close()
                 await keys.close()
                 await accounts.close()

@@ -101,6 +101,14 @@ import Testing
         }
     }
 
+    @Test func deleteAccountDescriptionHidesThePassword() {
+        let frame = ClientFrame.deleteAccount(id: 5, password: "my secret")
+        for rendering in ["\(frame)", String(reflecting: frame)] {
+            #expect(!rendering.contains("secret"), "\(rendering)")
+            #expect(rendering.contains("delete_account") && rendering.contains("5"))
+        }
+    }
+
     @Test func passwdDescriptionHidesBothPasswords() {
         let frame = ClientFrame.passwd(id: 4, password: "old secret", newPassword: "new secret")
         for rendering in ["\(frame)", String(reflecting: frame)] {

@@ -25,6 +25,7 @@ import TestSupport
         .publishKeys(id: 13, keys: TestKeys.keys(preKeys: 1...3)),
         .publishKeys(id: 14, keys: TestKeys.keys(identity: 2, registrationID: 16_380, signedID: 0xFF_FFFF, preKeys: [])),
         .fetchKeys(id: 15, username: "Bob"),
+        .deleteAccount(id: 16, password: "correct \"horse\" ✓"),
     ]
 
     static let serverFrames: [ServerFrame] = [
@@ -58,6 +59,9 @@ import TestSupport
         .ok(id: 12, username: "alice", identityKey: TestKeys.publicKey(1), preKeys: 57),
         .ok(id: 13, preKeys: 0),
         .ok(id: 14, username: "bob", identityKey: TestKeys.publicKey(2)),
+        .ok(id: 15, username: "alice", mustChangePassword: true),
+        .notice(.accountLocked),
+        .notice(.accountDeleted),
         .keys(id: 15, bundle: TestKeys.keys(preKeys: []).bundle(username: "bob", preKey: TestKeys.preKey(9))),
         .keys(id: 16, bundle: TestKeys.keys(preKeys: []).bundle(username: "bob", preKey: nil)),
         .notice(code: .preKeysLow, message: "3 one-time prekeys left; publish more"),

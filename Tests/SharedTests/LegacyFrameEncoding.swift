@@ -277,9 +277,10 @@ enum LegacyFrameEncoding {
             builder.set("agent", agent)
             builder.set("type", type)
             builder.set("version", version)
-        case .ok(let id, let username, let identityKey, let preKeys):
+        case .ok(let id, let username, let identityKey, let preKeys, let mustChangePassword):
             builder.set("id", id)
             builder.set("identity_key", identityKey.map(Base64.encode))
+            builder.set("must_change_password", mustChangePassword ? true : nil)
             builder.set("prekeys", preKeys)
             builder.set("type", type)
             builder.set("username", username)
@@ -360,6 +361,10 @@ enum LegacyFrameEncoding {
             builder.set("id", id)
             builder.set("type", type)
             builder.set("username", username)
+        case .deleteAccount(let id, let password):
+            builder.set("id", id)
+            builder.set("password", password)
+            builder.set("type", type)
         case .publishKeys:
             preconditionFailure("nested objects came after this encoder: FoundationJSONOracle checks the key frames")
         }

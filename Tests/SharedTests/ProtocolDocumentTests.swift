@@ -132,7 +132,7 @@ import Testing
             .invalidUTF8, .invalidJSON, .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn,
             .alreadyLoggedIn, .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials,
             .tooManyErrors, .internal, .notChatting, .invalidMessage, .inboxFull, .notStored,
-            .identityChanged, .tooManyPreKeys, .noKeys,
+            .identityChanged, .tooManyPreKeys, .noKeys, .accountLocked, .passwordChangeRequired,
         ]
         for code in fixed {
             #expect(document.contains("| `\(code.rawValue)` | \(code.defaultMessage) |"), "\(code.rawValue)")

@@ -4,20 +4,29 @@ import NIOCore
 import NIOPosix
 import Shared
 
-/// Registration and login: validation, the KDF on a thread pool, throttling, storage.
+/// Registration, login and a user's own account requests (password, deletion): validation,
+/// the KDF on a thread pool, throttling, storage.
 ///
 /// Every method returns a future on the caller's event loop. The KDF runs on `threadPool`,
 /// never on an event loop, at background priority (`BackgroundPriority`): that pool must be
 /// one of its own. The store does its own blocking work on threads of its own.
 final class AccountService: Sendable {
     private let store: AccountStore
+    private let removal: AccountRemoval
     private let hasher: PasswordHasher
     private let throttle: LoginThrottle
     private let threadPool: NIOThreadPool
     private let logger: Logger
 
-    init(store: AccountStore, hasher: PasswordHasher, throttle: LoginThrottle, threadPool: NIOThreadPool, logger: Logger) {
+    /// - Parameters:
+    ///   - inbox, deleteKeys: where a deleted account's inbox and keys go from (see
+    ///     `AccountRemoval`).
+    init(
+        store: AccountStore, inbox: InboxStore, deleteKeys: @escaping @Sendable (String) async throws -> Bool,
+        hasher: PasswordHasher, throttle: LoginThrottle, threadPool: NIOThreadPool, logger: Logger
+    ) {
         self.store = store
+        self.removal = AccountRemoval(accounts: store, inbox: inbox, deleteKeys: deleteKeys)
         self.hasher = hasher
         self.throttle = throttle
         self.threadPool = threadPool
@@ -44,6 +53,9 @@ final class AccountService: Sendable {
             if try await store.find(username: username.value) != nil {
                 throw ProtocolError(.usernameTaken, id: id)
             }
+            // A deleted account of this name whose removal was cut short may have left keys or
+            // messages: the new account starts without them.
+            try await removal.removeLeftovers(of: username.value)
             let hash = try await hash(password)
             do {
                 try await store.create(Account(username: username, passwordHash: hash, createdAt: Date()))
@@ -58,11 +70,12 @@ final class AccountService: Sendable {
         }
     }
 
-    /// Checks a login. Succeeds with the normalised username; fails with `bad_credentials`
-    /// (the same for an unknown user and a wrong password, at the same cost), `throttled`,
-    /// or `internal`.
+    /// Checks a login and records its time. Succeeds with the normalised username and
+    /// whether the password must be changed; fails with `bad_credentials` (the same for an
+    /// unknown user and a wrong password, at the same cost), `account_locked` (only with the
+    /// right password, so a guesser learns nothing), `throttled`, or `internal`.
     func login(id: Int, username rawName: String, password: String, address: String, on loop: EventLoop)
-        -> EventLoopFuture<String>
+        -> EventLoopFuture<LoginGrant>
     {
         // A name that cannot exist is still answered like a wrong password, after the same work.
         let name = (try? Username(rawName))?.value
@@ -71,28 +84,49 @@ final class AccountService: Sendable {
             return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
         }
         let logger = self.logger
-        return loop.makeFutureWithTask { [self] () async throws -> String in
-            let account = try await verifiedAccount(
+        return loop.makeFutureWithTask { [self] () async throws -> LoginGrant in
+            let verified = try await verifiedAccount(
                 name, password: password, throttleKey: throttleKey, address: address,
                 refusal: ProtocolError(.badCredentials, id: id))
-            throttle.recordSuccess(username: account.username)
-            if account.passwordHash.needsRehash(current: hasher.parameters) {
-                // Raised parameters apply at the next login; a failure here is not the user's.
-                do {
-                    var upgraded = account
-                    upgraded.passwordHash = try await hash(password)
-                    try await store.update(upgraded)
-                } catch {
-                    logger.warning("could not rehash password: \(error)", metadata: ["user": "\(account.username)"])
-                }
+            guard !verified.isLocked else {
+                throw ProtocolError(.accountLocked, id: id)
             }
-            return account.username
+            throttle.recordSuccess(username: verified.username)
+            // Raised parameters apply at the next login; a failure here is not the user's.
+            let upgrade: PasswordHash? =
+                verified.passwordHash.needsRehash(current: hasher.parameters) ? try? await hash(password) : nil
+            let now = Account.wholeSeconds(Date())
+            let recorded: Account?
+            do {
+                recorded = try await store.modify(username: verified.username) { account in
+                    // Locked while the password was being checked: the lock wins.
+                    guard !account.isLocked else { throw LockedMeanwhile() }
+                    account.lastLoginAt = now
+                    // Not over a password changed meanwhile.
+                    if let upgrade, account.passwordHash == verified.passwordHash {
+                        account.passwordHash = upgrade
+                    }
+                }
+            } catch is LockedMeanwhile {
+                throw ProtocolError(.accountLocked, id: id)
+            } catch {
+                logger.warning("could not record the login: \(error)", metadata: ["user": "\(verified.username)"])
+                recorded = verified
+            }
+            guard let recorded else {
+                // Deleted while the password was being checked.
+                throw ProtocolError(.badCredentials, id: id)
+            }
+            return LoginGrant(username: recorded.username, mustChangePassword: recorded.mustChangePassword)
         }.flatMapErrorThrowing { error in
             if let error = error as? ProtocolError { throw error }
             logger.error("login could not be checked: \(error)")
             throw ProtocolError(.internal, message: "login could not be checked; try again later", id: id)
         }
     }
+
+    /// Thrown inside `modify` to leave an account alone that was locked meanwhile.
+    private struct LockedMeanwhile: Error {}
 }
 
 extension AccountService {
@@ -112,16 +146,52 @@ extension AccountService {
         }
         let logger = self.logger
         return loop.makeFutureWithTask { [self] () async throws in
-            var account = try await verifiedAccount(
+            let account = try await verifiedAccount(
                 username, password: password, throttleKey: username, address: address,
                 refusal: ProtocolError(.badCredentials, message: "the current password is wrong", id: id))
-            account.passwordHash = try await hash(newPassword)
-            try await store.update(account)
+            if account.mustChangePassword && newPassword == password {
+                throw ProtocolError(
+                    .invalidPassword, message: "choose a new password, not the one-time password again", id: id)
+            }
+            let hash = try await hash(newPassword)
+            let changed = try await store.modify(username: username) { account in
+                account.passwordHash = hash
+                account.mustChangePassword = false
+            }
+            guard changed != nil else {
+                throw ProtocolError(.internal, message: "your account no longer exists", id: id)
+            }
             logger.notice("password changed", metadata: ["user": "\(username)"])
         }.flatMapErrorThrowing { error in
             if let error = error as? ProtocolError { throw error }
             logger.error("password could not be changed: \(error)", metadata: ["user": "\(username)"])
             throw ProtocolError(.internal, message: "password could not be changed; try again later", id: id)
+        }
+    }
+}
+
+extension AccountService {
+    /// Deletes a logged-in user's account, keys and inbox, once `password` is checked as at
+    /// login (failures count towards the same back-off).
+    func deleteAccount(id: Int, username: String, password: String, address: String, on loop: EventLoop)
+        -> EventLoopFuture<Void>
+    {
+        if let wait = throttle.retryAfter(username: username, address: address) {
+            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
+        }
+        let logger = self.logger
+        return loop.makeFutureWithTask { [self] () async throws in
+            _ = try await verifiedAccount(
+                username, password: password, throttleKey: username, address: address,
+                refusal: ProtocolError(.badCredentials, message: "the password is wrong", id: id))
+            let removed = try await removal.remove(username)
+            logger.notice(
+                "account deleted by its user",
+                metadata: ["user": "\(username)", "keys": "\(removed.keys)", "messages": "\(removed.messages)"])
+        }.flatMapErrorThrowing { error in
+            if let error = error as? ProtocolError { throw error }
+            logger.error("account could not be deleted: \(error)", metadata: ["user": "\(username)"])
+            throw ProtocolError(.internal, message: "your account could not be deleted; try again later", id: id)
         }
     }
 }

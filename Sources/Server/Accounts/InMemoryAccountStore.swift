@@ -42,6 +42,38 @@ final class InMemoryAccountStore: AccountStore {
         }
     }
 
+    func modify(username: String, _ change: @escaping @Sendable (inout Account) throws -> Void) async throws -> Account? {
+        try accounts.withLock { accounts throws in
+            guard accounts != nil else {
+                throw Self.closedError
+            }
+            guard var account = accounts?[username] else {
+                return nil
+            }
+            try change(&account)
+            accounts?[username] = account
+            return account
+        }
+    }
+
+    func delete(username: String) async throws -> Bool {
+        try accounts.withLock { accounts throws in
+            guard accounts != nil else {
+                throw Self.closedError
+            }
+            return accounts?.removeValue(forKey: username) != nil
+        }
+    }
+
+    func all() async throws -> [Account] {
+        try accounts.withLock { accounts throws in
+            guard let accounts else {
+                throw Self.closedError
+            }
+            return accounts.values.sorted { $0.username < $1.username }
+        }
+    }
+
     func close() async {
         accounts.withLock { $0 = nil }
     }

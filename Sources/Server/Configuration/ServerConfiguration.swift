@@ -19,6 +19,9 @@ struct ServerConfiguration: Sendable {
     var privateKeyFile = "certs/server.key"
     /// Where accounts, inboxes and published keys are kept.
     var storage = StorageLocation.default
+    /// The local admin socket (`chat-server admin` talks to the running server through it);
+    /// nil for the storage's default, `adminSocketPath`.
+    var adminSocket: String?
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)
     /// Longest frame (line) accepted, in bytes; a longer one closes the connection.
@@ -54,4 +57,17 @@ struct ServerConfiguration: Sendable {
     var closeNotifyTimeout: TimeAmount = .seconds(1)
     /// How long shutdown waits for sessions to say goodbye before closing them hard.
     var shutdownGracePeriod: TimeAmount = .seconds(3)
+
+    /// The file name of the admin socket in a GDBM data directory.
+    static let adminSocketName = "admin.sock"
+
+    /// Where the admin socket is: `adminSocket` if set, else `admin.sock` in a GDBM data
+    /// directory (whose lock keeps everyone else from opening the store while the server
+    /// runs); nil, no socket, for PostgreSQL unless set (several servers may share one
+    /// database, so no single place is the obvious one).
+    var adminSocketPath: String? {
+        if let adminSocket { return adminSocket }
+        guard case .gdbm(let directory) = storage else { return nil }
+        return URL(fileURLWithPath: directory).standardizedFileURL.path + "/" + Self.adminSocketName
+    }
 }

@@ -79,7 +79,8 @@ struct ListenOptions: ParsableArguments {
     }
 }
 
-/// Where messages and accounts are kept, and the inbox's rules.
+/// Where accounts, inboxes and keys are kept, and where the running server takes admin
+/// requests: shared by the server and `chat-server admin`.
 struct StoreOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -97,25 +98,20 @@ struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Short for --store gdbm:DIR.", valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: "Most messages one user's offline inbox holds.")
-    var inboxMaxMessages = defaults.inboxLimits.maximumMessages
-
-    @Option(help: "Most bytes one user's offline inbox holds (at least 1024).")
-    var inboxMaxBytes = defaults.inboxLimits.maximumBytes
-
-    @Option(help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
-    var messageExpiry = TimeSpan(seconds: Int64(defaults.messageExpiry))
+    @Option(
+        help: ArgumentHelp(
+            "Unix socket through which `chat-server admin` reaches the running server (default: "
+                + "\(ServerConfiguration.adminSocketName) in a GDBM data directory; none for PostgreSQL).",
+            valueName: "path"))
+    var adminSocket: String?
 
     func validate() throws {
         guard store == nil || dataDir == nil else {
             throw ValidationError("--data-dir DIR is short for --store gdbm:DIR: give one of them, not both")
         }
         _ = try location(environment: ProcessInfo.processInfo.environment)
-        guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
-            throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
-        }
-        guard messageExpiry.seconds > 0 else {
-            throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
+        if let adminSocket {
+            try AdminSocketAddress.validate(adminSocket)
         }
     }
 
@@ -150,6 +146,31 @@ struct StoreOptions: ParsableArguments {
         if let location = try? location(environment: environment) {
             configuration.storage = location
         }
+        configuration.adminSocket = adminSocket
+    }
+}
+
+/// The offline inbox's rules.
+struct InboxOptions: ParsableArguments {
+    @Option(help: "Most messages one user's offline inbox holds.")
+    var inboxMaxMessages = defaults.inboxLimits.maximumMessages
+
+    @Option(help: "Most bytes one user's offline inbox holds (at least 1024).")
+    var inboxMaxBytes = defaults.inboxLimits.maximumBytes
+
+    @Option(help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
+    var messageExpiry = TimeSpan(seconds: Int64(defaults.messageExpiry))
+
+    func validate() throws {
+        guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
+            throw ValidationError("--inbox-max-messages must be at least 1 and --inbox-max-bytes at least 1024")
+        }
+        guard messageExpiry.seconds > 0 else {
+            throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = messageExpiry.timeInterval
     }

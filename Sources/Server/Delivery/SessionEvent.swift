@@ -1,3 +1,5 @@
+import Shared
+
 /// Events other parts of the server send into a session's pipeline (with
 /// `pipeline.fireUserInboundEventTriggered`), so that everything touching a session
 /// happens on that session's own event loop.
@@ -6,4 +8,6 @@ enum SessionEvent: Sendable, Equatable {
     case displaced
     /// The server is stopping: say so and close.
     case serverShutdown
+    /// The operator locked or deleted the account: send this notice and close.
+    case closedByOperator(NoticeCode)
 }

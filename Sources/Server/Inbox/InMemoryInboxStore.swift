@@ -106,6 +106,15 @@ final class InMemoryInboxStore: InboxStore {
         }
     }
 
+    func usage() async throws(StorageError) -> [String: InboxUsage] {
+        try inboxes.withLock { inboxes throws(StorageError) in
+            guard let inboxes else {
+                throw Self.closedError
+            }
+            return inboxes.compactMapValues { $0.index.isEmpty ? nil : $0.index.usage }
+        }
+    }
+
     func close() async {
         inboxes.withLock { $0 = nil }
     }

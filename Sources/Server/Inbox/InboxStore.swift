@@ -62,6 +62,10 @@ protocol InboxStore: Sendable {
     /// returns how many there were. Not necessarily synced.
     func expire(recipient: String, before cutoff: Date) async throws(StorageError) -> Int
 
+    /// What each inbox that holds anything holds, by recipient: for the operator's listing
+    /// and totals, not for the caps (the writer decides those in its own critical section).
+    func usage() async throws(StorageError) -> [String: InboxUsage]
+
     /// Finishes the writes already started, syncs and closes. Later calls throw
     /// `StorageError.unavailable`; calling it again does nothing.
     func close() async
@@ -71,5 +75,16 @@ extension InboxStore {
     /// Appends a new message, held to the caps.
     func append(_ message: StoredMessage) async throws(StorageError) -> InboxAppendResult {
         try await append(message, space: .withinCaps)
+    }
+
+    /// Deletes every message waiting for `recipient` (whose account is being deleted) and
+    /// returns how many there were. Not necessarily synced.
+    ///
+    /// Every message has expired by the end of time: this is `expire` with that cutoff, so
+    /// it takes its place in the same ordered write path as appends, and an append queued
+    /// before it (a live message its recipient never acknowledged) is deleted too.
+    @discardableResult
+    func removeAll(recipient: String) async throws(StorageError) -> Int {
+        try await expire(recipient: recipient, before: .distantFuture)
     }
 }

@@ -135,6 +135,11 @@ final class SessionHandler: ChannelInboundHandler {
             if machine.shutdown() {
                 perform(.sendAndClose([.notice(.shutdown)]), context: context)
             }
+        case .closedByOperator(let code):
+            if machine.displaced() {
+                logger.notice("closed by the operator: \(code)")
+                perform(.sendAndClose([.notice(code)]), context: context)
+            }
         case nil:
             if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
                 // Silent too long: a vanished peer (half-open TCP) or a client that stopped pinging.
@@ -230,9 +235,9 @@ final class SessionHandler: ChannelInboundHandler {
             let keys = services.keys
             let loop = context.eventLoop
             services.accounts.login(id: id, username: username, password: password, address: peerAddress, on: loop)
-                .flatMap { name in
+                .flatMap { grant in
                     // Read before the `ok`, which reports them.
-                    keys.ownKeys(username: name, requestID: id, on: loop).map { (name: name, keys: $0) }
+                    keys.ownKeys(username: grant.username, requestID: id, on: loop).map { (grant: grant, keys: $0) }
                 }
                 .assumeIsolated().whenComplete { result in
                     self.loginFinished(result, id: id, context: context)
@@ -270,7 +275,19 @@ final class SessionHandler: ChannelInboundHandler {
             ).assumeIsolated().whenComplete { result in
                 switch result {
                 case .success:
+                    self.machine.passwordChanged()
                     self.requestFinished(.ok(id: id), context: context)
+                case .failure(let error):
+                    self.requestFinished(.error(Self.protocolError(error, id: id)), context: context)
+                }
+            }
+        case .deleteAccount(let id, let username, let password):
+            services.accounts.deleteAccount(
+                id: id, username: username, password: password, address: peerAddress, on: context.eventLoop
+            ).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success:
+                    self.accountDeleted(id: id, context: context)
                 case .failure(let error):
                     self.requestFinished(.error(Self.protocolError(error, id: id)), context: context)
                 }
@@ -291,10 +308,24 @@ final class SessionHandler: ChannelInboundHandler {
         }
     }
 
+    /// The user deleted their account: the session ends as at logout (the partner is told
+    /// the user left) and stays connected, logged out.
+    private func accountDeleted(id: Int, context: ChannelHandlerContext) {
+        machine.accountDeleted()
+        if let mailbox {
+            self.mailbox = nil
+            services.delivery.sessionEnded(mailbox, disconnected: false)
+        }
+        logger.notice("account deleted")
+        logger[metadataKey: "user"] = nil
+        finish(.ok(id: id), context: context)
+        armLoginTimer(context: context)
+    }
+
     private func loginFinished(
-        _ result: Result<(name: String, keys: OwnKeys), any Error>, id: Int, context: ChannelHandlerContext
+        _ result: Result<(grant: LoginGrant, keys: OwnKeys), any Error>, id: Int, context: ChannelHandlerContext
     ) {
-        guard case .success(let (name, keys)) = result, context.channel.isActive else {
+        guard case .success(let (grant, keys)) = result, context.channel.isActive else {
             machine.loginFinished(username: nil)
             if case .failure(let error) = result {
                 let protocolError = Self.protocolError(error, id: id)
@@ -303,15 +334,20 @@ final class SessionHandler: ChannelInboundHandler {
             }
             return finish(nil, context: context)
         }
-        machine.loginFinished(username: name)
+        let name = grant.username
+        machine.loginFinished(username: name, mustChangePassword: grant.mustChangePassword)
         logger[metadataKey: "user"] = "\(name)"
-        logger.info("logged in")
+        logger.info(grant.mustChangePassword ? "logged in with a one-time password" : "logged in")
         loginTimer?.cancel()
         loginTimer = nil
         let mailbox = services.delivery.mailbox(username: name, sessionID: sessionID, channel: context.channel)
         self.mailbox = mailbox
         let greeting = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
-        finish(.ok(id: id, username: name, identityKey: keys.identityKey, preKeys: keys.preKeyCount), context: context)
+        finish(
+            .ok(
+                id: id, username: name, identityKey: keys.identityKey, preKeys: keys.preKeyCount,
+                mustChangePassword: grant.mustChangePassword),
+            context: context)
         // Then the inbox summary (and any invitations), unasked, so the client can greet
         // with it.
         greeting.assumeIsolated().whenSuccess { frames in

@@ -50,6 +50,8 @@ struct SessionStateMachine {
         case publishKeys(id: Int, username: String, keys: PublishedKeys)
         /// Hand out a user's keys (slow: a synced removal of a one-time prekey).
         case fetchKeys(id: Int, username: String)
+        /// Delete the logged-in user's account, keys and inbox (slow: KDF and synced writes).
+        case deleteAccount(id: Int, username: String, password: String)
         /// Too many frames wait behind a slow request: stop reading until it is answered.
         case pauseReading
         /// Nothing to do.
@@ -57,6 +59,9 @@ struct SessionStateMachine {
     }
 
     private(set) var state: State = .awaitingHello
+    /// Logged in with a one-time password from the operator: until `passwordChanged()`,
+    /// every request but `passwd`, `logout` and `ping` is refused (`password_change_required`).
+    private(set) var passwordChangeRequired = false
     /// A request is running; further frames wait in `queued` until it is answered, so that
     /// replies stay in request order.
     private(set) var busy = false
@@ -143,6 +148,9 @@ struct SessionStateMachine {
         case .success(let decodedFrame):
             frame = decodedFrame
         }
+        if passwordChangeRequired, case .loggedIn = state, let refusal = Self.whilePasswordMustChange(frame) {
+            return refusal
+        }
         switch (state, frame) {
         case (.awaitingHello, .hello(let version, _)):
             let hello = ServerFrame.hello(version: ProtocolVersion.current, agent: serverAgent)
@@ -170,6 +178,7 @@ struct SessionStateMachine {
             return .send(.error(ProtocolError(.alreadyLoggedIn, id: id)))
         case (.loggedIn(let username), .logout(let id)):
             state = .loggedOut
+            passwordChangeRequired = false
             return .logout(id: id, username: username)
         case (.loggedIn, .chat(let id, let with)):
             busy = true
@@ -199,11 +208,15 @@ struct SessionStateMachine {
         case (.loggedIn, .fetchKeys(let id, let username)):
             busy = true
             return .fetchKeys(id: id, username: username)
+        case (.loggedIn(let username), .deleteAccount(let id, let password)):
+            busy = true
+            return .deleteAccount(id: id, username: username, password: password)
         case (.loggedOut, .ack):
             return .none
         case (.loggedOut, .chat(let id, _)), (.loggedOut, .leave(let id)), (.loggedOut, .send(let id, _)),
             (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)), (.loggedOut, .passwd(let id, _, _)),
-            (.loggedOut, .publishKeys(let id, _)), (.loggedOut, .fetchKeys(let id, _)):
+            (.loggedOut, .publishKeys(let id, _)), (.loggedOut, .fetchKeys(let id, _)),
+            (.loggedOut, .deleteAccount(let id, _)):
             return .send(.error(ProtocolError(.notLoggedIn, id: id)))
         case (.closed, _):
             return .none
@@ -221,15 +234,32 @@ struct SessionStateMachine {
         busy = false
     }
 
-    /// A login finished: with the user's name on success, nil on failure.
-    mutating func loginFinished(username: String?) {
+    /// A login finished: with the user's name on success, nil on failure;
+    /// `mustChangePassword` when the password was a one-time one from the operator.
+    mutating func loginFinished(username: String?, mustChangePassword: Bool = false) {
         busy = false
         if let username, state == .loggedOut {
             state = .loggedIn(username)
+            passwordChangeRequired = mustChangePassword
         }
     }
 
-    /// Another session took this user's name. True when this session must say so and close.
+    /// A `passwd` succeeded: the session may do everything again.
+    mutating func passwordChanged() {
+        passwordChangeRequired = false
+    }
+
+    /// A `delete_account` succeeded: the session is logged out, its account gone.
+    mutating func accountDeleted() {
+        busy = false
+        if case .loggedIn = state {
+            state = .loggedOut
+            passwordChangeRequired = false
+        }
+    }
+
+    /// Another session took this user's name, or the operator locked or deleted the
+    /// account. True when this session must say so and close.
     mutating func displaced() -> Bool {
         guard case .loggedIn = state else { return false }
         state = .closed
@@ -257,6 +287,21 @@ struct SessionStateMachine {
         guard state != .closed else { return .none }
         state = .closed
         return .sendAndClose([.error(error)])
+    }
+
+    /// What a session that must change its password answers to `frame` instead of the
+    /// usual; nil to handle it as usual (`passwd`, `logout`, `ping`, and `hello`, which is
+    /// refused as always).
+    private static func whilePasswordMustChange(_ frame: ClientFrame) -> Action? {
+        switch frame {
+        case .passwd, .logout, .ping, .hello:
+            return nil
+        case .ack:
+            // Nothing can have been delivered: there is no chat to deliver in.
+            return Action.none
+        default:
+            return .send(.error(ProtocolError(.passwordChangeRequired, id: frame.id)))
+        }
     }
 
     private mutating func refuse(_ error: ProtocolError) -> Action {

@@ -8,9 +8,19 @@ struct Stores: Sendable {
     let inbox: any InboxStore
     /// Every user's published keys for end-to-end encryption.
     let keys: any KeyStore
+    /// What the store is and its size on disk now (for the operator's `stats`).
+    let footprint: @Sendable () async throws -> StoreFootprint
     /// Closes the stores, then gives up what the backend holds (for GDBM, the data
     /// directory's lock). Call it once, after the last call on any store has returned.
     let close: @Sendable () async -> Void
+}
+
+/// What a store is and how much disk it takes.
+struct StoreFootprint: Equatable, Sendable {
+    /// For the operator: "GDBM files in /var/lib/chat", "PostgreSQL database chat@db/chat".
+    let description: String
+    /// Bytes on disk: the data directory's files, or the database.
+    let bytes: Int64
 }
 
 /// Opens the stores of the backend a `StorageLocation` names: the one place the server

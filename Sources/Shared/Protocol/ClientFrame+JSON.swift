@@ -80,6 +80,8 @@ extension ClientFrame {
             self = .publishKeys(id: try fields.requiredID(), keys: try PublishedKeys(fields))
         case .fetchKeys:
             self = .fetchKeys(id: try fields.requiredID(), username: try fields.string("username"))
+        case .deleteAccount:
+            self = .deleteAccount(id: try fields.requiredID(), password: try fields.string("password"))
         }
     }
 
@@ -115,6 +117,7 @@ extension ClientFrame: EncodableFrame {
             case .passwd: "passwd"
             case .publishKeys: "publish_keys"
             case .fetchKeys: "fetch_keys"
+            case .deleteAccount: "delete_account"
             }
         switch self {
         case .hello(let version, let agent):
@@ -156,6 +159,10 @@ extension ClientFrame: EncodableFrame {
             builder.set("id", id)
             builder.set("type", constant: type)
             builder.set("username", username)
+        case .deleteAccount(let id, let password):
+            builder.set("id", id)
+            builder.set("password", password)
+            builder.set("type", constant: type)
         }
     }
 }

@@ -36,12 +36,16 @@ public enum ClientFrame: Hashable, Sendable {
     /// Fetch `username`'s keys, with one of their one-time prekeys (handed out only this
     /// once). Answered with `keys`.
     case fetchKeys(id: Int, username: String)
+    /// Delete the logged-in user's account, published keys and inbox, after checking
+    /// `password`; the session is logged out.
+    case deleteAccount(id: Int, password: String)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
         case hello, register, login, logout, ping, chat, leave, send, ack, who, inbox, passwd
         case publishKeys = "publish_keys"
         case fetchKeys = "fetch_keys"
+        case deleteAccount = "delete_account"
     }
 
     /// This frame's JSON `type`.
@@ -61,6 +65,7 @@ public enum ClientFrame: Hashable, Sendable {
         case .passwd: .passwd
         case .publishKeys: .publishKeys
         case .fetchKeys: .fetchKeys
+        case .deleteAccount: .deleteAccount
         }
     }
 
@@ -70,7 +75,7 @@ public enum ClientFrame: Hashable, Sendable {
         case .hello, .ack: nil
         case .register(let id, _, _), .login(let id, _, _), .logout(let id), .ping(let id): id
         case .chat(let id, _), .leave(let id), .send(let id, _), .who(let id), .inbox(let id): id
-        case .passwd(let id, _, _): id
+        case .passwd(let id, _, _), .deleteAccount(let id, _): id
         case .publishKeys(let id, _), .fetchKeys(let id, _): id
         }
     }
@@ -114,6 +119,8 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
                 + "prekeys: \(keys.preKeys.count))"
         case .fetchKeys(let id, let username):
             "fetch_keys(id: \(id), username: \(username))"
+        case .deleteAccount(let id, _):
+            "delete_account(id: \(id), password: <redacted>)"
         }
     }
 

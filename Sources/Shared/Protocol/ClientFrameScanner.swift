@@ -138,8 +138,9 @@ struct ClientFrameScanner {
             case .who: return .who(id: id)
             default: return .inbox(id: id)
             }
-        case .publishKeys, .fetchKeys:
-            // Rare frames, with nested members and checked keys: the general path's.
+        case .publishKeys, .fetchKeys, .deleteAccount:
+            // Rare frames (nested members, checked keys, or once in an account's life): the
+            // general path's.
             return nil
         }
     }

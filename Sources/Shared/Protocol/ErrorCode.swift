@@ -62,6 +62,11 @@ public enum ErrorCode: Hashable, Sendable {
     case tooManyPreKeys
     /// `fetch_keys` named a user who has never published keys.
     case noKeys
+    /// `login` with the right password for an account the server's operator has locked.
+    case accountLocked
+    /// The session logged in with a one-time password from the operator: every request but
+    /// `passwd`, `logout` and `ping` is refused until the password is changed.
+    case passwordChangeRequired
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
@@ -71,7 +76,7 @@ public enum ErrorCode: Hashable, Sendable {
         .versionMismatch, .helloRequired, .alreadyHello, .notLoggedIn, .alreadyLoggedIn,
         .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
         .tooManyErrors, .internal, .unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored,
-        .rateLimited, .timedOut, .identityChanged, .tooManyPreKeys, .noKeys,
+        .rateLimited, .timedOut, .identityChanged, .tooManyPreKeys, .noKeys, .accountLocked, .passwordChangeRequired,
     ]
 
     /// A human-readable default text, used when a more specific message is not needed.
@@ -105,6 +110,8 @@ public enum ErrorCode: Hashable, Sendable {
         case .identityChanged: "your partner's identity key changed; open the chat again"
         case .tooManyPreKeys: "too many one-time prekeys; nothing was stored"
         case .noKeys: "this user has not published any keys"
+        case .accountLocked: "this account is locked; ask the server's operator"
+        case .passwordChangeRequired: "change your password first (passwd)"
         case .unknown(let raw): "unknown error (\(raw))"
         }
     }
@@ -169,6 +176,8 @@ extension ErrorCode: RawRepresentable {
         case "identity_changed": self = .identityChanged
         case "too_many_prekeys": self = .tooManyPreKeys
         case "no_keys": self = .noKeys
+        case "account_locked": self = .accountLocked
+        case "password_change_required": self = .passwordChangeRequired
         default: self = .unknown(rawValue)
         }
     }
@@ -204,6 +213,8 @@ extension ErrorCode: RawRepresentable {
         case .identityChanged: "identity_changed"
         case .tooManyPreKeys: "too_many_prekeys"
         case .noKeys: "no_keys"
+        case .accountLocked: "account_locked"
+        case .passwordChangeRequired: "password_change_required"
         case .unknown(let raw): raw
         }
     }

@@ -22,13 +22,26 @@ public enum NoticeCode: Hashable, Sendable {
     case expired
     /// Others have taken most of your one-time prekeys: publish more.
     case preKeysLow
+    /// The server's operator locked your account; the connection is about to be closed.
+    case accountLocked
+    /// Your account was deleted (by the operator); the connection is about to be closed.
+    case accountDeleted
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
     /// Every code this build knows.
     public static let known: [NoticeCode] = [
         .displaced, .shutdown, .paired, .waiting, .invited, .partnerLeft, .partnerDisconnected, .newMessage, .expired, .preKeysLow,
+        .accountLocked, .accountDeleted,
     ]
+
+    /// Whether the server closes the connection right after sending this notice.
+    public var closesConnection: Bool {
+        switch self {
+        case .displaced, .shutdown, .accountLocked, .accountDeleted: true
+        default: false
+        }
+    }
 
     /// A human-readable default text for the notice.
     public var defaultMessage: String {
@@ -43,6 +56,8 @@ public enum NoticeCode: Hashable, Sendable {
         case .newMessage: "new message in your inbox"
         case .expired: "messages expired unread"
         case .preKeysLow: "few one-time prekeys left; publish more"
+        case .accountLocked: "your account was locked by the server's operator"
+        case .accountDeleted: "your account was deleted"
         case .unknown(let raw): "notice (\(raw))"
         }
     }
@@ -62,6 +77,8 @@ extension NoticeCode: RawRepresentable {
         case "new_message": self = .newMessage
         case "expired": self = .expired
         case "prekeys_low": self = .preKeysLow
+        case "account_locked": self = .accountLocked
+        case "account_deleted": self = .accountDeleted
         default: self = .unknown(rawValue)
         }
     }
@@ -79,6 +96,8 @@ extension NoticeCode: RawRepresentable {
         case .newMessage: "new_message"
         case .expired: "expired"
         case .preKeysLow: "prekeys_low"
+        case .accountLocked: "account_locked"
+        case .accountDeleted: "account_deleted"
         case .unknown(let raw): raw
         }
     }

@@ -30,7 +30,8 @@ extension ServerFrame {
                 identityKey: try fields.optionalString("identity_key").map { _ throws(ProtocolError) in
                     try fields.base64("identity_key", length: PublishedKeys.publicKeyLength)
                 },
-                preKeys: try fields.optionalInt("prekeys"))
+                preKeys: try fields.optionalInt("prekeys"),
+                mustChangePassword: try fields.optionalBool("must_change_password") ?? false)
         case .error:
             // `id` is optional here: errors about unreadable frames have none. A present but
             // non-integer id is still rejected, so a broken server is noticed.
@@ -101,9 +102,11 @@ extension ServerFrame: EncodableFrame {
             builder.set("agent", agent)
             builder.set("type", constant: "hello")
             builder.set("version", version)
-        case .ok(let id, let username, let identityKey, let preKeys):
+        case .ok(let id, let username, let identityKey, let preKeys, let mustChangePassword):
             builder.set("id", id)
             builder.set("identity_key", identityKey.map(Base64.encode))
+            // Absent when false: only the operator's one-time passwords set it.
+            builder.set("must_change_password", mustChangePassword ? true : nil)
             builder.set("prekeys", preKeys)
             builder.set("type", constant: "ok")
             builder.set("username", username)

@@ -9,11 +9,15 @@ public enum ServerFrame: Hashable, Sendable {
     /// `chat`, nil after the others. `identityKey` is the user's own published identity key
     /// after `login`, the partner's after `chat` (nil when they have published none).
     /// `preKeys` counts the one-time prekeys stored: after `publish_keys`, and after `login`
-    /// when the user has published keys.
-    case ok(id: Int, username: String? = nil, identityKey: [UInt8]? = nil, preKeys: Int? = nil)
+    /// when the user has published keys. `mustChangePassword` is true after a `login` with a
+    /// one-time password from the operator (`must_change_password`, absent when false).
+    case ok(
+        id: Int, username: String? = nil, identityKey: [UInt8]? = nil, preKeys: Int? = nil,
+        mustChangePassword: Bool = false)
     /// A failed request, or a bad frame; `id` is set when the request had a readable one.
     case error(ProtocolError)
-    /// An unsolicited event; both `displaced` and `shutdown` are followed by the server closing.
+    /// An unsolicited event; those whose `NoticeCode.closesConnection` is true are followed by
+    /// the server closing.
     case notice(code: NoticeCode, message: String)
     /// A chat message for this client, live or from the inbox.
     case message(ChatMessage)
@@ -58,7 +62,7 @@ public enum ServerFrame: Hashable, Sendable {
         case .hello, .notice, .message, .delivered: nil
         case .receipt(let id, _, _), .inbox(let id, _, _): id
         case .who(let id, _), .keys(let id, _): id
-        case .ok(let id, _, _, _): id
+        case .ok(let id, _, _, _, _): id
         case .error(let error): error.id
         }
     }

@@ -86,6 +86,20 @@ final class DataDirectory: Sendable {
         }
     }
 
+    /// The directory and the bytes its files take on disk (allocated blocks: GDBM files
+    /// are sparse, so their apparent size overstates them).
+    func footprint() -> StoreFootprint {
+        var total: Int64 = 0
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names {
+            var info = stat()
+            if lstat(path + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+                total += Int64(info.st_blocks) * 512
+            }
+        }
+        return StoreFootprint(description: "GDBM files in \(path)", bytes: total)
+    }
+
     // MARK: - Private helpers
 
     /// Creates the directory with mode 0700 unless it exists; returns whether it existed.

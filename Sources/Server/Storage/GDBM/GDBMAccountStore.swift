@@ -35,7 +35,7 @@ final class GDBMAccountStore: AccountStore {
     }
 
     func create(_ account: Account) async throws {
-        let value = try encode(account)
+        let value = try Self.encode(account)
         let key = Self.key(account.username)
         let records = self.records
         let created = try await records.run { file throws(StorageError) -> Bool in
@@ -63,12 +63,13 @@ final class GDBMAccountStore: AccountStore {
     }
 
     func find(username: String) async throws -> Account? {
+        let path = self.path
         let value = try await records.run { file throws(StorageError) in try file.fetch(key: Self.key(username)) }
-        return try value.map { value throws(StorageError) in try decode(value, username: username) }
+        return try value.map { value throws(StorageError) in try Self.decode(value, username: username, path: path) }
     }
 
     func update(_ account: Account) async throws {
-        let value = try encode(account)
+        let value = try Self.encode(account)
         let key = Self.key(account.username)
         let found = try await records.run { file throws(StorageError) -> Bool in
             // Checked under the same lock as the store, so a concurrent caller cannot slip
@@ -85,6 +86,61 @@ final class GDBMAccountStore: AccountStore {
         }
     }
 
+    /// Read, change and write under the file's lock, on its one thread: nothing else
+    /// touches the file in between.
+    func modify(username: String, _ change: @escaping @Sendable (inout Account) throws -> Void) async throws -> Account? {
+        let key = Self.key(username)
+        let path = self.path
+        let outcome = try await records.run { file throws(StorageError) -> Result<Account, any Error>? in
+            guard let value = try file.fetch(key: key) else {
+                return nil
+            }
+            var account = try Self.decode(value, username: username, path: path)
+            do {
+                try change(&account)
+            } catch {
+                return .failure(error)
+            }
+            try file.store(key: key, value: try Self.encode(account), replace: true)
+            try file.sync()
+            return .success(account)
+        }
+        return try outcome?.get()
+    }
+
+    func delete(username: String) async throws -> Bool {
+        let key = Self.key(username)
+        return try await records.run { file throws(StorageError) -> Bool in
+            guard try file.delete(key: key) else {
+                return false
+            }
+            try file.sync()
+            return true
+        }
+    }
+
+    func all() async throws -> [Account] {
+        let path = self.path
+        let accounts = try await records.run { file throws(StorageError) -> [Account] in
+            let keys: [[UInt8]]
+            do {
+                keys = try file.keys()
+            } catch let error as StorageError {
+                throw error
+            } catch {
+                throw .io(path: path, message: "iterate keys: \(error)")
+            }
+            var accounts: [Account] = []
+            accounts.reserveCapacity(keys.count)
+            for key in keys {
+                guard let value = try file.fetch(key: key) else { continue }
+                accounts.append(try Self.decode(value, username: String(decoding: key, as: UTF8.self), path: path))
+            }
+            return accounts
+        }
+        return accounts.sorted { $0.username < $1.username }
+    }
+
     func close() async {
         await records.close()
     }
@@ -95,14 +151,18 @@ final class GDBMAccountStore: AccountStore {
         Array(username.utf8)
     }
 
-    private func encode(_ account: Account) throws -> [UInt8] {
+    private static func encode(_ account: Account) throws(StorageError) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(account))
+        do {
+            return Array(try encoder.encode(account))
+        } catch {
+            throw .io(path: GDBMAccountStore.fileName, message: "account record for \(account.username) cannot be encoded: \(error)")
+        }
     }
 
-    private func decode(_ value: [UInt8], username: String) throws(StorageError) -> Account {
+    private static func decode(_ value: [UInt8], username: String, path: String) throws(StorageError) -> Account {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {

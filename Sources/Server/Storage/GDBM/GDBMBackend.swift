@@ -25,7 +25,10 @@ enum GDBMBackend {
             let keys = try GDBMKeyStore(directory: directory)
             return (directory, accounts, inbox, keys)
         }
-        return Stores(accounts: accounts, inbox: inbox, keys: keys) {
+        let footprint: @Sendable () async throws -> StoreFootprint = {
+            try await NIOThreadPool.singleton.runIfActive { directory.footprint() }
+        }
+        return Stores(accounts: accounts, inbox: inbox, keys: keys, footprint: footprint) {
             await inbox.close()
             await keys.close()
             await accounts.close()

@@ -196,6 +196,18 @@ final class GDBMInboxStore: InboxStore {
         return try await written { .expire(recipient: recipient, cutoff: cutoff, completion: $0) }
     }
 
+    /// From the mirror, like `counts`.
+    func usage() async throws(StorageError) -> [String: InboxUsage] {
+        try await threads.run { () throws(StorageError) in
+            try self.state.withLock { state throws(StorageError) in
+                guard !state.isClosed else {
+                    throw .closed(self.path)
+                }
+                return state.inboxes.mapValues(\.usage)
+            }
+        }
+    }
+
     /// Lets the writer finish what is queued, then syncs (covering removals made since the
     /// last append) and closes. Calling it again does nothing.
     func close() async {

@@ -33,7 +33,7 @@ final class PostgresAccountStore: AccountStore {
         let record = try await pool.run { connection in
             try connection.execute("SELECT record::text FROM accounts WHERE username = $1", [username]).scalar
         }
-        return try record.map { try decode($0, username: username) }
+        return try record.map { try Self.decode($0, username: username, database: pool.database) }
     }
 
     func update(_ account: Account) async throws {
@@ -45,6 +45,47 @@ final class PostgresAccountStore: AccountStore {
         }
         guard updated == 1 else {
             throw AccountStoreError.notFound(account.username)
+        }
+    }
+
+    /// One transaction: the row is locked (`FOR UPDATE`) as it is read, so a change made
+    /// meanwhile through another server waits, and the one made later starts from this one.
+    func modify(username: String, _ change: @escaping @Sendable (inout Account) throws -> Void) async throws -> Account? {
+        let database = pool.database
+        return try await pool.run { connection -> Account? in
+            try connection.transaction {
+                guard
+                    let record = try connection.execute(
+                        "SELECT record::text FROM accounts WHERE username = $1 FOR UPDATE", [username]
+                    ).scalar
+                else {
+                    return nil
+                }
+                var account = try Self.decode(record, username: username, database: database)
+                try change(&account)
+                try connection.execute(
+                    "UPDATE accounts SET record = $2::jsonb WHERE username = $1", [username, try Self.encode(account)])
+                return account
+            }
+        }
+    }
+
+    func delete(username: String) async throws -> Bool {
+        try await pool.run { connection in
+            try connection.execute("DELETE FROM accounts WHERE username = $1", [username]).affected == 1
+        }
+    }
+
+    func all() async throws -> [Account] {
+        let database = pool.database
+        let rows = try await pool.run { connection in
+            try connection.execute("SELECT username, record::text FROM accounts ORDER BY username COLLATE \"C\"").rows
+        }
+        return try rows.map { row in
+            guard let username = row[0], let record = row[1] else {
+                throw StorageError.corrupt("PostgreSQL database \(database): an account row cannot be read back")
+            }
+            return try Self.decode(record, username: username, database: database)
         }
     }
 
@@ -61,13 +102,13 @@ final class PostgresAccountStore: AccountStore {
         return String(decoding: try encoder.encode(account), as: UTF8.self)
     }
 
-    private func decode(_ record: String, username: String) throws(StorageError) -> Account {
+    private static func decode(_ record: String, username: String, database: String) throws(StorageError) -> Account {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
             return try decoder.decode(Account.self, from: Data(record.utf8))
         } catch {
-            throw .corrupt("PostgreSQL database \(pool.database): account record for \(username) cannot be decoded: \(error)")
+            throw .corrupt("PostgreSQL database \(database): account record for \(username) cannot be decoded: \(error)")
         }
     }
 }

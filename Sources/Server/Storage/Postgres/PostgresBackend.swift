@@ -37,7 +37,18 @@ enum PostgresBackend {
         let inbox = PostgresInboxStore(
             location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
         let keys = PostgresKeyStore(pool: PostgresPool(location, threads: keyPoolThreads))
-        return Stores(accounts: accounts, inbox: inbox, keys: keys) {
+        let footprint: @Sendable () async throws -> StoreFootprint = {
+            let bytes = try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
+                do {
+                    let connection = try PostgresConnection(location.connectionString)
+                    return Int64(try connection.execute("SELECT pg_database_size(current_database())").scalar ?? "0") ?? 0
+                } catch let error as PostgresError {
+                    throw StorageError(error, database: database)
+                }
+            }
+            return StoreFootprint(description: "PostgreSQL database \(database)", bytes: bytes)
+        }
+        return Stores(accounts: accounts, inbox: inbox, keys: keys, footprint: footprint) {
             await inbox.close()
             await keys.close()
             await accounts.close()

@@ -102,6 +102,23 @@ final class PostgresInboxStore: InboxStore {
         }
     }
 
+    /// From `inbox_usage`, the counters the writers keep.
+    func usage() async throws(StorageError) -> [String: InboxUsage] {
+        let database = self.database
+        return try await reading { connection in
+            let rows = try connection.execute("SELECT recipient, messages, bytes FROM inbox_usage WHERE messages > 0").rows
+            var usage: [String: InboxUsage] = [:]
+            for row in rows {
+                guard let recipient = row[0], let messages = row[1].flatMap({ Int($0) }), let bytes = row[2].flatMap({ Int($0) })
+                else {
+                    throw StorageError.corrupt("PostgreSQL database \(database): inbox_usage cannot be read back")
+                }
+                usage[recipient] = InboxUsage(messages: messages, bytes: bytes)
+            }
+            return usage
+        }
+    }
+
     @discardableResult
     func remove(recipient: String, id: String) async throws(StorageError) -> Bool {
         try await written { .remove(recipient: recipient, id: id, completion: $0) }

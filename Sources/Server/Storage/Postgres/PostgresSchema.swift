@@ -63,6 +63,12 @@ enum PostgresSchema {
             PRIMARY KEY (username, prekey_id)
         );
         """,
+        // 3: account records say whether the operator locked the account and whether its
+        // password is a one-time one to change; existing accounts are neither. (When the
+        // user last logged in stays absent until their next login.)
+        """
+        UPDATE accounts SET record = jsonb_build_object('locked', false, 'mustChangePassword', false) || record;
+        """,
     ]
 
     /// The version this server writes and reads.

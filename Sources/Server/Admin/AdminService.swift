@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import NIOPosix
+import Shared
+
+/// Carries out the operator's requests on the stores, logging each with who made it: in
+/// `chat-server admin` when it opens the store itself, and in the running server for
+/// requests through its admin socket (`AdminSocket`), where it also closes the sessions of
+/// users it locks or deletes.
+final class AdminService: Sendable {
+    private let accounts: any AccountStore
+    private let inbox: any InboxStore
+    private let removal: AccountRemoval
+    private let footprint: @Sendable () async throws -> StoreFootprint
+    private let sessions: SessionReach
+    private let hasher: PasswordHasher
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - deleteKeys: how a deleted user's keys go (see `AccountRemoval`).
+    ///   - footprint: the store's size on disk, for `stats`.
+    init(
+        accounts: any AccountStore, inbox: any InboxStore, deleteKeys: @escaping @Sendable (String) async throws -> Bool,
+        footprint: @escaping @Sendable () async throws -> StoreFootprint, sessions: SessionReach, hasher: PasswordHasher,
+        logger: Logger
+    ) {
+        self.accounts = accounts
+        self.inbox = inbox
+        self.removal = AccountRemoval(accounts: accounts, inbox: inbox, deleteKeys: deleteKeys)
+        self.footprint = footprint
+        self.sessions = sessions
+        self.hasher = hasher
+        self.logger = logger
+    }
+
+    /// Carries out `request` for `operatorName` (who is asking: an OS user, named in the log).
+    func perform(_ request: AdminRequest, by operatorName: String) async -> AdminReply {
+        var logger = self.logger
+        logger[metadataKey: "operator"] = "\(operatorName)"
+        let reply: AdminReply
+        do {
+            reply = try await carryOut(request)
+        } catch let failure as AdminFailure {
+            reply = .failed(failure)
+        } catch {
+            logger.error("admin \(AdminLineCodec.encode(request)) failed: \(error)")
+            reply = .failed(AdminFailure(code: .storage, message: "the store failed: \(error)"))
+        }
+        let level: Logger.Level = request.changesState ? .notice : .info
+        switch reply {
+        case .failed(let failure):
+            logger.log(level: level, "admin \(AdminLineCodec.encode(request)) refused: \(failure.message)")
+        case .done(let text):
+            logger.log(level: level, "admin \(AdminLineCodec.encode(request)): \(text)")
+        case .oneTimePassword(let username, _):
+            // Never the password itself.
+            logger.log(level: level, "admin reset-password \(username): one-time password issued")
+        case .users, .statistics:
+            logger.log(level: level, "admin \(AdminLineCodec.encode(request))")
+        }
+        return reply
+    }
+
+    private func carryOut(_ request: AdminRequest) async throws -> AdminReply {
+        switch request {
+        case .users: return .users(try await users())
+        case .stats: return .statistics(try await statistics())
+        case .lock(let name): return .done(try await setLocked(true, name))
+        case .unlock(let name): return .done(try await setLocked(false, name))
+        case .delete(let name): return .done(try await delete(name))
+        case .resetPassword(let name):
+            let username = try Self.validated(name)
+            return .oneTimePassword(username: username, password: try await resetPassword(username))
+        }
+    }
+
+    // MARK: - Looking
+
+    private func users() async throws -> [UserSummary] {
+        let usage = try await inbox.usage()
+        return try await accounts.all().map { UserSummary($0, inbox: usage[$0.username] ?? InboxUsage()) }
+    }
+
+    private func statistics() async throws -> ServerStatistics {
+        let all = try await accounts.all()
+        let usage = try await inbox.usage()
+        let store = try await footprint()
+        let sessionCount: Int? =
+            switch sessions {
+            case .server(let live): live.onlineCount()
+            case .noServer: 0
+            case .unreachable: nil
+            }
+        return ServerStatistics(
+            sessions: sessionCount,
+            accounts: all.count,
+            lockedAccounts: all.count(where: \.isLocked),
+            inboxes: usage.values.count(where: { $0.messages > 0 }),
+            inbox: usage.values.reduce(into: InboxUsage()) { total, inbox in
+                total.messages += inbox.messages
+                total.bytes += inbox.bytes
+            },
+            store: store.description,
+            storeBytes: store.bytes)
+    }
+
+    // MARK: - Changing
+
+    private func setLocked(_ locked: Bool, _ name: String) async throws -> String {
+        let username = try Self.validated(name)
+        let before = Locked<Bool?>(nil)
+        let changed = try await accounts.modify(username: username) { account in
+            before.withLock { $0 = account.isLocked }
+            account.isLocked = locked
+        }
+        guard changed != nil else {
+            throw Self.unknownUser(username)
+        }
+        let word = locked ? "locked" : "unlocked"
+        if before.withLock({ $0 }) == locked {
+            return "\(username) was already \(word)"
+        }
+        guard locked else {
+            return "\(username) is unlocked and may log in again"
+        }
+        return "\(username) is locked" + (await closeSession(of: username, notice: .accountLocked))
+    }
+
+    private func delete(_ name: String) async throws -> String {
+        let username = try Self.validated(name)
+        let sessionNote = Locked("")
+        let removed = try await removal.remove(username) {
+            // After the keys, before the inbox: what the session never acknowledged goes to
+            // the inbox as it closes, and from there with the rest.
+            let note = await self.closeSession(of: username, notice: .accountDeleted)
+            sessionNote.withLock { $0 = note }
+        }
+        guard removed.foundAnything else {
+            throw Self.unknownUser(username)
+        }
+        var parts: [String] = []
+        if removed.account { parts.append("account") }
+        if removed.keys { parts.append("published keys") }
+        parts.append(removed.messages == 1 ? "1 waiting message" : "\(removed.messages) waiting messages")
+        let what = parts.joined(separator: ", ")
+        let summary =
+            removed.account
+            ? "\(username) is deleted: \(what)"
+            : "\(username) had no account; deleted what an earlier deletion left: \(what)"
+        return summary + sessionNote.withLock { $0 }
+    }
+
+    private func resetPassword(_ username: String) async throws -> String {
+        let password = try OneTimePassword.generate()
+        let hasher = self.hasher
+        // The KDF blocks: on NIO's shared pool, not the caller's thread (a rare request).
+        let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password: password) }
+        let changed = try await accounts.modify(username: username) { account in
+            account.passwordHash = hash
+            account.mustChangePassword = true
+        }
+        guard changed != nil else {
+            throw Self.unknownUser(username)
+        }
+        if case .server(let live) = sessions {
+            live.forgetFailedLogins(of: username)
+        }
+        return password
+    }
+
+    /// Closes `username`'s live session where one can be reached; the clause that says
+    /// what happened, for the operator.
+    private func closeSession(of username: String, notice: NoticeCode) async -> String {
+        switch sessions {
+        case .server(let live):
+            return await live.close(username, notice: notice) ? "; their session was closed" : ""
+        case .noServer:
+            return ""
+        case .unreachable:
+            return "; no running server was reached, so a session of theirs already open stays open until it ends"
+        }
+    }
+
+    // MARK: - Names
+
+    private static func validated(_ name: String) throws(AdminFailure) -> String {
+        do {
+            return try Username(name).value
+        } catch {
+            throw AdminFailure(code: .invalidRequest, message: "'\(name)' cannot be a username: \(Username.ruleText)")
+        }
+    }
+
+    private static func unknownUser(_ username: String) -> AdminFailure {
+        AdminFailure(code: .unknownUser, message: "no such user: \(username)")
+    }
+}

@@ -1,0 +1,39 @@
+import NIOCore
+import Shared
+
+/// The running server's sessions, as the admin socket's requests reach them: presence to
+/// find a user's session, the connections to wait for it to close, the login throttle.
+struct RunningServerSessions: LiveSessions {
+    let presence: any Presence<SessionMailbox>
+    let throttle: LoginThrottle
+    /// The channel of the connection with this id (a session's `sessionID`), if still open.
+    let channel: @Sendable (UInt64) -> Channel?
+    /// How long `close` waits for the session to be gone.
+    var closeWait: TimeAmount = .seconds(5)
+
+    func onlineCount() -> Int {
+        // Everyone but a name no user can have.
+        presence.who(except: "").count
+    }
+
+    func close(_ username: String, notice: NoticeCode) async -> Bool {
+        guard let session = presence.session(for: username) else { return false }
+        let channel = self.channel(session.sessionID)
+        session.fire(.closedByOperator(notice))
+        guard let channel else { return true }
+        // Its handler ends the session (the partner told, unacknowledged messages handed to
+        // the inbox) before it closes the channel; the close may wait briefly for the
+        // client's close_notify.
+        let loop = channel.eventLoop
+        let closedOrLate = loop.makePromise(of: Void.self)
+        channel.closeFuture.cascade(to: closedOrLate)
+        let timer = loop.scheduleTask(in: closeWait) { closedOrLate.succeed(()) }
+        try? await closedOrLate.futureResult.get()
+        timer.cancel()
+        return true
+    }
+
+    func forgetFailedLogins(of username: String) {
+        throttle.recordSuccess(username: username)
+    }
+}
