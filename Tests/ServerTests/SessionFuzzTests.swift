@@ -136,7 +136,11 @@ struct SessionFuzzTests {
                     offset += size
                 }
                 var sawPing = false
-                _ = try await SessionHandlerTests.eventually("the ping's answer or a close (sequence \(sequence))") { () -> Bool? in
+                // Generous: the first sessions register and log in (scrypt on a shared pool)
+                // while the rest of the suite starts servers and dumps cores on two cores.
+                _ = try await SessionHandlerTests.eventually(
+                    "the ping's answer or a close (sequence \(sequence))", timeout: .seconds(30)
+                ) { () -> Bool? in
                     while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
                         let decoded = ServerFrame.decode(buffer)
                         #expect(throws: Never.self, "sequence \(sequence): \(String(buffer: buffer))") { try decoded.get() }
