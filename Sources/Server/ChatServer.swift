@@ -83,7 +83,7 @@ final class ChatServer: Sendable {
         let keys = KeyService(
             directory: keyDirectory,
             accounts: stores.accounts,
-            notify: { username, frame in registry.session(for: username)?.send(frame) },
+            notify: { username, frame in registry.reach(username)?.send(frame) },
             logger: logger)
         let messages = DeliveryService(
             inbox: stores.inbox,

@@ -6,4 +6,8 @@ enum SessionEvent: Sendable, Equatable {
     case displaced
     /// The server is stopping: say so and close.
     case serverShutdown
+    /// This node lost its place in the cluster (the others counted it dead and took its
+    /// users offline): close without a word, as a crashed node would, so the client
+    /// reconnects and logs in afresh.
+    case dropped
 }
