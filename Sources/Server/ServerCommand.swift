@@ -20,6 +20,9 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Sessions and logins")
     var session: SessionOptions
 
+    @OptionGroup(title: "Several servers on one PostgreSQL database")
+    var cluster: ClusterOptions
+
     @Option(help: "Least important log level written to standard error.")
     var logLevel = LogLevel.info
 
@@ -29,6 +32,7 @@ struct ServerCommand: AsyncParsableCommand {
         listen.apply(to: &configuration)
         store.apply(to: &configuration)
         session.apply(to: &configuration)
+        cluster.apply(to: &configuration)
         return configuration
     }
 
@@ -57,7 +61,14 @@ struct ServerCommand: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw StartupFailure(message: "\(error)")
         }
-        let address = try await server.start()
+        let address: SocketAddress
+        do {
+            address = try await server.start()
+        } catch {
+            await server.shutdown()
+            try? await group.shutdownGracefully()
+            throw StartupFailure(message: "\(error)")
+        }
         // Tests and scripts read this line to learn the real port; written unbuffered.
         Console.writeLine("chat-server listening on \(address.ipAddress ?? configuration.host):\(address.port ?? configuration.port)")
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in

@@ -19,6 +19,11 @@ struct ServerConfiguration: Sendable {
     var privateKeyFile = "certs/server.key"
     /// Where accounts, inboxes and published keys are kept.
     var storage = StorageLocation.default
+    /// This node's name in logs and in the shared tables when several servers share a
+    /// database; nil: the host name and the port listened on.
+    var nodeID: String?
+    /// How often a node sharing a database heartbeats, and when the others count it dead.
+    var clusterTiming = ClusterTiming()
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)
     /// Longest frame (line) accepted, in bytes; a longer one closes the connection.

@@ -15,6 +15,8 @@ protocol SessionReach: Sendable {
 protocol PresentSession: AnyObject, SessionReach {
     /// Unique per connection on this node, so a stale session cannot release a newer one.
     var sessionID: UInt64 { get }
+    /// The route presence set last.
+    var route: Route<Self> { get }
     /// Presence calls this whenever the session's route changes, so the per-message path
     /// reads the session's own copy instead of asking presence.
     func setRoute(_ route: Route<Self>)

@@ -8,6 +8,9 @@ struct Stores: Sendable {
     let inbox: any InboxStore
     /// Every user's published keys for end-to-end encryption.
     let keys: any KeyStore
+    /// Presence shared with the other servers on the same storage; nil when the backend is
+    /// for one server only (GDBM), whose presence is its own.
+    var presence: (any PresenceDirectory)? = nil
     /// Closes the stores, then gives up what the backend holds (for GDBM, the data
     /// directory's lock). Call it once, after the last call on any store has returned.
     let close: @Sendable () async -> Void

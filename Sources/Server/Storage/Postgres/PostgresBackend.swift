@@ -2,7 +2,8 @@ import Logging
 import NIOPosix
 
 /// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
-/// one), and opens the account, inbox and key stores on the database.
+/// one), and opens the account, inbox and key stores and the shared presence directory on
+/// the database.
 ///
 /// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
 /// GDBM's data directory, the database may be shared by several servers at once.
@@ -37,7 +38,9 @@ enum PostgresBackend {
         let inbox = PostgresInboxStore(
             location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
         let keys = PostgresKeyStore(pool: PostgresPool(location, threads: keyPoolThreads))
-        return Stores(accounts: accounts, inbox: inbox, keys: keys) {
+        let presence = PostgresPresenceDirectory(location: location, logger: logger)
+        return Stores(accounts: accounts, inbox: inbox, keys: keys, presence: presence) {
+            await presence.close()
             await inbox.close()
             await keys.close()
             await accounts.close()

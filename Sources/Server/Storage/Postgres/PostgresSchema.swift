@@ -63,6 +63,26 @@ enum PostgresSchema {
             PRIMARY KEY (username, prekey_id)
         );
         """,
+        // 3: presence shared by the servers (nodes) on this database: each node while it
+        // runs, with its last heartbeat; who is logged in on which node's session, and whom
+        // each chose; the order of presence changes.
+        """
+        CREATE TABLE cluster_nodes (
+            node bigserial PRIMARY KEY,
+            label text NOT NULL,
+            joined_at timestamptz NOT NULL DEFAULT now(),
+            heartbeat_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE presence (
+            username text PRIMARY KEY,
+            node bigint NOT NULL REFERENCES cluster_nodes (node),
+            session bigint NOT NULL,
+            choice text
+        );
+        CREATE INDEX presence_node ON presence (node);
+        CREATE INDEX presence_choice ON presence (choice);
+        CREATE SEQUENCE presence_version;
+        """,
     ]
 
     /// The version this server writes and reads.
