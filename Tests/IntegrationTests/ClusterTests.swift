@@ -128,6 +128,42 @@ struct ClusterTests {
         await alice.close()
     }
 
+    @Test("a new identity key published through one node refuses sends through the other until chat is opened again; a prekey top-up does not")
+    func identityChangedAcrossNodes() async throws {
+        let (nodes, _, _) = try await Self.twoNodes()
+        defer { for node in nodes { node.stop() } }
+        let alice = try await Self.loggedIn("alice", on: nodes[1])
+        let bob = try await Self.loggedIn("bob", on: nodes[0])
+        let first = TestKeys.keys(identity: 1, preKeys: 1...20)
+        _ = try await alice.connection.publishKeys(first)
+        #expect(try await bob.connection.chat(with: "alice") == ChatOpened(username: "alice", identityKey: first.identityKey))
+        _ = try await alice.connection.chat(with: "bob")
+        try await bob.waitForNotice(.paired)
+        #expect(try await bob.connection.send("to the first device").status == .stored)
+
+        // More prekeys, same identity: nothing to refuse.
+        _ = try await alice.connection.publishKeys(TestKeys.keys(identity: 1, preKeys: 21...30))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await bob.connection.send("still the first device").status == .stored)
+
+        // alice reinstalls, through node B; node A hears of it.
+        let second = TestKeys.keys(identity: 2, preKeys: 1...20)
+        _ = try await alice.connection.publishKeys(second)
+        var refused: ProtocolError?
+        for _ in 0..<50 where refused == nil {
+            do {
+                _ = try await bob.connection.send("to a device that is gone")
+                try await Task.sleep(for: .milliseconds(100))
+            } catch SessionError.refused(let error) {
+                refused = error
+            }
+        }
+        #expect(refused?.code == .identityChanged)
+        #expect(try await bob.connection.chat(with: "alice") == ChatOpened(username: "alice", identityKey: second.identityKey))
+        #expect(try await bob.connection.send("to the new device").status == .stored)
+        for client in [alice, bob] { await client.close() }
+    }
+
     @Test("logging in on the other node displaces the first session and its partner is told; who lists every node")
     func displacementAndWho() async throws {
         let (nodes, _, _) = try await Self.twoNodes()

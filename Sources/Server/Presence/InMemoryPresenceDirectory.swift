@@ -2,8 +2,9 @@ import Shared
 
 /// Several nodes' shared presence in one process: the twin of the PostgreSQL directory, for
 /// tests. Each node takes a directory of its own (`directory()`); messages wait until the
-/// test hands them over (`deliver()`), as notifications wait for their listener, and a node
-/// can be killed (`kill(_:)`), which tells the others it is dead.
+/// test hands them over (`deliver()`), as notifications wait for their listener. A node can
+/// be killed (`kill(_:)`: the others are told it is dead), lose its messages
+/// (`reconnect(_:)`), or be counted dead and join again (`rejoin(_:)`).
 ///
 /// A change sees only the rows its scope names (and those their users chose), as the
 /// database's transaction does, so a scope too narrow for a rule shows here too.
@@ -20,6 +21,8 @@ final class InMemoryCluster: Sendable {
         var nextNode: Int64 = 1
         var serial: UInt64 = 0
         var members: [Int64: Member] = [:]
+        /// Nodes that joined again, by their old number: their directories follow.
+        var renumbered: [Int64: Int64] = [:]
     }
 
     private let state = Locked(State())
@@ -57,9 +60,29 @@ final class InMemoryCluster: Sendable {
         for events in others { events(.deadNodes([node])) }
     }
 
-    /// Tells `node` that its message connection was cut and is back.
+    /// `node`'s message connection was cut and is back: what waited for it is lost, and it
+    /// is told so.
     func reconnect(_ node: Int64) {
-        state.withLock { $0.members[node]?.events }?(.reconnected)
+        let events = state.withLock { state in
+            state.members[node]?.waiting.removeAll()
+            return state.members[node]?.events
+        }
+        events?(.reconnected)
+    }
+
+    /// The others counted `node` dead and took its users out; it joins again under a new
+    /// number, and is told so.
+    func rejoin(_ node: Int64) {
+        let (events, number) = state.withLock { state -> ((@Sendable (ClusterEvent) -> Void)?, Int64) in
+            guard let member = state.members.removeValue(forKey: node) else { return (nil, 0) }
+            state.table = PairingTable(entries: state.table.entries.filter { $0.value.holder.node != node })
+            let number = state.nextNode
+            state.nextNode += 1
+            state.members[number] = Member(label: member.label, events: member.events)
+            state.renumbered[node] = number
+            return (member.events, number)
+        }
+        events?(.rejoined(number))
     }
 
     fileprivate func join(label: String, events: @escaping @Sendable (ClusterEvent) -> Void) -> Int64 {
@@ -67,6 +90,15 @@ final class InMemoryCluster: Sendable {
             let node = state.nextNode
             state.nextNode += 1
             state.members[node] = Member(label: label, events: events)
+            return node
+        }
+    }
+
+    /// The number `node` goes by now (it changes when the node joins again).
+    fileprivate func current(_ node: Int64) -> Int64 {
+        state.withLock { state in
+            var node = node
+            while let next = state.renumbered[node] { node = next }
             return node
         }
     }
@@ -161,7 +193,7 @@ final class InMemoryPresenceDirectory: PresenceDirectory {
         _ scope: PresenceScope, forgetting: Int64?,
         _ body: @escaping @Sendable (inout PairingTable<SessionAddress>, Int64) -> (Result, [Outgoing])
     ) -> Result {
-        cluster.change(by: node.withLock { $0 }, scope, forgetting: forgetting, body)
+        cluster.change(by: cluster.current(node.withLock { $0 }), scope, forgetting: forgetting, body)
     }
 
     func who(except username: String) -> [PresenceEntry] {
@@ -173,10 +205,10 @@ final class InMemoryPresenceDirectory: PresenceDirectory {
     }
 
     func send(_ messages: [Outgoing]) {
-        cluster.send(messages, from: node.withLock { $0 })
+        cluster.send(messages, from: cluster.current(node.withLock { $0 }))
     }
 
     func leave() {
-        cluster.leave(node.withLock { $0 })
+        cluster.leave(cluster.current(node.withLock { $0 }))
     }
 }
