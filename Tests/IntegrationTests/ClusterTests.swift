@@ -194,6 +194,57 @@ struct ClusterTests {
         for client in [alice, bob, carol, again.client] { await client.close() }
     }
 
+    @Test("PostgreSQL restarts under two nodes: each says so once, sends across are refused not_stored meanwhile, and both recover without a restart")
+    func databaseRestart() async throws {
+        // A cluster of its own: stopping the shared one would break the tests running beside.
+        let cluster = try await PostgresCluster.offCooperativeThreads { try PostgresCluster() }
+        defer { cluster.destroy() }
+        try await cluster.query("postgres", "CREATE DATABASE chat")
+        let url = "postgres://chat@/chat?host=\(cluster.socketDirectory)"
+        let certificates = try CertificateFixture.shared()
+        let nodes = [
+            try await ServerProcess(certificates: certificates, store: url, arguments: ["--node-id", "node-a"]),
+            try await ServerProcess(certificates: certificates, store: url, arguments: ["--node-id", "node-b"]),
+        ]
+        defer { for node in nodes { node.stop() } }
+        let alice = try await Self.loggedIn("alice", on: nodes[0])
+        let bob = try await Self.loggedIn("bob", on: nodes[1])
+        _ = try await alice.connection.chat(with: "bob")
+        _ = try await bob.connection.chat(with: "alice")
+        try await alice.waitForNotice(.paired)
+
+        try await PostgresCluster.offCooperativeThreads { try cluster.stop() }
+        var refused: ProtocolError?
+        do {
+            _ = try await alice.connection.send("while the database is away")
+        } catch SessionError.refused(let error) {
+            refused = error
+        }
+        #expect(refused?.code == .notStored)
+        try await Task.sleep(for: .seconds(2))
+        try await PostgresCluster.offCooperativeThreads { try cluster.start() }
+
+        // Back: the pair still stands on both nodes, and messages cross again.
+        var sent: SentMessage?
+        for _ in 0..<100 where sent == nil {
+            sent = try? await alice.connection.send("the database is back")
+            if sent == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(sent?.status == .stored)
+        let message = try await bob.nextMessage()
+        #expect(message.body == "the database is back")
+        bob.connection.acknowledge(message)
+        if let sent { try await alice.waitForDelivered(sent.messageID) }
+        #expect(try await Self.who(alice) { $0 == [PresenceEntry(username: "bob", status: .chatting)] }
+            == [PresenceEntry(username: "bob", status: .chatting)])
+        for node in nodes {
+            let logs = node.logs
+            #expect(logs.components(separatedBy: "lost the cluster connection").count == 2, "said once: \(logs)")
+            #expect(logs.contains("the cluster connection is back"))
+        }
+        for client in [alice, bob] { await client.close() }
+    }
+
     @Test("kill -9 of bob's node while alice sends steadily: every message she was answered for reaches bob once, on the other node; her session carries on; the dead node's users leave who within seconds")
     func nodeDiesMidStream() async throws {
         let (nodes, _, _) = try await Self.twoNodes(arguments: ["--message-rate", "100", "--message-burst", "100"])
