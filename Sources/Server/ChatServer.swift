@@ -81,7 +81,7 @@ final class ChatServer: Sendable {
         let accounts = AccountService(
             store: stores.accounts,
             hasher: hasher,
-            throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay),
+            throttle: LoginThrottle(baseDelay: configuration.throttleBaseDelay, ledger: stores.loginFailures),
             threadPool: accountPool,
             logger: logger)
         let registry: any Presence<SessionMailbox>

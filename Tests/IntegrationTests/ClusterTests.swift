@@ -164,6 +164,31 @@ struct ClusterTests {
         for client in [alice, bob] { await client.close() }
     }
 
+    @Test("failed logins count across the nodes: four on one and one on the other, and both make the next attempt wait")
+    func throttlingAcrossNodes() async throws {
+        let (nodes, _, _) = try await Self.twoNodes(arguments: ["--login-backoff", "60"])
+        defer { for node in nodes { node.stop() } }
+        await (try await Self.loggedIn("carol", on: nodes[0])).close()
+        /// The code of a login's refusal; nil when it succeeded.
+        func attempt(on node: ServerProcess, password: String) async throws -> ErrorCode? {
+            let client = try await SessionClient.connect(port: node.port, caFile: node.certificates.caFile)
+            var code: ErrorCode?
+            do {
+                _ = try await client.connection.login(username: "carol", password: password)
+            } catch SessionError.refused(let error) {
+                code = error.code
+            }
+            await client.close()
+            return code
+        }
+        for number in 1...5 {
+            #expect(try await attempt(on: nodes[number == 5 ? 1 : 0], password: "guess \(number)xx") == .badCredentials)
+        }
+        for node in nodes {
+            #expect(try await attempt(on: node, password: "password123") == .throttled, "even the right password waits")
+        }
+    }
+
     @Test("logging in on the other node displaces the first session and its partner is told; who lists every node")
     func displacementAndWho() async throws {
         let (nodes, _, _) = try await Self.twoNodes()

@@ -2,8 +2,8 @@ import Logging
 import NIOPosix
 
 /// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
-/// one), and opens the account, inbox and key stores and the shared presence directory on
-/// the database.
+/// one), and opens the account, inbox and key stores, the shared presence directory and the
+/// ledger of failed logins on the database.
 ///
 /// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
 /// GDBM's data directory, the database may be shared by several servers at once.
@@ -39,8 +39,10 @@ enum PostgresBackend {
             location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
         let keys = PostgresKeyStore(pool: PostgresPool(location, threads: keyPoolThreads))
         let presence = PostgresPresenceDirectory(location: location, logger: logger)
-        return Stores(accounts: accounts, inbox: inbox, keys: keys, presence: presence) {
+        let loginFailures = PostgresLoginFailures(pool: PostgresPool(location, threads: 1))
+        return Stores(accounts: accounts, inbox: inbox, keys: keys, presence: presence, loginFailures: loginFailures) {
             await presence.close()
+            await loginFailures.close()
             await inbox.close()
             await keys.close()
             await accounts.close()

@@ -63,9 +63,10 @@ enum PostgresSchema {
             PRIMARY KEY (username, prekey_id)
         );
         """,
-        // 3: presence shared by the servers (nodes) on this database: each node while it
-        // runs, with its last heartbeat; who is logged in on which node's session, and whom
-        // each chose; the order of presence changes.
+        // 3: what the servers (nodes) on this database share beyond storage: each node while
+        // it runs, with its last heartbeat; who is logged in on which node's session, and
+        // whom each chose; the order of presence changes; failed logins per username and
+        // address (times in seconds since 1970).
         """
         CREATE TABLE cluster_nodes (
             node bigserial PRIMARY KEY,
@@ -82,6 +83,12 @@ enum PostgresSchema {
         CREATE INDEX presence_node ON presence (node);
         CREATE INDEX presence_choice ON presence (choice);
         CREATE SEQUENCE presence_version;
+        CREATE TABLE login_failures (
+            key text PRIMARY KEY,
+            failures integer NOT NULL DEFAULT 0,
+            blocked_until double precision,
+            last_failure double precision
+        );
         """,
     ]
 
