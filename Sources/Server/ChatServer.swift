@@ -23,6 +23,12 @@ final class ChatServer: Sendable {
     /// The operator's requests through the admin socket.
     private let admin: AdminService
     private let adminSocket = Locked<AdminSocket?>(nil)
+    /// Presence shared with the other servers on the database; nil for a server on its own.
+    private let cluster: ClusterPresence<SessionMailbox>?
+    /// What the cluster's messages reach: delivery and the key directory.
+    private let clusterHooks: ClusterHooks<SessionMailbox>
+    /// This node's name, once known (it may need the port bound), for every connection's log.
+    private let nodeLabel = Locked<String?>(nil)
     private let lifecycle = Locked(Lifecycle.idle)
     private let connections: Locked<ConnectionTable>
 
@@ -75,10 +81,24 @@ final class ChatServer: Sendable {
         // priority, so a login storm cannot starve the event loops or the stores' threads.
         self.accountPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         accountPool.start()
-        let keyDirectory = KeyDirectory(store: stores.keys)
+        let registry: any Presence<SessionMailbox>
+        let cluster: ClusterPresence<SessionMailbox>?
+        if let directory = stores.presence {
+            let shared = ClusterPresence<SessionMailbox>(
+                directory: directory, timing: configuration.clusterTiming, logger: logger)
+            cluster = shared
+            registry = shared
+        } else {
+            cluster = nil
+            registry = InProcessPresence<SessionMailbox>()
+        }
+        self.cluster = cluster
+        let keyDirectory = KeyDirectory(store: stores.keys) { username, identity in
+            cluster?.announceKeysChanged(username, identity: identity)
+        }
         // Through the directory, so its copy of identity keys follows a deletion.
         let deleteKeys: @Sendable (String) async throws -> Bool = { try await keyDirectory.deleteKeys(username: $0) }
-        let throttle = LoginThrottle(baseDelay: configuration.throttleBaseDelay)
+        let throttle = LoginThrottle(baseDelay: configuration.throttleBaseDelay, ledger: stores.loginFailures)
         let accounts = AccountService(
             store: stores.accounts,
             inbox: stores.inbox,
@@ -87,11 +107,10 @@ final class ChatServer: Sendable {
             throttle: throttle,
             threadPool: accountPool,
             logger: logger)
-        let registry = InProcessPresence<SessionMailbox>()
         let keys = KeyService(
             directory: keyDirectory,
             accounts: stores.accounts,
-            notify: { username, frame in registry.session(for: username)?.send(frame) },
+            notify: { username, frame in registry.reach(username)?.send(frame) },
             logger: logger)
         let messages = DeliveryService(
             inbox: stores.inbox,
@@ -102,6 +121,10 @@ final class ChatServer: Sendable {
             liveWindow: configuration.inboxLimits,
             logger: logger)
         self.messages = messages
+        self.clusterHooks = ClusterHooks(
+            storedElsewhere: { recipient, sender in messages.storedElsewhere(for: recipient, from: sender) },
+            keysChanged: { username, identity in keyDirectory.changedElsewhere(username, identity: identity) },
+            keysMayHaveChanged: { keyDirectory.forgetAll() })
         self.services = SessionServices(
             accounts: accounts, delivery: messages, keys: keys, limits: configuration.sessionLimits)
         let connections = Locked(ConnectionTable())
@@ -115,10 +138,15 @@ final class ChatServer: Sendable {
 
     /// Opens the admin socket (if configured), binds and starts accepting; returns the bound
     /// address (the real port when 0 was asked).
+    ///
+    /// A server sharing its database joins the cluster first, under its node id (by default
+    /// the host name and the port bound): connections wait in the backlog until it has, as
+    /// no login can be recorded before.
     func start() async throws -> SocketAddress {
         try await openAdminSocket()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.autoRead, value: cluster == nil)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // Lets the kernel notice dead peers too; the idle timeout is the real bound.
@@ -152,6 +180,18 @@ final class ChatServer: Sendable {
         guard let address = channel.localAddress else {
             throw ChannelError.unknownLocalAddress
         }
+        if let cluster {
+            let label = configuration.nodeID ?? "\(Self.hostName()):\(address.port ?? configuration.port)"
+            nodeLabel.withLock { $0 = label }
+            do {
+                try await cluster.start(label: label, hooks: clusterHooks)
+            } catch {
+                try? await channel.close()
+                await closeAdminSocket()
+                throw error
+            }
+            try await channel.setOption(.autoRead, value: true).get()
+        }
         return address
     }
 
@@ -175,6 +215,13 @@ final class ChatServer: Sendable {
             return socket
         }
         await socket?.close()
+    }
+
+    /// This machine's name, without asking DNS.
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Returns when the listening socket has closed.
@@ -228,6 +275,8 @@ final class ChatServer: Sendable {
         }
         // Closing sessions move unacknowledged live messages to the inbox; let them land.
         await messages.waitForStores(upTo: .seconds(5))
+        // Every session has ended (and asked to be taken out of presence): leave the cluster.
+        await cluster?.leave()
         try? await accountPool.shutdownGracefully()
         await stores.close()
         lifecycle.withLock { $0 = .stopped }
@@ -266,6 +315,9 @@ final class ChatServer: Sendable {
             }
         }
         var connectionLogger = logger
+        if let label = nodeLabel.withLock({ $0 }) {
+            connectionLogger[metadataKey: "node"] = "\(label)"
+        }
         connectionLogger[metadataKey: "connection.id"] = "\(id)"
         if let remote = channel.remoteAddress {
             connectionLogger[metadataKey: "peer"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)"

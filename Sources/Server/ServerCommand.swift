@@ -24,6 +24,9 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Sessions and logins")
     var session: SessionOptions
 
+    @OptionGroup(title: "Several servers on one PostgreSQL database")
+    var cluster: ClusterOptions
+
     @Option(help: "Least important log level written to standard error.")
     var logLevel = LogLevel.info
 
@@ -34,6 +37,7 @@ struct ServerCommand: AsyncParsableCommand {
         store.apply(to: &configuration)
         inbox.apply(to: &configuration)
         session.apply(to: &configuration)
+        cluster.apply(to: &configuration)
         return configuration
     }
 

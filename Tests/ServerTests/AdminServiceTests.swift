@@ -23,7 +23,7 @@ struct AdminServiceTests {
         var closed: [(String, NoticeCode)] { state.withLock { $0.closed } }
         var forgotten: [String] { state.withLock { $0.forgotten } }
 
-        func onlineCount() -> Int { state.withLock { $0.online.count } }
+        func onlineCount() async throws -> Int { state.withLock { $0.online.count } }
 
         func close(_ username: String, notice: NoticeCode) async -> Bool {
             state.withLock { state in
@@ -33,7 +33,7 @@ struct AdminServiceTests {
             }
         }
 
-        func forgetFailedLogins(of username: String) {
+        func forgetFailedLogins(of username: String) async {
             state.withLock { $0.forgotten.append(username) }
         }
     }
@@ -44,7 +44,7 @@ struct AdminServiceTests {
         let keys = InMemoryKeyStore()
         let sessions: Sessions
 
-        func service(reach: SessionReach? = nil) -> AdminService {
+        func service(reach: AdminReach? = nil) -> AdminService {
             let keys = self.keys
             return AdminService(
                 accounts: accounts, inbox: inbox, deleteKeys: { try await keys.deleteKeys(username: $0) },

@@ -91,6 +91,36 @@ struct KeyServiceTests {
         #expect(directory.cachedIdentity(of: "alice") == KeyDirectory.KnownIdentity(key: nil))
     }
 
+    @Test("every change is announced with the identity it left; a change announced by another node drops a different copy only")
+    func announcements() async throws {
+        let store = UncertainStore()
+        let announced = Locked<[String]>([])
+        let directory = KeyDirectory(store: store) { username, identity in
+            announced.withLock { $0.append("\(username) \(identity)") }
+        }
+        let first = TestKeys.keys(identity: 1)
+        _ = try await directory.publish(first, username: "alice")
+        #expect(announced.withLock { $0 } == ["alice \(AnnouncedIdentity.key(first.identityKey))"])
+
+        // Another node topped up alice's prekeys under the same identity: the copy stands.
+        directory.changedElsewhere("alice", identity: .key(first.identityKey))
+        #expect(directory.cachedIdentity(of: "alice") == KeyDirectory.KnownIdentity(key: first.identityKey))
+        // Another node published a new identity: the copy goes, and is read afresh.
+        let second = TestKeys.keys(identity: 2)
+        _ = try await store.publish(second, username: "alice")
+        directory.changedElsewhere("alice", identity: .key(second.identityKey))
+        #expect(directory.cachedIdentity(of: "alice") == nil)
+        #expect(try await directory.identityKey(for: "alice") == second.identityKey)
+        directory.changedElsewhere("alice", identity: .unknown)
+        #expect(directory.cachedIdentity(of: "alice") == nil)
+        _ = try await directory.identityKey(for: "alice")
+        directory.forgetAll()
+        #expect(directory.cachedIdentity(of: "alice") == nil)
+
+        #expect(try await directory.deleteKeys(username: "alice"))
+        #expect(announced.withLock { $0.last } == "alice none")
+    }
+
     @Test("calls under one key run one at a time, in order; another key does not wait for them")
     func serialGate() async throws {
         let gate = KeyedSerialGate()

@@ -33,7 +33,10 @@ struct PostgresBackendTests {
         }
         #expect(try await cluster.query(database, "SELECT version FROM schema_version") == "\(PostgresSchema.currentVersion)")
         let tables = try await cluster.query(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
-        #expect(tables == "accounts,device_keys,inbox_messages,inbox_usage,one_time_prekeys,schema_version")
+        #expect(
+            tables
+                == "accounts,cluster_nodes,device_keys,inbox_messages,inbox_usage,login_failures,one_time_prekeys,presence,schema_version"
+        )
 
         let second = try await Self.open(location)
         try await StorageTestSupport.closing(second, close: { await $0.close() }) { stores throws in

@@ -69,6 +69,26 @@ struct PostgresConnectionTests {
         #expect(received == [PostgresNotification(channel: "chat_test", payload: "hello, node")])
     }
 
+    @Test("a connection that sat idle while the server restarted is known dead before use; the pool's next call works")
+    func idleAcrossARestart() async throws {
+        // A cluster of its own: stopping the shared one would break the tests running beside.
+        let cluster = try await PostgresCluster.offCooperativeThreads { try PostgresCluster() }
+        defer { cluster.destroy() }
+        let connection = try PostgresConnection(cluster.connectionString(database: "postgres"))
+        let pool = PostgresPool(try PostgresLocation(parsing: cluster.connectionString(database: "postgres")), threads: 1)
+        #expect(try await pool.run { try $0.execute("SELECT 1").scalar } == "1")
+        #expect(connection.isAlive)
+        try await PostgresCluster.offCooperativeThreads {
+            try cluster.stop()
+            try cluster.start()
+        }
+        // The server's goodbye (a FATAL notice) arrives before the end of the stream: reading
+        // the notice alone left the connection looking healthy.
+        #expect(!connection.isAlive)
+        #expect(try await pool.run { try $0.execute("SELECT 2").scalar } == "2")
+        await pool.close()
+    }
+
     @Test("an unreachable server or a missing database is 'unavailable', with libpq's reason")
     func unavailable() async throws {
         let cluster = try await PostgresCluster.sharedCluster()

@@ -22,7 +22,8 @@ struct SessionFuzzTests {
 
     private static func isSlow(_ action: SessionStateMachine.Action) -> Bool {
         switch action {
-        case .register, .login, .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys, .deleteAccount: true
+        case .register, .login, .openChat, .leave, .sendMessage, .who, .inbox, .changePassword, .publishKeys, .fetchKeys,
+            .deleteAccount: true
         default: false
         }
     }
@@ -83,7 +84,8 @@ struct SessionFuzzTests {
                     let succeeds = mutator.below(2) == 0
                     machine.loginFinished(username: succeeds ? username : nil)
                     if succeeds { everLoggedIn = true }
-                case .openChat, .sendMessage, .inbox, .changePassword, .publishKeys, .fetchKeys: machine.requestFinished()
+                case .openChat, .leave, .sendMessage, .who, .inbox, .changePassword, .publishKeys, .fetchKeys:
+                    machine.requestFinished()
                 case .deleteAccount: machine.accountDeleted()
                 default: break
                 }

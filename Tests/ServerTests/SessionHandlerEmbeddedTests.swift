@@ -92,7 +92,10 @@ struct SessionHandlerEmbeddedTests {
             return promise.futureResult
         }
 
-        func leave(_ mailbox: SessionMailbox) { calls.append("leave") }
+        func leave(_ mailbox: SessionMailbox, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            calls.append("leave")
+            return loop.makeSucceededFuture(.ok(id: requestID))
+        }
 
         func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
             calls.append("send \(body)")
@@ -106,7 +109,9 @@ struct SessionHandlerEmbeddedTests {
             loop.makeSucceededFuture(.inbox(id: requestID, counts: ["bob": 2], expired: 0))
         }
 
-        func who(except user: String) -> [PresenceEntry] { [PresenceEntry(username: "bob", status: .free)] }
+        func who(except user: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            loop.makeSucceededFuture(.who(id: requestID, users: [PresenceEntry(username: "bob", status: .free)]))
+        }
     }
 
     /// Keys that record what the session asked for; publishes wait for the test to answer

@@ -40,7 +40,7 @@ struct SessionHandlerTests {
             expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
         let keys = KeyService(
             directory: keyDirectory, accounts: accountStore,
-            notify: { username, frame in registry.session(for: username)?.send(frame) }, logger: logger)
+            notify: { username, frame in registry.reach(username)?.send(frame) }, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
                 accounts: accounts, delivery: messages, keys: keys,

@@ -80,18 +80,22 @@ final class AccountService: Sendable {
         // A name that cannot exist is still answered like a wrong password, after the same work.
         let name = (try? Username(rawName))?.value
         let throttleKey = name ?? rawName.lowercased()
-        if let wait = throttle.retryAfter(username: throttleKey, address: address) {
-            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
-        }
         let logger = self.logger
         return loop.makeFutureWithTask { [self] () async throws -> LoginGrant in
+            if let wait = await retryAfter(username: throttleKey, address: address) {
+                throw ProtocolError.throttled(retryAfter: wait, id: id)
+            }
             let verified = try await verifiedAccount(
                 name, password: password, throttleKey: throttleKey, address: address,
                 refusal: ProtocolError(.badCredentials, id: id))
             guard !verified.isLocked else {
                 throw ProtocolError(.accountLocked, id: id)
             }
-            throttle.recordSuccess(username: verified.username)
+            do {
+                try await throttle.recordSuccess(username: verified.username)
+            } catch {
+                logger.warning("login success not recorded for the back-off: \(error)", metadata: ["user": "\(verified.username)"])
+            }
             // Raised parameters apply at the next login; a failure here is not the user's.
             let upgrade: PasswordHash? =
                 verified.passwordHash.needsRehash(current: hasher.parameters) ? try? await hash(password) : nil
@@ -141,11 +145,11 @@ extension AccountService {
         } catch {
             return loop.makeFailedFuture(ProtocolError(.invalidPassword, message: error.description, id: id))
         }
-        if let wait = throttle.retryAfter(username: username, address: address) {
-            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
-        }
         let logger = self.logger
         return loop.makeFutureWithTask { [self] () async throws in
+            if let wait = await retryAfter(username: username, address: address) {
+                throw ProtocolError.throttled(retryAfter: wait, id: id)
+            }
             let account = try await verifiedAccount(
                 username, password: password, throttleKey: username, address: address,
                 refusal: ProtocolError(.badCredentials, message: "the current password is wrong", id: id))
@@ -176,11 +180,11 @@ extension AccountService {
     func deleteAccount(id: Int, username: String, password: String, address: String, on loop: EventLoop)
         -> EventLoopFuture<Void>
     {
-        if let wait = throttle.retryAfter(username: username, address: address) {
-            return loop.makeFailedFuture(ProtocolError.throttled(retryAfter: wait, id: id))
-        }
         let logger = self.logger
         return loop.makeFutureWithTask { [self] () async throws in
+            if let wait = await retryAfter(username: username, address: address) {
+                throw ProtocolError.throttled(retryAfter: wait, id: id)
+            }
             _ = try await verifiedAccount(
                 username, password: password, throttleKey: username, address: address,
                 refusal: ProtocolError(.badCredentials, message: "the password is wrong", id: id))
@@ -210,10 +214,26 @@ extension AccountService {
             return try hasher.verify(password: password, against: account?.passwordHash)
         }
         guard valid, let account else {
-            throttle.recordFailure(username: throttleKey, address: address)
+            do {
+                try await throttle.recordFailure(username: throttleKey, address: address)
+            } catch {
+                logger.warning("failed login not recorded for the back-off: \(error)")
+            }
             throw refusal
         }
         return account
+    }
+
+    /// The throttle's wait for this attempt. A ledger that cannot be read lets the attempt
+    /// through (the store it shares a database with is then most likely away too, and the
+    /// attempt fails on the account lookup), and is logged.
+    private func retryAfter(username: String, address: String) async -> Int? {
+        do {
+            return try await throttle.retryAfter(username: username, address: address)
+        } catch {
+            logger.warning("login back-off not read: \(error)")
+            return nil
+        }
     }
 
     /// `password` hashed with the current parameters, on the pool at background priority.

@@ -54,7 +54,7 @@ enum AdminRunner {
             throw AdminSocketError("\(message), but nothing answers on \(socket)")
         }
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
-        let sessions: SessionReach =
+        let sessions: AdminReach =
             switch configuration.storage {
             // Opened, so no server holds the data directory.
             case .gdbm: .noServer

@@ -12,7 +12,7 @@ final class AdminService: Sendable {
     private let inbox: any InboxStore
     private let removal: AccountRemoval
     private let footprint: @Sendable () async throws -> StoreFootprint
-    private let sessions: SessionReach
+    private let sessions: AdminReach
     private let hasher: PasswordHasher
     private let logger: Logger
 
@@ -21,7 +21,7 @@ final class AdminService: Sendable {
     ///   - footprint: the store's size on disk, for `stats`.
     init(
         accounts: any AccountStore, inbox: any InboxStore, deleteKeys: @escaping @Sendable (String) async throws -> Bool,
-        footprint: @escaping @Sendable () async throws -> StoreFootprint, sessions: SessionReach, hasher: PasswordHasher,
+        footprint: @escaping @Sendable () async throws -> StoreFootprint, sessions: AdminReach, hasher: PasswordHasher,
         logger: Logger
     ) {
         self.accounts = accounts
@@ -85,12 +85,12 @@ final class AdminService: Sendable {
         let all = try await accounts.all()
         let usage = try await inbox.usage()
         let store = try await footprint()
-        let sessionCount: Int? =
-            switch sessions {
-            case .server(let live): live.onlineCount()
-            case .noServer: 0
-            case .unreachable: nil
-            }
+        let sessionCount: Int?
+        switch sessions {
+        case .server(let live): sessionCount = try await live.onlineCount()
+        case .noServer: sessionCount = 0
+        case .unreachable: sessionCount = nil
+        }
         return ServerStatistics(
             sessions: sessionCount,
             accounts: all.count,
@@ -163,7 +163,7 @@ final class AdminService: Sendable {
             throw Self.unknownUser(username)
         }
         if case .server(let live) = sessions {
-            live.forgetFailedLogins(of: username)
+            await live.forgetFailedLogins(of: username)
         }
         return password
     }

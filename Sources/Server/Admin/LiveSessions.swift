@@ -3,7 +3,7 @@ import Shared
 /// The sessions of a running server, as the operator's requests reach them.
 protocol LiveSessions: Sendable {
     /// How many users are logged in on this server.
-    func onlineCount() -> Int
+    func onlineCount() async throws -> Int
 
     /// Closes `username`'s session on this server with `notice`, if they have one, and
     /// returns once it has closed (its unacknowledged live messages gone to their inbox) or
@@ -12,11 +12,11 @@ protocol LiveSessions: Sendable {
 
     /// Forgets `username`'s failed logins, so a fresh one-time password is not held back by
     /// the back-off of the attempts that made the user ask for it.
-    func forgetFailedLogins(of username: String)
+    func forgetFailedLogins(of username: String) async
 }
 
 /// Which sessions an admin request can reach.
-enum SessionReach: Sendable {
+enum AdminReach: Sendable {
     /// The running server's, through its admin socket.
     case server(any LiveSessions)
     /// None run: the store was opened directly, which a running server would have prevented

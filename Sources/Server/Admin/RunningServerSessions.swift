@@ -11,9 +11,9 @@ struct RunningServerSessions: LiveSessions {
     /// How long `close` waits for the session to be gone.
     var closeWait: TimeAmount = .seconds(5)
 
-    func onlineCount() -> Int {
+    func onlineCount() async throws -> Int {
         // Everyone but a name no user can have.
-        presence.who(except: "").count
+        try await presence.who(except: "").count
     }
 
     func close(_ username: String, notice: NoticeCode) async -> Bool {
@@ -33,7 +33,8 @@ struct RunningServerSessions: LiveSessions {
         return true
     }
 
-    func forgetFailedLogins(of username: String) {
-        throttle.recordSuccess(username: username)
+    func forgetFailedLogins(of username: String) async {
+        // Best effort: a back-off that outlives the reset only delays the user's login.
+        try? await throttle.recordSuccess(username: username)
     }
 }

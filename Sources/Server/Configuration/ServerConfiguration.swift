@@ -22,6 +22,11 @@ struct ServerConfiguration: Sendable {
     /// The local admin socket (`chat-server admin` talks to the running server through it);
     /// nil for the storage's default, `adminSocketPath`.
     var adminSocket: String?
+    /// This node's name in logs and in the shared tables when several servers share a
+    /// database; nil: the host name and the port listened on.
+    var nodeID: String?
+    /// How often a node sharing a database heartbeats, and when the others count it dead.
+    var clusterTiming = ClusterTiming()
     /// A TLS handshake that takes longer is abandoned and its socket closed.
     var handshakeTimeout: TimeAmount = .seconds(10)
     /// Longest frame (line) accepted, in bytes; a longer one closes the connection.

@@ -223,3 +223,36 @@ struct SessionOptions: ParsableArguments {
         configuration.throttleBaseDelay = loginBackoff
     }
 }
+
+/// How this server takes part when several share one PostgreSQL database.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "This server's name in logs and in the shared tables (default: host name and port).")
+    var nodeID: String?
+
+    @Option(help: "Time between two heartbeats of this server in the shared database.")
+    var heartbeatInterval = TimeSpan(seconds: Int64(defaults.clusterTiming.heartbeat.components.seconds))
+
+    @Option(help: "Time without a heartbeat after which a server counts as dead and its users as offline.")
+    var nodeTimeout = TimeSpan(seconds: Int64(defaults.clusterTiming.deadAfter.components.seconds))
+
+    func validate() throws {
+        if let nodeID {
+            guard (1...100).contains(nodeID.count), nodeID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+            else {
+                throw ValidationError("--node-id must be 1 to 100 printable ASCII characters without spaces")
+            }
+        }
+        guard heartbeatInterval.seconds >= 1 else {
+            throw ValidationError("--heartbeat-interval must be at least 1 second")
+        }
+        guard nodeTimeout.seconds >= 2 * heartbeatInterval.seconds else {
+            throw ValidationError("--node-timeout must be at least twice --heartbeat-interval")
+        }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.nodeID = nodeID
+        configuration.clusterTiming = ClusterTiming(
+            heartbeat: .seconds(heartbeatInterval.seconds), deadAfter: .seconds(nodeTimeout.seconds))
+    }
+}

@@ -26,6 +26,14 @@ final class DeliveryService: SessionDelivery {
     private let now: @Sendable () -> Date
     /// Inbox appends not finished yet; shutdown waits for them so nothing accepted is lost.
     private let storesInFlight = InFlightWork()
+    /// Relays from the inbox running (`storedElsewhere`), and whether another was asked for
+    /// meanwhile.
+    private let relays = Locked<[RelayKey: Bool]>([:])
+
+    private struct RelayKey: Hashable {
+        let sessionID: UInt64
+        let sender: String
+    }
 
     init(
         inbox: InboxStore,
@@ -126,9 +134,59 @@ final class DeliveryService: SessionDelivery {
                     _ = partner.deliver(message, fromInbox: true)
                 } else if let online = registry.session(for: message.to) {
                     online.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: message.from)))
+                } else {
+                    registry.announceStored(message)
                 }
             }
             return result
+        }
+    }
+
+    /// A message from `sender` was stored for the user of `recipient` on another node (its
+    /// node told this one): paired with the sender, the session gets every message waiting
+    /// from them that it has not had yet, from the inbox; otherwise a one-line notice.
+    ///
+    /// Reads for one session and sender run one at a time, and a read asked for while one
+    /// runs becomes one more read after it: each read returns everything waiting, oldest
+    /// first, so a burst of announcements costs a few reads, and messages keep their order.
+    func storedElsewhere(for recipient: SessionMailbox, from sender: String) {
+        let route = recipient.route
+        guard route.choice == sender, route.isPaired else {
+            recipient.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: sender)))
+            return
+        }
+        let key = RelayKey(sessionID: recipient.sessionID, sender: sender)
+        let starts = relays.withLock { relays in
+            guard relays[key] == nil else {
+                relays[key] = true
+                return false
+            }
+            relays[key] = false
+            return true
+        }
+        guard starts else { return }
+        let inbox = self.inbox
+        let relays = self.relays
+        let logger = self.logger
+        Task {
+            repeat {
+                do {
+                    for message in try await inbox.messages(for: recipient.username, from: sender) {
+                        _ = recipient.deliver(message, fromInbox: true)
+                    }
+                } catch {
+                    // They stay in the inbox: the next chat opened with the sender has them.
+                    logger.warning("messages stored on another node not relayed: \(error)", metadata: ["to": "\(recipient.username)"])
+                }
+            } while relays.withLock { relays in
+                // Asked again meanwhile: one more read; otherwise done.
+                if relays[key] == true {
+                    relays[key] = false
+                    return true
+                }
+                relays[key] = nil
+                return false
+            }
         }
     }
 
@@ -159,9 +217,10 @@ final class DeliveryService: SessionDelivery {
             let identityKey = try await keys.identityKey(for: partner)
             let expired = try await inbox.expire(recipient: user, before: cutoff)
             return (true, identityKey, expired, try await inbox.messages(for: user, from: partner))
-        }.map { [registry] found -> ServerFrame in
+        }.flatMap { [registry] found -> EventLoopFuture<ServerFrame> in
             guard found.exists else {
-                return .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID))
+                return loop.makeSucceededFuture(
+                    .error(ProtocolError(.unknownUser, message: "no such user: \(partner)", id: requestID)))
             }
             if found.expired > 0 {
                 outbox.send(.notice(code: .expired, message: ChatText.expired(found.expired)))
@@ -172,30 +231,45 @@ final class DeliveryService: SessionDelivery {
             }
             // Before the choice is made, so the choice never stands without its key.
             outbox.reportIdentity(found.identityKey, of: partner)
-            let outcome = registry.choose(username: user, partner: partner)
-            outcome.abandoned?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
-            if outcome.paired {
-                outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
-                outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
-                // A message stored between the read above and the pairing went neither live
-                // nor into that read: look once more, for those only. (The ones read above
-                // are delivered already; some may be acknowledged and their removal still
-                // queued, so "pending in the outbox" alone would send them twice.)
-                let delivered = Set(found.waiting.map(\.id))
-                self.deliverWaiting(for: user, from: partner, excluding: delivered, to: outbox, on: loop)
-            } else {
-                outbox.send(
-                    .notice(
-                        code: .waiting,
-                        message: "\(partner) is "
-                            + (outcome.partner == nil ? "offline" : "not chatting with you yet")
-                            + "; messages will wait in their inbox"))
-                outcome.partner?.send(.notice(code: .invited, message: ChatText.invited(by: user)))
+            return Self.startedNow(on: loop) {
+                try await registry.choose(username: user, partner: partner)
+            }.map { outcome in
+                self.chose(
+                    partner, outcome: outcome, waiting: found.waiting, identityKey: found.identityKey, requestID: requestID,
+                    outbox: outbox, on: loop)
             }
-            return .ok(id: requestID, username: partner, identityKey: found.identityKey)
         }.recover { error in
             .error(ProtocolError(.internal, message: "could not open the chat; try again", id: requestID))
         }
+    }
+
+    /// Tells everyone concerned what `outbox`'s user choosing `partner` did, and answers the
+    /// `chat` with `ok`.
+    private func chose(
+        _ partner: String, outcome: ChoiceOutcome, waiting: [StoredMessage], identityKey: [UInt8]?, requestID: Int,
+        outbox: SessionMailbox, on loop: EventLoop
+    ) -> ServerFrame {
+        let user = outbox.username
+        outcome.abandoned?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+        if outcome.paired {
+            outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
+            outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
+            // A message stored between the read above and the pairing went neither live
+            // nor into that read: look once more, for those only. (The ones read above
+            // are delivered already; some may be acknowledged and their removal still
+            // queued, so "pending in the outbox" alone would send them twice.)
+            let delivered = Set(waiting.map(\.id))
+            deliverWaiting(for: user, from: partner, excluding: delivered, to: outbox, on: loop)
+        } else {
+            outbox.send(
+                .notice(
+                    code: .waiting,
+                    message: "\(partner) is "
+                        + (outcome.partner == nil ? "offline" : "not chatting with you yet")
+                        + "; messages will wait in their inbox"))
+            outcome.partner?.send(.notice(code: .invited, message: ChatText.invited(by: user)))
+        }
+        return .ok(id: requestID, username: partner, identityKey: identityKey)
     }
 
     private func deliverWaiting(
@@ -212,30 +286,54 @@ final class DeliveryService: SessionDelivery {
         }
     }
 
-    /// The user of `mailbox` ends their chat; their partner is told.
-    func leave(_ mailbox: SessionMailbox) {
+    /// The user of `mailbox` ends their chat; their partner is told. Answers `ok`, or
+    /// `internal` when shared presence could not be written.
+    func leave(_ mailbox: SessionMailbox, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
         let user = mailbox.username
-        registry.leave(username: user)?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+        let logger = self.logger
+        return Self.startedNow(on: loop) { [registry] in
+            try await registry.leave(username: user)
+        }.map { partner -> ServerFrame in
+            partner?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
+            return .ok(id: requestID)
+        }.recover { error in
+            logger.error("could not leave the chat: \(error)", metadata: ["user": "\(user)"])
+            return .error(ProtocolError(.internal, message: "could not leave the chat; try again", id: requestID))
+        }
     }
 
-    /// Every other logged-in user.
-    func who(except user: String) -> [PresenceEntry] {
-        registry.who(except: user)
+    /// Every other logged-in user, on every node; answers `who` or `internal`.
+    func who(except user: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+        Self.startedNow(on: loop) { [registry] in
+            try await registry.who(except: user)
+        }.map { users in
+            .who(id: requestID, users: users)
+        }.recover { _ in
+            .error(ProtocolError(.internal, message: "who is online could not be read; try again", id: requestID))
+        }
     }
 
     /// Makes `mailbox` its user's session: an older session of the same user is displaced
     /// (and its partner told). Answers what follows the login's `ok`: the inbox summary,
     /// then an `invited` notice for each online user who has chosen this one (chosen while
-    /// offline, it is said now, as it would have been).
+    /// offline, it is said now, as it would have been). Fails when shared presence could not
+    /// be written: the session must end.
     func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
-        let claimed = registry.claim(mailbox)
-        claimed.displaced?.fire(.displaced)
-        claimed.abandonedPartner?.send(
-            .notice(code: .partnerLeft, message: "\(mailbox.username) logged in elsewhere and left the chat"))
-        let invitations = registry.choosers(of: mailbox.username).map { chooser in
-            ServerFrame.notice(code: .invited, message: ChatText.invited(by: chooser))
+        let logger = self.logger
+        return Self.startedNow(on: loop) { [registry] in
+            try await registry.claim(mailbox)
+        }.flatMapError { error in
+            logger.error("login not recorded in presence: \(error)", metadata: ["user": "\(mailbox.username)"])
+            return loop.makeFailedFuture(error)
+        }.flatMap { claimed in
+            claimed.displaced?.fire(.displaced)
+            claimed.abandonedPartner?.send(
+                .notice(code: .partnerLeft, message: "\(mailbox.username) logged in elsewhere and left the chat"))
+            let invitations = claimed.choosers.map { chooser in
+                ServerFrame.notice(code: .invited, message: ChatText.invited(by: chooser))
+            }
+            return self.summary(for: mailbox.username, requestID: nil, on: loop).map { [$0] + invitations }
         }
-        return summary(for: mailbox.username, requestID: nil, on: loop).map { [$0] + invitations }
     }
 
     // MARK: - Acknowledgements and summaries
@@ -278,7 +376,7 @@ final class DeliveryService: SessionDelivery {
         for group in bySession {
             let receipt = ServerFrame.delivered(messageIDs: group.ids)
             if group.session?.send(receipt) != true {
-                registry.session(for: group.sender)?.send(receipt)
+                registry.reach(group.sender)?.send(receipt)
             }
         }
     }
@@ -304,15 +402,23 @@ final class DeliveryService: SessionDelivery {
     func sessionEnded(_ outbox: SessionMailbox, disconnected: Bool) {
         let loop = outbox.eventLoop
         let unacknowledged = outbox.close().filter { !$0.fromInbox }.map(\.message)
-        if let partner = registry.release(username: outbox.username, sessionID: outbox.sessionID) {
-            partner.send(
-                disconnected
-                    ? .notice(code: .partnerDisconnected, message: "\(outbox.username) disconnected")
-                    : .notice(code: .partnerLeft, message: "\(outbox.username) left"))
+        let user = outbox.username
+        let logger = self.logger
+        Self.startedNow(on: loop) { [registry] in
+            try await registry.release(username: user, sessionID: outbox.sessionID)
+        }.whenComplete { result in
+            switch result {
+            case .success(let partner):
+                partner?.send(
+                    disconnected
+                        ? PairingNotice.disconnected(user) : .notice(code: .partnerLeft, message: "\(user) left"))
+            case .failure(let error):
+                logger.error("logout not recorded in presence: \(error)", metadata: ["user": "\(user)"])
+            }
         }
         for message in unacknowledged {
             store(message, space: .reserved, on: loop).whenComplete { [registry] result in
-                let sender = registry.session(for: message.from)
+                let sender = registry.reach(message.from)
                 switch result {
                 case .success(.stored):
                     sender?.send(.receipt(id: nil, messageID: message.id, status: .stored))

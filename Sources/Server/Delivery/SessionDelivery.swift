@@ -9,6 +9,7 @@ protocol SessionDelivery: Sendable {
 
     /// `mailbox`'s user logged in: it becomes their session (displacing an older one).
     /// Answers with the frames the login's `ok` is followed by: the inbox summary first.
+    /// Fails when the session could not be recorded as online: it must end.
     func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]>
 
     /// The session of `mailbox` ended (logout, or a dropped connection when `disconnected`):
@@ -20,8 +21,9 @@ protocol SessionDelivery: Sendable {
     func openChat(partner: String, requestID: Int, mailbox: SessionMailbox, on loop: EventLoop)
         -> EventLoopFuture<ServerFrame>
 
-    /// The user of `mailbox` drops their choice; a partner is told.
-    func leave(_ mailbox: SessionMailbox)
+    /// The user of `mailbox` drops their choice; a partner is told. Answers `ok` or an error
+    /// frame.
+    func leave(_ mailbox: SessionMailbox, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
 
     /// Sends `body` to the partner chosen in `mailbox`.
     func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer
@@ -32,8 +34,8 @@ protocol SessionDelivery: Sendable {
     /// Waiting messages per sender for `user`; answers an `inbox` frame or an error frame.
     func summary(for user: String, requestID: Int?, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
 
-    /// Every other logged-in user.
-    func who(except user: String) -> [PresenceEntry]
+    /// Every other logged-in user; answers `who` or an error frame.
+    func who(except user: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame>
 }
 
 /// The answer to a send: at once (delivered live, or refused), or once the inbox has

@@ -10,4 +10,8 @@ enum SessionEvent: Sendable, Equatable {
     case serverShutdown
     /// The operator locked or deleted the account: send this notice and close.
     case closedByOperator(NoticeCode)
+    /// This node lost its place in the cluster (the others counted it dead and took its
+    /// users offline): close without a word, as a crashed node would, so the client
+    /// reconnects and logs in afresh.
+    case dropped
 }

@@ -10,10 +10,13 @@ import Shared
 /// exactly the store. Entries are small (a name and 33 bytes) and are kept for the server's
 /// life.
 ///
-/// Several servers on one PostgreSQL database do not see each other's publishes: a user who
-/// republishes through server A leaves server B's copy stale, and B's `send` checks against
-/// the old key until B restarts. Spreading publishes between servers (as presence will have
-/// to be spread) is for when servers share more than the database.
+/// Several servers on one database each keep a copy: every publish or deletion is announced
+/// with the identity key it left (`announce`, a message to the other nodes once the store has
+/// the change), and a node told of a key other than its copy's forgets the copy
+/// (`changedElsewhere`), so its next `send` to that user is refused until `chat` reads the
+/// new key; a top-up of prekeys under the same identity changes nothing. Between the store's
+/// change and the message's arrival (milliseconds) another node may still accept a send for
+/// the old key, as a send racing the publish on one server could.
 final class KeyDirectory: Sendable {
     /// An identity key as the copy knows it: `key` nil means the user has published none.
     struct KnownIdentity: Equatable, Sendable {
@@ -34,8 +37,15 @@ final class KeyDirectory: Sendable {
     /// does even when two sessions of the user publish at once.
     private let writes = KeyedSerialGate()
 
-    init(store: any KeyStore) {
+    /// Tells the other nodes that a user's keys changed in the store, and to what identity.
+    private let announce: @Sendable (_ username: String, _ identity: AnnouncedIdentity) -> Void
+
+    init(
+        store: any KeyStore,
+        announce: @escaping @Sendable (_ username: String, _ identity: AnnouncedIdentity) -> Void = { _, _ in }
+    ) {
         self.store = store
+        self.announce = announce
     }
 
     /// What the copy knows of `username`'s identity key, without touching the store; nil
@@ -78,13 +88,15 @@ final class KeyDirectory: Sendable {
             do {
                 let count = try await store.publish(keys, username: username)
                 copy.withLock { $0.identities[username] = KnownIdentity(key: keys.identityKey) }
+                announce(username, .key(keys.identityKey))
                 return count
             } catch let error as KeyStoreError {
                 throw error
             } catch {
                 // The store may or may not hold the new key now: forget the copy's, so the
-                // next `chat` reads what the store really has.
+                // next `chat` reads what the store really has (here and on the other nodes).
                 forget(username)
+                announce(username, .unknown)
                 throw error
             }
         }
@@ -99,9 +111,11 @@ final class KeyDirectory: Sendable {
             do {
                 let deleted = try await store.deleteKeys(username: username)
                 copy.withLock { $0.identities[username] = KnownIdentity(key: nil) }
+                announce(username, .none)
                 return deleted
             } catch {
                 forget(username)
+                announce(username, .unknown)
                 throw error
             }
         }
@@ -117,9 +131,34 @@ final class KeyDirectory: Sendable {
         try await store.preKeyCount(username: username)
     }
 
+    /// Another node changed `username`'s keys, leaving `identity`: a copy of another key is
+    /// dropped, so the next `chat` reads the store and, until then, `send` to them is refused.
+    func changedElsewhere(_ username: String, identity: AnnouncedIdentity) {
+        let known: KnownIdentity
+        switch identity {
+        case .unknown: return forget(username)
+        case .none: known = KnownIdentity(key: nil)
+        case .key(let key): known = KnownIdentity(key: key)
+        }
+        copy.withLock { copy in
+            // Not cached: a load running now may have read the old key, and must not keep it.
+            guard copy.identities[username] != known else { return }
+            copy.identities[username] = nil
+            copy.generation &+= 1
+        }
+    }
+
     private func forget(_ username: String) {
         copy.withLock { copy in
             copy.identities[username] = nil
+            copy.generation &+= 1
+        }
+    }
+
+    /// Drops every copied key (changes announced meanwhile may have been missed).
+    func forgetAll() {
+        copy.withLock { copy in
+            copy.identities.removeAll()
             copy.generation &+= 1
         }
     }

@@ -1,108 +1,105 @@
 import Shared
 
-/// `Presence` for one server process: every logged-in session of this process, behind one
-/// lock. Pairing decisions look at two entries at once and must not interleave.
+/// `Presence` for one server process: every logged-in session of this process in one
+/// `PairingTable`, behind one lock. Pairing decisions look at two entries at once and must
+/// not interleave.
 ///
 /// Every change also updates the `Route` of each user it concerns, so the per-message path
-/// (whom to send to, and whether live) never takes this lock.
+/// (whom to send to, and whether live) never takes this lock. Nothing here suspends: the
+/// async methods finish before they return to a caller that started them at once.
 final class InProcessPresence<Session: PresentSession>: Presence {
-    private struct Entry {
-        let session: Session
-        var choice: String?
-    }
-
-    private let entries = Locked<[String: Entry]>([:])
+    private let table = Locked(PairingTable<SessionHolder<Session>>())
 
     init() {}
 
-    func claim(_ session: Session) -> (displaced: Session?, abandonedPartner: Session?) {
-        entries.withLock { entries in
-            let previous = entries[session.username]
-            entries[session.username] = Entry(session: session, choice: nil)
-            Self.refreshRoutes(of: [session.username, previous?.choice], in: entries)
-            guard let previous, previous.session.sessionID != session.sessionID else { return (nil, nil) }
-            return (previous.session, Self.pairedPartner(of: session.username, choice: previous.choice, in: entries))
+    func claim(_ session: Session) -> ClaimOutcome<Session> {
+        table.withLock { table in
+            let claim = table.claim(session.username, holder: SessionHolder(session))
+            Self.refreshRoutes(of: claim.changedRoutes, in: table)
+            return ClaimOutcome(
+                displaced: claim.displaced?.session,
+                abandonedPartner: claim.abandonedPartner.flatMap { table.entries[$0]?.holder.session },
+                choosers: table.choosers(of: session.username))
         }
     }
 
-    func release(username: String, sessionID: UInt64) -> Session? {
-        entries.withLock { entries in
-            guard let entry = entries[username], entry.session.sessionID == sessionID else { return nil }
-            entries.removeValue(forKey: username)
-            entry.session.setRoute(Route())
-            Self.refreshRoutes(of: [entry.choice], in: entries)
-            return Self.pairedPartner(of: username, choice: entry.choice, in: entries)
+    func release(username: String, sessionID: UInt64) -> (any SessionReach)? {
+        table.withLock { table -> Session? in
+            guard let entry = table.entries[username], entry.holder.session.sessionID == sessionID else { return nil }
+            let release = table.release(username, holder: entry.holder)
+            entry.holder.session.setRoute(Route())
+            Self.refreshRoutes(of: release.changedRoutes, in: table)
+            return release.partner.flatMap { table.entries[$0]?.holder.session }
         }
     }
 
-    func choose(username: String, partner: String) -> ChoiceOutcome<Session> {
-        entries.withLock { entries in
-            guard var entry = entries[username] else { return ChoiceOutcome(paired: false) }
-            var outcome = ChoiceOutcome<Session>(paired: false)
-            let previousChoice = entry.choice
-            if previousChoice != partner {
-                outcome.abandoned = Self.pairedPartner(of: username, choice: previousChoice, in: entries)
-            }
-            entry.choice = partner
-            entries[username] = entry
-            Self.refreshRoutes(of: [username, previousChoice, partner], in: entries)
-            outcome.partner = entries[partner]?.session
-            outcome.paired = entries[partner]?.choice == username
-            return outcome
+    func choose(username: String, partner: String) -> ChoiceOutcome {
+        table.withLock { table in
+            let choice = table.choose(username, partner: partner)
+            Self.refreshRoutes(of: choice.changedRoutes, in: table)
+            return ChoiceOutcome(
+                abandoned: choice.abandoned.flatMap { table.entries[$0]?.holder.session },
+                partner: table.entries[partner]?.holder.session,
+                paired: choice.paired)
         }
     }
 
-    func leave(username: String) -> Session? {
-        entries.withLock { entries in
-            guard var entry = entries[username] else { return nil }
-            let partner = Self.pairedPartner(of: username, choice: entry.choice, in: entries)
-            let previousChoice = entry.choice
-            entry.choice = nil
-            entries[username] = entry
-            Self.refreshRoutes(of: [username, previousChoice], in: entries)
-            return partner
+    func leave(username: String) -> (any SessionReach)? {
+        table.withLock { table -> Session? in
+            let leave = table.leave(username)
+            Self.refreshRoutes(of: leave.changedRoutes, in: table)
+            return leave.partner.flatMap { table.entries[$0]?.holder.session }
         }
+    }
+
+    func who(except username: String) -> [PresenceEntry] {
+        table.withLock { $0.who(except: username) }
     }
 
     func livePartner(from: String, to: String) -> Session? {
-        entries.withLock { entries in
-            guard entries[from]?.choice == to, let recipient = entries[to], recipient.choice == from else { return nil }
-            return recipient.session
+        table.withLock { table in
+            guard table.entries[from]?.choice == to, table.partner(of: to) == from else { return nil }
+            return table.entries[to]?.holder.session
         }
     }
 
     func session(for username: String) -> Session? {
-        entries.withLock { $0[username]?.session }
+        table.withLock { $0.entries[username]?.holder.session }
     }
 
-    func who(except username: String) -> [PresenceEntry] {
-        entries.withLock { entries in
-            entries.keys.sorted().filter { $0 != username }.map { name in
-                let paired = Self.pairedPartner(of: name, choice: entries[name]?.choice, in: entries) != nil
-                return PresenceEntry(username: name, status: paired ? .chatting : .free)
-            }
-        }
+    func reach(_ username: String) -> (any SessionReach)? {
+        session(for: username)
     }
 
+    /// Every user is on this node: the store's caller has told the recipient already.
+    func announceStored(_ message: StoredMessage) {}
+
+    /// The online users who have chosen `username` (sorted).
     func choosers(of username: String) -> [String] {
-        entries.withLock { entries in
-            entries.filter { $0.key != username && $0.value.choice == username }.keys.sorted()
-        }
+        table.withLock { $0.choosers(of: username) }
     }
 
-    /// Recomputes the route of each named user who is online. A change to one entry can
-    /// only alter the routes of that user and of the users they chose before and after.
-    /// (The lock order is always presence, then session.)
-    private static func refreshRoutes(of usernames: [String?], in entries: [String: Entry]) {
-        for case let username? in usernames {
-            guard let entry = entries[username] else { continue }
-            entry.session.setRoute(
-                Route(choice: entry.choice, partner: pairedPartner(of: username, choice: entry.choice, in: entries)))
+    /// Recomputes the route of each named user who is online. (The lock order is always
+    /// presence, then session.)
+    private static func refreshRoutes(of usernames: [String], in table: PairingTable<SessionHolder<Session>>) {
+        for username in usernames {
+            guard let entry = table.entries[username] else { continue }
+            let partner = table.partner(of: username).flatMap { table.entries[$0]?.holder.session }
+            entry.holder.session.setRoute(Route(choice: entry.choice, partner: partner))
         }
     }
+}
 
-    private static func pairedPartner(of username: String, choice: String?, in entries: [String: Entry]) -> Session? {
-        guard let choice, let partner = entries[choice], partner.choice == username else { return nil }
-        return partner.session
+/// A session as a `PairingTable` holder: equal when it is the same connection's session (a
+/// user who logs in again on one connection displaces nobody).
+struct SessionHolder<Session: PresentSession>: Equatable, Sendable {
+    let session: Session
+
+    init(_ session: Session) {
+        self.session = session
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.session.sessionID == rhs.session.sessionID
     }
 }

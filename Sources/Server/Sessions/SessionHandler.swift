@@ -140,6 +140,11 @@ final class SessionHandler: ChannelInboundHandler {
                 logger.notice("closed by the operator: \(code)")
                 perform(.sendAndClose([.notice(code)]), context: context)
             }
+        case .dropped:
+            if machine.shutdown() {
+                logger.notice("closing connection: this node was counted dead by the others")
+                perform(.sendAndClose([]), context: context)
+            }
         case nil:
             if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
                 // Silent too long: a vanished peer (half-open TCP) or a client that stopped pinging.
@@ -256,8 +261,9 @@ final class SessionHandler: ChannelInboundHandler {
             services.delivery.openChat(partner: partner, requestID: id, mailbox: mailbox, on: context.eventLoop)
                 .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .leave(let id):
-            if let mailbox { services.delivery.leave(mailbox) }
-            send(.ok(id: id), context: context)
+            guard let mailbox else { return requestFinished(.ok(id: id), context: context) }
+            services.delivery.leave(mailbox, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .sendMessage(let id, let body):
             guard let mailbox else { return requestFinished(nil, context: context) }
             switch services.delivery.send(from: mailbox, body: body, requestID: id, on: context.eventLoop) {
@@ -299,8 +305,9 @@ final class SessionHandler: ChannelInboundHandler {
             services.keys.fetch(username, requestID: id, on: context.eventLoop)
                 .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .who(let id):
-            let users = mailbox.map { services.delivery.who(except: $0.username) } ?? []
-            send(.who(id: id, users: users), context: context)
+            guard let mailbox else { return requestFinished(.who(id: id, users: []), context: context) }
+            services.delivery.who(except: mailbox.username, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .inbox(let id):
             guard let mailbox else { return requestFinished(nil, context: context) }
             services.delivery.summary(for: mailbox.username, requestID: id, on: context.eventLoop)
@@ -350,10 +357,19 @@ final class SessionHandler: ChannelInboundHandler {
             context: context)
         // Then the inbox summary (and any invitations), unasked, so the client can greet
         // with it.
-        greeting.assumeIsolated().whenSuccess { frames in
+        greeting.assumeIsolated().whenComplete { result in
             guard self.mailbox === mailbox else { return }
-            self.batch(context: context) {
-                for frame in frames { self.send(frame, context: context) }
+            switch result {
+            case .success(let frames):
+                self.batch(context: context) {
+                    for frame in frames { self.send(frame, context: context) }
+                }
+            case .failure:
+                // Not online for the other nodes: a session nobody could reach or pair with.
+                self.logger.notice("closing connection: login could not be recorded")
+                self.perform(
+                    self.machine.failed(ProtocolError(.internal, message: "your login could not be recorded; try again")),
+                    context: context)
             }
         }
     }

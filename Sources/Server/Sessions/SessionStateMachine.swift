@@ -34,13 +34,13 @@ struct SessionStateMachine {
         case logout(id: Int, username: String)
         /// Open the chat with a user (slow: account check and inbox read).
         case openChat(id: Int, with: String)
-        /// End the current 1-1 session, stay logged in.
+        /// End the current 1-1 session, stay logged in (slow with shared presence).
         case leave(id: Int)
         /// Send a message to the chosen partner (slow when it goes to the inbox).
         case sendMessage(id: Int, body: String)
         /// The client confirmed a message.
         case acknowledge(upTo: Int)
-        /// List who is online.
+        /// List who is online (slow with shared presence: a database read).
         case who(id: Int)
         /// Summarise the inbox (slow: store read).
         case inbox(id: Int)
@@ -184,6 +184,7 @@ struct SessionStateMachine {
             busy = true
             return .openChat(id: id, with: with)
         case (.loggedIn, .leave(let id)):
+            busy = true
             return .leave(id: id)
         case (.loggedIn, .send(let id, let body)):
             // Said, never silently dropped: the client shows "slow down".
@@ -195,6 +196,7 @@ struct SessionStateMachine {
         case (.loggedIn, .ack(let seq)):
             return .acknowledge(upTo: seq)
         case (.loggedIn, .who(let id)):
+            busy = true
             return .who(id: id)
         case (.loggedIn, .inbox(let id)):
             busy = true
@@ -277,6 +279,14 @@ struct SessionStateMachine {
 
     /// The login or idle timer fired: say so and close.
     mutating func timedOut(_ error: ProtocolError) -> Action {
+        guard state != .closed else { return .none }
+        state = .closed
+        return .sendAndClose([.error(error)])
+    }
+
+    /// The session cannot go on (its login could not be recorded as online): say why and
+    /// close.
+    mutating func failed(_ error: ProtocolError) -> Action {
         guard state != .closed else { return .none }
         state = .closed
         return .sendAndClose([.error(error)])

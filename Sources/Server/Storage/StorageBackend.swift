@@ -10,6 +10,12 @@ struct Stores: Sendable {
     let keys: any KeyStore
     /// What the store is and its size on disk now (for the operator's `stats`).
     let footprint: @Sendable () async throws -> StoreFootprint
+    /// Presence shared with the other servers on the same storage; nil when the backend is
+    /// for one server only (GDBM), whose presence is its own.
+    var presence: (any PresenceDirectory)? = nil
+    /// Failed logins, counted for the back-off; shared with the other servers when
+    /// `presence` is.
+    var loginFailures: any LoginFailureLedger = InMemoryLoginFailures()
     /// Closes the stores, then gives up what the backend holds (for GDBM, the data
     /// directory's lock). Call it once, after the last call on any store has returned.
     let close: @Sendable () async -> Void

@@ -2,7 +2,8 @@ import Logging
 import NIOPosix
 
 /// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
-/// one), and opens the account, inbox and key stores on the database.
+/// one), and opens the account, inbox and key stores, the shared presence directory and the
+/// ledger of failed logins on the database.
 ///
 /// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
 /// GDBM's data directory, the database may be shared by several servers at once.
@@ -48,7 +49,14 @@ enum PostgresBackend {
             }
             return StoreFootprint(description: "PostgreSQL database \(database)", bytes: bytes)
         }
-        return Stores(accounts: accounts, inbox: inbox, keys: keys, footprint: footprint) {
+        let presence = PostgresPresenceDirectory(location: location, logger: logger)
+        let loginFailures = PostgresLoginFailures(pool: PostgresPool(location, threads: 1))
+        return Stores(
+            accounts: accounts, inbox: inbox, keys: keys, footprint: footprint, presence: presence,
+            loginFailures: loginFailures
+        ) {
+            await presence.close()
+            await loginFailures.close()
             await inbox.close()
             await keys.close()
             await accounts.close()

@@ -102,8 +102,12 @@ final class PostgresConnection {
     /// Reads what the server sent meanwhile, without blocking, and says whether the
     /// connection still works: a connection that sat idle while the server restarted
     /// learns here that it was cut, before a statement is sent on it.
+    ///
+    /// Read twice: a server shutting down sends a FATAL notice before it closes the socket,
+    /// and the read that takes the notice succeeds; only the next one meets the end of the
+    /// stream.
     var isAlive: Bool {
-        PQconsumeInput(handle) == 1 && isConnected
+        PQconsumeInput(handle) == 1 && PQconsumeInput(handle) == 1 && isConnected
     }
 
     /// The socket, to wait on for notifications.

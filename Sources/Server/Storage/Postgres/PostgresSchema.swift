@@ -69,6 +69,33 @@ enum PostgresSchema {
         """
         UPDATE accounts SET record = jsonb_build_object('locked', false, 'mustChangePassword', false) || record;
         """,
+        // 4: what the servers (nodes) on this database share beyond storage: each node while
+        // it runs, with its last heartbeat; who is logged in on which node's session, and
+        // whom each chose; the order of presence changes; failed logins per username and
+        // address (times in seconds since 1970).
+        """
+        CREATE TABLE cluster_nodes (
+            node bigserial PRIMARY KEY,
+            label text NOT NULL,
+            joined_at timestamptz NOT NULL DEFAULT now(),
+            heartbeat_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE presence (
+            username text PRIMARY KEY,
+            node bigint NOT NULL REFERENCES cluster_nodes (node),
+            session bigint NOT NULL,
+            choice text
+        );
+        CREATE INDEX presence_node ON presence (node);
+        CREATE INDEX presence_choice ON presence (choice);
+        CREATE SEQUENCE presence_version;
+        CREATE TABLE login_failures (
+            key text PRIMARY KEY,
+            failures integer NOT NULL DEFAULT 0,
+            blocked_until double precision,
+            last_failure double precision
+        );
+        """,
     ]
 
     /// The version this server writes and reads.
