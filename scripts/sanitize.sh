@@ -41,6 +41,9 @@ for sanitizer in "${sanitizers[@]}"; do
     if [[ "$sanitizer" == thread ]]; then scale=5; else scale=3; fi
     export CHAT_TEST_TIMEOUT_SCALE="${CHAT_TEST_TIMEOUT_SCALE_OVERRIDE:-$scale}"
     swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
-    swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" "$@"
+    # Fewer tests at once: each integration test starts servers and clients, all several
+    # times slower here, and two cores shared by dozens of them starve the waits.
+    swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" \
+        --experimental-maximum-parallelization-width 4 "$@"
     deps_say "--sanitize=$sanitizer: passed"
 done

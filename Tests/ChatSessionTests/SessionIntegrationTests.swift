@@ -6,7 +6,7 @@ import TestSupport
 /// The session library against the real chat-server over real TLS.
 @Suite("Client sessions against chat-server")
 struct SessionIntegrationTests {
-    @Test("two sessions pair, a message arrives once, and its ack comes back as delivered", .timeLimit(.minutes(2)))
+    @Test("two sessions pair, a message arrives once, and its ack comes back as delivered", .timeLimit(.minutes(TestTimeouts.minutes(2))))
     func liveMessageAndDelivered() async throws {
         let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
@@ -33,7 +33,7 @@ struct SessionIntegrationTests {
         await bob.close()
     }
 
-    @Test("an unacknowledged stored message comes again in the next session, and is shown once", .timeLimit(.minutes(2)))
+    @Test("an unacknowledged stored message comes again in the next session, and is shown once", .timeLimit(.minutes(TestTimeouts.minutes(2))))
     func redeliveryAfterReconnect() async throws {
         let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
@@ -72,7 +72,7 @@ struct SessionIntegrationTests {
         case answer(Result<ServerFrame, any Error>)
     }
 
-    @Test("an answer handed to onAnswer keeps its place: the login's ok before its summary", .timeLimit(.minutes(2)))
+    @Test("an answer handed to onAnswer keeps its place: the login's ok before its summary", .timeLimit(.minutes(TestTimeouts.minutes(2))))
     func answerInOrder() async throws {
         let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }
@@ -96,7 +96,7 @@ struct SessionIntegrationTests {
         await connection.close()
     }
 
-    @Test("a refused request throws the server's error and the session goes on", .timeLimit(.minutes(2)))
+    @Test("a refused request throws the server's error and the session goes on", .timeLimit(.minutes(TestTimeouts.minutes(2))))
     func refused() async throws {
         let server = try await ServerProcess(certificates: try CertificateFixture.shared())
         defer { server.stop() }

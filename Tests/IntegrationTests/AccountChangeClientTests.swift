@@ -4,7 +4,7 @@ import TestSupport
 
 /// What the operator's reset and a user's own deletion look like in the real chat-client,
 /// driven through its standard input.
-@Suite("chat-client: one-time passwords and /delete-account", .timeLimit(.minutes(3)))
+@Suite("chat-client: one-time passwords and /delete-account", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct AccountChangeClientTests {
     /// A chat-client over the state directory `state` that registers `name`, at "Chat with:".
     private func registered(_ name: String, password: String, _ server: ServerProcess, state: String) async throws -> ClientProcess {

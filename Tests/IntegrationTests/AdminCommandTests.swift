@@ -5,7 +5,7 @@ import TestSupport
 
 /// `chat-server admin` against real stores: a stopped GDBM server's data directory, a
 /// running server through its admin socket, and PostgreSQL with and without one.
-@Suite("chat-server admin", .timeLimit(.minutes(3)))
+@Suite("chat-server admin", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct AdminCommandTests {
     /// Runs `chat-server admin ARGUMENTS`.
     static func admin(_ arguments: [String]) async throws -> ProcessResult {

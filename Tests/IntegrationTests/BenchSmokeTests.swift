@@ -28,7 +28,7 @@ struct BenchSmokeTests {
         ],
     ]
 
-    @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(3)))
+    @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(TestTimeouts.minutes(3))))
     func smoke() async throws {
         let run = try await ProcessRunner.run(RepositoryPaths.binary("chat-bench"), ["--smoke", "--start-server"])
         #expect(run.status == 0, "chat-bench failed:\n\(run.stderr.suffix(4_000))")

@@ -7,7 +7,7 @@ import TestSupport
 /// Two real chat-server processes on one throw-away PostgreSQL database: presence and live
 /// delivery across the nodes. Across nodes a message travels through the recipient's inbox,
 /// so its sender hears `stored` (committed), then `delivered` once shown.
-@Suite("Several servers on one PostgreSQL database", .timeLimit(.minutes(4)))
+@Suite("Several servers on one PostgreSQL database", .timeLimit(.minutes(TestTimeouts.minutes(4))))
 struct ClusterTests {
     /// Two servers on a fresh database.
     static func twoNodes(arguments: [String] = []) async throws -> (nodes: [ServerProcess], cluster: PostgresCluster, database: String) {

@@ -7,7 +7,7 @@ import TestSupport
 /// The key frames against the real chat-server, through the client session library: keys
 /// published and handed out (each one-time prekey once), the owner told when few are left,
 /// what login and chat report, and a send refused once the partner's identity has changed.
-@Suite("End-to-end encryption keys", .timeLimit(.minutes(3)))
+@Suite("End-to-end encryption keys", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct KeyTests {
     private static func loggedIn(_ name: String, _ server: ServerProcess, register: Bool = true) async throws -> SessionClient {
         try await SessionClient.loggedIn(name, port: server.port, caFile: server.certificates.caFile, register: register).client

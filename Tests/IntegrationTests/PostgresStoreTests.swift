@@ -5,7 +5,7 @@ import TestSupport
 /// The real chat-server on a PostgreSQL database (a throw-away cluster): "stored" survives
 /// restarts and kill -9, the location may come from the environment, and start-up problems
 /// are one clear line.
-@Suite("chat-server on PostgreSQL", .timeLimit(.minutes(3)))
+@Suite("chat-server on PostgreSQL", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct PostgresStoreTests {
     /// A URL for a fresh database, with a password (trust authentication ignores it) to
     /// check that it never shows.

@@ -6,7 +6,7 @@ import TestSupport
 @testable import Server
 
 /// The whole server in process: a real TLS client talks to it on its real port.
-@Suite("ChatServer lifecycle", .timeLimit(.minutes(1)))
+@Suite("ChatServer lifecycle", .timeLimit(.minutes(TestTimeouts.minutes(1))))
 struct ChatServerTests {
     @Test("port 0 gives a real port; a client logs in; shutdown tells it and closes it")
     func startServeShutdown() async throws {

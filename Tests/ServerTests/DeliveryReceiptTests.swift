@@ -2,12 +2,13 @@ import NIOCore
 import NIOEmbedded
 import Shared
 import Testing
+import TestSupport
 
 @testable import Server
 
 /// "Delivered" receipts: they go to the session that sent the message, or, when that
 /// session has ended before the recipient acknowledged, to the sender's newer session.
-@Suite("Delivery receipts", .timeLimit(.minutes(1)))
+@Suite("Delivery receipts", .timeLimit(.minutes(TestTimeouts.minutes(1))))
 struct DeliveryReceiptTests {
     typealias Support = SessionHandlerTests
 

@@ -8,7 +8,7 @@ import TestSupport
 
 /// The PostgreSQL backend beyond the parity suites: migrations, several servers on one
 /// database, and a database that goes away and comes back.
-@Suite("PostgresBackend", .timeLimit(.minutes(3)))
+@Suite("PostgresBackend", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct PostgresBackendTests {
     static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 

@@ -5,7 +5,7 @@ import TestSupport
 @testable import Server
 
 /// libpq through `PostgresConnection`, against a real PostgreSQL (a throw-away cluster).
-@Suite("PostgresConnection", .timeLimit(.minutes(2)))
+@Suite("PostgresConnection", .timeLimit(.minutes(TestTimeouts.minutes(2))))
 struct PostgresConnectionTests {
     static func connect() async throws -> (PostgresConnection, PostgresCluster, String) {
         let cluster = try await PostgresCluster.sharedCluster()

@@ -9,7 +9,7 @@ import TestSupport
 /// Seeded fuzzing of command handling: mutated frames, valid and not, in any order, through
 /// the protocol rules alone (`SessionStateMachine`, 100,000 frames) and through the whole
 /// `SessionHandler` with real services (line decoder included).
-@Suite("Fuzzing command handling", .timeLimit(.minutes(3)))
+@Suite("Fuzzing command handling", .timeLimit(.minutes(TestTimeouts.minutes(3))))
 struct SessionFuzzTests {
     static let machineSequences = 5_000
     static let framesPerSequence = 20

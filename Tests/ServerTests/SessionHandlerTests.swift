@@ -14,7 +14,7 @@ import TestSupport
 /// `NIOAsyncTestingChannel` rather than `EmbeddedChannel`, because registrations and logins
 /// complete on a real `NIOThreadPool`, and only the async testing loop accepts work from
 /// other threads.
-@Suite("SessionHandler", .timeLimit(.minutes(1)))
+@Suite("SessionHandler", .timeLimit(.minutes(TestTimeouts.minutes(1))))
 struct SessionHandlerTests {
     static let hasher = try! PasswordHasher(parameters: .fastForTests)
     static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -2,12 +2,13 @@ import NIOCore
 import NIOEmbedded
 import Shared
 import Testing
+import TestSupport
 
 @testable import Server
 
 /// A session whose client stops reading, without sockets: the channel's writability is
 /// set by hand, as NIO sets it when the write buffer passes its high mark.
-@Suite("Stalled readers", .timeLimit(.minutes(1)))
+@Suite("Stalled readers", .timeLimit(.minutes(TestTimeouts.minutes(1))))
 struct StalledReaderTests {
     typealias Support = SessionHandlerTests
 

@@ -15,4 +15,10 @@ public enum TestTimeouts {
     public static func scaled(_ seconds: Double) -> Double {
         seconds * scale
     }
+
+    /// A test's time limit of `minutes`, stretched by `scale` and rounded up (Swift
+    /// Testing counts time limits in whole minutes): `.timeLimit(.minutes(TestTimeouts.minutes(1)))`.
+    public static func minutes(_ minutes: Int) -> Int {
+        Int((Double(minutes) * scale).rounded(.up))
+    }
 }
