@@ -603,29 +603,33 @@ final class ChatREPL {
             connection.acknowledge(message)
             return
         }
-        switch try local.messenger.decrypt(
+        let body = try local.messenger.decrypt(
             message.body, from: message.from, messageID: message.id, sentAtMilliseconds: message.sentAtMilliseconds)
-        {
-        case .text(let text):
-            show(text, of: message.id, from: message.from, sentAtMilliseconds: message.sentAtMilliseconds,
-                 stored: message.stored)
-        case .duplicate:
-            break
-        case .undecryptable(let reason):
-            say(format.notice("a message from \(message.from) could not be decrypted: \(reason)"))
-        case .heldForTrust:
-            warnKeyChanged(message.from, holding: true)
-        }
+        present(body, of: message.id, from: message.from, sentAtMilliseconds: message.sentAtMilliseconds,
+                stored: message.stored)
         connection.acknowledge(message)
     }
 
-    /// Shows a decrypted message and adds it to the history.
-    private func show(_ text: String, of messageID: String, from sender: String, sentAtMilliseconds: Int64, stored: Bool) {
-        say(format.message(ChatMessage(
-            id: messageID, from: sender, body: text, sentAtMilliseconds: sentAtMilliseconds, stored: stored)))
-        record(HistoryEntry(
-            messageID: messageID, partner: sender, direction: .received, text: text,
-            date: Date(timeIntervalSince1970: Double(sentAtMilliseconds) / 1000)))
+    /// What a received body turned out to be, for the user: a text shown and added to the
+    /// history, a failure said, a duplicate dropped, a new key warned about. For a message
+    /// as it arrives and for one held until `/trust`.
+    private func present(
+        _ body: ReceivedBody, of messageID: String, from sender: String, sentAtMilliseconds: Int64, stored: Bool
+    ) {
+        switch body {
+        case .text(let text):
+            say(format.message(ChatMessage(
+                id: messageID, from: sender, body: text, sentAtMilliseconds: sentAtMilliseconds, stored: stored)))
+            record(HistoryEntry(
+                messageID: messageID, partner: sender, direction: .received, text: text,
+                date: Date(timeIntervalSince1970: Double(sentAtMilliseconds) / 1000)))
+        case .duplicate:
+            break
+        case .undecryptable(let reason):
+            say(format.notice("a message from \(sender) could not be decrypted: \(reason)"))
+        case .heldForTrust:
+            warnKeyChanged(sender, holding: true)
+        }
     }
 
     /// Adds to the history; a failure is said, not fatal: the message was already shown.
@@ -702,14 +706,8 @@ final class ChatREPL {
         }
         say(format.notice("\(who)'s new key is trusted; /verify \(who) shows the new safety number"))
         for message in released {
-            switch message.body {
-            case .text(let text):
-                show(text, of: message.messageID, from: who, sentAtMilliseconds: message.sentAtMilliseconds, stored: true)
-            case .undecryptable(let reason):
-                say(format.notice("a message from \(who) could not be decrypted: \(reason)"))
-            case .duplicate, .heldForTrust:
-                break
-            }
+            present(message.body, of: message.messageID, from: who, sentAtMilliseconds: message.sentAtMilliseconds,
+                    stored: true)
         }
     }
 

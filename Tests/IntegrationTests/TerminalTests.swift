@@ -18,9 +18,7 @@ struct TerminalTests {
     private func aliceChattingWithBob(server: ServerProcess, certificates: CertificateFixture) async throws
         -> (TmuxSession, ClientProcess)
     {
-        let bob = try ClientProcess(port: server.port, caFile: certificates.caFile)
-        for line in ["R", "bob", "password123", "password123"] { bob.type(line) }
-        #expect(await bob.waitFor("Chat with:"))
+        let bob = try await ClientProcess(port: server.port, caFile: certificates.caFile).enter(as: "bob", register: true)
 
         let terminal = try TmuxSession()
         try terminal.type(clientCommand(server))
