@@ -6,16 +6,23 @@ import TestSupport
 /// Slowloris: a thousand sockets that connect and never handshake must not keep a
 /// legitimate user from logging in and chatting, for the whole length of the attack.
 ///
+/// The attack runs in a `chat-bench --scenario slowloris` process of its own, not in this
+/// one: a test process holding a thousand sockets makes Foundation's `Process.run` (which
+/// every other test uses to start servers and clients) scan more than 32 KiB of
+/// /proc/self/fd, and its scan then copies past the end of glibc's directory buffer; it
+/// crashed the suite once.
+///
 /// The latency figures are printed, not asserted (tests are not timed on a shared
-/// machine); what is asserted is that every round of register/login/chat succeeded while
-/// the attack held its sockets, and that the server's handshake timeout, not the
-/// attacker, ended the held connections, dribblers included.
+/// machine); what is asserted is that every round of login/chat/send succeeded while the
+/// attack held its sockets (the bench's rounds and this test's own, whose partner must
+/// receive every message), and that the server's handshake timeout, not the attacker,
+/// ended the held connections, dribblers included.
 @Suite("Slowloris")
 struct SlowlorisTests {
-    @Test("1,000 silent and dribbling sockets from 32 addresses: a legitimate pair keeps chatting throughout")
+    @Test(
+        "1,000 silent and dribbling sockets from 33 addresses: legitimate users keep chatting throughout",
+        .timeLimit(.minutes(TestTimeouts.minutes(3))))
     func slowloris() async throws {
-        // This process holds the attack's sockets: 1,000 is near the usual soft limit.
-        #expect(FileDescriptorLimit.raiseToHard() >= 1_200, "this test needs 1,200 open files (ulimit -n)")
         let certificates = try CertificateFixture.shared()
         let server = try await ServerProcess(certificates: certificates, arguments: ["--handshake-timeout", "3"])
         defer { server.stop() }
@@ -23,21 +30,27 @@ struct SlowlorisTests {
         let bob = try await LineClient.loggedIn("bob", port: server.port, caFile: certificates.caFile, register: true)
         try await LineClient.loggedIn("alice", port: server.port, caFile: certificates.caFile, register: true).close()
         try await bob.send(#"{"type":"chat","id":3,"with":"alice"}"#)
+        let descriptorsBefore = try server.openFileDescriptors()
 
-        // 31 per address stays under the server's per-address cap of 32.
-        let attack = SlowlorisAttack(port: server.port, silent: 976, dribblers: 24, perAddress: 31)
-        attack.start()
-        defer { attack.stop() }
-        let heldByServer = await waitUntil(seconds: 30) { attack.held >= 1_000 && ((try? server.openFileDescriptors()) ?? 0) >= 1_000 }
-        #expect(heldByServer, "the attack never held 1,000 sockets: \(attack.held) held, \(attack.connectFailures) failed")
+        // The bench attacks for 12 s after its crowd is in place (four handshake timeouts),
+        // running its own rounds meanwhile.
+        let bench = Task {
+            try await ProcessRunner.run(
+                RepositoryPaths.binary("chat-bench"),
+                [
+                    "--scenario", "slowloris", "--port", String(server.port), "--ca", certificates.caFile,
+                    "--server-pid", String(server.pid), "--slowloris-sockets", "1000", "--slowloris-seconds", "12",
+                ])
+        }
+        let heldByServer = await waitUntil(seconds: 60) { ((try? server.openFileDescriptors()) ?? 0) >= descriptorsBefore + 1_000 }
+        #expect(heldByServer, "the attack never held 1,000 sockets on the server")
 
-        // Rounds of a whole user journey, at least five and for longer than two handshake
-        // timeouts (however slow the machine, the attack spans every round).
+        // This test's own rounds, at least five and for longer than two handshake timeouts.
         var latencies: [Double] = []
         var leastHeld = Int.max
-        let end = Date().addingTimeInterval(8)
+        let end = Date().addingTimeInterval(7)
         var round = 0
-        while Date() < end || round < 5 {
+        while heldByServer, Date() < end || round < 5 {
             round += 1
             let started = Date()
             let alice = try await LineClient.connectAndGreet(port: server.port, caFile: certificates.caFile)
@@ -48,23 +61,34 @@ struct SlowlorisTests {
             #expect(receipt["status"] as? String == "sent", "round \(round): \(receipt)")
             #expect(try await bob.waitForMessage(body: "round \(round)"), "round \(round): bob never got it")
             latencies.append(Date().timeIntervalSince(started))
-            leastHeld = min(leastHeld, attack.held)
+            leastHeld = min(leastHeld, (try server.openFileDescriptors()) - descriptorsBefore)
             await alice.close()
         }
-        attack.stop()
 
+        let run = try await bench.value
+        #expect(run.status == 0, "chat-bench failed:\n\(run.stderr.suffix(4_000))")
+        let line = try #require(run.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, "no JSON line:\n\(run.stdout)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(server.process.isRunning)
-        // Sockets the server timed out are reopened within one pass of the attack loop.
-        #expect(leastHeld >= 900, "the attack lost its grip: only \(leastHeld) sockets held at one point")
+        #expect(result["round_failures"] as? Int == 0, "\(line)")
+        #expect((result["rounds"] as? Int ?? 0) >= 5, "\(line)")
+        // Sockets the server timed out are reopened at once, so the crowd stays in place;
+        // the server drops them in waves (they were opened together) and reopening a few
+        // hundred at once takes a moment, so a sample may find part of a wave still missing.
+        #expect((result["held_at_start"] as? Int ?? 0) >= 1_000, "\(line)")
+        #expect((result["least_held"] as? Int ?? 0) >= 500, "the attack lost its grip: \(line)")
         // The server, not the attacker, ended the held sockets: the handshake timeout
         // closed the silent ones and the dribblers alike (a byte a second buys nothing).
-        #expect(attack.silentClosed >= 900, "only \(attack.silentClosed) silent sockets were timed out")
-        #expect(attack.dribblersClosed >= 20, "only \(attack.dribblersClosed) dribblers were timed out")
-        let sorted = latencies.sorted()
-        print(
-            "slowloris: at least \(leastHeld) sockets held, \(attack.silentClosed + attack.dribblersClosed) timed out and "
-                + "reopened; \(round) login+chat rounds, median \(Int(sorted[sorted.count / 2] * 1000)) ms, "
-                + "max \(Int((sorted.last ?? 0) * 1000)) ms")
+        #expect((result["dropped_by_server"] as? Int ?? 0) >= 900, "too few sockets timed out: \(line)")
+        #expect((result["dribblers_dropped"] as? Int ?? 0) >= 20, "too few dribblers timed out: \(line)")
+        if !latencies.isEmpty {
+            let sorted = latencies.sorted()
+            print(
+                "slowloris: \(result["least_held"] ?? "?") sockets held at least, \(result["dropped_by_server"] ?? "?") timed "
+                    + "out and reopened; bench: \(result["rounds"] ?? "?") rounds, p50 \(result["p50_us"] ?? "?") µs; "
+                    + "this test: \(round) rounds (the server held \(leastHeld) attack sockets or more after each), median \(Int(sorted[sorted.count / 2] * 1000)) ms, "
+                    + "max \(Int((sorted.last ?? 0) * 1000)) ms")
+        }
         await bob.close()
     }
 }

@@ -103,8 +103,25 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Number of open file descriptors of the server process (from /proc/PID/fd).
+    ///
+    /// Counted with `readdir` directly, reading each name in place: Foundation's
+    /// `contentsOfDirectory` copies the whole 256-byte `d_name` of every entry, which reads
+    /// past the end of glibc's directory buffer when the last entry sits at its end (as it
+    /// does with a thousand descriptors), and crashed the test process once.
     public func openFileDescriptors() throws -> Int {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        let path = "/proc/\(pid)/fd"
+        guard let directory = opendir(path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        defer { closedir(directory) }
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: CChar.self)
+            let isDotEntry = name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0))
+            if !isDotEntry { count += 1 }
+        }
+        return count
     }
 
     deinit {
