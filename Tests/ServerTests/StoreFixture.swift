@@ -31,10 +31,12 @@ struct StoreFixture {
             let accounts = InMemoryAccountStore()
             let inbox = InMemoryInboxStore(limits: inboxLimits)
             let keys = InMemoryKeyStore()
+            let files = InMemoryFileStore()
             let stores = Stores(
-                accounts: accounts, inbox: inbox, keys: keys,
+                accounts: accounts, inbox: inbox, keys: keys, files: files,
                 footprint: { StoreFootprint(description: "memory", bytes: 0) }
             ) {
+                await files.close()
                 await inbox.close()
                 await keys.close()
                 await accounts.close()
@@ -84,6 +86,13 @@ extension StoreKind {
     func withKeyStore(_ body: (any KeyStore) async throws -> Void) async throws {
         let fixture = try await StoreFixture.open(self)
         try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.keys) }
+    }
+
+    /// Runs `body` with a fresh file store of this kind, tearing it down afterwards whether
+    /// or not `body` threw.
+    func withFileStore(_ body: (any FileStore) async throws -> Void) async throws {
+        let fixture = try await StoreFixture.open(self)
+        try await StorageTestSupport.closing(fixture, close: { await $0.tearDown() }) { try await body($0.stores.files) }
     }
 
     /// Runs `body` with a fresh account store of this kind, tearing it down afterwards

@@ -8,6 +8,8 @@ struct Stores: Sendable {
     let inbox: any InboxStore
     /// Every user's published keys for end-to-end encryption.
     let keys: any KeyStore
+    /// Files on their way to their recipients.
+    let files: any FileStore
     /// What the store is and its size on disk now (for the operator's `stats`).
     let footprint: @Sendable () async throws -> StoreFootprint
     /// Presence shared with the other servers on the same storage; nil when the backend is

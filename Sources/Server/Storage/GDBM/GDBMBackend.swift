@@ -28,7 +28,10 @@ enum GDBMBackend {
         let footprint: @Sendable () async throws -> StoreFootprint = {
             try await NIOThreadPool.singleton.runIfActive { directory.footprint() }
         }
-        return Stores(accounts: accounts, inbox: inbox, keys: keys, footprint: footprint) {
+        // TEMPORARY(files): the GDBM file store replaces this before the branch is merged.
+        let files = InMemoryFileStore()
+        return Stores(accounts: accounts, inbox: inbox, keys: keys, files: files, footprint: footprint) {
+            await files.close()
             await inbox.close()
             await keys.close()
             await accounts.close()

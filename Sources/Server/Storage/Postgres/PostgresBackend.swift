@@ -51,12 +51,15 @@ enum PostgresBackend {
         }
         let presence = PostgresPresenceDirectory(location: location, logger: logger)
         let loginFailures = PostgresLoginFailures(pool: PostgresPool(location, threads: 1))
+        // TEMPORARY(files): the PostgreSQL file store replaces this before the branch is merged.
+        let files = InMemoryFileStore()
         return Stores(
-            accounts: accounts, inbox: inbox, keys: keys, footprint: footprint, presence: presence,
+            accounts: accounts, inbox: inbox, keys: keys, files: files, footprint: footprint, presence: presence,
             loginFailures: loginFailures
         ) {
             await presence.close()
             await loginFailures.close()
+            await files.close()
             await inbox.close()
             await keys.close()
             await accounts.close()
