@@ -29,6 +29,16 @@ public enum ChatRequest: Hashable, Sendable {
     case fetchKeys(username: String)
     /// Deletes the logged-in user's account, keys and inbox; the session is logged out.
     case deleteAccount(password: String)
+    /// Starts or resumes sending a file (`ClientFrame.upload`).
+    case upload(file: String, to: String, size: Int, chunks: Int)
+    /// One chunk of an upload.
+    case chunk(file: String, index: Int, data: String)
+    /// Asks for up to `count` chunks of a file from `from` (they arrive as events).
+    case download(file: String, from: Int, count: Int)
+    /// Done with a received file: `received`, or rejected.
+    case fileDone(file: String, received: Bool)
+    /// The outcome of a sent file was shown.
+    case fileForget(file: String)
 
     /// The frame for this request with request id `id`.
     public func frame(id: Int) -> ClientFrame {
@@ -46,6 +56,11 @@ public enum ChatRequest: Hashable, Sendable {
         case .publishKeys(let keys): .publishKeys(id: id, keys: keys)
         case .fetchKeys(let username): .fetchKeys(id: id, username: username)
         case .deleteAccount(let password): .deleteAccount(id: id, password: password)
+        case .upload(let file, let to, let size, let chunks): .upload(id: id, file: file, to: to, size: size, chunks: chunks)
+        case .chunk(let file, let index, let data): .chunk(id: id, file: file, index: index, data: data)
+        case .download(let file, let from, let count): .download(id: id, file: file, from: from, count: count)
+        case .fileDone(let file, let received): .fileDone(id: id, file: file, received: received)
+        case .fileForget(let file): .fileForget(id: id, file: file)
         }
     }
 }
@@ -67,6 +82,11 @@ extension ChatRequest: CustomStringConvertible {
         case .publishKeys(let keys): "publish_keys(prekeys: \(keys.preKeys.count))"
         case .fetchKeys(let username): "fetch_keys(username: \(username))"
         case .deleteAccount: "delete_account"
+        case .upload(let file, let to, let size, let chunks): "upload(file: \(file), to: \(to), size: \(size), chunks: \(chunks))"
+        case .chunk(let file, let index, let data): "chunk(file: \(file), index: \(index), <\(data.utf8.count) bytes>)"
+        case .download(let file, let from, let count): "download(file: \(file), from: \(from), count: \(count))"
+        case .fileDone(let file, let received): "file_done(file: \(file), \(received ? "received" : "rejected"))"
+        case .fileForget(let file): "file_forget(file: \(file))"
         }
     }
 }

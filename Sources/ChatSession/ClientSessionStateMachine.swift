@@ -201,7 +201,11 @@ public struct ClientSessionStateMachine<Waiter> {
             return .emit(.notice(code: code, message: message))
         case .error(let error):
             return .emit(.error(error))
-        case .hello, .ok, .who, .keys:
+        case .chunk(let file, let index, let data):
+            return .emit(.fileChunk(file: file, index: index, data: data))
+        case .fileOutcome(let file, let username, let outcome):
+            return .emit(.fileOutcome(file: file, username: username, outcome: outcome))
+        case .hello, .ok, .who, .keys, .upload:
             // A second hello, or a reply without an id: nothing a client can act on.
             return .ignore
         }

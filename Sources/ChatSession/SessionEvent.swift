@@ -12,6 +12,11 @@ public enum SessionEvent: Sendable {
     case delivered(messageIDs: [String])
     /// The summary sent after login: waiting messages per sender, and how many expired.
     case inboxSummary(counts: [String: Int], expired: Int)
+    /// Chunk `index` of file `file`, answering a `download` (the request's own answer, its
+    /// `ok`, comes after the last chunk it asked for).
+    case fileChunk(file: String, index: Int, data: String)
+    /// How a file this client sent ended (answer it with `fileForget` once shown).
+    case fileOutcome(file: String, username: String, outcome: FileOutcome)
     /// An unsolicited notice (paired, invited, partner left, displaced...).
     case notice(code: NoticeCode, message: String)
     /// An error not answering any request (a message that could not be moved to the

@@ -13,6 +13,8 @@ struct ChatClient {
     let stateDirectory: String?
     /// Ring the terminal's bell when a message waits from someone other than the partner.
     let bell: Bool
+    /// `--downloads`: where accepted files go, if not the default.
+    let downloads: String?
 
     /// Runs one session; returns the process exit status.
     func run() async -> Int32 {
@@ -61,7 +63,7 @@ struct ChatClient {
         let repl = ChatREPL(
             connection: connection, endpoint: endpoint, reconnect: reconnect, host: primary.host, port: primary.port,
             stateDirectory: stateDirectory, events: events, deliver: deliver, terminal: terminal,
-            format: MessageFormatter(), bell: bell)
+            format: MessageFormatter(), bell: bell, downloads: downloads)
         let outcome = await repl.run()
         await repl.connection.close()
         return outcome.rawValue

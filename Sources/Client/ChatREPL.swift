@@ -32,7 +32,7 @@ final class ChatREPL {
     }
 
     /// A request's connection was lost before its answer; the client failed over.
-    private struct RequestInterrupted: Error {}
+    struct RequestInterrupted: Error {}
 
     /// Backoff between failover attempts: doubling from the first, up to the last.
     private static let retryDelays: (first: Double, longest: Double) = (0.5, 8)
@@ -51,6 +51,9 @@ final class ChatREPL {
           /verify USER confirmed  record that you compared it and it matched
           /trust USER             accept USER's new identity key after comparing safety numbers
           /history [N]            the last N messages with your partner (default 20), from this machine
+          /send PATH              send a file to your partner, end-to-end encrypted (works while they are offline)
+          /files                  files offered to you, and files you are sending
+          /accept N | /reject N   save file N in your downloads directory, or refuse it
           /help                   this list
           exit                    log out and quit (Ctrl-D too)
         Anything else is sent to the person you are chatting with; end a line with \\ to
@@ -78,22 +81,22 @@ final class ChatREPL {
     private let host: String
     private let port: Int
     /// `--state-dir`, if given.
-    private let stateDirectory: String?
+    let stateDirectory: String?
     /// Keys, sessions and history, open once logged in.
-    private var local: LocalState?
+    var local: LocalState?
     private var events: AsyncStream<ClientEvent>.Iterator
     private let deliver: @Sendable (ClientEvent) -> Void
-    private let terminal: Terminal
-    private let format: MessageFormatter
+    let terminal: Terminal
+    let format: MessageFormatter
     private var nextRequest = 1
     private var username: String?
-    private var partner: String?
+    var partner: String?
     private var connected = true
     /// My messages awaiting "delivered", by id, with where their line is on screen so its
     /// mark can be updated in place.
-    private var sent: [String: SentMessage] = [:]
+    var sent: [String: SentMessage] = [:]
 
-    private struct SentMessage {
+    struct SentMessage {
         let to: String
         let body: String
         let sentAt: Date
@@ -102,7 +105,13 @@ final class ChatREPL {
     /// Messages waiting from people other than the partner, by sender: shown in the prompt
     /// until that chat is opened.
     private var unread: [String: Int] = [:]
-    private let bell: Bool
+    let bell: Bool
+    /// Where accepted files go (`--downloads`); nil for the default.
+    let downloads: String?
+    /// The file `/accept` is fetching, whose chunks arrive as events.
+    var activeDownload: Download?
+    /// File outcomes that arrived before the vault was open (right after login).
+    var pendingOutcomes: [(file: String, recipient: String, outcome: FileOutcome)] = []
 
     /// A REPL over `connection`, whose events `deliver` puts into `events` along with the
     /// terminal's lines and Ctrl-C.
@@ -117,9 +126,11 @@ final class ChatREPL {
         deliver: @escaping @Sendable (ClientEvent) -> Void,
         terminal: Terminal,
         format: MessageFormatter,
-        bell: Bool
+        bell: Bool,
+        downloads: String?
     ) {
         self.bell = bell
+        self.downloads = downloads
         self.connection = connection
         self.endpoint = endpoint
         self.reconnect = reconnect
@@ -285,6 +296,8 @@ final class ChatREPL {
             // Before anything is chosen or sent: the keys and history this needs.
             try await openLocalState(in: directory, username: user, password: current)
             try await publishKeys(serverIdentityKey: identityKey, serverPreKeys: preKeys)
+            reportPendingOutcomes()
+            try mentionUnfinishedUploads()
         case .error(let error):
             directory.close()
             say(error.message)
@@ -442,7 +455,14 @@ final class ChatREPL {
     }
 
     /// `text` encrypted for `partner`; without a session, their keys are fetched first.
-    private func encrypt(_ text: String, to partner: String, with messenger: Messenger) async throws -> String {
+    func encrypt(_ text: String, to partner: String, with messenger: Messenger) async throws -> String {
+        try await encryptBody(to: partner, with: messenger) { try $0.encrypt(text, to: partner) }
+    }
+
+    /// A body for `partner` made by `seal`; without a session, their keys are fetched first.
+    func encryptBody(
+        to partner: String, with messenger: Messenger, _ seal: (Messenger) throws -> String
+    ) async throws -> String {
         if try messenger.needsSession(with: partner) {
             switch try await request(.fetchKeys(username: partner)) {
             case .keys(_, let bundle):
@@ -455,7 +475,7 @@ final class ChatREPL {
                 throw MessengerError.keysUnavailable(partner, "the server did not answer with keys")
             }
         }
-        return try messenger.encrypt(text, to: partner)
+        return try seal(messenger)
     }
 
     private func command(_ text: String) async throws {
@@ -490,6 +510,15 @@ final class ChatREPL {
             try trust(parts[1].trimmingCharacters(in: .whitespaces).lowercased())
         case "/history":
             showHistory(parts.count == 2 ? parts[1] : "")
+        case "/send":
+            guard parts.count == 2 else { return say("Usage: /send PATH (to the user you chat with)") }
+            try await sendFile(parts[1])
+        case "/accept":
+            try await accept(parts.count == 2 ? parts[1] : "")
+        case "/reject":
+            try await reject(parts.count == 2 ? parts[1] : "")
+        case "/files":
+            try listFiles()
         case "/help":
             say(Self.helpText)
         default:
@@ -581,6 +610,7 @@ final class ChatREPL {
             partner = opened
             unread[opened] = nil
             try showKeyStatus(of: opened, identityKey: identityKey)
+            try await resumeUploads(to: opened)
         case .error(let error):
             say(error.message)
         default:
@@ -623,6 +653,8 @@ final class ChatREPL {
             record(HistoryEntry(
                 messageID: messageID, partner: sender, direction: .received, text: text,
                 date: Date(timeIntervalSince1970: Double(sentAtMilliseconds) / 1000)))
+        case .file(let offer):
+            offered(offer, from: sender, messageID: messageID, sentAtMilliseconds: sentAtMilliseconds)
         case .duplicate:
             break
         case .undecryptable(let reason):
@@ -633,7 +665,7 @@ final class ChatREPL {
     }
 
     /// Adds to the history; a failure is said, not fatal: the message was already shown.
-    private func record(_ entry: HistoryEntry) {
+    func record(_ entry: HistoryEntry) {
         do {
             try local?.history.append(entry)
         } catch {
@@ -659,7 +691,7 @@ final class ChatREPL {
     }
 
     /// The loud warning that `partner`'s identity key is not the trusted one.
-    private func warnKeyChanged(_ partner: String, holding: Bool = false) {
+    func warnKeyChanged(_ partner: String, holding: Bool = false) {
         var lines = [
             "WARNING: \(partner)'s identity key has changed.",
             "They may have reinstalled chat-client, or someone may be reading your messages in between.",
@@ -768,7 +800,7 @@ final class ChatREPL {
     /// the answer. The answer comes through the same stream as everything else, in the
     /// order the server sent it: what came before it is shown first, and what came after
     /// it (the login's inbox summary) is still there for the caller.
-    private func request(_ request: ChatRequest) async throws -> ServerFrame {
+    func request(_ request: ChatRequest) async throws -> ServerFrame {
         let number = nextRequest
         nextRequest += 1
         let deliver = self.deliver
@@ -870,6 +902,10 @@ final class ChatREPL {
                 connected = false
                 throw Leave(outcome: .endedByServer)
             }
+        case .fileChunk(let file, let index, let data):
+            receivedChunk(file: file, index: index, data: data)
+        case .fileOutcome(let file, let recipient, let outcome):
+            fileEnded(file, recipient: recipient, outcome: outcome)
         case .reply, .badFrame, .closed:
             break  // no posted requests; the other two end in `nextEvent`
         }
@@ -960,7 +996,7 @@ final class ChatREPL {
     // MARK: - Primitives
 
     /// Prints above the prompt (redrawing what is being typed).
-    private func say(_ text: String) {
+    func say(_ text: String) {
         terminal.printAbove(text)
     }
 

@@ -36,6 +36,12 @@ struct ClientCommand: AsyncParsableCommand {
     @Flag(help: "No terminal bell when a message waits from someone you are not chatting with.")
     var noBell = false
 
+    @Option(help: ArgumentHelp(
+        "Directory where accepted files are saved.",
+        discussion: "Default: ~/Downloads/secure-chat, else a downloads directory in the state directory.",
+        valueName: "path"))
+    var downloads: String?
+
     func validate() throws {
         guard (1...65_535).contains(port) else {
             throw ValidationError("--port must be between 1 and 65535")
@@ -52,7 +58,7 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let status = await ChatClient(servers: endpoints, caFile: ca, stateDirectory: stateDir, bell: !noBell).run()
+        let status = await ChatClient(servers: endpoints, caFile: ca, stateDirectory: stateDir, bell: !noBell, downloads: downloads).run()
         if status != 0 {
             throw ExitCode(status)
         }

@@ -28,6 +28,9 @@ final class Terminal: @unchecked Sendable {
         var transient = false
         /// Rows printed above the prompt so far (on a terminal), to find a line again.
         var rowsPrinted = 0
+        /// A progress line drawn in place of the prompt (a file on its way), redrawn below
+        /// whatever is printed meanwhile.
+        var progress: String?
     }
 
     /// Where `printAbove` put a text: its first row (counted from the start of the session)
@@ -57,7 +60,7 @@ final class Terminal: @unchecked Sendable {
             // `transient` only matters to the terminal editor; a pipe never echoes anyway.
             editor = Editor(
                 prompt: prompt, line: [], hidden: hidden, active: true, transient: transient,
-                rowsPrinted: editor.rowsPrinted)
+                rowsPrinted: editor.rowsPrinted, progress: nil)
             Console.write(prompt)
         }
         queue.async {
@@ -88,7 +91,11 @@ final class Terminal: @unchecked Sendable {
                 firstRow: editor.rowsPrinted, rows: ScreenRows.rows(of: text, columns: Self.columns()))
             editor.rowsPrinted += printed.rows
             guard editor.active else {
-                Console.write(text + "\n")
+                if let progress = editor.progress {
+                    Console.write("\r\u{1B}[2K" + text.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n" + progress)
+                } else {
+                    Console.write(text + "\n")
+                }
                 return printed
             }
             var output = "\r\u{1B}[2K" + text.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n" + editor.prompt
@@ -122,6 +129,17 @@ final class Terminal: @unchecked Sendable {
             }
             Console.write(output)
             return true
+        }
+    }
+
+    /// Draws (or redraws) a progress line where the prompt would be, on a terminal; nil
+    /// takes it away. Nothing in a pipe: the caller prints whole lines there instead.
+    func showProgress(_ text: String?) {
+        guard isInteractive else { return }
+        editor.withLock { editor in
+            guard !editor.active else { return }
+            editor.progress = text
+            Console.write("\r\u{1B}[2K" + (text ?? ""))
         }
     }
 

@@ -25,6 +25,8 @@ public enum PartnerKeyStatus: Hashable, Sendable {
 public enum ReceivedBody: Hashable, Sendable {
     /// A message: show it.
     case text(String)
+    /// A file offered by the sender: show it, and let the user accept or reject it.
+    case file(FileOffer)
     /// A message already decrypted once (a redelivery or a replay): drop it.
     case duplicate
     /// It does not decrypt (tampered, corrupt, or for keys this device does not have):

@@ -1,16 +1,19 @@
+import Foundation
+
 /// What goes inside a Signal message: the text, framed and padded, so that a ciphertext's
 /// length tells the server only the text's length to the next 64 bytes.
 ///
 ///     u8   format = 1
-///     u8   kind   = 1 (text)
+///     u8   kind   = 1 (text) or 2 (a file offer: `FileOffer` as JSON)
 ///     u32  length of the text in bytes (big-endian)
 ///     [..] the text, UTF-8
 ///     [..] zero bytes up to the next multiple of 64 (the whole envelope)
 ///
-/// Later kinds (files) get their own number; a reader refuses a kind it does not know.
+/// A reader refuses a kind it does not know.
 public enum MessageEnvelope {
     static let format: UInt8 = 1
     static let textKind: UInt8 = 1
+    static let fileKind: UInt8 = 2
     static let headerLength = 6
     /// The padding block.
     public static let block = 64
@@ -20,9 +23,48 @@ public enum MessageEnvelope {
 
     /// The padded envelope of `text`.
     public static func seal(_ text: String) -> [UInt8] {
-        let utf8 = Array(text.utf8)
+        seal(Array(text.utf8), kind: textKind)
+    }
+
+    /// The padded envelope of a file offer.
+    public static func seal(_ offer: FileOffer) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Encoding a struct of strings, numbers and bytes cannot fail.
+        return seal(Array(try! encoder.encode(offer)), kind: fileKind)
+    }
+
+    /// What an envelope holds; nil for anything that is not one, or an offer that is not
+    /// well formed.
+    public static func content(_ bytes: [UInt8]) -> Content? {
+        guard bytes.count >= headerLength, bytes[0] == format else { return nil }
+        let kind = bytes[1]
+        guard kind == textKind || kind == fileKind, let payload = payload(bytes) else { return nil }
+        if kind == textKind {
+            return String(validating: payload, as: UTF8.self).map(Content.text)
+        }
+        guard let offer = try? JSONDecoder().decode(FileOffer.self, from: Data(payload)), offer.isWellFormed else {
+            return nil
+        }
+        return .file(offer)
+    }
+
+    /// What an envelope carries.
+    public enum Content: Hashable, Sendable {
+        case text(String)
+        case file(FileOffer)
+    }
+
+    private static func payload(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        let length = bytes[2..<6].reduce(0) { $0 << 8 | Int($1) }
+        guard length <= bytes.count - headerLength else { return nil }
+        guard bytes[(headerLength + length)...].allSatisfy({ $0 == 0 }) else { return nil }
+        return bytes[headerLength..<headerLength + length]
+    }
+
+    private static func seal(_ utf8: [UInt8], kind: UInt8) -> [UInt8] {
         let length = UInt32(utf8.count)
-        var bytes: [UInt8] = [format, textKind]
+        var bytes: [UInt8] = [format, kind]
         bytes += [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
         bytes += utf8
         let padded = (bytes.count + block - 1) / block * block
@@ -33,11 +75,7 @@ public enum MessageEnvelope {
     /// The text inside an envelope; nil for anything that is not one (an unknown format
     /// or kind, a length past the end, padding that is not zeros, text that is not UTF-8).
     public static func open(_ bytes: [UInt8]) -> String? {
-        guard bytes.count >= headerLength, bytes[0] == format, bytes[1] == textKind else { return nil }
-        let length = bytes[2..<6].reduce(0) { $0 << 8 | Int($1) }
-        guard length <= bytes.count - headerLength else { return nil }
-        let text = bytes[headerLength..<headerLength + length]
-        guard bytes[(headerLength + length)...].allSatisfy({ $0 == 0 }) else { return nil }
-        return String(validating: text, as: UTF8.self)
+        guard case .text(let text) = content(bytes) else { return nil }
+        return text
     }
 }

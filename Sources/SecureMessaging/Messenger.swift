@@ -212,9 +212,20 @@ public final class Messenger {
     public func encrypt(_ text: String, to partner: String) throws(MessengerError) -> String {
         let length = text.utf8.count
         guard length <= MessageEnvelope.maximumTextBytes else { throw .textTooLong(bytes: length) }
+        return try encrypt(envelope: MessageEnvelope.seal(text), to: partner)
+    }
+
+    /// A file offer as a body for `partner`: the file's key travels inside the ratchet.
+    ///
+    /// - Throws: `MessengerError`; nothing is to be sent.
+    public func encrypt(_ offer: FileOffer, to partner: String) throws(MessengerError) -> String {
+        try encrypt(envelope: MessageEnvelope.seal(offer), to: partner)
+    }
+
+    private func encrypt(envelope: [UInt8], to partner: String) throws(MessengerError) -> String {
         guard book.reported[partner] == nil else { throw .partnerKeyChanged(partner) }
         let peer = PeerAddress(name: partner)
-        let message = try MessengerError.device { try state.device.encrypt(MessageEnvelope.seal(text), for: peer) }
+        let message = try MessengerError.device { try state.device.encrypt(envelope, for: peer) }
         try state.save()
         return message.base64EncodedString()
     }
@@ -268,9 +279,10 @@ public final class Messenger {
             return .undecryptable("it was tampered with or damaged in transit")
         }
         try state.save()
-        guard let text = MessageEnvelope.open(plaintext) else {
-            return .undecryptable("it decrypts, but not to a text this client reads")
+        switch MessageEnvelope.content(plaintext) {
+        case .text(let text): return .text(text)
+        case .file(let offer): return .file(offer)
+        case nil: return .undecryptable("it decrypts, but not to a text this client reads")
         }
-        return .text(text)
     }
 }

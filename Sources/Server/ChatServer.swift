@@ -20,6 +20,9 @@ final class ChatServer: Sendable {
     private let accountPool: NIOThreadPool
     private let services: SessionServices
     private let messages: DeliveryService
+    /// Files on their way; expired ones are swept by `fileExpiry`.
+    private let files: FileService
+    private let fileExpiry = Locked<RepeatedTask?>(nil)
     /// The operator's requests through the admin socket.
     private let admin: AdminService
     private let adminSocket = Locked<AdminSocket?>(nil)
@@ -125,8 +128,12 @@ final class ChatServer: Sendable {
             storedElsewhere: { recipient, sender in messages.storedElsewhere(for: recipient, from: sender) },
             keysChanged: { username, identity in keyDirectory.changedElsewhere(username, identity: identity) },
             keysMayHaveChanged: { keyDirectory.forgetAll() })
+        let files = FileService(
+            store: stores.files, accounts: stores.accounts, limits: configuration.fileLimits,
+            notify: { username, frame in registry.reach(username)?.send(frame) }, logger: logger)
+        self.files = files
         self.services = SessionServices(
-            accounts: accounts, delivery: messages, keys: keys, limits: configuration.sessionLimits)
+            accounts: accounts, delivery: messages, keys: keys, files: files, limits: configuration.sessionLimits)
         let connections = Locked(ConnectionTable())
         self.connections = connections
         let sessions = RunningServerSessions(
@@ -180,6 +187,7 @@ final class ChatServer: Sendable {
         guard let address = channel.localAddress else {
             throw ChannelError.unknownLocalAddress
         }
+        startFileExpiry()
         if let cluster {
             let label = configuration.nodeID ?? "\(Self.hostName()):\(address.port ?? configuration.port)"
             nodeLabel.withLock { $0 = label }
@@ -215,6 +223,19 @@ final class ChatServer: Sendable {
             return socket
         }
         await socket?.close()
+    }
+
+    /// Sweeps expired files now and then, so their room is freed and their senders told even
+    /// when nobody opens them: every minute, or more often when files expire sooner.
+    private func startFileExpiry() {
+        let expiry = configuration.messageExpiry
+        let interval = TimeAmount.milliseconds(Int64(min(60, max(1, expiry / 4)) * 1000))
+        let files = self.files
+        let loop = group.next()
+        let task = loop.scheduleRepeatedAsyncTask(initialDelay: .seconds(1), delay: interval) { _ in
+            loop.makeFutureWithTask { await files.expireOldFiles(olderThan: expiry) }
+        }
+        fileExpiry.withLock { $0 = task }
     }
 
     /// This machine's name, without asking DNS.
@@ -256,6 +277,10 @@ final class ChatServer: Sendable {
         guard case .stopping = lifecycle.withLock({ $0 }) else { return }
         try? await listener?.close()
         await closeAdminSocket()
+        fileExpiry.withLock { task in
+            task?.cancel()
+            task = nil
+        }
         let open = connections.withLock { Array($0.open.values) }
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(SessionEvent.serverShutdown)

@@ -230,6 +230,6 @@ struct FileRulesTests {
         #expect(FileRules.chunkCount(forSize: 32_768) == 1)
         #expect(FileRules.chunkCount(forSize: 32_769) == 2)
         #expect(FileRules.chunkCount(forSize: 10 << 20) == 320)
-        #expect(FileRules.maximumChunkTextBytes == 43_712)
+        #expect(FileRules.maximumChunkTextBytes == 43_728)
     }
 }

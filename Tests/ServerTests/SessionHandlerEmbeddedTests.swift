@@ -144,13 +144,65 @@ struct SessionHandlerEmbeddedTests {
         }
     }
 
+    /// Files that record what the session asked for and answer at once; a download sends
+    /// `chunksPerDownload` chunks through the session's writer first.
+    final class Files: SessionFiles, @unchecked Sendable {
+        // @unchecked: used only from the EmbeddedChannel's thread (the test's own).
+        var calls: [String] = []
+        var outcomes: [ServerFrame] = []
+        var chunksPerDownload = 2
+
+        func upload(
+            from sender: String, file: String, to recipient: String, size: Int, chunks: Int, requestID: Int,
+            on loop: EventLoop
+        ) -> EventLoopFuture<ServerFrame> {
+            calls.append("upload \(sender) \(recipient) \(size)")
+            return loop.makeSucceededFuture(.upload(id: requestID, file: file, stored: 0))
+        }
+
+        func chunk(from sender: String, file: String, index: Int, data: String, requestID: Int, on loop: EventLoop)
+            -> EventLoopFuture<ServerFrame>
+        {
+            calls.append("chunk \(index)")
+            return loop.makeSucceededFuture(.ok(id: requestID))
+        }
+
+        func download(
+            by user: String, file: String, from: Int, count: Int, requestID: Int, on loop: EventLoop,
+            write: @escaping @Sendable (ServerFrame) -> EventLoopFuture<Void>
+        ) -> EventLoopFuture<ServerFrame> {
+            calls.append("download \(from) \(count)")
+            let writes = (from..<from + min(count, chunksPerDownload)).map { index in
+                write(.chunk(file: file, index: index, data: "AAAA"))
+            }
+            return EventLoopFuture.andAllSucceed(writes, on: loop).map { .ok(id: requestID) }
+        }
+
+        func done(by user: String, file: String, received: Bool, requestID: Int, on loop: EventLoop)
+            -> EventLoopFuture<ServerFrame>
+        {
+            calls.append("done \(received)")
+            return loop.makeSucceededFuture(.ok(id: requestID))
+        }
+
+        func forget(by user: String, file: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
+            calls.append("forget")
+            return loop.makeSucceededFuture(.ok(id: requestID))
+        }
+
+        func pendingOutcomes(for user: String, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
+            loop.makeSucceededFuture(outcomes)
+        }
+    }
+
     let accounts = Accounts()
     let delivery = Delivery()
     let keys = Keys()
+    let files = Files()
     let channel: EmbeddedChannel
 
     init(limits: SessionLimits = SessionLimits()) throws {
-        let services = SessionServices(accounts: accounts, delivery: delivery, keys: keys, limits: limits)
+        let services = SessionServices(accounts: accounts, delivery: delivery, keys: keys, files: files, limits: limits)
         let handler = SessionHandler(
             services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         channel = EmbeddedChannel(handler: handler)

@@ -41,9 +41,12 @@ struct SessionHandlerTests {
         let keys = KeyService(
             directory: keyDirectory, accounts: accountStore,
             notify: { username, frame in registry.reach(username)?.send(frame) }, logger: logger)
+        let files = FileService(
+            store: InMemoryFileStore(), accounts: accountStore, limits: FileLimits(),
+            notify: { username, frame in registry.reach(username)?.send(frame) }, logger: logger)
         let services = TestServices(
             sessionServices: SessionServices(
-                accounts: accounts, delivery: messages, keys: keys,
+                accounts: accounts, delivery: messages, keys: keys, files: files,
                 limits: SessionLimits(maximumBadFrames: maximumBadFrames)),
             registry: registry, delivery: messages, keys: keyDirectory)
         let result: Result<Void, any Error>

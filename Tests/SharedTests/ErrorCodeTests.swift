@@ -10,7 +10,8 @@ import Testing
             "already_logged_in", "invalid_username", "invalid_password", "username_taken",
             "bad_credentials", "throttled", "too_many_errors", "internal", "unknown_user", "not_chatting",
             "invalid_message", "inbox_full", "not_stored", "rate_limited", "timed_out", "identity_changed",
-            "too_many_prekeys", "no_keys", "account_locked", "password_change_required",
+            "too_many_prekeys", "no_keys", "account_locked", "password_change_required", "file_too_large",
+            "files_full", "unknown_file", "file_id_taken", "chunk_out_of_order",
         ])
         #expect(NoticeCode.known.map(\.rawValue) == [
             "displaced", "shutdown", "paired", "waiting", "invited", "partner_left", "partner_disconnected",

@@ -26,6 +26,12 @@ import TestSupport
         .publishKeys(id: 14, keys: TestKeys.keys(identity: 2, registrationID: 16_380, signedID: 0xFF_FFFF, preKeys: [])),
         .fetchKeys(id: 15, username: "Bob"),
         .deleteAccount(id: 16, password: "correct \"horse\" ✓"),
+        .upload(id: 17, file: String(repeating: "0f", count: 16), to: "bob", size: 2_500_000, chunks: 77),
+        .chunk(id: 18, file: String(repeating: "0f", count: 16), index: 3, data: "QUJD+/=="),
+        .download(id: 19, file: String(repeating: "0f", count: 16), from: 0, count: 16),
+        .fileDone(id: 20, file: String(repeating: "0f", count: 16), received: true),
+        .fileDone(id: 21, file: String(repeating: "0f", count: 16), received: false),
+        .fileForget(id: 22, file: String(repeating: "0f", count: 16)),
     ]
 
     static let serverFrames: [ServerFrame] = [
@@ -66,6 +72,11 @@ import TestSupport
         .keys(id: 16, bundle: TestKeys.keys(preKeys: []).bundle(username: "bob", preKey: nil)),
         .notice(code: .preKeysLow, message: "3 one-time prekeys left; publish more"),
         .error(ProtocolError(.identityChanged, message: "bob's identity key changed; open the chat again", id: 17)),
+        .upload(id: 18, file: String(repeating: "0f", count: 16), stored: 12),
+        .chunk(file: String(repeating: "0f", count: 16), index: 12, data: "QUJD+/=="),
+        .fileOutcome(file: String(repeating: "0f", count: 16), username: "bob", outcome: .delivered),
+        .fileOutcome(file: String(repeating: "0f", count: 16), username: "bob", outcome: .expired),
+        .error(ProtocolError(.chunkOutOfOrder, message: "expected chunk 3 of this file, not 5", id: 19)),
     ]
 
     @Test(arguments: clientFrames)

@@ -321,6 +321,21 @@ enum LegacyFrameEncoding {
             builder.set("users", users.map { ["username": $0.username, "status": $0.status.rawValue] })
         case .keys:
             preconditionFailure("nested objects came after this encoder: FoundationJSONOracle checks the key frames")
+        case .upload(let id, let file, let stored):
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("stored", stored)
+            builder.set("type", type)
+        case .chunk(let file, let index, let data):
+            builder.set("data", data)
+            builder.set("file", file)
+            builder.set("index", index)
+            builder.set("type", type)
+        case .fileOutcome(let file, let username, let outcome):
+            builder.set("file", file)
+            builder.set("outcome", outcome.rawValue)
+            builder.set("type", type)
+            builder.set("username", username)
         }
         return Array(builder.finish().readableBytesView)
     }
@@ -367,6 +382,34 @@ enum LegacyFrameEncoding {
             builder.set("type", type)
         case .publishKeys:
             preconditionFailure("nested objects came after this encoder: FoundationJSONOracle checks the key frames")
+        case .upload(let id, let file, let to, let size, let chunks):
+            builder.set("chunks", chunks)
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("size", size)
+            builder.set("to", to)
+            builder.set("type", type)
+        case .chunk(let id, let file, let index, let data):
+            builder.set("data", data)
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("index", index)
+            builder.set("type", type)
+        case .download(let id, let file, let from, let count):
+            builder.set("count", count)
+            builder.set("file", file)
+            builder.set("from", from)
+            builder.set("id", id)
+            builder.set("type", type)
+        case .fileDone(let id, let file, let received):
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("outcome", received ? "received" : "rejected")
+            builder.set("type", type)
+        case .fileForget(let id, let file):
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("type", type)
         }
         return Array(builder.finish().readableBytesView)
     }

@@ -41,6 +41,8 @@ struct ServerConfiguration: Sendable {
     var inboxLimits = InboxLimits()
     /// Stored messages older than this are dropped (and their recipient told).
     var messageExpiry: TimeInterval = 30 * 24 * 3600
+    /// Limits on files sent through the server.
+    var fileLimits = FileLimits()
     /// A connection from which no frame arrives for this long is closed (clients ping every 30 s).
     var idleTimeout: TimeAmount = .seconds(90)
     /// Event-loop threads for connections. One per core: fewer loops put more pairs on one

@@ -158,8 +158,14 @@ struct InboxOptions: ParsableArguments {
     @Option(help: "Most bytes one user's offline inbox holds (at least 1024).")
     var inboxMaxBytes = defaults.inboxLimits.maximumBytes
 
-    @Option(help: "Age after which stored messages are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
+    @Option(help: "Age after which stored messages and files are dropped: a number with s, m, h or d (e.g. 30d, 12h).")
     var messageExpiry = TimeSpan(seconds: Int64(defaults.messageExpiry))
+
+    @Option(help: "Largest file a user may send, in bytes.")
+    var maxFileBytes = defaults.fileLimits.maximumFileBytes
+
+    @Option(help: "Most bytes of files waiting for one user at once (at least --max-file-bytes).")
+    var inboxMaxFileBytes = defaults.fileLimits.maximumHeldBytes
 
     func validate() throws {
         guard inboxMaxMessages >= 1, inboxMaxBytes >= 1_024 else {
@@ -168,11 +174,15 @@ struct InboxOptions: ParsableArguments {
         guard messageExpiry.seconds > 0 else {
             throw ValidationError("--message-expiry must be a number followed by s, m, h or d, for example 30d")
         }
+        guard maxFileBytes >= 0, inboxMaxFileBytes >= maxFileBytes else {
+            throw ValidationError("--max-file-bytes must be at least 0 and --inbox-max-file-bytes at least --max-file-bytes")
+        }
     }
 
     func apply(to configuration: inout ServerConfiguration) {
         configuration.inboxLimits = InboxLimits(maximumMessages: inboxMaxMessages, maximumBytes: inboxMaxBytes)
         configuration.messageExpiry = messageExpiry.timeInterval
+        configuration.fileLimits = FileLimits(maximumFileBytes: maxFileBytes, maximumHeldBytes: inboxMaxFileBytes)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// Where held files live, whatever the backend: GDBM or PostgreSQL in production (picked
 /// through `StorageBackend`), a dictionary in unit tests (`InMemoryFileStore`).

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// A file on its way through the server: the end-to-end encrypted chunks its sender
 /// uploaded, held until its recipient has fetched them, rejected them, or they expired.
@@ -40,16 +41,6 @@ struct HeldFile: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// How a held file ended. Its sender is told, at once when online, else at their next login.
-enum FileOutcome: String, Sendable, Equatable, CaseIterable {
-    /// The recipient fetched every chunk and said so.
-    case delivered
-    /// The recipient refused it.
-    case rejected
-    /// It waited longer than the inbox's expiry (or was never completed in that time).
-    case expired
-}
-
 /// Limits on held files, both server options.
 struct FileLimits: Sendable, Equatable {
     /// The largest file accepted, in bytes (its declared size).
@@ -62,9 +53,10 @@ struct FileLimits: Sendable, Equatable {
 /// Every `FileStore` follows them, and the decisions are made here, once.
 enum FileRules {
     /// Plaintext bytes in every chunk but the last.
-    static let chunkBytes = 32 * 1024
-    /// Longest chunk text accepted: base64 of a full chunk plus its 16-byte AEAD tag.
-    static let maximumChunkTextBytes = (chunkBytes + 16 + 2) / 3 * 4
+    static let chunkBytes = FileChunks.plaintextBytes
+    /// Longest chunk text accepted: base64 of a full chunk sealed with AES-GCM (its 12-byte
+    /// nonce and 16-byte tag), as clients seal them.
+    static let maximumChunkTextBytes = (chunkBytes + 28 + 2) / 3 * 4
 
     /// Whether `id` is a file id: 32 lower-case hex digits (16 random bytes).
     static func isValidID(_ id: String) -> Bool {
@@ -74,7 +66,7 @@ enum FileRules {
 
     /// The number of chunks a file of `size` bytes takes (an empty file takes one).
     static func chunkCount(forSize size: Int) -> Int {
-        max(1, (size + chunkBytes - 1) / chunkBytes)
+        FileChunks.count(forSize: size)
     }
 
     /// Why a file of `size` bytes may not be held for `recipient`, who has `heldBytes` held

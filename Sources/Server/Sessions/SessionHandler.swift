@@ -304,6 +304,27 @@ final class SessionHandler: ChannelInboundHandler {
         case .fetchKeys(let id, let username):
             services.keys.fetch(username, requestID: id, on: context.eventLoop)
                 .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .uploadFile(let id, let username, let file, let to, let size, let chunks):
+            services.files.upload(
+                from: username, file: file, to: to, size: size, chunks: chunks, requestID: id, on: context.eventLoop
+            ).assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .storeChunk(let id, let username, let file, let index, let data):
+            services.files.chunk(from: username, file: file, index: index, data: data, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .downloadFile(let id, let username, let file, let from, let count):
+            // Through the channel, from the download's task; each chunk is flushed at once
+            // and the next read only when it has gone, so a file streams without piling up.
+            let channel = context.channel
+            services.files.download(
+                by: username, file: file, from: from, count: count, requestID: id, on: context.eventLoop,
+                write: { frame in channel.writeAndFlush(frame) }
+            ).assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .finishFile(let id, let username, let file, let received):
+            services.files.done(by: username, file: file, received: received, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+        case .forgetFile(let id, let username, let file):
+            services.files.forget(by: username, file: file, requestID: id, on: context.eventLoop)
+                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .who(let id):
             guard let mailbox else { return requestFinished(.who(id: id, users: []), context: context) }
             services.delivery.who(except: mailbox.username, requestID: id, on: context.eventLoop)
@@ -349,7 +370,13 @@ final class SessionHandler: ChannelInboundHandler {
         loginTimer = nil
         let mailbox = services.delivery.mailbox(username: name, sessionID: sessionID, channel: context.channel)
         self.mailbox = mailbox
-        let greeting = services.delivery.sessionStarted(mailbox, on: context.eventLoop)
+        let loop = context.eventLoop
+        let files = services.files
+        // The inbox summary, then the outcomes of files the user sent that they have not
+        // seen yet.
+        let greeting = services.delivery.sessionStarted(mailbox, on: loop).flatMap { frames in
+            files.pendingOutcomes(for: name, on: loop).map { frames + $0 }
+        }
         finish(
             .ok(
                 id: id, username: name, identityKey: keys.identityKey, preKeys: keys.preKeyCount,

@@ -5,6 +5,7 @@ struct SessionServices: Sendable {
     let accounts: any SessionAccounts
     let delivery: any SessionDelivery
     let keys: any SessionKeys
+    let files: any SessionFiles
     var limits: SessionLimits
 }
 

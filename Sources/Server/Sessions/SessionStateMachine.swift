@@ -52,6 +52,16 @@ struct SessionStateMachine {
         case fetchKeys(id: Int, username: String)
         /// Delete the logged-in user's account, keys and inbox (slow: KDF and synced writes).
         case deleteAccount(id: Int, username: String, password: String)
+        /// Start or resume an upload (slow: an account check and a synced write).
+        case uploadFile(id: Int, username: String, file: String, to: String, size: Int, chunks: Int)
+        /// Store a chunk of an upload (slow: a synced write).
+        case storeChunk(id: Int, username: String, file: String, index: Int, data: String)
+        /// Stream chunks of a file to its recipient (slow: reads, and waits for the socket).
+        case downloadFile(id: Int, username: String, file: String, from: Int, count: Int)
+        /// The recipient is done with a file (slow: a synced delete).
+        case finishFile(id: Int, username: String, file: String, received: Bool)
+        /// The sender has seen a file's outcome (slow: a synced delete).
+        case forgetFile(id: Int, username: String, file: String)
         /// Too many frames wait behind a slow request: stop reading until it is answered.
         case pauseReading
         /// Nothing to do.
@@ -213,12 +223,29 @@ struct SessionStateMachine {
         case (.loggedIn(let username), .deleteAccount(let id, let password)):
             busy = true
             return .deleteAccount(id: id, username: username, password: password)
+        case (.loggedIn(let username), .upload(let id, let file, let to, let size, let chunks)):
+            busy = true
+            return .uploadFile(id: id, username: username, file: file, to: to, size: size, chunks: chunks)
+        case (.loggedIn(let username), .chunk(let id, let file, let index, let data)):
+            busy = true
+            return .storeChunk(id: id, username: username, file: file, index: index, data: data)
+        case (.loggedIn(let username), .download(let id, let file, let from, let count)):
+            busy = true
+            return .downloadFile(id: id, username: username, file: file, from: from, count: count)
+        case (.loggedIn(let username), .fileDone(let id, let file, let received)):
+            busy = true
+            return .finishFile(id: id, username: username, file: file, received: received)
+        case (.loggedIn(let username), .fileForget(let id, let file)):
+            busy = true
+            return .forgetFile(id: id, username: username, file: file)
         case (.loggedOut, .ack):
             return .none
         case (.loggedOut, .chat(let id, _)), (.loggedOut, .leave(let id)), (.loggedOut, .send(let id, _)),
             (.loggedOut, .who(let id)), (.loggedOut, .inbox(let id)), (.loggedOut, .passwd(let id, _, _)),
             (.loggedOut, .publishKeys(let id, _)), (.loggedOut, .fetchKeys(let id, _)),
-            (.loggedOut, .deleteAccount(let id, _)):
+            (.loggedOut, .deleteAccount(let id, _)), (.loggedOut, .upload(let id, _, _, _, _)),
+            (.loggedOut, .chunk(let id, _, _, _)), (.loggedOut, .download(let id, _, _, _)),
+            (.loggedOut, .fileDone(let id, _, _)), (.loggedOut, .fileForget(let id, _)):
             return .send(.error(ProtocolError(.notLoggedIn, id: id)))
         case (.closed, _):
             return .none

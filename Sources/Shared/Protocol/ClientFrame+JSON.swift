@@ -82,6 +82,26 @@ extension ClientFrame {
             self = .fetchKeys(id: try fields.requiredID(), username: try fields.string("username"))
         case .deleteAccount:
             self = .deleteAccount(id: try fields.requiredID(), password: try fields.string("password"))
+        case .upload:
+            self = .upload(
+                id: try fields.requiredID(), file: try fields.string("file"), to: try fields.string("to"),
+                size: try fields.int("size"), chunks: try fields.int("chunks"))
+        case .chunk:
+            self = .chunk(
+                id: try fields.requiredID(), file: try fields.string("file"), index: try fields.int("index"),
+                data: try fields.string("data"))
+        case .download:
+            self = .download(
+                id: try fields.requiredID(), file: try fields.string("file"), from: try fields.int("from"),
+                count: try fields.int("count"))
+        case .fileDone:
+            let outcome = try fields.string("outcome")
+            guard outcome == "received" || outcome == "rejected" else {
+                throw .invalidField("outcome", expected: "received or rejected", id: fields.id)
+            }
+            self = .fileDone(id: try fields.requiredID(), file: try fields.string("file"), received: outcome == "received")
+        case .fileForget:
+            self = .fileForget(id: try fields.requiredID(), file: try fields.string("file"))
         }
     }
 
@@ -118,6 +138,11 @@ extension ClientFrame: EncodableFrame {
             case .publishKeys: "publish_keys"
             case .fetchKeys: "fetch_keys"
             case .deleteAccount: "delete_account"
+            case .upload: "upload"
+            case .chunk: "chunk"
+            case .download: "download"
+            case .fileDone: "file_done"
+            case .fileForget: "file_forget"
             }
         switch self {
         case .hello(let version, let agent):
@@ -162,6 +187,34 @@ extension ClientFrame: EncodableFrame {
         case .deleteAccount(let id, let password):
             builder.set("id", id)
             builder.set("password", password)
+            builder.set("type", constant: type)
+        case .upload(let id, let file, let to, let size, let chunks):
+            builder.set("chunks", chunks)
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("size", size)
+            builder.set("to", to)
+            builder.set("type", constant: type)
+        case .chunk(let id, let file, let index, let data):
+            builder.set("data", data)
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("index", index)
+            builder.set("type", constant: type)
+        case .download(let id, let file, let from, let count):
+            builder.set("count", count)
+            builder.set("file", file)
+            builder.set("from", from)
+            builder.set("id", id)
+            builder.set("type", constant: type)
+        case .fileDone(let id, let file, let received):
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("outcome", received ? "received" : "rejected")
+            builder.set("type", constant: type)
+        case .fileForget(let id, let file):
+            builder.set("file", file)
+            builder.set("id", id)
             builder.set("type", constant: type)
         }
     }

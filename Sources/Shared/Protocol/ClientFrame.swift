@@ -39,6 +39,20 @@ public enum ClientFrame: Hashable, Sendable {
     /// Delete the logged-in user's account, published keys and inbox, after checking
     /// `password`; the session is logged out.
     case deleteAccount(id: Int, password: String)
+    /// Start (or resume) sending the file `file` (a new random id, 32 lower-case hex digits)
+    /// of `size` bytes in `chunks` chunks to `to`. Answered `upload` with the chunks the
+    /// server already holds, from where the upload goes on.
+    case upload(id: Int, file: String, to: String, size: Int, chunks: Int)
+    /// Chunk `index` of an upload: end-to-end encrypted, base64. Answered `ok` once stored.
+    case chunk(id: Int, file: String, index: Int, data: String)
+    /// Send up to `count` chunks of a file for this user, from chunk `from`: `chunk` frames,
+    /// then `ok`.
+    case download(id: Int, file: String, from: Int, count: Int)
+    /// The recipient is done with a file: `received` (every chunk fetched and checked) or
+    /// rejected. The server deletes it and tells the sender.
+    case fileDone(id: Int, file: String, received: Bool)
+    /// The sender has seen a file's outcome (`file_outcome`); the server forgets it.
+    case fileForget(id: Int, file: String)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
@@ -46,6 +60,9 @@ public enum ClientFrame: Hashable, Sendable {
         case publishKeys = "publish_keys"
         case fetchKeys = "fetch_keys"
         case deleteAccount = "delete_account"
+        case upload, chunk, download
+        case fileDone = "file_done"
+        case fileForget = "file_forget"
     }
 
     /// This frame's JSON `type`.
@@ -66,6 +83,11 @@ public enum ClientFrame: Hashable, Sendable {
         case .publishKeys: .publishKeys
         case .fetchKeys: .fetchKeys
         case .deleteAccount: .deleteAccount
+        case .upload: .upload
+        case .chunk: .chunk
+        case .download: .download
+        case .fileDone: .fileDone
+        case .fileForget: .fileForget
         }
     }
 
@@ -77,6 +99,8 @@ public enum ClientFrame: Hashable, Sendable {
         case .chat(let id, _), .leave(let id), .send(let id, _), .who(let id), .inbox(let id): id
         case .passwd(let id, _, _), .deleteAccount(let id, _): id
         case .publishKeys(let id, _), .fetchKeys(let id, _): id
+        case .upload(let id, _, _, _, _), .chunk(let id, _, _, _), .download(let id, _, _, _): id
+        case .fileDone(let id, _, _), .fileForget(let id, _): id
         }
     }
 }
@@ -121,6 +145,16 @@ extension ClientFrame: CustomStringConvertible, CustomDebugStringConvertible {
             "fetch_keys(id: \(id), username: \(username))"
         case .deleteAccount(let id, _):
             "delete_account(id: \(id), password: <redacted>)"
+        case .upload(let id, let file, let to, let size, let chunks):
+            "upload(id: \(id), file: \(file), to: \(to), size: \(size), chunks: \(chunks))"
+        case .chunk(let id, let file, let index, let data):
+            "chunk(id: \(id), file: \(file), index: \(index), data: <\(data.utf8.count) bytes>)"
+        case .download(let id, let file, let from, let count):
+            "download(id: \(id), file: \(file), from: \(from), count: \(count))"
+        case .fileDone(let id, let file, let received):
+            "file_done(id: \(id), file: \(file), outcome: \(received ? "received" : "rejected"))"
+        case .fileForget(let id, let file):
+            "file_forget(id: \(id), file: \(file))"
         }
     }
 

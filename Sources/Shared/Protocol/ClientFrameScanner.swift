@@ -138,9 +138,9 @@ struct ClientFrameScanner {
             case .who: return .who(id: id)
             default: return .inbox(id: id)
             }
-        case .publishKeys, .fetchKeys, .deleteAccount:
-            // Rare frames (nested members, checked keys, or once in an account's life): the
-            // general path's.
+        case .publishKeys, .fetchKeys, .deleteAccount, .upload, .chunk, .download, .fileDone, .fileForget:
+            // Rare frames (nested members, checked keys, once in an account's life, or a
+            // file's, whose chunks are few and large): the general path's.
             return nil
         }
     }

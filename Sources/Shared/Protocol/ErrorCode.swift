@@ -67,6 +67,16 @@ public enum ErrorCode: Hashable, Sendable {
     /// The session logged in with a one-time password from the operator: every request but
     /// `passwd`, `logout` and `ping` is refused until the password is changed.
     case passwordChangeRequired
+    /// `upload` of a file larger than the server's per-file limit; nothing was stored.
+    case fileTooLarge
+    /// `upload` refused: the recipient's room for files is full; nothing was stored.
+    case filesFull
+    /// A file frame named a file id that is not (or no longer) one of this user's files.
+    case unknownFile
+    /// `upload` with a file id already used for another file.
+    case fileIDTaken
+    /// `chunk` out of order: the message says which chunk the server expects next.
+    case chunkOutOfOrder
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
@@ -77,6 +87,7 @@ public enum ErrorCode: Hashable, Sendable {
         .invalidUsername, .invalidPassword, .usernameTaken, .badCredentials, .throttled,
         .tooManyErrors, .internal, .unknownUser, .notChatting, .invalidMessage, .inboxFull, .notStored,
         .rateLimited, .timedOut, .identityChanged, .tooManyPreKeys, .noKeys, .accountLocked, .passwordChangeRequired,
+        .fileTooLarge, .filesFull, .unknownFile, .fileIDTaken, .chunkOutOfOrder,
     ]
 
     /// A human-readable default text, used when a more specific message is not needed.
@@ -112,6 +123,11 @@ public enum ErrorCode: Hashable, Sendable {
         case .noKeys: "this user has not published any keys"
         case .accountLocked: "this account is locked; ask the server's operator"
         case .passwordChangeRequired: "change your password first (passwd)"
+        case .fileTooLarge: "the file is larger than this server accepts"
+        case .filesFull: "the recipient has no room for more files; nothing was stored"
+        case .unknownFile: "no such file"
+        case .fileIDTaken: "this file id is already in use"
+        case .chunkOutOfOrder: "chunks must be sent in order"
         case .unknown(let raw): "unknown error (\(raw))"
         }
     }
@@ -178,6 +194,11 @@ extension ErrorCode: RawRepresentable {
         case "no_keys": self = .noKeys
         case "account_locked": self = .accountLocked
         case "password_change_required": self = .passwordChangeRequired
+        case "file_too_large": self = .fileTooLarge
+        case "files_full": self = .filesFull
+        case "unknown_file": self = .unknownFile
+        case "file_id_taken": self = .fileIDTaken
+        case "chunk_out_of_order": self = .chunkOutOfOrder
         default: self = .unknown(rawValue)
         }
     }
@@ -215,6 +236,11 @@ extension ErrorCode: RawRepresentable {
         case .noKeys: "no_keys"
         case .accountLocked: "account_locked"
         case .passwordChangeRequired: "password_change_required"
+        case .fileTooLarge: "file_too_large"
+        case .filesFull: "files_full"
+        case .unknownFile: "unknown_file"
+        case .fileIDTaken: "file_id_taken"
+        case .chunkOutOfOrder: "chunk_out_of_order"
         case .unknown(let raw): raw
         }
     }

@@ -78,6 +78,16 @@ extension ServerFrame {
             self = .who(id: try fields.requiredID(), users: users)
         case .keys:
             self = .keys(id: try fields.requiredID(), bundle: try PublishedBundle(fields))
+        case .upload:
+            self = .upload(id: try fields.requiredID(), file: try fields.string("file"), stored: try fields.int("stored"))
+        case .chunk:
+            self = .chunk(file: try fields.string("file"), index: try fields.int("index"), data: try fields.string("data"))
+        case .fileOutcome:
+            let text = try fields.string("outcome")
+            guard let outcome = FileOutcome(rawValue: text) else {
+                throw .invalidField("outcome", expected: "delivered, rejected or expired", id: fields.id)
+            }
+            self = .fileOutcome(file: try fields.string("file"), username: try fields.string("username"), outcome: outcome)
         }
     }
 
@@ -158,6 +168,21 @@ extension ServerFrame: EncodableFrame {
             builder.set("signed_prekey", object: { bundle.signedPreKey.build(into: &$0) })
             builder.set("type", constant: "keys")
             builder.set("username", bundle.username)
+        case .upload(let id, let file, let stored):
+            builder.set("file", file)
+            builder.set("id", id)
+            builder.set("stored", stored)
+            builder.set("type", constant: "upload")
+        case .chunk(let file, let index, let data):
+            builder.set("data", data)
+            builder.set("file", file)
+            builder.set("index", index)
+            builder.set("type", constant: "chunk")
+        case .fileOutcome(let file, let username, let outcome):
+            builder.set("file", file)
+            builder.set("outcome", outcome.rawValue)
+            builder.set("type", constant: "file_outcome")
+            builder.set("username", username)
         }
     }
 }

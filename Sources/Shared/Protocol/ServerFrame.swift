@@ -34,10 +34,19 @@ public enum ServerFrame: Hashable, Sendable {
     /// The answer to `fetch_keys`: the user's published keys, with one of their one-time
     /// prekeys if any was left.
     case keys(id: Int, bundle: PublishedBundle)
+    /// The answer to `upload`: the file's first `stored` chunks are held already (0 for a
+    /// new upload), so the upload goes on from chunk `stored`.
+    case upload(id: Int, file: String, stored: Int)
+    /// Chunk `index` of a file, as its sender uploaded it (an answer to `download`).
+    case chunk(file: String, index: Int, data: String)
+    /// How a file this client sent to `username` ended; sent when it happens and after each
+    /// login until the client answers `file_forget`.
+    case fileOutcome(file: String, username: String, outcome: FileOutcome)
 
     /// The JSON `type` of each frame.
     public enum Kind: String, Hashable, Sendable, CaseIterable {
-        case hello, ok, error, notice, message, receipt, delivered, inbox, who, keys
+        case hello, ok, error, notice, message, receipt, delivered, inbox, who, keys, upload, chunk
+        case fileOutcome = "file_outcome"
     }
 
     /// This frame's JSON `type`.
@@ -53,13 +62,17 @@ public enum ServerFrame: Hashable, Sendable {
         case .inbox: .inbox
         case .who: .who
         case .keys: .keys
+        case .upload: .upload
+        case .chunk: .chunk
+        case .fileOutcome: .fileOutcome
         }
     }
 
     /// The request `id` this frame answers, if any.
     public var id: Int? {
         switch self {
-        case .hello, .notice, .message, .delivered: nil
+        case .hello, .notice, .message, .delivered, .chunk, .fileOutcome: nil
+        case .upload(let id, _, _): id
         case .receipt(let id, _, _), .inbox(let id, _, _): id
         case .who(let id, _), .keys(let id, _): id
         case .ok(let id, _, _, _, _): id
