@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Files between real chat-clients through a real server: sent while the partner is
+/// offline, accepted later, checked, saved under a sanitised name that never replaces a
+/// file; refused; the sender told either way.
+@Suite("File transfer between real clients")
+struct FileTransferClientTests {
+    private func client(
+        _ name: String, _ server: ServerProcess, work: TemporaryDirectory, register: Bool
+    ) async throws -> ClientProcess {
+        try await ClientProcess(
+            port: server.port, caFile: server.certificates.caFile, stateDirectory: work.appending("\(name)-state"),
+            arguments: ["--downloads", work.appending("\(name)-downloads")]
+        ).enter(as: name, register: register)
+    }
+
+    @Test("sent while bob is offline: accepted later, whole, under a sanitised name beside an existing file; alice told")
+    func offlineSendAccept() async throws {
+        let certificates = try CertificateFixture.shared()
+        let work = try TemporaryDirectory(prefix: "files")
+        defer { work.remove() }
+        let server = try await ServerProcess(certificates: certificates, dataDirectory: work.appending("data"))
+        defer { server.stop() }
+
+        let bob = try await client("bob", server, work: work, register: true)
+        bob.type("exit")
+        #expect(await bob.waitForExit() == 0)
+
+        // A hostile name: hidden, with an escape sequence and a right-to-left override.
+        let hostile = ".\u{1B}[31mreport\u{202E}fdp.txt"
+        let sanitised = "[31mreportfdp.txt"
+        try FileManager.default.createDirectory(atPath: work.appending("src"), withIntermediateDirectories: true)
+        let source = work.appending("src") + "/" + hostile
+        let content = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 8)) })
+        try content.write(to: URL(fileURLWithPath: source))
+        // Something of bob's already has the name: it must survive.
+        let downloads = work.appending("bob-downloads")
+        try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: downloads + "/" + sanitised))
+
+        let alice = try await client("alice", server, work: work, register: true)
+        alice.type("bob")
+        #expect(await alice.waitFor("offline"), "\(alice.output)")
+        alice.type("/send \(source)")
+        #expect(await alice.waitFor("you: [file] \(sanitised)"), "\(alice.output)")
+        #expect(await alice.waitFor("sending \(sanitised): 100%"), "progress in a pipe: \(alice.output)")
+        alice.type("exit")
+        #expect(await alice.waitForExit() == 0)
+
+        let bobAgain = try await client("bob", server, work: work, register: false)
+        bobAgain.type("alice")
+        #expect(await bobAgain.waitFor("alice sent \(sanitised) (98 KiB) - /accept 1 or /reject 1"), "\(bobAgain.output)")
+        bobAgain.type("/accept 1")
+        #expect(await bobAgain.waitFor("saved \(sanitised.dropLast(4)) (1).txt"), "\(bobAgain.output)")
+        #expect(bobAgain.output.contains("checked"))
+        #expect(FileManager.default.contents(atPath: downloads + "/" + sanitised) == Data("keep me".utf8))
+        #expect(FileManager.default.contents(atPath: downloads + "/[31mreportfdp (1).txt") == content)
+        let left = try FileManager.default.contentsOfDirectory(atPath: downloads).sorted()
+        #expect(left == ["[31mreportfdp (1).txt", sanitised], "no partial file is left: \(left)")
+        bobAgain.type("/files")
+        #expect(await bobAgain.waitFor("No files waiting."))
+
+        let aliceAgain = try await client("alice", server, work: work, register: false)
+        #expect(await aliceAgain.waitFor("bob received \(sanitised)"), "told at login: \(aliceAgain.output)")
+        aliceAgain.type("exit")
+        bobAgain.type("exit")
+        #expect(await aliceAgain.waitForExit() == 0)
+        #expect(await bobAgain.waitForExit() == 0)
+        // Told once: the outcome was acknowledged.
+        let third = try await client("alice", server, work: work, register: false)
+        third.type("/files")
+        #expect(await third.waitFor("No files waiting."))
+        #expect(!third.output.contains("bob received"), "\(third.output)")
+        third.type("exit")
+        _ = await third.waitForExit()
+    }
+
+    @Test("live: bob refuses the file; alice is told at once; nothing is saved")
+    func liveReject() async throws {
+        let certificates = try CertificateFixture.shared()
+        let work = try TemporaryDirectory(prefix: "files")
+        defer { work.remove() }
+        let server = try await ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let alice = try await client("alice", server, work: work, register: true)
+        let bob = try await client("bob", server, work: work, register: true)
+        alice.type("bob")
+        bob.type("alice")
+        #expect(await alice.waitFor("now chatting with bob"))
+        let source = work.appending("notes.txt")
+        try Data("secret notes\n".utf8).write(to: URL(fileURLWithPath: source))
+        alice.type("/send \(source)")
+        #expect(await bob.waitFor("alice sent notes.txt (13 bytes) - /accept 1 or /reject 1"), "\(bob.output)")
+        bob.type("/reject 1")
+        #expect(await bob.waitFor("refused notes.txt from alice"))
+        #expect(await alice.waitFor("bob refused notes.txt"), "\(alice.output)")
+        bob.type("/accept 1")
+        #expect(await bob.waitFor("No file 1 waits"))
+        #expect(!FileManager.default.fileExists(atPath: work.appending("bob-downloads/notes.txt")))
+        alice.type("exit")
+        bob.type("exit")
+        _ = await alice.waitForExit()
+        _ = await bob.waitForExit()
+    }
+}
