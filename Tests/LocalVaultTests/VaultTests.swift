@@ -260,3 +260,36 @@ import Testing
         #expect(try Vault.open(at: directory, password: fixture.password).read(named: "identity") == [42])
     }
 }
+
+@Suite("File chunks")
+struct FileCipherTests {
+    static let fileID = String(repeating: "5e", count: 16)
+
+    @Test("a chunk opens only as itself: same file, index and count, unchanged, under its key")
+    func boundToPlace() throws {
+        let cipher = try FileCipher.random()
+        let chunk = Array("chunk of a file".utf8)
+        let sealed = try cipher.seal(chunk, fileID: Self.fileID, index: 3, of: 5)
+        #expect(sealed.count == chunk.count + FileCipher.overhead)
+        #expect(try cipher.open(sealed, fileID: Self.fileID, index: 3, of: 5) == chunk)
+        #expect(try cipher.open(sealed, fileID: Self.fileID, index: 2, of: 5) == nil, "moved")
+        #expect(try cipher.open(sealed, fileID: Self.fileID, index: 3, of: 4) == nil, "truncated file")
+        #expect(try cipher.open(sealed, fileID: String(repeating: "5f", count: 16), index: 3, of: 5) == nil, "another file")
+        var tampered = sealed
+        tampered[20] ^= 1
+        #expect(try cipher.open(tampered, fileID: Self.fileID, index: 3, of: 5) == nil, "changed")
+        #expect(try FileCipher.random().open(sealed, fileID: Self.fileID, index: 3, of: 5) == nil, "another key")
+        #expect(FileCipher(key: [1, 2, 3]) == nil)
+    }
+
+    @Test("ids are fresh 32-digit hex; SHA-256 matches the known digest")
+    func idsAndDigest() throws {
+        let id = try FileCipher.newFileID()
+        #expect(id.count == 32 && id.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(try FileCipher.newFileID() != id)
+        let hasher = try SHA256Hasher()
+        try hasher.update(Array("ab".utf8))
+        try hasher.update(Array("c".utf8))
+        #expect(try hasher.hexDigest() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}

@@ -195,6 +195,18 @@ struct Device: @unchecked Sendable {  // used from one test task
         _ = bob
     }
 
+    @Test func aFileOfferTravelsInsideTheRatchet() async throws {
+        let directory = FakeKeyDirectory()
+        let alice = try await Device("alice", directory: directory)
+        let bob = try await Device("bob", directory: directory)
+        _ = try await alice.open("bob")
+        _ = try await bob.open("alice")
+        _ = try await bob.receive(try await alice.send("hi", to: "bob"), from: "alice")
+        let body = try alice.messenger.encrypt(MessageEnvelopeTests.offer, to: "bob")
+        #expect(!body.contains("report"), "the name is not in the clear")
+        #expect(try await bob.receive(body, from: "alice") == .file(MessageEnvelopeTests.offer))
+    }
+
     @Test func nothingIsSentToAPartnerWithoutKeysOrTooLongAText() async throws {
         let directory = FakeKeyDirectory()
         let alice = try await Device("alice", directory: directory)
@@ -207,6 +219,27 @@ struct Device: @unchecked Sendable {  // used from one test task
 }
 
 @Suite struct MessageEnvelopeTests {
+    static let offer = FileOffer(
+        fileID: String(repeating: "0a", count: 16), name: "report.pdf", size: 2_500_000, chunks: 77,
+        sha256: String(repeating: "e3", count: 32), key: [UInt8](repeating: 7, count: 32))
+
+    @Test func fileOffersRoundTripAndMalformedOnesAreRefused() throws {
+        let sealed = MessageEnvelope.seal(Self.offer)
+        #expect(sealed.count % MessageEnvelope.block == 0)
+        #expect(MessageEnvelope.content(sealed) == .file(Self.offer))
+        #expect(MessageEnvelope.open(sealed) == nil, "an offer is not a text")
+        let bad = [
+            FileOffer(fileID: "../x", name: "a", size: 1, chunks: 1, sha256: Self.offer.sha256, key: Self.offer.key),
+            FileOffer(fileID: Self.offer.fileID, name: "", size: 1, chunks: 1, sha256: Self.offer.sha256, key: Self.offer.key),
+            FileOffer(fileID: Self.offer.fileID, name: "a", size: 1, chunks: 1, sha256: "00", key: Self.offer.key),
+            FileOffer(fileID: Self.offer.fileID, name: "a", size: 1, chunks: 1, sha256: Self.offer.sha256, key: [1]),
+            FileOffer(fileID: Self.offer.fileID, name: "a", size: -1, chunks: 1, sha256: Self.offer.sha256, key: Self.offer.key),
+        ]
+        for offer in bad {
+            #expect(MessageEnvelope.content(MessageEnvelope.seal(offer)) == nil, "\(offer.name) \(offer.fileID)")
+        }
+    }
+
     @Test func textsRoundTripPaddedToTheBlock() throws {
         for text in ["", "a", "héllo\nworld", String(repeating: "z", count: 58), String(repeating: "z", count: 59)] {
             let sealed = MessageEnvelope.seal(text)
@@ -220,7 +253,7 @@ struct Device: @unchecked Sendable {  // used from one test task
     @Test func anythingElseIsRefused() {
         let sealed = MessageEnvelope.seal("hello")
         var wrongKind = sealed
-        wrongKind[1] = 2
+        wrongKind[1] = 3
         var dirtyPadding = sealed
         dirtyPadding[sealed.count - 1] = 1
         var tooLong = sealed
