@@ -15,7 +15,7 @@ struct BenchCommand: AsyncParsableCommand {
             error; results to standard output, a table row and one JSON line per scenario.
             """)
 
-    @Option(help: "sessions, relay, inbox, handshakes, login-storm, slowloris or all.")
+    @Option(help: "sessions, relay, inbox, handshakes, login-storm, slowloris, files or all.")
     var scenario: ScenarioChoice = .all
 
     @Flag(help: "Every scenario with tiny sizes, seconds in all (CI); figures are not meaningful.")
@@ -100,6 +100,9 @@ struct BenchCommand: AsyncParsableCommand {
         help: "slowloris: seconds of login-and-chat rounds under attack (default 15, past the 10 s handshake timeout; smoke 1).")
     var slowlorisSeconds: Double?
 
+    @Option(name: .customLong("file-bytes"), help: "files: size of the file sent and fetched, in bytes (default 10485760; smoke 262144).")
+    var fileBytes: Int?
+
     @Option(name: .customLong("connect-concurrency"), help: "Connections set up at once (default 64).")
     var connectConcurrency: Int?
 
@@ -131,7 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
         let positive: [(String, Int?)] = [
             ("--sessions", sessions), ("--pairs", pairs), ("--window", window), ("--rate", rate),
             ("--inbox-messages", inboxMessages), ("--inbox-senders", inboxSenders), ("--concurrency", concurrency),
-            ("--logins", logins), ("--slowloris-sockets", slowlorisSockets), ("--connect-concurrency", connectConcurrency), ("--event-loops", eventLoops),
+            ("--logins", logins), ("--slowloris-sockets", slowlorisSockets), ("--file-bytes", fileBytes), ("--connect-concurrency", connectConcurrency), ("--event-loops", eventLoops),
         ]
         for (name, value) in positive where (value ?? 1) < 1 {
             throw ValidationError("\(name) must be at least 1")
@@ -166,6 +169,7 @@ struct BenchCommand: AsyncParsableCommand {
         plan.logins = logins ?? plan.logins
         plan.slowlorisSockets = slowlorisSockets ?? plan.slowlorisSockets
         plan.slowlorisSeconds = slowlorisSeconds ?? plan.slowlorisSeconds
+        plan.fileBytes = fileBytes ?? plan.fileBytes
         plan.connectConcurrency = connectConcurrency ?? plan.connectConcurrency
         plan.eventLoops = eventLoops ?? plan.eventLoops
         if startServer {
@@ -176,6 +180,7 @@ struct BenchCommand: AsyncParsableCommand {
             // One user's inbox must hold the whole inbox scenario.
             settings.inboxMaximumMessages = max(1_000, plan.inboxMessages)
             settings.inboxMaximumBytes = max(1 << 20, plan.inboxMessages * (plan.size + 128))
+            settings.maximumFileBytes = max(settings.maximumFileBytes, plan.fileBytes)
             // Every scenario's connections at once, with room for the ones still closing.
             settings.maximumConnections = 2 * max(
                 plan.sessions, 2 * plan.pairs + plan.logins, plan.handshakeConcurrency, plan.inboxSenders + 1) + 1_000

@@ -42,6 +42,8 @@ struct BenchPlan: Sendable {
     /// default 10 s handshake timeout, so the server drops and the crowd reopens them.
     var slowlorisSockets = 1_000
     var slowlorisSeconds = 15.0
+    /// files: the size of the file sent and fetched.
+    var fileBytes = 10 << 20
     /// Connections being set up at once (registration uses a fraction of it).
     var connectConcurrency = 64
     /// Event loops of the bench (its NIO threads).
@@ -65,6 +67,7 @@ struct BenchPlan: Sendable {
         plan.beforeStorm = 0.5
         plan.slowlorisSockets = 40
         plan.slowlorisSeconds = 1
+        plan.fileBytes = 256 << 10
         plan.connectConcurrency = 16
         return plan
     }

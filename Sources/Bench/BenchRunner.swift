@@ -83,6 +83,7 @@ struct BenchRunner {
         case .handshakes: return try await HandshakesScenario(context: context).run()
         case .loginStorm: return try await LoginStormScenario(context: context).run()
         case .slowloris: return try await SlowlorisScenario(context: context).run()
+        case .files: return try await FilesScenario(context: context).run()
         case .all: throw BenchError.server("'all' is expanded before running")
         }
     }

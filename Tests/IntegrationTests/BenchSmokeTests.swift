@@ -26,6 +26,10 @@ struct BenchSmokeTests {
             "sockets", "held_at_start", "least_held", "dropped_by_server", "rounds", "round_failures", "p50_us",
             "p99_us", "max_us", "server_kib_per_held_socket", "server_cpu_ms_per_s",
         ],
+        "files": [
+            "file_bytes", "chunks", "upload_s", "download_s", "mib_per_s", "server_cpu_ms_per_mib", "server_rss_kib_before",
+            "server_rss_kib_peak", "server_rss_kib_after",
+        ],
     ]
 
     @Test("--smoke --start-server runs every scenario and prints one JSON line each", .timeLimit(.minutes(TestTimeouts.minutes(3))))
@@ -51,7 +55,7 @@ struct BenchSmokeTests {
                 #expect((fields["messages"] as? Int ?? 0) > 0, "\(line)")
             }
         }
-        #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm", "slowloris"], "JSON lines: \(seen)")
+        #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm", "slowloris", "files"], "JSON lines: \(seen)")
         #expect(run.stdout.contains("--scrypt-log-n 10"), "the output says how bench accounts are hashed")
     }
 }

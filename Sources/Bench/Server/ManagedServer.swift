@@ -26,6 +26,8 @@ final class ManagedServer {
         }
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
+        /// The largest file it takes (`files` needs its file to fit).
+        var maximumFileBytes = 10 << 20
         /// The server's abuse limits, raised so they measure the server rather than the
         /// limits: one bench process opens thousands of connections from one address and
         /// sends thousands of messages per second per session.
@@ -77,6 +79,8 @@ final class ManagedServer {
             "--scrypt-log-n", String(settings.scryptLogN),
             "--inbox-max-messages", String(settings.inboxMaximumMessages),
             "--inbox-max-bytes", String(settings.inboxMaximumBytes),
+            "--max-file-bytes", String(settings.maximumFileBytes),
+            "--inbox-max-file-bytes", String(max(50 << 20, settings.maximumFileBytes)),
             "--message-rate", String(settings.messageRate),
             "--message-burst", String(settings.messageBurst),
             "--max-connections", String(settings.maximumConnections),
