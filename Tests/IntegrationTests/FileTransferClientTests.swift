@@ -77,6 +77,46 @@ struct FileTransferClientTests {
         _ = await third.waitForExit()
     }
 
+    @Test(
+        "a server killed mid-download: bob's client reconnects and goes on from the last chunk written, not from zero",
+        .timeLimit(.minutes(TestTimeouts.minutes(3))))
+    func resumeAfterKill() async throws {
+        let certificates = try CertificateFixture.shared()
+        let work = try TemporaryDirectory(prefix: "files")
+        defer { work.remove() }
+        let data = work.appending("data")
+        var server = try await ServerProcess(certificates: certificates, dataDirectory: data)
+        let port = server.port
+        let source = work.appending("big.bin")
+        let content = Data((0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 12)) })
+        try content.write(to: URL(fileURLWithPath: source))
+
+        let alice = try await client("alice", server, work: work, register: true)
+        let bob = try await client("bob", server, work: work, register: true)
+        alice.type("bob")
+        bob.type("alice")
+        #expect(await alice.waitFor("now chatting with bob"))
+        alice.type("/send \(source)")
+        #expect(await bob.waitFor("alice sent big.bin (6.0 MiB) - /accept 1"), "\(bob.output)")
+        alice.type("exit")
+        #expect(await alice.waitForExit() == 0)
+
+        bob.type("/accept 1")
+        #expect(await bob.waitFor("receiving big.bin: 30%", timeout: 60), "\(bob.output)")
+        server.stop(signal: SIGKILL)
+        #expect(await bob.waitFor("reconnecting"), "\(bob.output)")
+        server = try await ServerProcess(
+            certificates: certificates, dataDirectory: data, arguments: ["--port", String(port), "--log-level", "debug"])
+        defer { server.stop() }
+        #expect(await bob.waitFor("saved big.bin", timeout: 60), "\(bob.output)")
+        #expect(FileManager.default.contents(atPath: work.appending("bob-downloads/big.bin")) == content)
+        // The restarted server sent only what bob did not have.
+        let firstAsked = server.logs.components(separatedBy: "\n").first { $0.contains("file chunks sent") } ?? ""
+        #expect(!firstAsked.isEmpty && !firstAsked.contains("from=0 "), "\(firstAsked)")
+        bob.type("exit")
+        _ = await bob.waitForExit()
+    }
+
     @Test("live: bob refuses the file; alice is told at once; nothing is saved")
     func liveReject() async throws {
         let certificates = try CertificateFixture.shared()

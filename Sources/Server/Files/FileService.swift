@@ -132,6 +132,7 @@ final class FileService: SessionFiles {
             do {
                 guard let record = try await store.file(file), record.to == user, record.isHeld else { return unknown }
                 let end = min(from + count, record.storedChunks)
+                logger.debug("file chunks sent", metadata: ["file": "\(file)", "from": "\(from)", "to": "\(end)"])
                 var index = from
                 while index < end {
                     // Gone meanwhile (rejected elsewhere, expired): what was sent stands.
