@@ -13,6 +13,13 @@ struct BenchCommand: AsyncParsableCommand {
             certificates from scripts/gen-certs.sh, a temporary data directory, --scrypt-log-n 10) or \
             attaches to a running one (--host, --port, --ca, --server-pid). Progress goes to standard \
             error; results to standard output, a table row and one JSON line per scenario.
+
+            Several nodes: --start-server --nodes 2 --server-store postgres://... starts two chat-servers \
+            on that one database, each with its own --node-id and port. relay then splits every pair \
+            across two nodes and inbox deals its senders to the nodes in turn (the other scenarios \
+            measure one server and are left out); server CPU is summed over the nodes. A throw-away \
+            database: scripts/start-postgres.sh DIR prints its URL; --database-pid with its postmaster's \
+            pid (the first line of DIR/data/postmaster.pid) adds the database's own CPU.
             """)
 
     @Option(help: "sessions, relay, inbox, handshakes, login-storm, slowloris, files or all.")
@@ -53,6 +60,18 @@ struct BenchCommand: AsyncParsableCommand {
                 + "Handed over in the server's environment (CHAT_STORE), so a password stays out of the process list.",
             valueName: "backend:address"))
     var serverStore: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Started server: chat-server nodes to start on the one --server-store PostgreSQL database (default 1); "
+                + "relay and inbox only.",
+            valueName: "count"))
+    var nodes: Int?
+
+    @Option(
+        name: .customLong("database-pid"),
+        help: "The PostgreSQL server's process id (its postmaster): its CPU, backends included, is reported beside the server's.")
+    var databasePID: Int32?
 
     @Option(help: "sessions: sessions to open and log in (default 10000; smoke 50).")
     var sessions: Int?
@@ -120,14 +139,17 @@ struct BenchCommand: AsyncParsableCommand {
             if let serverEventLoops, !(1...256).contains(serverEventLoops) {
                 throw ValidationError("--server-event-loops must be between 1 and 256")
             }
+            if let nodes {
+                try validate(nodes: nodes)
+            }
         } else {
             guard port != nil, ca != nil, serverPID != nil else {
                 throw ValidationError(
                     "give --start-server, or attach with --port, --ca and --server-pid (the server's CPU and memory are read from /proc)")
             }
-            guard scryptLogN == nil, serverEventLoops == nil, serverStore == nil else {
+            guard scryptLogN == nil, serverEventLoops == nil, serverStore == nil, nodes == nil else {
                 throw ValidationError(
-                    "--scrypt-log-n, --server-event-loops and --server-store apply to a server the bench starts; an attached server uses its own")
+                    "--scrypt-log-n, --server-event-loops, --server-store and --nodes apply to a server the bench starts; an attached server uses its own")
             }
         }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
@@ -150,11 +172,33 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--slowloris-seconds must be more than 0 seconds")
         }
         if let hold, hold < 0 { throw ValidationError("--hold must not be negative") }
+        if let databasePID, databasePID < 1 || !ProcessStats(pid: databasePID).isAlive {
+            throw ValidationError("--database-pid \(databasePID): no such process")
+        }
+    }
+
+    /// Several nodes need one database they all reach, and a scenario that spreads over them.
+    private func validate(nodes: Int) throws {
+        guard (1...16).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 16") }
+        guard nodes > 1 else { return }
+        var settings = ManagedServer.Settings()
+        settings.store = serverStore
+        guard settings.storeIsShared else {
+            throw ValidationError(
+                "--nodes \(nodes) needs --server-store postgres://... (nodes share one PostgreSQL database; "
+                    + "scripts/start-postgres.sh DIR makes a throw-away one)")
+        }
+        guard scenario == .all || scenario.spansNodes else {
+            throw ValidationError("--nodes applies to relay and inbox; \(scenario.rawValue) measures one server")
+        }
     }
 
     func run() async throws {
         var plan = BenchPlan.defaults(smoke: smoke)
-        plan.scenarios = scenario.expanded
+        var settings = ManagedServer.Settings()
+        settings.nodes = nodes ?? settings.nodes
+        plan.scenarios = scenario.expanded.filter { settings.nodes == 1 || $0.spansNodes }
+        plan.databasePID = databasePID
         plan.sessions = sessions ?? plan.sessions
         plan.hold = hold ?? plan.hold
         plan.pairs = pairs ?? plan.pairs
@@ -173,8 +217,7 @@ struct BenchCommand: AsyncParsableCommand {
         plan.connectConcurrency = connectConcurrency ?? plan.connectConcurrency
         plan.eventLoops = eventLoops ?? plan.eventLoops
         if startServer {
-            var settings = ManagedServer.Settings()
-            settings.scryptLogN = scryptLogN ?? 10
+            settings.scryptLogN = scryptLogN ?? settings.scryptLogN
             settings.eventLoops = serverEventLoops
             settings.store = serverStore
             // One user's inbox must hold the whole inbox scenario.

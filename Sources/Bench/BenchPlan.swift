@@ -14,6 +14,9 @@ struct BenchPlan: Sendable {
     var scenarios: [ScenarioChoice] = ScenarioChoice.all.expanded
     var server: ServerChoice = .start(ManagedServer.Settings())
     var smoke = false
+    /// The PostgreSQL server's process (`--database-pid`): its CPU, backends included, is
+    /// reported beside the server's.
+    var databasePID: Int32?
 
     /// sessions: how many to open and log in, and how long to hold them idle (s).
     var sessions = 10_000

@@ -16,30 +16,32 @@ struct BenchRunner {
         var status: Int32 = 0
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.eventLoops)
         do {
-            let server: ServerUnderTest
+            var server: ServerUnderTest
             switch plan.server {
             case .start(let settings):
-                Progress.say("starting chat-server (\(BenchPaths.buildConfiguration) build)")
+                Progress.say(
+                    "starting chat-server (\(BenchPaths.buildConfiguration) build)"
+                        + (settings.nodes > 1 ? ", \(settings.nodes) nodes" : ""))
                 let started = try await ManagedServer.start(settings)
                 managed = started
                 server = started.target
             case .attach(let host, let port, let caFile, let pid):
                 server = ServerUnderTest(
-                    host: host, port: port, caFile: caFile, pid: pid, startedByBench: false,
+                    nodes: [.init(host: host, port: port, pid: pid)], caFile: caFile, startedByBench: false,
                     scryptLogN: nil, inboxMaximumMessages: nil)
             }
+            server.databasePID = plan.databasePID
             printNotes(table: table, server: server, managed: managed, fileLimit: fileLimit)
-            let context = ScenarioContext(
-                plan: plan,
-                server: server,
-                connector: try await BenchConnector(
-                    host: server.host, port: server.port, tls: try TLSContext.client(caFile: server.caFile),
-                    group: group
-                ).pinningAddress(),
-                runID: Self.makeRunID())
+            let tls = try TLSContext.client(caFile: server.caFile)
+            var connectors: [BenchConnector] = []
+            for node in server.nodes {
+                connectors.append(
+                    try await BenchConnector(host: node.host, port: node.port, tls: tls, group: group).pinningAddress())
+            }
+            let context = ScenarioContext(plan: plan, server: server, connectors: connectors, runID: Self.makeRunID())
             for scenario in plan.scenarios {
                 guard server.stats.isAlive else {
-                    throw BenchError.server("chat-server (pid \(server.pid)) is gone")
+                    throw BenchError.server("chat-server (pid \(server.nodes.map { String($0.pid) }.joined(separator: ", "))) is gone")
                 }
                 Progress.say("== \(scenario.rawValue) ==")
                 let result: ScenarioResult
@@ -63,10 +65,10 @@ struct BenchRunner {
         if let managed {
             let exit = await managed.stop(keepFiles: status != 0)
             if exit != 0 {
-                Progress.say("chat-server exited with status \(exit); its log: \(managed.logPath)")
+                Progress.say("chat-server exited with status \(exit); its log: \(managed.logPaths.joined(separator: ", "))")
                 status = 1
             } else if status != 0 {
-                Progress.say("chat-server's files kept for inspection: \(managed.logPath)")
+                Progress.say("chat-server's files kept for inspection: \(managed.logPaths.joined(separator: ", "))")
             }
         }
         try? await group.shutdownGracefully()
@@ -91,9 +93,18 @@ struct BenchRunner {
     private func printNotes(table: ResultTable, server: ServerUnderTest, managed: ManagedServer?, fileLimit: Int) {
         if let managed {
             let settings = managed.settings
-            table.note(
-                "server: started by the bench, \(managed.binary.path) (\(BenchPaths.buildConfiguration)), "
-                    + "pid \(server.pid), \(server.host):\(server.port)")
+            let build = "\(managed.binary.path) (\(BenchPaths.buildConfiguration))"
+            if server.nodes.count == 1, let node = server.nodes.first {
+                table.note("server: started by the bench, \(build), pid \(node.pid), \(node.host):\(node.port)")
+            } else {
+                let nodes = server.nodes.enumerated().map { index, node in
+                    "\(ManagedServer.nodeID(index)) pid \(node.pid) \(node.host):\(node.port)"
+                }
+                table.note(
+                    "server: \(server.nodes.count) nodes started by the bench on one \(settings.storeBackend) database, \(build): "
+                        + nodes.joined(separator: ", ")
+                        + "; server CPU and memory are summed over the nodes")
+            }
             table.note(
                 "server runs with --scrypt-log-n \(settings.scryptLogN) so registering bench accounts is fast "
                     + "(the server's default is 14); logins in sessions and login-storm cost that much scrypt")
@@ -112,9 +123,12 @@ struct BenchRunner {
             } else {
                 table.note("server stores in the \(settings.storeBackend) store given with --server-store")
             }
-        } else {
+        } else if let node = server.nodes.first {
             table.note(
-                "server: attached, pid \(server.pid), \(server.host):\(server.port); accounts register at its own scrypt cost")
+                "server: attached, pid \(node.pid), \(node.host):\(node.port); accounts register at its own scrypt cost")
+        }
+        if let database = server.databasePID {
+            table.note("database: PostgreSQL pid \(database); its CPU (backends included) is reported as database CPU")
         }
         let cores = System.coreCount
         table.note(

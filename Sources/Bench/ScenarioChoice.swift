@@ -15,4 +15,11 @@ enum ScenarioChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
     var expanded: [ScenarioChoice] {
         self == .all ? [.sessions, .relay, .inbox, .handshakes, .loginStorm, .slowloris, .files] : [self]
     }
+
+    /// Whether the scenario spreads its users over several nodes (`--nodes`): relay splits
+    /// each pair across two nodes, inbox deals its senders to the nodes. The others measure
+    /// one server's connections and have no meaning spread out.
+    var spansNodes: Bool {
+        self == .relay || self == .inbox
+    }
 }

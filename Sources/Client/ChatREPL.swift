@@ -886,8 +886,9 @@ final class ChatREPL {
             case .shutdown where password != nil:
                 // Another server may take over: the `closed` that follows fails over.
                 say(format.notice(message))
-            case .displaced, .shutdown, .accountLocked, .accountDeleted:
-                // Taken over, locked or deleted: logging in again elsewhere would not help.
+            case .displaced, .shutdown, .accountLocked, .accountDeleted, .passwordReset:
+                // Taken over, locked, deleted or its password reset: logging in again
+                // elsewhere would not help (the password kept for it no longer works).
                 displaced = code != .shutdown
                 connected = false
                 terminal.restore()

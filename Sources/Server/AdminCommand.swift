@@ -8,9 +8,10 @@ struct AdminCommand: AsyncParsableCommand {
         abstract: "Manage accounts on the configured store.",
         discussion: """
             While the server runs, the request goes through its admin socket (so it can also close \
-            the sessions of users it locks or deletes); otherwise the store is opened directly. A \
-            PostgreSQL database is opened directly unless --admin-socket names a running server's \
-            socket. Every action is logged with the OS user who made it.
+            the session of a user it locks, deletes or gives a one-time password); otherwise the \
+            store is opened directly. A PostgreSQL database is opened directly unless --admin-socket \
+            names a running server's socket; either way the session is closed on whichever server \
+            sharing the database holds it. Every action is logged with the OS user who made it.
             """,
         subcommands: [Users.self, Stats.self, Lock.self, Unlock.self, Delete.self, ResetPassword.self])
 
@@ -84,7 +85,7 @@ struct AdminCommand: AsyncParsableCommand {
 
     struct ResetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a one-time password for USER, who must choose a new one when they log in with it.")
+            abstract: "Print a one-time password for USER (who must choose a new one when they log in with it) and close their session.")
 
         @OptionGroup(title: "Storage")
         var store: StoreOptions

@@ -137,10 +137,11 @@ final class ChatServer: Sendable {
         let connections = Locked(ConnectionTable())
         self.connections = connections
         let sessions = RunningServerSessions(
-            presence: registry, throttle: throttle, channel: { id in connections.withLock { $0.open[id] } })
+            presence: registry, throttle: throttle, channel: { id in connections.withLock { $0.open[id] } },
+            otherNodes: stores.presence.map { ClusterSessions(directory: $0, throttle: throttle) })
         self.admin = AdminService(
             accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys, footprint: stores.footprint,
-            sessions: .server(sessions), hasher: hasher, logger: logger)
+            sessions: .live(sessions), hasher: hasher, logger: logger)
     }
 
     /// Opens the admin socket (if configured), binds and starts accepting; returns the bound

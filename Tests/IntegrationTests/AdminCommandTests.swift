@@ -127,7 +127,7 @@ struct AdminCommandTests {
         await bobAgain.client.close()
     }
 
-    @Test("through a running GDBM server's admin socket: lock closes a live session and refuses logins; delete removes account, keys and inbox")
+    @Test("through a running GDBM server's admin socket: lock and reset-password close a live session; delete removes account, keys and inbox")
     func runningGDBM() async throws {
         let certificates = try CertificateFixture.shared()
         let server = try await ServerProcess(certificates: certificates, arguments: ["--scrypt-log-n", "10"])
@@ -166,6 +166,19 @@ struct AdminCommandTests {
         let unlock = try await Self.admin(["unlock", "alice", "--data-dir", data])
         #expect(unlock.status == 0, "\(unlock.stderr)")
         alice = try await LineClient.loggedIn("alice", port: server.port, caFile: caFile, register: false)
+
+        // Whoever holds carol's session must not go on under the password the operator replaced.
+        let carol = try await LineClient.loggedIn("carol", port: server.port, caFile: caFile, register: true)
+        let reset = try await Self.admin(["reset-password", "carol", "--data-dir", data])
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stdout.hasSuffix("\nTheir session was closed.\n"), "\(reset.stdout)")
+        #expect(try await Self.notice("password_reset", on: carol))
+        #expect(await Self.closes(carol))
+        let oneTime = try Self.oneTimePassword(reset.stdout, for: "carol")
+        #expect(try await Self.login("carol", port: server.port, caFile: caFile).answer == "bad_credentials")
+        #expect(try await Self.login("carol", password: oneTime, port: server.port, caFile: caFile).frame["must_change_password"] as? Bool == true)
+        #expect(server.logs.contains("admin reset-password carol: one-time password issued; their session was closed"), "\(server.logs)")
+        #expect(!server.logs.contains(oneTime), "the password is never logged")
 
         let delete = try await Self.admin(["delete", "alice", "--data-dir", data])
         #expect(
@@ -211,7 +224,7 @@ struct AdminCommandTests {
         #expect(stats.status == 0 && stats.stdout.contains("sessions online  0\n"), "\(stats.stdout)\(stats.stderr)")
     }
 
-    @Test("PostgreSQL: directly, a lock refuses logins and says an open session stays; through --admin-socket it closes it")
+    @Test("PostgreSQL: directly or through --admin-socket, a lock refuses logins and closes the open session")
     func postgres() async throws {
         let certificates = try CertificateFixture.shared()
         let cluster = try await PostgresCluster.sharedCluster()
@@ -224,17 +237,18 @@ struct AdminCommandTests {
             certificates: certificates, store: store, arguments: ["--scrypt-log-n", "10", "--admin-socket", socket])
         defer { server.stop() }
         let caFile = certificates.caFile
-        let alice = try await LineClient.loggedIn("alice", port: server.port, caFile: caFile, register: true)
+        var alice = try await LineClient.loggedIn("alice", port: server.port, caFile: caFile, register: true)
 
+        // On the database itself: the server holding the session is told through it.
         let direct = try await Self.admin(["lock", "alice", "--store", store])
         #expect(direct.status == 0, "\(direct.stderr)")
-        #expect(direct.stdout.contains("Alice is locked; no running server was reached"), "\(direct.stdout)")
+        #expect(direct.stdout == "Alice is locked; their session was closed.\n", "\(direct.stdout)\(direct.stderr)")
         #expect(direct.stderr.contains("operator=\(Self.operatorName))"), "\(direct.stderr)")
-        try await alice.send(#"{"type":"ping","id":9}"#)
-        #expect(try await alice.reply(to: 9)["type"] as? String == "ok", "the open session stays")
+        #expect(try await Self.notice("account_locked", on: alice))
+        #expect(await Self.closes(alice))
         #expect(try await Self.login("alice", port: server.port, caFile: caFile).answer == "account_locked")
         let stats = try await Self.admin(["stats", "--store", store])
-        #expect(stats.stdout.contains("sessions online  unknown (no running server was reached)"), "\(stats.stdout)")
+        #expect(stats.stdout.contains("sessions online  0 (on every server using the database)"), "\(stats.stdout)")
         #expect(stats.stdout.contains("accounts         1 (1 locked)"), "\(stats.stdout)")
         #expect(stats.stdout.contains("PostgreSQL database"), "\(stats.stdout)")
 
@@ -242,6 +256,9 @@ struct AdminCommandTests {
         #expect(throughServer.stdout == "Alice was already locked.\n", "\(throughServer.stdout)\(throughServer.stderr)")
         let unlock = try await Self.admin(["unlock", "alice", "--store", store, "--admin-socket", socket])
         #expect(unlock.status == 0, "\(unlock.stderr)")
+        alice = try await LineClient.loggedIn("alice", port: server.port, caFile: caFile, register: false)
+        let online = try await Self.admin(["stats", "--store", store, "--admin-socket", socket])
+        #expect(online.stdout.contains("sessions online  1\n"), "\(online.stdout)")
         let relock = try await Self.admin(["lock", "alice", "--store", store, "--admin-socket", socket])
         #expect(relock.stdout == "Alice is locked; their session was closed.\n", "\(relock.stdout)\(relock.stderr)")
         #expect(try await Self.notice("account_locked", on: alice))
@@ -252,5 +269,75 @@ struct AdminCommandTests {
         #expect(try await cluster.query(database, "SELECT count(*) FROM accounts") == "0")
         let users = try await Self.admin(["users", "--store", store])
         #expect(users.stdout == "No accounts.\n", "\(users.stdout)")
+    }
+
+    @Test("two nodes on one database: lock, reset-password and delete, through one node's socket or the database, close the session on the other node")
+    func acrossNodes() async throws {
+        let certificates = try CertificateFixture.shared()
+        let cluster = try await PostgresCluster.sharedCluster()
+        let database = try await cluster.newDatabase()
+        let store = cluster.url(database: database)
+        let work = try TemporaryDirectory(prefix: "adm")
+        defer { work.remove() }
+        let socketA = work.appending("a.sock")
+        let nodeA = try await ServerProcess(
+            certificates: certificates, store: store,
+            arguments: ["--scrypt-log-n", "10", "--node-id", "node-a", "--admin-socket", socketA])
+        defer { nodeA.stop() }
+        let nodeB = try await ServerProcess(
+            certificates: certificates, store: store, arguments: ["--scrypt-log-n", "10", "--node-id", "node-b"])
+        defer { nodeB.stop() }
+        let caFile = certificates.caFile
+        let throughA = ["--store", store, "--admin-socket", socketA]
+
+        // lock through node A's socket: bob's session on node B is closed, and he is refused on both.
+        var bob = try await LineClient.loggedIn("bob", port: nodeB.port, caFile: caFile, register: true)
+        let lock = try await Self.admin(["lock", "bob"] + throughA)
+        #expect(lock.stdout == "Bob is locked; their session was closed.\n", "\(lock.stdout)\(lock.stderr)")
+        #expect(try await Self.notice("account_locked", on: bob))
+        #expect(await Self.closes(bob))
+        for node in [nodeA, nodeB] {
+            #expect(try await Self.login("bob", port: node.port, caFile: caFile).answer == "account_locked")
+        }
+        #expect(nodeA.logs.contains("admin lock bob: bob is locked; their session was closed"), "\(nodeA.logs)")
+        #expect(nodeB.logs.contains("closed by the operator: account_locked"), "\(nodeB.logs)")
+
+        // reset-password on the database itself: the session on node B is closed; the old
+        // password is refused on either node, the one-time one must be changed first.
+        #expect(try await Self.admin(["unlock", "bob", "--store", store]).status == 0)
+        bob = try await LineClient.loggedIn("bob", port: nodeB.port, caFile: caFile, register: false)
+        let reset = try await Self.admin(["reset-password", "bob", "--store", store])
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stdout.hasSuffix("\nTheir session was closed.\n"), "\(reset.stdout)")
+        #expect(try await Self.notice("password_reset", on: bob))
+        #expect(await Self.closes(bob))
+        let oneTime = try Self.oneTimePassword(reset.stdout, for: "bob")
+        #expect(!reset.stderr.contains(oneTime), "the password is never logged")
+        for node in [nodeA, nodeB] {
+            #expect(try await Self.login("bob", port: node.port, caFile: caFile).answer == "bad_credentials")
+        }
+        let again = try await Self.login("bob", password: oneTime, port: nodeB.port, caFile: caFile)
+        #expect(again.answer == "ok" && again.frame["must_change_password"] as? Bool == true, "\(again.frame)")
+        try await again.client.send(#"{"type":"chat","id":3,"with":"alice"}"#)
+        #expect(try await again.client.reply(to: 3)["code"] as? String == "password_change_required")
+
+        // delete through node A's socket while bob is on node B: closed, and gone everywhere.
+        let delete = try await Self.admin(["delete", "bob"] + throughA)
+        #expect(delete.stdout.hasSuffix("; their session was closed.\n"), "\(delete.stdout)\(delete.stderr)")
+        #expect(try await Self.notice("account_deleted", on: again.client))
+        #expect(await Self.closes(again.client))
+        for node in [nodeA, nodeB] {
+            #expect(try await Self.login("bob", password: oneTime, port: node.port, caFile: caFile).answer == "bad_credentials")
+        }
+        #expect(try await cluster.query(database, "SELECT count(*) FROM presence WHERE username = 'bob'") == "0")
+
+        // Offline: nothing to close, and nothing said about a session.
+        let carol = try await LineClient.loggedIn("carol", port: nodeB.port, caFile: caFile, register: true)
+        await carol.close()
+        for _ in 0..<100 where try await cluster.query(database, "SELECT count(*) FROM presence WHERE username = 'carol'") != "0" {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let offline = try await Self.admin(["lock", "carol"] + throughA)
+        #expect(offline.stdout == "Carol is locked.\n", "\(offline.stdout)\(offline.stderr)")
     }
 }

@@ -58,4 +58,46 @@ struct BenchSmokeTests {
         #expect(seen == ["sessions", "relay", "inbox", "handshakes", "login-storm", "slowloris", "files"], "JSON lines: \(seen)")
         #expect(run.stdout.contains("--scrypt-log-n 10"), "the output says how bench accounts are hashed")
     }
+
+    @Test(
+        "--nodes 2 on a throw-away PostgreSQL: relay split across the nodes and inbox through both, each saying so",
+        .timeLimit(.minutes(TestTimeouts.minutes(3))))
+    func twoNodes() async throws {
+        let cluster = try await PostgresCluster.sharedCluster()
+        let database = try await cluster.newDatabase()
+        let postmaster = try #require(cluster.serverPID, "the cluster's postmaster.pid")
+        let run = try await ProcessRunner.run(
+            RepositoryPaths.binary("chat-bench"),
+            [
+                "--smoke", "--start-server", "--nodes", "2", "--server-store", cluster.url(database: database),
+                "--database-pid", String(postmaster),
+            ])
+        #expect(run.status == 0, "chat-bench failed:\n\(run.stderr.suffix(4_000))")
+
+        var seen: [String] = []
+        for line in run.stdout.split(separator: "\n") where line.hasPrefix("{") {
+            let fields = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let scenario = try #require(fields["scenario"] as? String, "no scenario in \(line)")
+            seen.append(scenario)
+            #expect(fields["error"] == nil, "\(scenario) failed: \(line)")
+            #expect(fields["nodes"] as? Int == 2, "\(line)")
+            #expect(fields["failures"] as? Int == 0, "\(line)")
+            for key in Self.expectedKeys[scenario] ?? [] {
+                #expect(fields[key] != nil, "\(scenario) lacks \(key): \(line)")
+            }
+            let database = scenario == "relay" ? "database_cpu_us_per_msg" : "database_cpu_us_per_store"
+            #expect(fields[database] != nil, "\(scenario) lacks \(database): \(line)")
+            if scenario == "relay" {
+                // Relayed across the nodes (every one answered `stored` first), none lost.
+                #expect((fields["messages"] as? Int ?? 0) > 0, "\(line)")
+                #expect(fields["unfinished"] as? Int == 0, "\(line)")
+            } else {
+                #expect(fields["stored"] as? Int == fields["messages"] as? Int, "\(line)")
+                #expect(fields["drained"] as? Int == fields["stored"] as? Int, "\(line)")
+            }
+        }
+        #expect(seen == ["relay", "inbox"], "only the scenarios that spread over nodes: \(seen)")
+        #expect(run.stdout.contains("2 nodes started by the bench"), "\(run.stdout)")
+        #expect(run.stdout.contains("each pair split across two"), "\(run.stdout)")
+    }
 }

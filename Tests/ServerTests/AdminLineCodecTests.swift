@@ -64,10 +64,14 @@ struct AdminLineCodecTests {
             .stats,
             .statistics(
                 ServerStatistics(
-                    sessions: nil, accounts: 0, lockedAccounts: 0, inboxes: 0, inbox: InboxUsage(),
+                    sessions: 0, accounts: 0, lockedAccounts: 0, inboxes: 0, inbox: InboxUsage(),
                     store: "PostgreSQL database chat@/run/postgresql/chat", storeBytes: 8_000_000))
         ),
-        (.resetPassword("alice"), .oneTimePassword(username: "alice", password: "Kq7d-mPz4-a b%c-ü")),
+        (.resetPassword("alice"), .oneTimePassword(username: "alice", password: "Kq7d-mPz4-a b%c-ü", session: nil)),
+        (
+            .resetPassword("alice"),
+            .oneTimePassword(username: "alice", password: "Kq7d-mPz4-abcd-efgh", session: "their session was closed")
+        ),
         (.lock("alice"), .done("alice is locked; their session was closed")),
         (.delete("bob"), .done("bob is deleted: account, 100% gone\nsecond line")),
         (.delete("bob"), .done("")),

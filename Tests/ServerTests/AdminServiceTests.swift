@@ -12,7 +12,7 @@ import TestSupport
 struct AdminServiceTests {
     static let hasher = try! PasswordHasher(parameters: .fastForTests)
 
-    /// A running server's sessions, as far as the service can tell.
+    /// The running servers' sessions, as far as the service can tell.
     final class Sessions: LiveSessions {
         private let state = Locked((online: Set<String>(), closed: [(String, NoticeCode)](), forgotten: [String]()))
 
@@ -25,11 +25,11 @@ struct AdminServiceTests {
 
         func onlineCount() async throws -> Int { state.withLock { $0.online.count } }
 
-        func close(_ username: String, notice: NoticeCode) async -> Bool {
+        func close(_ username: String, notice: NoticeCode) async -> SessionClosing {
             state.withLock { state in
-                guard state.online.remove(username) != nil else { return false }
+                guard state.online.remove(username) != nil else { return .none }
                 state.closed.append((username, notice))
-                return true
+                return .closed
             }
         }
 
@@ -48,7 +48,7 @@ struct AdminServiceTests {
             let keys = self.keys
             return AdminService(
                 accounts: accounts, inbox: inbox, deleteKeys: { try await keys.deleteKeys(username: $0) },
-                footprint: { StoreFootprint(description: "memory", bytes: 4_096) }, sessions: reach ?? .server(sessions),
+                footprint: { StoreFootprint(description: "memory", bytes: 4_096) }, sessions: reach ?? .live(sessions),
                 hasher: AdminServiceTests.hasher, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
 
@@ -99,11 +99,11 @@ struct AdminServiceTests {
         #expect(statistics.accounts == 2 && statistics.lockedAccounts == 1)
         #expect(statistics.inboxes == 1 && statistics.inbox.messages == 3)
         #expect(statistics.store == "memory" && statistics.storeBytes == 4_096)
-        guard case .statistics(let unreached) = await fixture.service(reach: .unreachable).perform(.stats, by: "test") else {
+        guard case .statistics(let stopped) = await fixture.service(reach: .noServer).perform(.stats, by: "test") else {
             Issue.record("not statistics")
             return
         }
-        #expect(unreached.sessions == nil)
+        #expect(stopped.sessions == 0)
     }
 
     @Test("lock sets the flag and closes the live session with account_locked; unlock clears it")
@@ -147,12 +147,12 @@ struct AdminServiceTests {
         #expect(reply == .done("alice had no account; deleted what an earlier deletion left: published keys, 0 waiting messages"))
     }
 
-    @Test("reset-password issues a one-time password that logs in once with must-change, and clears the back-off")
+    @Test("reset-password issues a one-time password that logs in once with must-change, closes the session, clears the back-off")
     func resetPassword() async throws {
-        let fixture = Self.fixture()
+        let fixture = Self.fixture(online: ["alice"])
         try await fixture.add("alice")
         let reply = await fixture.service().perform(.resetPassword("alice"), by: "test")
-        guard case .oneTimePassword("alice", let password) = reply else {
+        guard case .oneTimePassword("alice", let password, "their session was closed") = reply else {
             Issue.record("no password: \(reply)")
             return
         }
@@ -162,18 +162,34 @@ struct AdminServiceTests {
         #expect(try account.passwordHash.verify(password: password))
         #expect(try account.passwordHash.verify(password: "password1") == false)
         #expect(fixture.sessions.forgotten == ["alice"])
-    }
-
-    @Test("without a reachable server, a lock says a session elsewhere stays open")
-    func unreachableSessions() async throws {
-        let fixture = Self.fixture()
-        try await fixture.add("alice")
-        let reply = await fixture.service(reach: .unreachable).perform(.lock("alice"), by: "test")
-        guard case .done(let text) = reply else {
-            Issue.record("not done: \(reply)")
+        #expect(fixture.sessions.closed.map(\.1) == [.passwordReset])
+        let again = await fixture.service().perform(.resetPassword("alice"), by: "test")
+        guard case .oneTimePassword("alice", _, nil) = again else {
+            Issue.record("no session to close, none said closed: \(again)")
             return
         }
-        #expect(text.hasPrefix("alice is locked; no running server was reached"))
+    }
+
+    @Test(
+        "what became of the session is said as it was",
+        arguments: [
+            (SessionClosing.asked, "alice is locked; the server holding their session was told to close it (still open after the wait)"),
+            (
+                SessionClosing.unreached("database away"),
+                "alice is locked; the other servers could not be told (database away), so a session of theirs on one of them stays open until it ends"
+            ),
+        ])
+    func sessionOutcomes(_ outcome: SessionClosing, _ text: String) async throws {
+        struct Fixed: LiveSessions {
+            let outcome: SessionClosing
+            func onlineCount() async throws -> Int { 1 }
+            func close(_ username: String, notice: NoticeCode) async -> SessionClosing { outcome }
+            func forgetFailedLogins(of username: String) async {}
+        }
+        let fixture = Self.fixture()
+        try await fixture.add("alice")
+        let reply = await fixture.service(reach: .live(Fixed(outcome: outcome))).perform(.lock("alice"), by: "test")
+        #expect(reply == .done(text))
     }
 
     @Test(

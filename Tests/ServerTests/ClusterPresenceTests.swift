@@ -93,6 +93,36 @@ struct ClusterPresenceTests {
         #expect(alice.notices == [.partnerLeft])
     }
 
+    @Test("the operator's close reaches whichever node holds the session; the answer waits for it to be gone")
+    func operatorCloseAcrossNodes() async throws {
+        let (cluster, nodes) = try await Self.nodes(2)
+        let bob = RecordingSession("bob", 4)
+        _ = try await nodes[1].claim(bob)
+        // chat-server admin on the database itself: a directory that never joined.
+        let admin = ClusterSessions(
+            directory: cluster.directory(), throttle: LoginThrottle(), wait: .seconds(60), pollInterval: .milliseconds(5))
+        let closing = Task { await admin.close("bob", notice: .accountLocked) }
+        for _ in 0..<2_000 where bob.events.isEmpty {
+            cluster.deliver()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(bob.events == [.closedByOperator(.accountLocked)])
+        #expect(try await nodes[0].who(except: "") == [PresenceEntry(username: "bob", status: .free)], "not gone yet")
+        // The session's handler ends it, as a real one does when fired.
+        _ = try await nodes[1].release(username: "bob", sessionID: 4)
+        #expect(await closing.value == .closed)
+        #expect(await admin.close("bob", notice: .accountLocked) == SessionClosing.none, "nobody to close")
+
+        // Told, but not gone within the wait (the node has not heard yet): said so.
+        let carol = RecordingSession("carol", 5)
+        _ = try await nodes[1].claim(carol)
+        let fromNode = ClusterSessions(
+            directory: cluster.directory(), throttle: LoginThrottle(), wait: .milliseconds(50), pollInterval: .milliseconds(5))
+        #expect(await fromNode.close("carol", notice: .passwordReset) == .asked, "told, not yet closed")
+        cluster.deliver()
+        #expect(carol.events == [.closedByOperator(.passwordReset)])
+    }
+
     @Test("a login on another node displaces the first session there; its partner is named; a late release of it changes nothing")
     func displacementAcrossNodes() async throws {
         let (cluster, nodes) = try await Self.nodes(2)

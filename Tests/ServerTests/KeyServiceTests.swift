@@ -32,6 +32,39 @@ struct KeyServiceTests {
         func close() async { await inner.close() }
     }
 
+    /// A store whose first identity-key read waits, once it has read, until `resume()`: a
+    /// change can be announced while a load is under way.
+    final class PausingStore: KeyStore {
+        let inner = InMemoryKeyStore()
+        let reads = Locked(0)
+        let (started, startedContinuation) = AsyncStream<Void>.makeStream()
+        let (resumed, resumeContinuation) = AsyncStream<Void>.makeStream()
+
+        func resume() { resumeContinuation.yield() }
+
+        func identityKey(username: String) async throws -> [UInt8]? {
+            let key = try await inner.identityKey(username: username)
+            let first = reads.withLock { reads in
+                reads += 1
+                return reads == 1
+            }
+            if first {
+                startedContinuation.yield()
+                var waiting = resumed.makeAsyncIterator()
+                _ = await waiting.next()
+            }
+            return key
+        }
+
+        func publish(_ keys: PublishedKeys, username: String) async throws -> Int {
+            try await inner.publish(keys, username: username)
+        }
+        func takeBundle(username: String) async throws -> KeyBundle? { try await inner.takeBundle(username: username) }
+        func preKeyCount(username: String) async throws -> Int? { try await inner.preKeyCount(username: username) }
+        func deleteKeys(username: String) async throws -> Bool { try await inner.deleteKeys(username: username) }
+        func close() async { await inner.close() }
+    }
+
     /// A service over an in-memory directory, with accounts for `users`, recording what it
     /// sends to owners.
     struct Fixture {
@@ -119,6 +152,55 @@ struct KeyServiceTests {
 
         #expect(try await directory.deleteKeys(username: "alice"))
         #expect(announced.withLock { $0.last } == "alice none")
+    }
+
+    @Test("a change announced while a key is read (the partner's own publish on another node) leaves the key kept, read again")
+    func announcedDuringLoad() async throws {
+        let store = PausingStore()
+        let keys = TestKeys.keys(identity: 1)
+        _ = try await store.inner.publish(keys, username: "bob")
+        let directory = KeyDirectory(store: store)
+        let load = Task { try await directory.identityKey(for: "bob") }
+        var started = store.started.makeAsyncIterator()
+        _ = await started.next()
+        directory.changedElsewhere("bob", identity: .key(keys.identityKey))
+        store.resume()
+        #expect(try await load.value == keys.identityKey)
+        #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: keys.identityKey), "send checks this copy")
+        #expect(store.reads.withLock { $0 } == 2)
+    }
+
+    @Test("a change announced for another user while a key is read does not stop the read from being kept")
+    func otherUserAnnouncedDuringLoad() async throws {
+        let store = PausingStore()
+        let keys = TestKeys.keys(identity: 1)
+        _ = try await store.inner.publish(keys, username: "bob")
+        let directory = KeyDirectory(store: store)
+        let load = Task { try await directory.identityKey(for: "bob") }
+        var started = store.started.makeAsyncIterator()
+        _ = await started.next()
+        directory.changedElsewhere("carol", identity: .key(TestKeys.keys(identity: 2).identityKey))
+        store.resume()
+        #expect(try await load.value == keys.identityKey)
+        #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: keys.identityKey))
+        #expect(store.reads.withLock { $0 } == 1, "carol's change says nothing about bob's key")
+    }
+
+    @Test("chat and login read the store: a copy not yet told of a publish on another node is not what they report")
+    func readsThroughStaleCopy() async throws {
+        let store = InMemoryKeyStore()
+        let directory = KeyDirectory(store: store)
+        // bob registered through this node (his leftovers cleared: the copy says "no keys"),
+        // then published through another, whose announcement is still on its way.
+        try await directory.deleteKeys(username: "bob")
+        #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: nil))
+        let keys = TestKeys.keys(identity: 1)
+        _ = try await store.publish(keys, username: "bob")
+        #expect(try await directory.identityKey(for: "bob") == keys.identityKey)
+        #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: keys.identityKey))
+        // The announcement, arriving now, changes nothing.
+        directory.changedElsewhere("bob", identity: .key(keys.identityKey))
+        #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: keys.identityKey))
     }
 
     @Test("calls under one key run one at a time, in order; another key does not wait for them")

@@ -85,6 +85,9 @@ struct NodeEnvelopeTests {
         .keysChanged(username: "alice", identity: .unknown),
         .keysChanged(username: "alice", identity: .none),
         .keysChanged(username: "alice", identity: .key(Array(0..<33))),
+        .close(username: "alice", notice: .accountLocked),
+        .close(username: "bob", notice: .accountDeleted),
+        .close(username: "carol", notice: .passwordReset),
     ]
 
     @Test("every message comes back as it was sent", arguments: messages)
@@ -100,7 +103,7 @@ struct NodeEnvelopeTests {
         arguments: [
             "", "1", "1 2", "1 2 r", "x 2 s bob alice", "1 2 s bob", "1 2 s bob alice extra", "1 2 q bob",
             "1 2 r alice 7 42 bob 3", "1 2 r alice 7 42  3 4", "1 2 d alice", "1 2 f bob 3 {not json", "1 2 k alice !!!",
-            "1 2 s  alice",
+            "1 2 s  alice", "1 2 c alice", "1 2 c  account_locked", "1 2 c alice account_locked extra",
         ])
     func refused(_ text: String) {
         #expect(NodeEnvelope(decoding: text) == nil)

@@ -372,7 +372,7 @@ struct SessionHandlerEmbeddedTests {
         #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
     }
 
-    @Test("closed by the operator: the notice it names, then the connection closes", arguments: [NoticeCode.accountLocked, .accountDeleted])
+    @Test("closed by the operator: the notice it names, then the connection closes", arguments: [NoticeCode.accountLocked, .accountDeleted, .passwordReset])
     func closedByOperator(_ code: NoticeCode) throws {
         try loggedIn()
         channel.pipeline.fireUserInboundEventTriggered(SessionEvent.closedByOperator(code))

@@ -15,7 +15,7 @@ import Testing
         ])
         #expect(NoticeCode.known.map(\.rawValue) == [
             "displaced", "shutdown", "paired", "waiting", "invited", "partner_left", "partner_disconnected",
-            "new_message", "expired", "prekeys_low", "account_locked", "account_deleted",
+            "new_message", "expired", "prekeys_low", "account_locked", "account_deleted", "password_reset",
         ])
     }
 

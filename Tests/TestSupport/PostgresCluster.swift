@@ -84,6 +84,13 @@ public final class PostgresCluster: Sendable {
         try run("pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"])
     }
 
+    /// The running server's process id (its postmaster), from the first line of
+    /// `postmaster.pid`; nil when it is not running.
+    public var serverPID: Int32? {
+        let text = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
     /// The server's log so far.
     public var log: String {
         (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""

@@ -46,19 +46,26 @@ final class RelayDriver: Sendable {
     /// chat-client does at its first login), pairs them (`chat` each other), lets the first
     /// fetch the second's keys and start a session, and attaches a `RelayPeer` to each
     /// connection.
+    ///
+    /// With one connector per node of a server, pair `i`'s first user logs in on node
+    /// `i mod n` and its second on the next node, so every pair spans two nodes and the
+    /// nodes carry equal shares.
     static func connect(
         pairs: [(String, String)],
         size: Int,
         encrypted: Bool,
-        connector: BenchConnector,
+        connectors: [BenchConnector],
         concurrency: Int
     ) async throws -> RelayDriver {
-        let eventLoops = Array(connector.group.makeIterator())
+        let eventLoops = Array(connectors[0].group.makeIterator())
+        let split = connectors.count > 1
         let outcomes = await Concurrently.run(count: pairs.count, limit: max(1, concurrency / 2)) { index in
             let (first, second) = pairs[index]
             let loop = eventLoops[index % eventLoops.count]
-            return connector.session(username: first, on: loop)
-                .and(connector.session(username: second, on: loop))
+            let firstNode = connectors[index % connectors.count]
+            let secondNode = connectors[(index + 1) % connectors.count]
+            return firstNode.session(username: first, on: loop)
+                .and(secondNode.session(username: second, on: loop))
                 .flatMap { a, b -> EventLoopFuture<Pair> in
                     // Keys before `chat`: the server remembers the partner's key at `chat`
                     // and refuses sends once it changes.
@@ -97,8 +104,10 @@ final class RelayDriver: Sendable {
             let list = try await loop.submit { () -> NIOLoopBound<PeerList> in
                 let list = PeerList()
                 for (a, b, ciphers) in mine {
-                    let peerA = RelayPeer(handler: a.handler.value, shared: shared, cipher: ciphers?.value.first)
-                    let peerB = RelayPeer(handler: b.handler.value, shared: shared, cipher: ciphers?.value.second)
+                    let peerA = RelayPeer(
+                        handler: a.handler.value, shared: shared, cipher: ciphers?.value.first, acrossNodes: split)
+                    let peerB = RelayPeer(
+                        handler: b.handler.value, shared: shared, cipher: ciphers?.value.second, acrossNodes: split)
                     peerA.partner = peerB
                     peerB.partner = peerA
                     list.peers += [peerA, peerB]

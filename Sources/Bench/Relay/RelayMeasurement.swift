@@ -7,6 +7,8 @@ struct RelayMeasurement: Sendable {
     let received: Int
     let serverCPUSeconds: Double
     let benchCPUSeconds: Double
+    /// The database's CPU in the window, when its process is known.
+    let databaseCPUSeconds: Double?
 
     /// Opens window `name`, waits `seconds`, closes it and returns what happened in it.
     static func run(
@@ -17,9 +19,11 @@ struct RelayMeasurement: Sendable {
     ) async throws -> RelayMeasurement {
         let shared = driver.shared
         let server = context.server.stats
+        let database = context.server.database
         let receivedBefore = shared.received.value
         let cpuBefore = try server.cpuSeconds()
         let benchBefore = try context.bench.cpuSeconds()
+        let databaseBefore = try database?.treeCPUSeconds()
         let start = MonotonicClock.now()
         shared.recorder.begin(name, at: start)
         await MonotonicClock.sleep(seconds: seconds)
@@ -27,12 +31,14 @@ struct RelayMeasurement: Sendable {
         shared.recorder.end(at: end)
         let cpuAfter = try server.cpuSeconds()
         let benchAfter = try context.bench.cpuSeconds()
+        let databaseAfter = try database?.treeCPUSeconds()
         return RelayMeasurement(
             name: name,
             seconds: MonotonicClock.seconds(from: start, to: end),
             received: shared.received.value - receivedBefore,
             serverCPUSeconds: cpuAfter - cpuBefore,
-            benchCPUSeconds: benchAfter - benchBefore)
+            benchCPUSeconds: benchAfter - benchBefore,
+            databaseCPUSeconds: databaseBefore.flatMap { before in databaseAfter.map { $0 - before } })
     }
 
     /// Relayed messages per second.
@@ -41,6 +47,12 @@ struct RelayMeasurement: Sendable {
     /// Server CPU per relayed message, in microseconds.
     var serverMicrosPerMessage: Double? {
         received > 0 ? serverCPUSeconds * 1e6 / Double(received) : nil
+    }
+
+    /// Database CPU per relayed message, in microseconds, when measured.
+    var databaseMicrosPerMessage: Double? {
+        guard received > 0, let databaseCPUSeconds else { return nil }
+        return databaseCPUSeconds * 1e6 / Double(received)
     }
 
     /// Bench CPU per relayed message, in microseconds (both ends of the pair).

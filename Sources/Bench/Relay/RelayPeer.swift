@@ -28,6 +28,9 @@ final class RelayPeer {
     private let shared: RelayShared
     /// The peer's end-to-end encryption; nil when the run sends plaintext bodies.
     private let cipher: RelayCipher?
+    /// The partner is on another node: there every message is stored in the partner's inbox
+    /// first (answered `stored`) and arrives from there.
+    private let acrossNodes: Bool
     /// The other user of the pair (same event loop).
     weak var partner: RelayPeer?
     private var mode = Mode.idle
@@ -38,10 +41,11 @@ final class RelayPeer {
 
     /// Takes over `handler`'s events; the handler acknowledges each message once
     /// `received` has counted it (automatic acknowledgement).
-    init(handler: ClientSessionHandler, shared: RelayShared, cipher: RelayCipher?) {
+    init(handler: ClientSessionHandler, shared: RelayShared, cipher: RelayCipher?, acrossNodes: Bool) {
         self.handler = handler
         self.shared = shared
         self.cipher = cipher
+        self.acrossNodes = acrossNodes
         handler.onEvent = { [weak self] event in
             switch event {
             case .message(let message): self?.received(message)
@@ -139,14 +143,15 @@ final class RelayPeer {
             shared.failed("\(error.code.rawValue): \(error.message)")
             inFlight -= 1
             if case .flood(let window) = mode, inFlight < window { sendOne() }
-        case .receipt(.some, _, .stored):
+        case .receipt(.some, _, .stored) where !acrossNodes:
             // The pairing broke (the partner left or dropped): the message went to the
             // inbox and will not arrive live.
             shared.failed("stored instead of relayed (pair broken)")
             inFlight -= 1
             if case .flood(let window) = mode, inFlight < window { sendOne() }
         default:
-            // `sent` receipts: the partner's arrival is what counts.
+            // `sent` receipts, and `stored` ones across nodes: the partner's arrival is
+            // what counts.
             break
         }
     }

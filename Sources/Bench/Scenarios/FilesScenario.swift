@@ -132,12 +132,12 @@ struct FilesScenario {
 /// the highest sample.
 final class MemorySampler: @unchecked Sendable {
     // @unchecked: `peak` and `running` are behind `lock`.
-    private let stats: ProcessStats
+    private let stats: ServerStats
     private let lock = NSLock()
     private var peak: Int?
     private var running = false
 
-    init(stats: ProcessStats) {
+    init(stats: ServerStats) {
         self.stats = stats
     }
 

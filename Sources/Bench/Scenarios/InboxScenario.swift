@@ -5,7 +5,8 @@ import Shared
 /// `inbox`: K messages to an offline user from several senders at once (so the server's
 /// group commit can batch syncs), each timed to its durable `receipt stored`; then that
 /// user logs in, opens the chat with each sender and drains the inbox, acknowledging
-/// every message.
+/// every message. On several nodes the senders are dealt to the nodes in turn, so every
+/// node's inbox writer appends to the one inbox; the recipient drains it through the first.
 struct InboxScenario {
     let context: ScenarioContext
 
@@ -16,9 +17,9 @@ struct InboxScenario {
         let senderNames = (0..<plan.inboxSenders).map { context.username("i", $0) }
         try await BenchAccounts.register([recipient] + senderNames, label: "inbox", context: context)
 
-        let connector = context.connector
-        let opened = await Concurrently.run(count: senderNames.count, limit: plan.connectConcurrency) { index in
-            connector.session(username: senderNames[index]).flatMap { connection in
+        let nodes = context.connectors.count
+        let opened = await Concurrently.run(count: senderNames.count, limit: plan.connectConcurrency) { [context] index in
+            context.connector(forUser: index).session(username: senderNames[index]).flatMap { connection in
                 connection.chat(with: recipient).map { connection }
             }
         }
@@ -29,7 +30,11 @@ struct InboxScenario {
             plan.inboxMessages / senders.count + (index < plan.inboxMessages % senders.count ? 1 : 0)
         }
         let recorder = LatencyRecorder()
-        Progress.say("inbox: \(plan.inboxMessages) messages to offline \(recipient) from \(senders.count) senders, window \(plan.window)")
+        Progress.say(
+            "inbox: \(plan.inboxMessages) messages to offline \(recipient) from \(senders.count) senders, window \(plan.window)"
+                + (nodes > 1 ? ", through \(nodes) nodes" : ""))
+        let database = server.database
+        let databaseBefore = try database?.treeCPUSeconds()
         let cpuBefore = try server.stats.cpuSeconds()
         let start = MonotonicClock.now()
         recorder.begin("store", at: start)
@@ -46,6 +51,10 @@ struct InboxScenario {
         }
         let storeSeconds = MonotonicClock.seconds(from: start, to: MonotonicClock.now())
         let cpuAfter = try server.stats.cpuSeconds()
+        let databaseAfter = try database?.treeCPUSeconds()
+        let databasePerStore = databaseBefore.flatMap { before in
+            databaseAfter.flatMap { outcome.stored > 0 ? ($0 - before) * 1e6 / Double(outcome.stored) : nil }
+        }
         let storeLatency = recorder.summary("store")
         let storedPerSecond = Double(outcome.stored) / storeSeconds
         let cpuPerStore = outcome.stored > 0 ? (cpuAfter - cpuBefore) * 1e6 / Double(outcome.stored) : nil
@@ -55,6 +64,8 @@ struct InboxScenario {
         await BenchConnection.closeAll(senders)
 
         var notes: [String] = ["\(senders.count) senders x window \(plan.window)"]
+        if nodes > 1 { notes[0] += " through \(nodes) nodes, server CPU summed over them" }
+        if let databasePerStore { notes.append("database \(Format.decimal(databasePerStore, digits: 1)) µs/store") }
         notes.append("drained \(Format.grouped(drain.received)) in \(Format.decimal(drain.seconds, digits: 2)) s")
         if let emptied = drain.emptiedSeconds {
             notes.append("inbox empty after \(Format.decimal(emptied, digits: 2)) s")
@@ -66,6 +77,7 @@ struct InboxScenario {
         if outcome.failed > 0 { notes.append("\(outcome.failed) failed: \(outcome.firstFailure ?? "?")") }
 
         var result = ScenarioResult(scenario: "inbox")
+        result.set("nodes", nodes)
         result.set("messages", plan.inboxMessages)
         result.set("senders", senders.count)
         result.set("window", plan.window)
@@ -76,6 +88,7 @@ struct InboxScenario {
         result.set("stored_per_s", storedPerSecond)
         result.setLatency(storeLatency)
         result.set("server_cpu_us_per_store", cpuPerStore, digits: 1)
+        if database != nil { result.set("database_cpu_us_per_store", databasePerStore, digits: 1) }
         result.set("drained", drain.received)
         result.set("drain_s", drain.seconds, digits: 3)
         result.set("drain_per_s", drain.seconds > 0 ? Double(drain.received) / drain.seconds : nil)

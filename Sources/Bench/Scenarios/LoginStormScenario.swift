@@ -21,7 +21,7 @@ struct LoginStormScenario {
         Progress.say("login-storm: \(stormConnections.count) connections ready; relay \(plan.pairs) pairs at \(plan.rate) msgs/s")
         let pairs = (0..<plan.pairs).map { (relayNames[2 * $0], relayNames[2 * $0 + 1]) }
         let driver = try await RelayDriver.connect(
-            pairs: pairs, size: plan.size, encrypted: plan.encrypt, connector: connector, concurrency: plan.connectConcurrency)
+            pairs: pairs, size: plan.size, encrypted: plan.encrypt, connectors: [connector], concurrency: plan.connectConcurrency)
         let shared = driver.shared
 
         try await driver.rate(total: Double(plan.rate))

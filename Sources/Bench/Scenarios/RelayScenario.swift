@@ -1,6 +1,8 @@
 /// `relay`: P pairs, paired both ways, exchange S-byte messages, first flat out (each
 /// sender keeps a window of W in flight, a message done when its partner receives it),
 /// then at a fixed offered rate. Latency is send to partner receipt, in this process.
+/// On several nodes each pair spans two of them, so every message goes from one node to
+/// another through the recipient's inbox and a notification.
 struct RelayScenario {
     let context: ScenarioContext
 
@@ -8,10 +10,12 @@ struct RelayScenario {
         let plan = context.plan
         let names = (0..<(plan.pairs * 2)).map { context.username("r", $0) }
         try await BenchAccounts.register(names, label: "relay", context: context)
-        Progress.say("relay: logging in and pairing \(plan.pairs) pairs")
+        let nodes = context.connectors.count
+        Progress.say("relay: logging in and pairing \(plan.pairs) pairs" + (nodes > 1 ? ", each across two of \(nodes) nodes" : ""))
         let pairs = (0..<plan.pairs).map { (names[2 * $0], names[2 * $0 + 1]) }
         let driver = try await RelayDriver.connect(
-            pairs: pairs, size: plan.size, encrypted: plan.encrypt, connector: context.connector, concurrency: plan.connectConcurrency)
+            pairs: pairs, size: plan.size, encrypted: plan.encrypt, connectors: context.connectors,
+            concurrency: plan.connectConcurrency)
         let shared = driver.shared
         let ticker = Progress.every(1) {
             "relay: \(shared.received.value) messages relayed, \(shared.failures.value) refused"
@@ -37,6 +41,7 @@ struct RelayScenario {
         let failures = shared.failures.value
         let lost = floodStuck + rateStuck
         var result = ScenarioResult(scenario: "relay")
+        result.set("nodes", nodes)
         result.set("pairs", plan.pairs)
         result.set("size_bytes", plan.size)
         result.set("encrypted", .bool(plan.encrypt))
@@ -47,6 +52,10 @@ struct RelayScenario {
         result.setLatency(floodLatency)
         result.set("server_cpu_us_per_msg", flood.serverMicrosPerMessage, digits: 2)
         result.set("server_cpu_cores", flood.serverCores, digits: 2)
+        if context.server.databasePID != nil {
+            result.set("database_cpu_us_per_msg", flood.databaseMicrosPerMessage, digits: 2)
+            result.set("rate_database_cpu_us_per_msg", rate.databaseMicrosPerMessage, digits: 2)
+        }
         result.set("bench_cpu_us_per_msg", flood.benchMicrosPerMessage, digits: 2)
         result.set("rate_offered_per_s", plan.rate)
         result.set("rate_messages_per_s", rate.messagesPerSecond)
@@ -59,6 +68,10 @@ struct RelayScenario {
         result.set("server_rss_kib", rssKiB)
 
         var notes = ["\(plan.pairs) pairs, \(plan.size) B \(plan.encrypt ? "encrypted end to end" : "plaintext"), server \(Format.decimal(flood.serverCores, digits: 2)) cores busy"]
+        if nodes > 1 { notes.insert("\(nodes) nodes, each pair split across two, server CPU summed over them", at: 0) }
+        if let database = flood.databaseMicrosPerMessage {
+            notes.append("database \(Format.decimal(database, digits: 2)) µs/msg")
+        }
         if failures > 0 { notes.append("\(failures) refused (\(shared.firstFailureReason ?? "?"))") }
         if floodStuck > 0 { notes.append("\(floodStuck) still in flight 10 s after stopping") }
         result.addRow(
@@ -70,6 +83,10 @@ struct RelayScenario {
                 serverCPU: flood.serverMicrosPerMessage.map { "\(Format.decimal($0, digits: 2)) µs/msg" } ?? "-",
                 notes: notes.joined(separator: "; ")))
         var rateNotes = ["offered \(Format.grouped(plan.rate)) msgs/s"]
+        if nodes > 1 { rateNotes.append("\(nodes) nodes, pairs split") }
+        if let database = rate.databaseMicrosPerMessage {
+            rateNotes.append("database \(Format.decimal(database, digits: 2)) µs/msg")
+        }
         if rate.messagesPerSecond < 0.95 * Double(plan.rate) {
             // Beyond capacity the queue only grows: latency then measures the backlog.
             rateNotes.append("SATURATED: only \(Format.rate(rate.messagesPerSecond)) msgs/s got through, latency is backlog")

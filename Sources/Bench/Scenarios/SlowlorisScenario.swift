@@ -26,7 +26,7 @@ struct SlowlorisScenario {
         let sockets = plan.slowlorisSockets
         let dribbling = max(1, sockets / 40)
         let crowd = SlowlorisCrowd(
-            host: server.host, port: server.port, group: connector.group, perAddress: Self.perAddress)
+            host: server.nodes[0].host, port: server.nodes[0].port, group: connector.group, perAddress: Self.perAddress)
         let rssBefore = try server.stats.residentKiB()
         Progress.say("slowloris: opening \(sockets) silent and dribbling connections")
         crowd.start(silent: sockets - dribbling, dribbling: dribbling)

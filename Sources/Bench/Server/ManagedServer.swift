@@ -4,10 +4,12 @@ import Foundation
 import Glibc
 #endif
 
-/// A chat-server the bench starts for itself (`--start-server`): certificates made by the
+/// The chat-server the bench starts for itself (`--start-server`): certificates made by the
 /// repository's `scripts/gen-certs.sh` into a temporary folder, a temporary data
-/// directory (or the store given with `--server-store`), port 0, and the open-file limit the bench raised (children inherit it).
-/// Stopped with SIGTERM, as an operator would.
+/// directory (or the store given with `--server-store`), port 0, and the open-file limit
+/// the bench raised (children inherit it). With `--nodes`, that many processes on the one
+/// PostgreSQL database, each its own node (`--node-id bench-N`) on its own port, sharing
+/// the certificates. Stopped with SIGTERM, as an operator would.
 final class ManagedServer {
     /// The server's own options the bench chose, for the notes.
     struct Settings: Sendable {
@@ -18,11 +20,18 @@ final class ManagedServer {
         /// The server's `--store`, handed over as `CHAT_STORE` (it may hold a password); nil
         /// is a temporary GDBM data directory.
         var store: String?
+        /// Server processes to start on `store`, which must then be a PostgreSQL database.
+        var nodes = 1
 
         /// The backend `store` names (the part before its first colon), fit for the notes:
         /// never the address, which may hold a password.
         var storeBackend: String {
             store.map { String($0.prefix { $0 != ":" }) } ?? "gdbm"
+        }
+
+        /// Whether `store` is a PostgreSQL database, which several nodes can share.
+        var storeIsShared: Bool {
+            ["postgres", "postgresql"].contains(storeBackend)
         }
         var inboxMaximumMessages = 1_000
         var inboxMaximumBytes = 1 << 20
@@ -37,23 +46,35 @@ final class ManagedServer {
         var maximumConnectionsPerAddress = 100_000
     }
 
+    /// One started process and where its output goes.
+    private struct NodeProcess {
+        let process: Process
+        let logPath: String
+    }
+
     let target: ServerUnderTest
     let binary: URL
     let settings: Settings
-    let logPath: String
-    private let process: Process
+    private let nodes: [NodeProcess]
     private let workDirectory: URL
 
-    private init(process: Process, target: ServerUnderTest, binary: URL, settings: Settings, workDirectory: URL) {
-        self.process = process
+    private init(nodes: [NodeProcess], target: ServerUnderTest, binary: URL, settings: Settings, workDirectory: URL) {
+        self.nodes = nodes
         self.target = target
         self.binary = binary
         self.settings = settings
         self.workDirectory = workDirectory
-        self.logPath = workDirectory.appendingPathComponent("server.log").path
     }
 
-    /// Makes certificates, starts the server and waits for its "listening on" line.
+    /// The node names the bench gives with `--node-id` when it starts several.
+    static func nodeID(_ index: Int) -> String {
+        "bench-\(index + 1)"
+    }
+
+    /// Where each process logs, one path per node.
+    var logPaths: [String] { nodes.map(\.logPath) }
+
+    /// Makes certificates, starts every node and waits for each one's "listening on" line.
     static func start(_ settings: Settings) async throws -> ManagedServer {
         let binary = BenchPaths.serverBinary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -66,8 +87,37 @@ final class ManagedServer {
         let certs = work.appendingPathComponent("certs")
         try makeCertificates(repository: repository, into: certs, log: work.appendingPathComponent("gen-certs.log"))
 
-        let stdoutURL = work.appendingPathComponent("server.out")
-        let stderrURL = work.appendingPathComponent("server.log")
+        var started: [(NodeProcess, stdout: URL)] = []
+        do {
+            for index in 0..<settings.nodes {
+                started.append(try launch(index: index, settings: settings, binary: binary, certs: certs, work: work))
+            }
+            var targets: [ServerUnderTest.Node] = []
+            for (node, stdout) in started {
+                let port = try await waitForPort(process: node.process, stdout: stdout, stderr: node.logPath)
+                targets.append(.init(host: settings.host, port: port, pid: node.process.processIdentifier))
+            }
+            let target = ServerUnderTest(
+                nodes: targets, caFile: certs.appendingPathComponent("ca.pem").path, startedByBench: true,
+                scryptLogN: settings.scryptLogN, inboxMaximumMessages: settings.inboxMaximumMessages)
+            return ManagedServer(
+                nodes: started.map(\.0), target: target, binary: binary, settings: settings, workDirectory: work)
+        } catch {
+            for (node, _) in started where node.process.isRunning {
+                kill(node.process.processIdentifier, SIGKILL)
+            }
+            throw error
+        }
+    }
+
+    /// Starts node `index` (of `settings.nodes`); returns it with the file its standard
+    /// output goes to (where it says its port).
+    private static func launch(
+        index: Int, settings: Settings, binary: URL, certs: URL, work: URL
+    ) throws -> (NodeProcess, stdout: URL) {
+        let name = settings.nodes == 1 ? "server" : "server-\(index + 1)"
+        let stdoutURL = work.appendingPathComponent("\(name).out")
+        let stderrURL = work.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let process = Process()
@@ -87,6 +137,7 @@ final class ManagedServer {
             "--max-connections-per-address", String(settings.maximumConnectionsPerAddress),
         ]
         if let loops = settings.eventLoops { arguments += ["--event-loops", String(loops)] }
+        if settings.nodes > 1 { arguments += ["--node-id", nodeID(index)] }
         var environment = ProcessInfo.processInfo.environment
         if let store = settings.store {
             environment["CHAT_STORE"] = store
@@ -100,40 +151,41 @@ final class ManagedServer {
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
-
-        let port = try await waitForPort(process: process, stdout: stdoutURL, stderr: stderrURL)
-        let target = ServerUnderTest(
-            host: settings.host, port: port, caFile: certs.appendingPathComponent("ca.pem").path,
-            pid: process.processIdentifier, startedByBench: true, scryptLogN: settings.scryptLogN,
-            inboxMaximumMessages: settings.inboxMaximumMessages)
-        return ManagedServer(process: process, target: target, binary: binary, settings: settings, workDirectory: work)
+        return (NodeProcess(process: process, logPath: stderrURL.path), stdoutURL)
     }
 
-    /// SIGTERM, then waits (up to 20 s, then SIGKILL); returns the exit status. Removes
-    /// the temporary folder unless `keepFiles`.
+    /// SIGTERM to every node, then waits (up to 20 s, then SIGKILL); returns the first
+    /// non-zero exit status, or 0. Removes the temporary folder unless `keepFiles`.
     @discardableResult
     func stop(keepFiles: Bool = false) async -> Int32 {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+        for node in nodes where node.process.isRunning {
+            kill(node.process.processIdentifier, SIGTERM)
         }
         let deadline = MonotonicClock.now() + 20_000_000_000
-        while process.isRunning, MonotonicClock.now() < deadline {
+        while nodes.contains(where: { $0.process.isRunning }), MonotonicClock.now() < deadline {
             await MonotonicClock.sleep(seconds: 0.05)
         }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        var status: Int32 = 0
+        for node in nodes {
+            if node.process.isRunning {
+                kill(node.process.processIdentifier, SIGKILL)
+                node.process.waitUntilExit()
+            }
+            if status == 0 { status = node.process.terminationStatus }
         }
         if !keepFiles {
             try? FileManager.default.removeItem(at: workDirectory)
         }
-        return process.terminationStatus
+        return status
     }
 
-    /// The last lines the server logged, for error messages.
+    /// The last lines each node logged, for error messages.
     func logTail(lines: Int = 20) -> String {
-        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        nodes.map { node in
+            let text = (try? String(contentsOfFile: node.logPath, encoding: .utf8)) ?? ""
+            let tail = text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+            return nodes.count == 1 ? tail : "\(node.logPath):\n\(tail)"
+        }.joined(separator: "\n")
     }
 
     private static func makeCertificates(repository: URL, into directory: URL, log: URL) throws {
@@ -154,7 +206,7 @@ final class ManagedServer {
         }
     }
 
-    private static func waitForPort(process: Process, stdout: URL, stderr: URL) async throws -> Int {
+    private static func waitForPort(process: Process, stdout: URL, stderr: String) async throws -> Int {
         let deadline = MonotonicClock.now() + 60_000_000_000
         while MonotonicClock.now() < deadline {
             let output = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
@@ -167,7 +219,7 @@ final class ManagedServer {
             await MonotonicClock.sleep(seconds: 0.05)
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        let errors = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? ""
         throw BenchError.server("chat-server did not start: \(errors.suffix(2_000))")
     }
 }

@@ -27,17 +27,44 @@ struct ProcessStats: Sendable {
 
     /// User plus system CPU time so far, in seconds.
     func cpuSeconds() throws -> Double {
-        let text = try Self.read("\(directory)/stat")
+        let fields = try Self.statFields(directory)
+        return (fields.user + fields.system) / Self.ticksPerSecond
+    }
+
+    /// CPU time so far of the process and its children, in seconds: its own, the children
+    /// it has waited for (cutime + cstime), and every child still running (with the children
+    /// they have waited for). For a PostgreSQL server, whose backends are the postmaster's
+    /// children, that is the whole database's CPU.
+    func treeCPUSeconds() throws -> Double {
+        guard let pid else { throw BenchError.server("the bench's own process tree is not measured") }
+        let root = try Self.statFields(directory)
+        var ticks = root.user + root.system + root.children
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries where entry.allSatisfy(\.isNumber) {
+            // A process may exit between the listing and the read: it is then counted in
+            // its parent's cutime + cstime instead.
+            guard let fields = try? Self.statFields("/proc/\(entry)"), fields.parent == pid else { continue }
+            ticks += fields.user + fields.system + fields.children
+        }
+        return ticks / Self.ticksPerSecond
+    }
+
+    /// The fields of `DIRECTORY/stat` the bench reads, in clock ticks.
+    private static func statFields(_ directory: String) throws -> (parent: Int32, user: Double, system: Double, children: Double) {
+        let text = try read("\(directory)/stat")
         // The command name (field 2) is in parentheses and may hold spaces: split after it.
         guard let close = text.lastIndex(of: ")") else {
             throw BenchError.server("cannot parse \(directory)/stat")
         }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        // After ")" comes field 3 (state), so field n is at index n - 3.
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+        // After ")" comes field 3 (state), so field n is at index n - 3: ppid is field 4,
+        // utime, stime, cutime and cstime are fields 14 to 17.
+        guard fields.count > 14, let parent = Int32(fields[1]), let user = Double(fields[11]),
+            let system = Double(fields[12]), let childUser = Double(fields[13]), let childSystem = Double(fields[14])
+        else {
             throw BenchError.server("cannot parse \(directory)/stat")
         }
-        return (user + system) / Self.ticksPerSecond
+        return (parent, user, system, childUser + childSystem)
     }
 
     /// Resident set size (VmRSS), in KiB.

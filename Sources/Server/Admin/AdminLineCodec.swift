@@ -49,8 +49,8 @@ enum AdminLineCodec {
             return [statisticsLine(statistics), "ok"]
         case .done(let text):
             return ["ok \(escapeText(text))"]
-        case .oneTimePassword(let username, let password):
-            return ["password \(fields([("user", username), ("password", password)]))", "ok"]
+        case .oneTimePassword(let username, let password, let session):
+            return ["password \(fields([("user", username), ("password", password)]))", session.map { "ok \(escapeText($0))" } ?? "ok"]
         case .failed(let failure):
             return ["error \(failure.code.rawValue) \(escapeText(failure.message))"]
         }
@@ -91,7 +91,9 @@ enum AdminLineCodec {
                 throw DecodingError(description: "the server's reply to reset-password has no password line")
             }
             let values = try parseFields(line, tag: "password")
-            return .oneTimePassword(username: try required("user", in: values), password: try required("password", in: values))
+            return .oneTimePassword(
+                username: try required("user", in: values), password: try required("password", in: values),
+                session: final == "ok" ? nil : unescapeText(String(final.dropFirst("ok ".count))))
         case .lock, .unlock, .delete:
             return .done(final == "ok" ? "" : unescapeText(String(final.dropFirst("ok ".count))))
         }
@@ -129,7 +131,7 @@ enum AdminLineCodec {
     private static func statisticsLine(_ statistics: ServerStatistics) -> String {
         "stats "
             + fields([
-                ("sessions", statistics.sessions.map(String.init) ?? "-"),
+                ("sessions", String(statistics.sessions)),
                 ("accounts", String(statistics.accounts)),
                 ("locked", String(statistics.lockedAccounts)),
                 ("inboxes", String(statistics.inboxes)),
@@ -142,9 +144,8 @@ enum AdminLineCodec {
 
     private static func statistics(from line: String) throws(DecodingError) -> ServerStatistics {
         let values = try parseFields(line, tag: "stats")
-        let sessions = try required("sessions", in: values)
         return ServerStatistics(
-            sessions: sessions == "-" ? nil : try integer(sessions),
+            sessions: try integer(required("sessions", in: values)),
             accounts: try integer(required("accounts", in: values)),
             lockedAccounts: try integer(required("locked", in: values)),
             inboxes: try integer(required("inboxes", in: values)),

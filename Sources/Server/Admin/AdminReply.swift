@@ -8,8 +8,9 @@ enum AdminReply: Equatable, Sendable {
     case statistics(ServerStatistics)
     /// A change was made (lock, unlock, delete); the sentence says what, for the operator.
     case done(String)
-    /// The answer to `reset-password`: the one-time password to give the user.
-    case oneTimePassword(username: String, password: String)
+    /// The answer to `reset-password`: the one-time password to give the user, and what
+    /// became of their session (nil: they had none, or none could be reached).
+    case oneTimePassword(username: String, password: String, session: String?)
     /// Nothing was done.
     case failed(AdminFailure)
 }
@@ -49,9 +50,9 @@ struct UserSummary: Equatable, Sendable {
 
 /// What `stats` reports.
 struct ServerStatistics: Equatable, Sendable {
-    /// Users logged in on the running server; nil when no server was reached (PostgreSQL),
-    /// 0 when none runs on the store (GDBM, opened directly).
-    var sessions: Int?
+    /// Users logged in on the running servers (every node sharing the database); 0 when
+    /// none runs on the store (GDBM, opened directly).
+    var sessions: Int
     var accounts: Int
     var lockedAccounts: Int
     /// Users with at least one waiting message.

@@ -2,21 +2,30 @@ import Foundation
 
 /// How `chat-server admin` shows a reply on the terminal.
 enum AdminReport {
-    /// The text for `reply` (not a failure: those go to standard error). `throughServer`
-    /// says whether a running server answered, which `stats` mentions.
-    static func render(_ reply: AdminReply, throughServer: Bool) -> String {
+    /// Where a request was carried out, which `stats` mentions.
+    enum Origin: Sendable {
+        /// By a running server, through its admin socket.
+        case server
+        /// On a GDBM data directory no server runs on.
+        case stoppedStore
+        /// On a database servers may share, opened by the command itself.
+        case sharedDatabase
+    }
+
+    /// The text for `reply` (not a failure: those go to standard error).
+    static func render(_ reply: AdminReply, origin: Origin) -> String {
         switch reply {
         case .users(let users):
             return table(users)
         case .statistics(let statistics):
-            return summary(statistics, throughServer: throughServer)
+            return summary(statistics, origin: origin)
         case .done(let text):
-            return text.prefix(1).uppercased() + text.dropFirst() + "."
-        case .oneTimePassword(let username, let password):
+            return sentence(text)
+        case .oneTimePassword(let username, let password, let session):
             return """
                 One-time password for \(username): \(password)
                 Give it to \(username) privately: it logs in once, and chat-client then asks for a new password.
-                """
+                """ + (session.map { "\n" + sentence($0) } ?? "")
         case .failed(let failure):
             return failure.message
         }
@@ -50,12 +59,17 @@ enum AdminReport {
         }.joined(separator: "\n")
     }
 
-    private static func summary(_ statistics: ServerStatistics, throughServer: Bool) -> String {
+    /// `text` as a sentence: capitalised, with a full stop.
+    private static func sentence(_ text: String) -> String {
+        text.prefix(1).uppercased() + text.dropFirst() + "."
+    }
+
+    private static func summary(_ statistics: ServerStatistics, origin: Origin) -> String {
         let sessions =
-            switch statistics.sessions {
-            case let count? where throughServer: "\(count)"
-            case let count?: "\(count) (the server is not running)"
-            case nil: "unknown (no running server was reached)"
+            switch origin {
+            case .server: "\(statistics.sessions)"
+            case .stoppedStore: "\(statistics.sessions) (the server is not running)"
+            case .sharedDatabase: "\(statistics.sessions) (on every server using the database)"
             }
         let inbox = statistics.inbox
         let messages = inbox.messages == 1 ? "1 message" : "\(inbox.messages) messages"

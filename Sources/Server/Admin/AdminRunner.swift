@@ -19,16 +19,15 @@ enum AdminRunner {
         var configuration = ServerConfiguration()
         options.apply(to: &configuration)
         let reply: AdminReply
-        let throughServer: Bool
+        let origin: AdminReport.Origin
         do {
             if let path = configuration.adminSocketPath,
                 let lines = try await AdminSocketClient.send(AdminLineCodec.encode(request), to: path)
             {
                 reply = try AdminLineCodec.decodeReply(lines, to: request)
-                throughServer = true
+                origin = .server
             } else {
-                reply = try await direct(request, configuration: configuration, logger: logger)
-                throughServer = false
+                (reply, origin) = try await direct(request, configuration: configuration, logger: logger)
             }
         } catch {
             Console.errorLine("chat-server admin: \(error)")
@@ -38,13 +37,14 @@ enum AdminRunner {
             Console.errorLine("chat-server admin: \(failure.message)")
             throw ExitCode.failure
         }
-        Console.writeLine(AdminReport.render(reply, throughServer: throughServer))
+        Console.writeLine(AdminReport.render(reply, origin: origin))
     }
 
-    /// Opens the store, carries out `request` on it, closes it.
+    /// Opens the store, carries out `request` on it, closes it. On a database servers share,
+    /// the sessions of every server are reached through it (`ClusterSessions`).
     private static func direct(
         _ request: AdminRequest, configuration: ServerConfiguration, logger: Logger
-    ) async throws -> AdminReply {
+    ) async throws -> (AdminReply, AdminReport.Origin) {
         let stores: Stores
         do {
             stores = try await StorageBackend.open(
@@ -54,17 +54,30 @@ enum AdminRunner {
             throw AdminSocketError("\(message), but nothing answers on \(socket)")
         }
         let hasher = try PasswordHasher(parameters: ScryptParameters(logN: configuration.scryptLogN, r: 8, p: 1))
-        let sessions: AdminReach =
-            switch configuration.storage {
+        let sessions: AdminReach
+        let origin: AdminReport.Origin
+        if let directory = stores.presence {
+            let throttle = LoginThrottle(baseDelay: configuration.throttleBaseDelay, ledger: stores.loginFailures)
+            sessions = .live(ClusterSessions(directory: directory, throttle: throttle))
+            origin = .sharedDatabase
+        } else {
             // Opened, so no server holds the data directory.
-            case .gdbm: .noServer
-            case .postgres: .unreachable
-            }
+            sessions = .noServer
+            origin = .stoppedStore
+        }
+        let deleteKeys: @Sendable (String) async throws -> Bool = { username in
+            let deleted = try await stores.keys.deleteKeys(username: username)
+            // Running servers keep a copy of each identity key for `send`: tell them it went,
+            // as a server deleting keys does (best effort, as there).
+            try? await stores.presence?.sendNow(
+                [Outgoing(to: .everyone, message: .keysChanged(username: username, identity: .none))])
+            return deleted
+        }
         let service = AdminService(
-            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: { try await stores.keys.deleteKeys(username: $0) },
+            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys,
             footprint: stores.footprint, sessions: sessions, hasher: hasher, logger: logger)
         let reply = await service.perform(request, by: OperatorIdentity.current())
         await stores.close()
-        return reply
+        return (reply, origin)
     }
 }

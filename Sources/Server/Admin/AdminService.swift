@@ -5,8 +5,8 @@ import Shared
 
 /// Carries out the operator's requests on the stores, logging each with who made it: in
 /// `chat-server admin` when it opens the store itself, and in the running server for
-/// requests through its admin socket (`AdminSocket`), where it also closes the sessions of
-/// users it locks or deletes.
+/// requests through its admin socket (`AdminSocket`). Wherever the sessions can be reached
+/// (`AdminReach`), it closes those of users it locks, deletes or gives a one-time password.
 final class AdminService: Sendable {
     private let accounts: any AccountStore
     private let inbox: any InboxStore
@@ -52,9 +52,10 @@ final class AdminService: Sendable {
             logger.log(level: level, "admin \(AdminLineCodec.encode(request)) refused: \(failure.message)")
         case .done(let text):
             logger.log(level: level, "admin \(AdminLineCodec.encode(request)): \(text)")
-        case .oneTimePassword(let username, _):
+        case .oneTimePassword(let username, _, let session):
             // Never the password itself.
-            logger.log(level: level, "admin reset-password \(username): one-time password issued")
+            logger.log(
+                level: level, "admin reset-password \(username): one-time password issued\(session.map { "; \($0)" } ?? "")")
         case .users, .statistics:
             logger.log(level: level, "admin \(AdminLineCodec.encode(request))")
         }
@@ -70,7 +71,8 @@ final class AdminService: Sendable {
         case .delete(let name): return .done(try await delete(name))
         case .resetPassword(let name):
             let username = try Self.validated(name)
-            return .oneTimePassword(username: username, password: try await resetPassword(username))
+            let (password, session) = try await resetPassword(username)
+            return .oneTimePassword(username: username, password: password, session: session)
         }
     }
 
@@ -85,11 +87,10 @@ final class AdminService: Sendable {
         let all = try await accounts.all()
         let usage = try await inbox.usage()
         let store = try await footprint()
-        let sessionCount: Int?
+        let sessionCount: Int
         switch sessions {
-        case .server(let live): sessionCount = try await live.onlineCount()
+        case .live(let live): sessionCount = try await live.onlineCount()
         case .noServer: sessionCount = 0
-        case .unreachable: sessionCount = nil
         }
         return ServerStatistics(
             sessions: sessionCount,
@@ -123,12 +124,12 @@ final class AdminService: Sendable {
         guard locked else {
             return "\(username) is unlocked and may log in again"
         }
-        return "\(username) is locked" + (await closeSession(of: username, notice: .accountLocked))
+        return "\(username) is locked" + (await closeSession(of: username, notice: .accountLocked).map { "; \($0)" } ?? "")
     }
 
     private func delete(_ name: String) async throws -> String {
         let username = try Self.validated(name)
-        let sessionNote = Locked("")
+        let sessionNote = Locked<String?>(nil)
         let removed = try await removal.remove(username) {
             // After the keys, before the inbox: what the session never acknowledged goes to
             // the inbox as it closes, and from there with the rest.
@@ -147,10 +148,13 @@ final class AdminService: Sendable {
             removed.account
             ? "\(username) is deleted: \(what)"
             : "\(username) had no account; deleted what an earlier deletion left: \(what)"
-        return summary + sessionNote.withLock { $0 }
+        return summary + (sessionNote.withLock { $0 }.map { "; \($0)" } ?? "")
     }
 
-    private func resetPassword(_ username: String) async throws -> String {
+    /// Gives `username` a one-time password and closes their session (whoever holds it
+    /// must not go on under the password the operator replaced); returns the password and
+    /// what became of the session, for the operator.
+    private func resetPassword(_ username: String) async throws -> (password: String, session: String?) {
         let password = try OneTimePassword.generate()
         let hasher = self.hasher
         // The KDF blocks: on NIO's shared pool, not the caller's thread (a rare request).
@@ -162,22 +166,19 @@ final class AdminService: Sendable {
         guard changed != nil else {
             throw Self.unknownUser(username)
         }
-        if case .server(let live) = sessions {
+        let session = await closeSession(of: username, notice: .passwordReset)
+        if case .live(let live) = sessions {
             await live.forgetFailedLogins(of: username)
         }
-        return password
+        return (password, session)
     }
 
-    /// Closes `username`'s live session where one can be reached; the clause that says
-    /// what happened, for the operator.
-    private func closeSession(of username: String, notice: NoticeCode) async -> String {
+    /// Closes `username`'s live session wherever the sessions can be reached; the clause
+    /// that says what happened, for the operator, or nil when there was nothing to close.
+    private func closeSession(of username: String, notice: NoticeCode) async -> String? {
         switch sessions {
-        case .server(let live):
-            return await live.close(username, notice: notice) ? "; their session was closed" : ""
-        case .noServer:
-            return ""
-        case .unreachable:
-            return "; no running server was reached, so a session of theirs already open stays open until it ends"
+        case .live(let live): await live.close(username, notice: notice).clause
+        case .noServer: nil
         }
     }
 

@@ -4,11 +4,11 @@ import Shared
 /// in-memory copy of every identity key looked up or published through here.
 ///
 /// The copy is for `send`, which refuses a message once the partner's identity key is no
-/// longer the one `chat` reported, and must not wait for the disk to find out. `chat` loads
-/// the partner's key into the copy (`identityKey(for:)`), and every publish or deletion
-/// through here updates it after the store has the change, so on one server the copy is
-/// exactly the store. Entries are small (a name and 33 bytes) and are kept for the server's
-/// life.
+/// longer the one `chat` reported, and must not wait for the disk to find out. `chat` (and
+/// login, for the user's own key) reads the key from the store into the copy
+/// (`identityKey(for:)`), and every publish or deletion through here updates it after the
+/// store has the change, so on one server the copy is exactly the store. Entries are small
+/// (a name and 33 bytes) and are kept for the server's life.
 ///
 /// Several servers on one database each keep a copy: every publish or deletion is announced
 /// with the identity key it left (`announce`, a message to the other nodes once the store has
@@ -16,7 +16,9 @@ import Shared
 /// (`changedElsewhere`), so its next `send` to that user is refused until `chat` reads the
 /// new key; a top-up of prekeys under the same identity changes nothing. Between the store's
 /// change and the message's arrival (milliseconds) another node may still accept a send for
-/// the old key, as a send racing the publish on one server could.
+/// the old key, as a send racing the publish on one server could. `chat` and login read the
+/// store rather than the copy for that reason: a copy not yet told of a publish elsewhere
+/// would report the old key (or none) to a client that has just been told otherwise.
 final class KeyDirectory: Sendable {
     /// An identity key as the copy knows it: `key` nil means the user has published none.
     struct KnownIdentity: Equatable, Sendable {
@@ -25,9 +27,34 @@ final class KeyDirectory: Sendable {
 
     private struct Copy {
         var identities: [String: KnownIdentity] = [:]
-        /// Bumped whenever an entry is dropped, so a load that read the store before the
-        /// drop does not put back what was dropped.
-        var generation: UInt64 = 0
+        /// Counts changes to entries, so a read of the store knows whether its user's entry
+        /// changed while it ran: a publish meanwhile put a newer key in (which counts), or an
+        /// announced change dropped it (the read may be older: read again). Per user, since
+        /// a cluster announces every publish and other users' changes say nothing.
+        var changes: UInt64 = 0
+        /// `changes` at each user's last change (small, like `identities`).
+        var changedAt: [String: UInt64] = [:]
+        /// `changes` when every entry was dropped last.
+        var allDroppedAt: UInt64 = 0
+
+        /// Whether `username`'s entry changed after `changes` was `since`.
+        func changed(_ username: String, since: UInt64) -> Bool {
+            max(changedAt[username] ?? 0, allDroppedAt) > since
+        }
+
+        /// Sets (or with nil drops) `username`'s entry.
+        mutating func set(_ known: KnownIdentity?, for username: String) {
+            changes += 1
+            identities[username] = known
+            changedAt[username] = changes
+        }
+
+        mutating func dropAll() {
+            changes += 1
+            identities.removeAll()
+            changedAt.removeAll()
+            allDroppedAt = changes
+        }
     }
 
     /// The store behind the copy.
@@ -54,30 +81,37 @@ final class KeyDirectory: Sendable {
         copy.withLock { $0.identities[username] }
     }
 
-    /// `username`'s identity key (nil when they have published none): from the copy, or
-    /// read from the store into it.
+    /// `username`'s identity key (nil when they have published none), read from the store
+    /// into the copy.
+    ///
+    /// An entry dropped while the store was read (another node announced a change) may be
+    /// newer than what was read, so the read is not kept; it is made again, since the
+    /// announcement comes after the change was committed and a read started after it sees
+    /// the change. After `loadAttempts` reads overtaken that way the key is returned
+    /// without a copy (and `send` refuses until the next `chat`).
     ///
     /// - Throws: `StorageError`.
     func identityKey(for username: String) async throws -> [UInt8]? {
-        let generation: UInt64
-        switch copy.withLock({ ($0.identities[username], $0.generation) }) {
-        case (let known?, _):
-            return known.key
-        case (nil, let current):
-            generation = current
-        }
-        let key = try await store.identityKey(username: username)
-        return copy.withLock { copy in
-            // A publish that finished meanwhile has put the newer key in: that one counts.
-            if let known = copy.identities[username] {
-                return known.key
+        var key: [UInt8]?
+        for _ in 0..<Self.loadAttempts {
+            let started = copy.withLock { $0.changes }
+            key = try await store.identityKey(username: username)
+            let kept = copy.withLock { copy -> KnownIdentity? in
+                guard copy.changed(username, since: started) else {
+                    copy.set(KnownIdentity(key: key), for: username)
+                    return KnownIdentity(key: key)
+                }
+                // A publish that finished meanwhile has put the newer key in: that one counts.
+                return copy.identities[username]
             }
-            if copy.generation == generation {
-                copy.identities[username] = KnownIdentity(key: key)
-            }
-            return key
+            if let kept { return kept.key }
         }
+        return key
     }
+
+    /// Reads of one identity key before `identityKey(for:)` gives up keeping it (each one
+    /// overtaken by an announced change).
+    static let loadAttempts = 3
 
     /// Publishes `keys` for `username` (see `KeyStore.publish`) and updates the copy.
     ///
@@ -87,7 +121,7 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let count = try await store.publish(keys, username: username)
-                copy.withLock { $0.identities[username] = KnownIdentity(key: keys.identityKey) }
+                copy.withLock { $0.set(KnownIdentity(key: keys.identityKey), for: username) }
                 announce(username, .key(keys.identityKey))
                 return count
             } catch let error as KeyStoreError {
@@ -110,7 +144,7 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let deleted = try await store.deleteKeys(username: username)
-                copy.withLock { $0.identities[username] = KnownIdentity(key: nil) }
+                copy.withLock { $0.set(KnownIdentity(key: nil), for: username) }
                 announce(username, .none)
                 return deleted
             } catch {
@@ -143,23 +177,16 @@ final class KeyDirectory: Sendable {
         copy.withLock { copy in
             // Not cached: a load running now may have read the old key, and must not keep it.
             guard copy.identities[username] != known else { return }
-            copy.identities[username] = nil
-            copy.generation &+= 1
+            copy.set(nil, for: username)
         }
     }
 
     private func forget(_ username: String) {
-        copy.withLock { copy in
-            copy.identities[username] = nil
-            copy.generation &+= 1
-        }
+        copy.withLock { $0.set(nil, for: username) }
     }
 
     /// Drops every copied key (changes announced meanwhile may have been missed).
     func forgetAll() {
-        copy.withLock { copy in
-            copy.identities.removeAll()
-            copy.generation &+= 1
-        }
+        copy.withLock { $0.dropAll() }
     }
 }

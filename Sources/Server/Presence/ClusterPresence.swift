@@ -352,6 +352,10 @@ final class ClusterPresence<Session: PresentSession>: Presence {
             }
         case .keysChanged(let username, let identity):
             if envelope.from != node { state.withLock { $0.hooks }.keysChanged(username, identity) }
+        case .close(let username, let notice):
+            // A node asking closed a session of its own itself; its echo must not close a
+            // login made here since.
+            if envelope.from != node { session(for: username)?.fire(.closedByOperator(notice)) }
         }
     }
 

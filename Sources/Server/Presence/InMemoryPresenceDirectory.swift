@@ -141,6 +141,10 @@ final class InMemoryCluster: Sendable {
         state.withLock { live($0).choosers(of: username) }
     }
 
+    fileprivate func isOnline(_ username: String) -> Bool {
+        state.withLock { live($0).entries[username] != nil }
+    }
+
     /// The table without the rows of nodes that are not members (dead ones not yet buried).
     private func live(_ state: State) -> PairingTable<SessionAddress> {
         PairingTable(entries: state.table.entries.filter { state.members[$0.value.holder.node] != nil })
@@ -204,8 +208,16 @@ final class InMemoryPresenceDirectory: PresenceDirectory {
         cluster.choosers(of: username)
     }
 
+    func isOnline(_ username: String) -> Bool {
+        cluster.isOnline(username)
+    }
+
     func send(_ messages: [Outgoing]) {
         cluster.send(messages, from: cluster.current(node.withLock { $0 }))
+    }
+
+    func sendNow(_ messages: [Outgoing]) {
+        send(messages)
     }
 
     func leave() {

@@ -39,6 +39,10 @@ enum NodeMessage: Equatable, Sendable {
     case stored(recipient: String, sender: String)
     /// The user published (or lost) keys: a cached identity key other than this one is stale.
     case keysChanged(username: String, identity: AnnouncedIdentity)
+    /// The operator locked, deleted or reset the password of the user: close whichever
+    /// session of theirs this node holds, with this notice. Sent to every node, by a node
+    /// or by `chat-server admin` on the database itself.
+    case close(username: String, notice: NoticeCode)
 }
 
 /// The identity key a node announces after a change to a user's keys.
@@ -104,6 +108,8 @@ extension NodeEnvelope {
             case .key(let bytes): key = Data(bytes).base64EncodedString()
             }
             fields += ["k", username, key]
+        case .close(let username, let notice):
+            fields += ["c", username, notice.rawValue]
         }
         return fields.joined(separator: " ")
     }
@@ -120,6 +126,7 @@ extension NodeEnvelope {
         case "f": message = Self.frame(rest)
         case "s": message = Self.stored(rest)
         case "k": message = Self.keysChanged(rest)
+        case "c": message = Self.close(rest)
         default: message = nil
         }
         guard let message else { return nil }
@@ -178,6 +185,12 @@ extension NodeEnvelope {
             guard let key = Data(base64Encoded: fields[1]) else { return nil }
             return .keysChanged(username: username, identity: .key(Array(key)))
         }
+    }
+
+    private static func close(_ text: String) -> NodeMessage? {
+        let fields = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 2, let username = name(fields[0]), !fields[1].isEmpty else { return nil }
+        return .close(username: username, notice: NoticeCode(rawValue: fields[1]))
     }
 
     /// A username field: non-empty, without spaces (normalised names have none).

@@ -72,9 +72,19 @@ protocol PresenceDirectory: Sendable {
     /// The users online on a live node who have chosen `username`, sorted.
     func choosers(of username: String) async throws -> [String]
 
+    /// Whether `username` is online on a live node.
+    func isOnline(_ username: String) async throws -> Bool
+
     /// Sends messages, after everything sent or changed before; best effort (a node that is
     /// gone misses them).
     func send(_ messages: [Outgoing])
+
+    /// Sends messages like `send`, and returns once they have left (for the operator's
+    /// requests, which report whether the nodes were told). Works without joining: a node
+    /// number of 0 sends as no node.
+    ///
+    /// - Throws: `StorageError` when they could not be sent.
+    func sendNow(_ messages: [Outgoing]) async throws
 
     /// Stops taking part: no more events. (The node's rows go in a `change` before this.)
     func leave() async

@@ -26,19 +26,22 @@ public enum NoticeCode: Hashable, Sendable {
     case accountLocked
     /// Your account was deleted (by the operator); the connection is about to be closed.
     case accountDeleted
+    /// The server's operator reset your password (you log in next with the one-time password
+    /// they give you); the connection is about to be closed.
+    case passwordReset
     /// A code this build does not know, kept verbatim.
     case unknown(String)
 
     /// Every code this build knows.
     public static let known: [NoticeCode] = [
         .displaced, .shutdown, .paired, .waiting, .invited, .partnerLeft, .partnerDisconnected, .newMessage, .expired, .preKeysLow,
-        .accountLocked, .accountDeleted,
+        .accountLocked, .accountDeleted, .passwordReset,
     ]
 
     /// Whether the server closes the connection right after sending this notice.
     public var closesConnection: Bool {
         switch self {
-        case .displaced, .shutdown, .accountLocked, .accountDeleted: true
+        case .displaced, .shutdown, .accountLocked, .accountDeleted, .passwordReset: true
         default: false
         }
     }
@@ -58,6 +61,7 @@ public enum NoticeCode: Hashable, Sendable {
         case .preKeysLow: "few one-time prekeys left; publish more"
         case .accountLocked: "your account was locked by the server's operator"
         case .accountDeleted: "your account was deleted"
+        case .passwordReset: "your password was reset by the server's operator"
         case .unknown(let raw): "notice (\(raw))"
         }
     }
@@ -79,6 +83,7 @@ extension NoticeCode: RawRepresentable {
         case "prekeys_low": self = .preKeysLow
         case "account_locked": self = .accountLocked
         case "account_deleted": self = .accountDeleted
+        case "password_reset": self = .passwordReset
         default: self = .unknown(rawValue)
         }
     }
@@ -98,6 +103,7 @@ extension NoticeCode: RawRepresentable {
         case .preKeysLow: "prekeys_low"
         case .accountLocked: "account_locked"
         case .accountDeleted: "account_deleted"
+        case .passwordReset: "password_reset"
         case .unknown(let raw): raw
         }
     }

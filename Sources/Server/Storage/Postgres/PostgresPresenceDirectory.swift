@@ -147,6 +147,37 @@ final class PostgresPresenceDirectory: PresenceDirectory {
         }
     }
 
+    func isOnline(_ username: String) async throws -> Bool {
+        let deadAfter = String(outbox.withLock { $0.timing.deadAfterSeconds })
+        return try await pool.run { connection in
+            try connection.execute(
+                """
+                SELECT EXISTS (
+                    SELECT 1 FROM presence p JOIN cluster_nodes n ON n.node = p.node
+                    WHERE p.username = $1 AND n.heartbeat_at >= now() - make_interval(secs => $2))
+                """,
+                [username, deadAfter]
+            ).scalar == "t"
+        }
+    }
+
+    func sendNow(_ messages: [Outgoing]) async throws {
+        guard !messages.isEmpty else { return }
+        // Closes the open batch, so what is sent after these leaves after them.
+        outbox.withLock { $0.lastBatchOpen = false }
+        let node = self.node.withLock { $0 }
+        let outbox = self.outbox
+        try await pool.run { connection in
+            let statements = outbox.withLock { outbox in
+                messages.compactMap { Self.notification($0, from: node, outbox: &outbox) }
+            }
+            guard !statements.isEmpty else { return }
+            try Self.inTransaction(connection) {
+                try connection.pipeline([("BEGIN", [])] + statements + [("COMMIT", [])])
+            }
+        }
+    }
+
     func send(_ messages: [Outgoing]) {
         guard !messages.isEmpty else { return }
         let startsBatch = outbox.withLock { outbox -> Bool in
