@@ -35,7 +35,8 @@ struct PostgresBackendTests {
         let tables = try await cluster.query(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
         #expect(
             tables
-                == "accounts,cluster_nodes,device_keys,inbox_messages,inbox_usage,login_failures,one_time_prekeys,presence,schema_version"
+                == "accounts,cluster_nodes,device_keys,file_chunks,held_files,inbox_messages,inbox_usage,login_failures,one_time_prekeys,presence,"
+                    + "schema_version"
         )
 
         let second = try await Self.open(location)
