@@ -102,6 +102,7 @@ final class ChatServer: Sendable {
         let accounts = AccountService(
             store: stores.accounts,
             inbox: stores.inbox,
+            files: stores.files,
             deleteKeys: deleteKeys,
             hasher: hasher,
             throttle: throttle,
@@ -132,7 +133,8 @@ final class ChatServer: Sendable {
         let sessions = RunningServerSessions(
             presence: registry, throttle: throttle, channel: { id in connections.withLock { $0.open[id] } })
         self.admin = AdminService(
-            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys, footprint: stores.footprint,
+            accounts: stores.accounts, inbox: stores.inbox, files: stores.files, deleteKeys: deleteKeys,
+            footprint: stores.footprint,
             sessions: .server(sessions), hasher: hasher, logger: logger)
     }
 

@@ -61,7 +61,8 @@ enum AdminRunner {
             case .postgres: .unreachable
             }
         let service = AdminService(
-            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: { try await stores.keys.deleteKeys(username: $0) },
+            accounts: stores.accounts, inbox: stores.inbox, files: stores.files,
+            deleteKeys: { try await stores.keys.deleteKeys(username: $0) },
             footprint: stores.footprint, sessions: sessions, hasher: hasher, logger: logger)
         let reply = await service.perform(request, by: OperatorIdentity.current())
         await stores.close()
