@@ -47,6 +47,28 @@ struct FileStoreTests {
         }
     }
 
+    @Test("chunks started in order without waiting for each other's answers are all stored, in order", arguments: StoreKind.allCases)
+    func pipelinedChunks(kind: StoreKind) async throws {
+        try await kind.withFileStore { store throws in
+            let file = Self.file(17, size: 20 * FileRules.chunkBytes)
+            _ = try await store.begin(file, limits: FileLimits())
+            // Each put queued before the next starts, as a session sends an uploader's chunks.
+            let puts = (0..<file.chunkCount).map { index in
+                Task.immediate { try await store.putChunk(fileID: file.fileID, sender: "alice", index: index, data: Self.chunk(index, of: 17)) }
+            }
+            for (index, put) in puts.enumerated() {
+                guard case .stored = try await put.value else {
+                    Issue.record("chunk \(index) was not stored: \(try await put.value)")
+                    continue
+                }
+            }
+            #expect(try await store.file(file.fileID)?.isComplete == true)
+            for index in 0..<file.chunkCount {
+                #expect(try await store.chunk(fileID: file.fileID, index: index) == Self.chunk(index, of: 17))
+            }
+        }
+    }
+
     @Test("chunks out of order, from another sender or for an unknown file are refused; a repeat is a duplicate", arguments: StoreKind.allCases)
     func chunkOrder(kind: StoreKind) async throws {
         try await kind.withFileStore { store throws in

@@ -18,10 +18,17 @@ import Shared
 /// - A finish or an expiry sets the outcome only where none is set, and deletes the chunks
 ///   in the same transaction: only the first one wins, and no chunk outlives it.
 ///
+/// The writes to one file (begin, chunks, finish, forget) are run one at a time per file, in
+/// the order they were started (`KeyedSerialGate`): the pool runs calls side by side, and an
+/// uploader's pipelined chunks must not reach the database out of order.
+///
 /// Every write is answered once its COMMIT has returned (durable with the default
 /// `synchronous_commit`).
 final class PostgresFileStore: FileStore {
     private let pool: PostgresPool
+
+    /// Keeps each file's writes in the order they were started.
+    private let writesPerFile = KeyedSerialGate()
 
     /// Uses `pool`'s connections and threads; the store closes the pool.
     init(pool: PostgresPool) {
@@ -41,7 +48,7 @@ final class PostgresFileStore: FileStore {
 
     func begin(_ file: HeldFile, limits: FileLimits) async throws(StorageError) -> FileBeginResult {
         let database = pool.database
-        return try await run { connection in
+        return try await run(inOrderFor: file.fileID) { connection in
             try connection.transaction { () throws -> FileBeginResult in
                 try connection.execute(
                     "SELECT pg_advisory_xact_lock($1, hashtext($2))", [String(Self.recipientLockClass), file.to])
@@ -84,7 +91,7 @@ final class PostgresFileStore: FileStore {
     func putChunk(fileID: String, sender: String, index: Int, data: [UInt8]) async throws(StorageError) -> ChunkPutResult {
         let database = pool.database
         let hex = PostgresHex.encode(bytes: data)
-        return try await run { connection in
+        return try await run(inOrderFor: fileID) { connection in
             let bumped = try connection.execute(
                 """
                 WITH bumped AS (
@@ -116,14 +123,14 @@ final class PostgresFileStore: FileStore {
 
     func finish(fileID: String, outcome: FileOutcome) async throws(StorageError) -> HeldFile? {
         let database = pool.database
-        let rows = try await run { connection in
+        let rows = try await run(inOrderFor: fileID) { connection in
             try Self.end("file_id = $1", [fileID], outcome: outcome, on: connection)
         }
         return try rows.first.map { row throws(StorageError) in try Self.decode(row, database: database) }
     }
 
     func forget(fileID: String, sender: String) async throws(StorageError) -> Bool {
-        try await run { connection in
+        try await run(inOrderFor: fileID) { connection in
             try connection.execute(
                 "DELETE FROM held_files WHERE file_id = $1 AND sender = $2 AND outcome IS NOT NULL", [fileID, sender]
             ).affected == 1
@@ -233,6 +240,23 @@ final class PostgresFileStore: FileStore {
         } catch {
             throw .io("PostgreSQL database \(pool.database): \(error)")
         }
+    }
+
+    /// `run`, once every write to `fileID` started before has been answered.
+    ///
+    /// The gate is entered before the first suspension (its continuation's body runs at
+    /// once), so the order is the order the calls started in.
+    private func run<Value: Sendable>(
+        inOrderFor fileID: String, _ body: @escaping @Sendable (PostgresConnection) throws -> Value
+    ) async throws(StorageError) -> Value {
+        let result: Result<Value, StorageError> = await writesPerFile.run(fileID) {
+            do throws(StorageError) {
+                return .success(try await run(body))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 
     /// The files `condition` (on `$1` = `value`) selects, oldest first.
