@@ -25,7 +25,9 @@ import Shared
 /// every call after a failed write), reopens the file, rewrites the listed records and
 /// syncs. Until that has succeeded each new batch tries it first and fails with its error
 /// if it cannot, so writes are refused while the disk is bad and taken again, without a
-/// restart, once it works; reads go on from the mirror meanwhile.
+/// restart, once it works; reads go on from the mirror meanwhile. If the server stops
+/// before a recovery has succeeded, the next open reads what the failed batch left: a chunk
+/// answered with an error may turn out stored, or a file ended; nothing answered is lost.
 ///
 /// A crash loses only writes that were not answered. Their leftovers are harmless: a record
 /// of a begin whose sync never ran is not in the directory (it is written after the
