@@ -9,17 +9,17 @@ import TestSupport
 /// failing disk. The contract itself is checked by the parity suite (`FileStoreTests`).
 @Suite("GDBMFileStore")
 struct GDBMFileStoreTests {
-    @Test("a 10 MiB upload: one sync per chunk when each waits for the last; pipelined, its chunks share syncs")
+    @Test("one sync per chunk when each waits for the last; a pipelined 10 MiB upload shares syncs")
     func uploadSyncs() async throws {
         try await StorageTestSupport.withTemporaryDirectory { parent in
             let directory = try DataDirectory(path: parent + "/data")
             let log = Log()
             let store = try GDBMFileStore(directory: directory, observer: log.record)
             let chunkText = [UInt8](repeating: UInt8(ascii: "Q"), count: FileRules.maximumChunkTextBytes)
-            let size = 10 << 20
 
-            // One at a time: every chunk is synced before it is answered.
-            let waited = FileStoreTests.file(1, size: size)
+            // One at a time: every chunk is synced before it is answered. (1 MiB, not 10: each
+            // of these syncs waits for the disk, which the tests running beside this one share.)
+            let waited = FileStoreTests.file(1, size: 1 << 20)
             _ = try await store.begin(waited, limits: FileLimits())
             let before = log.syncs
             for index in 0..<waited.chunkCount {
@@ -29,13 +29,13 @@ struct GDBMFileStoreTests {
                     return
                 }
             }
-            #expect(waited.chunkCount == 320)
-            #expect(log.syncs - before == 320)
+            #expect(log.syncs - before == 32)
 
             // Pipelined: each put is queued before the next starts (`Task.immediate`), as a
             // session queues an uploader's chunks. The writer is held in its first chunk sync
             // until all are queued, so the rest make one more batch.
-            let pipelined = FileStoreTests.file(2, to: "carol", size: size)
+            let pipelined = FileStoreTests.file(2, to: "carol", size: 10 << 20)
+            #expect(pipelined.chunkCount == 320)
             _ = try await store.begin(pipelined, limits: FileLimits())
             let start = log.syncs
             log.holdNextSync()
