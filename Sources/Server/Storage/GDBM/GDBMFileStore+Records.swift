@@ -1,3 +1,5 @@
+import Shared
+
 /// The layout of `files.gdbm`: three kinds of record, told apart by their key's first byte.
 ///
 ///     m <file id>                          the file's record (`encodeRecord`)
