@@ -105,6 +105,7 @@ final class ChatServer: Sendable {
         let accounts = AccountService(
             store: stores.accounts,
             inbox: stores.inbox,
+            files: stores.files,
             deleteKeys: deleteKeys,
             hasher: hasher,
             throttle: throttle,
@@ -140,8 +141,8 @@ final class ChatServer: Sendable {
             presence: registry, throttle: throttle, channel: { id in connections.withLock { $0.open[id] } },
             otherNodes: stores.presence.map { ClusterSessions(directory: $0, throttle: throttle) })
         self.admin = AdminService(
-            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys, footprint: stores.footprint,
-            sessions: .live(sessions), hasher: hasher, logger: logger)
+            accounts: stores.accounts, inbox: stores.inbox, files: stores.files, deleteKeys: deleteKeys,
+            footprint: stores.footprint, sessions: .live(sessions), hasher: hasher, logger: logger)
     }
 
     /// Opens the admin socket (if configured), binds and starts accepting; returns the bound

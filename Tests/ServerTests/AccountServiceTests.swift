@@ -20,6 +20,7 @@ struct AccountServiceTests {
         store: InMemoryAccountStore = InMemoryAccountStore(),
         inbox: InMemoryInboxStore = InMemoryInboxStore(),
         keys: InMemoryKeyStore = InMemoryKeyStore(),
+        files: InMemoryFileStore = InMemoryFileStore(),
         hasher: PasswordHasher = fastHasher,
         throttle: LoginThrottle = LoginThrottle(),
         _ body: (AccountService, EventLoop) async throws -> Void
@@ -28,7 +29,7 @@ struct AccountServiceTests {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         let service = AccountService(
-            store: store, inbox: inbox, deleteKeys: { try await keys.deleteKeys(username: $0) }, hasher: hasher,
+            store: store, inbox: inbox, files: files, deleteKeys: { try await keys.deleteKeys(username: $0) }, hasher: hasher,
             throttle: throttle, threadPool: pool, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let result: Result<Void, any Error>
         do {
@@ -299,15 +300,18 @@ struct AccountServiceTests {
         }
     }
 
-    @Test("delete_account checks the password, then removes account, keys and inbox")
+    @Test("delete_account checks the password, then removes account, keys, inbox and files")
     func deleteAccount() async throws {
         let store = InMemoryAccountStore()
         let inbox = InMemoryInboxStore()
         let keys = InMemoryKeyStore()
-        try await Self.withService(store: store, inbox: inbox, keys: keys) { service, loop in
+        let files = InMemoryFileStore()
+        try await Self.withService(store: store, inbox: inbox, keys: keys, files: files) { service, loop in
             _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
             _ = try await keys.publish(TestKeys.keys(preKeys: 1...3), username: "alice")
             _ = try await inbox.append(StoredMessage.test(from: "bob", to: "alice"))
+            _ = try await files.begin(FileStoreTests.file(1, from: "alice", to: "bob"), limits: FileLimits())
+            _ = try await files.begin(FileStoreTests.file(2, from: "carol", to: "alice"), limits: FileLimits())
             let wrong = await Self.protocolError(
                 service.deleteAccount(id: 2, username: "alice", password: "password2", address: "10.0.0.1", on: loop))
             #expect(wrong == ProtocolError(.badCredentials, message: "the password is wrong", id: 2))
@@ -316,19 +320,24 @@ struct AccountServiceTests {
             #expect(try await store.find(username: "alice") == nil)
             #expect(try await keys.identityKey(username: "alice") == nil)
             #expect(try await inbox.counts(for: "alice") == [:])
+            #expect(try await files.usage() == [:])
+            #expect(try await files.file(FileStoreTests.file(1).fileID) == nil)
         }
     }
 
-    @Test("registering a name clears keys and messages an interrupted deletion left under it")
+    @Test("registering a name clears keys, messages and files an interrupted deletion left under it")
     func registerClearsLeftovers() async throws {
         let inbox = InMemoryInboxStore()
         let keys = InMemoryKeyStore()
+        let files = InMemoryFileStore()
         _ = try await keys.publish(TestKeys.keys(preKeys: 1...3), username: "alice")
         _ = try await inbox.append(StoredMessage.test(from: "bob", to: "alice"))
-        try await Self.withService(inbox: inbox, keys: keys) { service, loop in
+        _ = try await files.begin(FileStoreTests.file(1, from: "bob", to: "alice"), limits: FileLimits())
+        try await Self.withService(inbox: inbox, keys: keys, files: files) { service, loop in
             _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()
         }
         #expect(try await keys.identityKey(username: "alice") == nil)
         #expect(try await inbox.counts(for: "alice") == [:])
+        #expect(try await files.files(to: "alice") == [])
     }
 }

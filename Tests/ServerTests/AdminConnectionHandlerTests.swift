@@ -13,7 +13,7 @@ import Testing
 struct AdminConnectionHandlerTests {
     static func service() -> AdminService {
         AdminService(
-            accounts: InMemoryAccountStore(), inbox: InMemoryInboxStore(), deleteKeys: { _ in false },
+            accounts: InMemoryAccountStore(), inbox: InMemoryInboxStore(), files: InMemoryFileStore(), deleteKeys: { _ in false },
             footprint: { StoreFootprint(description: "memory", bytes: 0) }, sessions: .noServer,
             hasher: try! PasswordHasher(parameters: .fastForTests),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

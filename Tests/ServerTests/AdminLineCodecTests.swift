@@ -58,13 +58,14 @@ struct AdminLineCodecTests {
             .statistics(
                 ServerStatistics(
                     sessions: 2, accounts: 5, lockedAccounts: 1, inboxes: 2, inbox: InboxUsage(messages: 7, bytes: 900),
+                    fileRecipients: 1, fileBytes: 10_485_760,
                     store: "GDBM files in /var/lib/chat 100% mine\nreally", storeBytes: 73_728))
         ),
         (
             .stats,
             .statistics(
                 ServerStatistics(
-                    sessions: 0, accounts: 0, lockedAccounts: 0, inboxes: 0, inbox: InboxUsage(),
+                    sessions: 0, accounts: 0, lockedAccounts: 0, inboxes: 0, inbox: InboxUsage(), fileRecipients: 0, fileBytes: 0,
                     store: "PostgreSQL database chat@/run/postgresql/chat", storeBytes: 8_000_000))
         ),
         (.resetPassword("alice"), .oneTimePassword(username: "alice", password: "Kq7d-mPz4-a b%c-ü", session: nil)),
@@ -108,10 +109,10 @@ struct AdminLineCodecTests {
             .statistics(
                 ServerStatistics(
                     sessions: 1, accounts: 2, lockedAccounts: 1, inboxes: 1, inbox: InboxUsage(messages: 2, bytes: 611),
-                    store: "GDBM files in /var/lib/chat", storeBytes: 73_728)))
+                    fileRecipients: 1, fileBytes: 65_536, store: "GDBM files in /var/lib/chat", storeBytes: 73_728)))
         #expect(
             stats.first
-                == "stats sessions=1 accounts=2 locked=1 inboxes=1 inbox_messages=2 inbox_bytes=611 store=GDBM%20files%20in%20/var/lib/chat store_bytes=73728"
+                == "stats sessions=1 accounts=2 locked=1 inboxes=1 inbox_messages=2 inbox_bytes=611 file_recipients=1 file_bytes=65536 store=GDBM%20files%20in%20/var/lib/chat store_bytes=73728"
         )
     }
 

@@ -42,12 +42,13 @@ struct AdminServiceTests {
         let accounts = InMemoryAccountStore()
         let inbox = InMemoryInboxStore()
         let keys = InMemoryKeyStore()
+        let files = InMemoryFileStore()
         let sessions: Sessions
 
         func service(reach: AdminReach? = nil) -> AdminService {
             let keys = self.keys
             return AdminService(
-                accounts: accounts, inbox: inbox, deleteKeys: { try await keys.deleteKeys(username: $0) },
+                accounts: accounts, inbox: inbox, files: files, deleteKeys: { try await keys.deleteKeys(username: $0) },
                 footprint: { StoreFootprint(description: "memory", bytes: 4_096) }, sessions: reach ?? .live(sessions),
                 hasher: AdminServiceTests.hasher, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
@@ -83,13 +84,18 @@ struct AdminServiceTests {
         #expect(users[0].inbox == InboxUsage())
     }
 
-    @Test("stats counts sessions, accounts, locked ones, inboxes and the store")
+    @Test("stats counts sessions, accounts, locked ones, inboxes, held files and the store")
     func stats() async throws {
         let fixture = Self.fixture(online: ["alice"])
         try await fixture.add("alice")
         try await fixture.add("bob")
         _ = try await fixture.accounts.modify(username: "bob") { $0.isLocked = true }
         for _ in 0..<3 { _ = try await fixture.inbox.append(StoredMessage.test(from: "alice", to: "bob", body: "12345")) }
+        _ = try await fixture.files.begin(FileStoreTests.file(1, to: "bob", size: 1_000), limits: FileLimits())
+        _ = try await fixture.files.begin(FileStoreTests.file(2, to: "bob", size: 500), limits: FileLimits())
+        _ = try await fixture.files.begin(FileStoreTests.file(3, to: "carol", size: 70), limits: FileLimits())
+        _ = try await fixture.files.begin(FileStoreTests.file(4, to: "carol", size: 9_000), limits: FileLimits())
+        _ = try await fixture.files.finish(fileID: FileStoreTests.file(4).fileID, outcome: .rejected)
         let reply = await fixture.service().perform(.stats, by: "test")
         guard case .statistics(let statistics) = reply else {
             Issue.record("not statistics: \(reply)")
@@ -98,6 +104,7 @@ struct AdminServiceTests {
         #expect(statistics.sessions == 1)
         #expect(statistics.accounts == 2 && statistics.lockedAccounts == 1)
         #expect(statistics.inboxes == 1 && statistics.inbox.messages == 3)
+        #expect(statistics.fileRecipients == 2 && statistics.fileBytes == 1_570)
         #expect(statistics.store == "memory" && statistics.storeBytes == 4_096)
         guard case .statistics(let stopped) = await fixture.service(reach: .noServer).perform(.stats, by: "test") else {
             Issue.record("not statistics")
@@ -120,16 +127,21 @@ struct AdminServiceTests {
         #expect(try await fixture.accounts.find(username: "alice")?.isLocked == false)
     }
 
-    @Test("delete removes account, keys and inbox and closes the session; then the user is unknown")
+    @Test("delete removes account, keys, inbox and files and closes the session; then the user is unknown")
     func delete() async throws {
         let fixture = Self.fixture(online: ["alice"])
         try await fixture.add("alice")
         _ = try await fixture.keys.publish(TestKeys.keys(preKeys: 1...2), username: "alice")
         _ = try await fixture.inbox.append(StoredMessage.test(from: "bob", to: "alice"))
         _ = try await fixture.inbox.append(StoredMessage.test(from: "bob", to: "alice"))
+        _ = try await fixture.files.begin(FileStoreTests.file(1, from: "bob", to: "alice"), limits: FileLimits())
+        _ = try await fixture.files.begin(FileStoreTests.file(2, from: "alice", to: "carol"), limits: FileLimits())
+        _ = try await fixture.files.begin(FileStoreTests.file(3, from: "bob", to: "carol"), limits: FileLimits())
         let service = fixture.service()
         let reply = await service.perform(.delete("alice"), by: "test")
-        #expect(reply == .done("alice is deleted: account, published keys, 2 waiting messages; their session was closed"))
+        #expect(
+            reply == .done("alice is deleted: account, published keys, 2 waiting messages, 2 files sent or held; their session was closed"))
+        #expect(try await fixture.files.usage() == ["carol": 100_000])
         #expect(try await fixture.accounts.find(username: "alice") == nil)
         #expect(try await fixture.keys.identityKey(username: "alice") == nil)
         #expect(try await fixture.inbox.counts(for: "alice") == [:])

@@ -28,7 +28,7 @@ struct BackgroundPriorityTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let service = AccountService(
-            store: InMemoryAccountStore(), inbox: InMemoryInboxStore(), deleteKeys: { _ in false }, hasher: AccountServiceTests.fastHasher, throttle: LoginThrottle(),
+            store: InMemoryAccountStore(), inbox: InMemoryInboxStore(), files: InMemoryFileStore(), deleteKeys: { _ in false }, hasher: AccountServiceTests.fastHasher, throttle: LoginThrottle(),
             threadPool: pool, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let loop = group.next()
         _ = try await service.register(id: 1, username: "alice", password: "password1", on: loop).get()

@@ -47,6 +47,28 @@ struct FileStoreTests {
         }
     }
 
+    @Test("chunks started in order without waiting for each other's answers are all stored, in order", arguments: StoreKind.allCases)
+    func pipelinedChunks(kind: StoreKind) async throws {
+        try await kind.withFileStore { store throws in
+            let file = Self.file(17, size: 20 * FileRules.chunkBytes)
+            _ = try await store.begin(file, limits: FileLimits())
+            // Each put queued before the next starts, as a session sends an uploader's chunks.
+            let puts = (0..<file.chunkCount).map { index in
+                Task.immediate { try await store.putChunk(fileID: file.fileID, sender: "alice", index: index, data: Self.chunk(index, of: 17)) }
+            }
+            for (index, put) in puts.enumerated() {
+                guard case .stored = try await put.value else {
+                    Issue.record("chunk \(index) was not stored: \(try await put.value)")
+                    continue
+                }
+            }
+            #expect(try await store.file(file.fileID)?.isComplete == true)
+            for index in 0..<file.chunkCount {
+                #expect(try await store.chunk(fileID: file.fileID, index: index) == Self.chunk(index, of: 17))
+            }
+        }
+    }
+
     @Test("chunks out of order, from another sender or for an unknown file are refused; a repeat is a duplicate", arguments: StoreKind.allCases)
     func chunkOrder(kind: StoreKind) async throws {
         try await kind.withFileStore { store throws in
@@ -118,6 +140,99 @@ struct FileStoreTests {
                 return
             }
             #expect(try await store.usage() == ["bob": 500_000, "carol": 300_000])
+        }
+    }
+
+    @Test("a resumed upload is held whatever the caps say now", arguments: StoreKind.allCases)
+    func resumeIgnoresCaps(kind: StoreKind) async throws {
+        try await kind.withFileStore { store throws in
+            let file = Self.file(15, size: 300_000)
+            _ = try await store.begin(file, limits: FileLimits(maximumFileBytes: 300_000, maximumHeldBytes: 300_000))
+            _ = try await store.putChunk(fileID: file.fileID, sender: "alice", index: 0, data: [1])
+            let tighter = FileLimits(maximumFileBytes: 1_000, maximumHeldBytes: 1_000)
+            guard case .held(let resumed) = try await store.begin(file, limits: tighter) else {
+                Issue.record("a resumed upload was refused under tighter caps")
+                return
+            }
+            #expect(resumed.storedChunks == 1)
+            guard case .refused(.tooLarge) = try await store.begin(Self.file(16, size: 300_000), limits: tighter) else {
+                Issue.record("a new file past the tighter limit was held")
+                return
+            }
+        }
+    }
+
+    @Test("lists are oldest first, ties by id; usage leaves out whoever holds nothing", arguments: StoreKind.allCases)
+    func listOrder(kind: StoreKind) async throws {
+        try await kind.withFileStore { store throws in
+            // Begun out of order: 33 and 31 share a time, so their ids decide.
+            for (id, created) in [(33, 2_000), (30, 3_000), (31, 2_000), (32, 1_000)] {
+                _ = try await store.begin(Self.file(id, size: 10, createdAt: Int64(created)), limits: FileLimits())
+            }
+            let order = [32, 31, 33, 30].map { Self.file($0).fileID }
+            #expect(try await store.files(to: "bob").map(\.fileID) == order)
+            for id in [30, 33, 31, 32] {
+                _ = try await store.finish(fileID: Self.file(id).fileID, outcome: .delivered)
+            }
+            #expect(try await store.outcomes(for: "alice").map(\.fileID) == order)
+            #expect(try await store.files(to: "bob") == [])
+            #expect(try await store.usage() == [:])
+        }
+    }
+
+    @Test("a file's record and chunks survive closing and reopening the backend", arguments: [StoreKind.gdbm, .postgres])
+    func survivesReopen(kind: StoreKind) async throws {
+        let (location, cleanUp) = try await kind.durableLocation()
+        defer { cleanUp() }
+        let upload = Self.file(40)
+        let ended = Self.file(41, size: 10)
+        let forgotten = Self.file(42, size: 10)
+        let first = try await StoreFixture.openRetrying(location)
+        try await StorageTestSupport.closing(first, close: { await $0.close() }) { stores throws in
+            let files = stores.files
+            for file in [upload, ended, forgotten] {
+                _ = try await files.begin(file, limits: FileLimits())
+            }
+            for index in 0..<3 {
+                _ = try await files.putChunk(fileID: upload.fileID, sender: "alice", index: index, data: Self.chunk(index, of: 40))
+            }
+            _ = try await files.putChunk(fileID: ended.fileID, sender: "alice", index: 0, data: [9])
+            _ = try await files.finish(fileID: ended.fileID, outcome: .rejected)
+            _ = try await files.finish(fileID: forgotten.fileID, outcome: .delivered)
+            #expect(try await files.forget(fileID: forgotten.fileID, sender: "alice"))
+        }
+        let second = try await StoreFixture.openRetrying(location)
+        try await StorageTestSupport.closing(second, close: { await $0.close() }) { stores throws in
+            let files = stores.files
+            var expected = upload
+            expected.storedChunks = 3
+            #expect(try await files.file(upload.fileID) == expected)
+            for index in 0..<3 {
+                #expect(try await files.chunk(fileID: upload.fileID, index: index) == Self.chunk(index, of: 40))
+            }
+            #expect(try await files.chunk(fileID: upload.fileID, index: 3) == nil)
+            #expect(try await files.files(to: "bob") == [expected])
+            #expect(try await files.usage() == ["bob": 100_000])
+            var rejected = ended
+            rejected.storedChunks = 1
+            rejected.outcome = .rejected
+            #expect(try await files.outcomes(for: "alice") == [rejected])
+            #expect(try await files.chunk(fileID: ended.fileID, index: 0) == nil)
+            #expect(try await files.file(forgotten.fileID) == nil)
+            // The upload resumes where it stopped, and completes.
+            #expect(try await files.begin(upload, limits: FileLimits()) == .held(expected))
+            guard case .stored(let complete) = try await files.putChunk(
+                fileID: upload.fileID, sender: "alice", index: 3, data: Self.chunk(3, of: 40))
+            else {
+                Issue.record("the resumed upload's last chunk was not stored")
+                return
+            }
+            #expect(complete.isComplete)
+        }
+        let third = try await StoreFixture.openRetrying(location)
+        try await StorageTestSupport.closing(third, close: { await $0.close() }) { stores throws in
+            #expect(try await stores.files.file(upload.fileID)?.isComplete == true)
+            #expect(try await stores.files.chunk(fileID: upload.fileID, index: 3) == Self.chunk(3, of: 40))
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Shared
 import Testing
 import TestSupport
@@ -161,15 +160,15 @@ struct KeyStoreTests {
 
     @Test("keys survive closing and reopening the backend; a prekey handed out stays gone", arguments: [StoreKind.gdbm, .postgres])
     func survivesReopen(kind: StoreKind) async throws {
-        let (location, cleanUp) = try await Self.durableLocation(kind)
+        let (location, cleanUp) = try await kind.durableLocation()
         defer { cleanUp() }
         let keys = TestKeys.keys(preKeys: 1...4)
-        let first = try await Self.openRetrying(location)
+        let first = try await StoreFixture.openRetrying(location)
         try await StorageTestSupport.closing(first, close: { await $0.close() }) { stores throws in
             #expect(try await stores.keys.publish(keys, username: "alice") == 4)
             #expect(try await stores.keys.takeBundle(username: "alice")?.preKey?.id == 1)
         }
-        let second = try await Self.openRetrying(location)
+        let second = try await StoreFixture.openRetrying(location)
         try await StorageTestSupport.closing(second, close: { await $0.close() }) { stores throws in
             #expect(try await stores.keys.identityKey(username: "alice") == keys.identityKey)
             #expect(try await stores.keys.preKeyCount(username: "alice") == 3)
@@ -203,35 +202,6 @@ struct KeyStoreTests {
     }
 
     // MARK: - Helpers
-
-    private static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    /// A location of `kind` that outlives one opening, and how to remove it.
-    private static func durableLocation(_ kind: StoreKind) async throws -> (StorageLocation, @Sendable () -> Void) {
-        switch kind {
-        case .gdbm:
-            let parent = try StorageTestSupport.makeTemporaryDirectory()
-            return (.gdbm(directory: parent + "/data"), { try? FileManager.default.removeItem(atPath: parent) })
-        case .postgres:
-            let (_, _, location) = try await PostgresBackendTests.freshDatabase()
-            return (location, {})
-        case .inMemory:
-            preconditionFailure("nothing of the in-memory store survives closing it")
-        }
-    }
-
-    /// Opens `location`, retrying while the data directory this process just released is
-    /// still held by a child being spawned (see `StorageTestSupport.reopen`).
-    private static func openRetrying(_ location: StorageLocation) async throws -> Stores {
-        let deadline = Date().addingTimeInterval(10)
-        while true {
-            do {
-                return try await StorageBackend.open(location, inboxLimits: InboxLimits(), logger: logger)
-            } catch StorageError.alreadyInUse where Date() < deadline {
-                try await Task.sleep(nanoseconds: 20_000_000)
-            }
-        }
-    }
 
     private static func isClosed(_ error: any Error) -> Bool {
         if case StorageError.unavailable(let text) = error {

@@ -35,7 +35,8 @@ struct PostgresBackendTests {
         let tables = try await cluster.query(database, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
         #expect(
             tables
-                == "accounts,cluster_nodes,device_keys,inbox_messages,inbox_usage,login_failures,one_time_prekeys,presence,schema_version"
+                == "accounts,cluster_nodes,device_keys,file_chunks,held_files,inbox_messages,inbox_usage,login_failures,one_time_prekeys,presence,"
+                    + "schema_version"
         )
 
         let second = try await Self.open(location)
@@ -206,6 +207,48 @@ struct PostgresBackendTests {
         }
         #expect(try await nodes[1].keys.preKeyCount(username: "alice") == 100)
         #expect(try await cluster.query(database, "SELECT count(*) FROM device_keys") == "1")
+        for node in nodes {
+            await node.close()
+        }
+    }
+
+    @Test("two servers beginning files for one recipient at once: never past the cap; a chunk sent through both is stored once")
+    func twoServersHoldingFiles() async throws {
+        let (cluster, database, location) = try await Self.freshDatabase()
+        let nodes = [try await Self.open(location), try await Self.open(location)]
+        let limits = FileLimits(maximumFileBytes: 100_000, maximumHeldBytes: 550_000)
+        let held = Locked(0)
+        await StorageTestSupport.concurrently(30) { number in
+            let file = FileStoreTests.file(200 + number, from: "s\(number)", size: 100_000)
+            if case .held = try? await nodes[number % 2].files.begin(file, limits: limits) {
+                held.withLock { $0 += 1 }
+            }
+        }
+        #expect(held.withLock { $0 } == 5)
+        #expect(try await nodes[1].files.usage() == ["bob": 500_000])
+        #expect(try await cluster.query(database, "SELECT count(*) FROM held_files WHERE recipient = 'bob'") == "5")
+
+        // The same chunk through both servers at once, ten times over: one is stored, the
+        // rest are duplicates, and the next chunk is expected after it.
+        let upload = try #require(try await nodes[0].files.files(to: "bob").first)
+        let results = Locked<[ChunkPutResult]>([])
+        await StorageTestSupport.concurrently(10) { number in
+            if let result = try? await nodes[number % 2].files.putChunk(
+                fileID: upload.fileID, sender: upload.from, index: 0, data: [UInt8(number)])
+            {
+                results.withLock { $0.append(result) }
+            }
+        }
+        let all = results.withLock { $0 }
+        #expect(all.count == 10)
+        #expect(all.count { if case .stored = $0 { true } else { false } } == 1)
+        #expect(all.count { if case .duplicate = $0 { true } else { false } } == 9)
+        #expect(try await nodes[0].files.file(upload.fileID)?.storedChunks == 1)
+        #expect(try await cluster.query(database, "SELECT count(*) FROM file_chunks") == "1")
+        // Ending it deletes its chunks with it, whichever server asks.
+        #expect(try await nodes[1].files.finish(fileID: upload.fileID, outcome: .rejected)?.outcome == .rejected)
+        #expect(try await nodes[0].files.finish(fileID: upload.fileID, outcome: .delivered) == nil)
+        #expect(try await cluster.query(database, "SELECT count(*) FROM file_chunks") == "0")
         for node in nodes {
             await node.close()
         }

@@ -31,7 +31,8 @@ struct SessionHandlerTests {
         let inboxStore = InMemoryInboxStore()
         let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let accounts = AccountService(
-            store: accountStore, inbox: inboxStore, deleteKeys: { try await keyDirectory.deleteKeys(username: $0) },
+            store: accountStore, inbox: inboxStore, files: InMemoryFileStore(),
+            deleteKeys: { try await keyDirectory.deleteKeys(username: $0) },
             hasher: hasher, throttle: LoginThrottle(), threadPool: pool,
             logger: logger)
         let registry = InProcessPresence<SessionMailbox>()

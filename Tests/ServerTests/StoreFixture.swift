@@ -64,6 +64,19 @@ struct StoreFixture {
         }
     }
 
+    /// Opens `location`, retrying while the data directory this process just released is
+    /// still held by a child being spawned (see `StorageTestSupport.reopen`).
+    static func openRetrying(_ location: StorageLocation) async throws -> Stores {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            do {
+                return try await StorageBackend.open(location, inboxLimits: InboxLimits(), logger: logger)
+            } catch StorageError.alreadyInUse where Date() < deadline {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+    }
+
     /// Closes the stores and removes their files (or database).
     func tearDown() async {
         await stores.close()
@@ -74,6 +87,21 @@ struct StoreFixture {
 }
 
 extension StoreKind {
+    /// A location of this kind that outlives one opening (open it with
+    /// `StoreFixture.openRetrying`), and how to remove it.
+    func durableLocation() async throws -> (StorageLocation, @Sendable () -> Void) {
+        switch self {
+        case .gdbm:
+            let parent = try StorageTestSupport.makeTemporaryDirectory()
+            return (.gdbm(directory: parent + "/data"), { try? FileManager.default.removeItem(atPath: parent) })
+        case .postgres:
+            let (_, _, location) = try await PostgresBackendTests.freshDatabase()
+            return (location, {})
+        case .inMemory:
+            preconditionFailure("nothing of the in-memory store survives closing it")
+        }
+    }
+
     /// Runs `body` with a fresh inbox store of this kind, tearing it down afterwards
     /// whether or not `body` threw.
     func withInboxStore(limits: InboxLimits = InboxLimits(), _ body: (any InboxStore) async throws -> Void) async throws {

@@ -19,14 +19,15 @@ final class AccountService: Sendable {
     private let logger: Logger
 
     /// - Parameters:
-    ///   - inbox, deleteKeys: where a deleted account's inbox and keys go from (see
-    ///     `AccountRemoval`).
+    ///   - inbox, files, deleteKeys: where a deleted account's inbox, files and keys go from
+    ///     (see `AccountRemoval`).
     init(
-        store: AccountStore, inbox: InboxStore, deleteKeys: @escaping @Sendable (String) async throws -> Bool,
+        store: AccountStore, inbox: InboxStore, files: any FileStore,
+        deleteKeys: @escaping @Sendable (String) async throws -> Bool,
         hasher: PasswordHasher, throttle: LoginThrottle, threadPool: NIOThreadPool, logger: Logger
     ) {
         self.store = store
-        self.removal = AccountRemoval(accounts: store, inbox: inbox, deleteKeys: deleteKeys)
+        self.removal = AccountRemoval(accounts: store, inbox: inbox, files: files, deleteKeys: deleteKeys)
         self.hasher = hasher
         self.throttle = throttle
         self.threadPool = threadPool
@@ -191,7 +192,10 @@ extension AccountService {
             let removed = try await removal.remove(username)
             logger.notice(
                 "account deleted by its user",
-                metadata: ["user": "\(username)", "keys": "\(removed.keys)", "messages": "\(removed.messages)"])
+                metadata: [
+                    "user": "\(username)", "keys": "\(removed.keys)", "messages": "\(removed.messages)",
+                    "files": "\(removed.files)",
+                ])
         }.flatMapErrorThrowing { error in
             if let error = error as? ProtocolError { throw error }
             logger.error("account could not be deleted: \(error)", metadata: ["user": "\(username)"])

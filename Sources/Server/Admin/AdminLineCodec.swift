@@ -137,6 +137,8 @@ enum AdminLineCodec {
                 ("inboxes", String(statistics.inboxes)),
                 ("inbox_messages", String(statistics.inbox.messages)),
                 ("inbox_bytes", String(statistics.inbox.bytes)),
+                ("file_recipients", String(statistics.fileRecipients)),
+                ("file_bytes", String(statistics.fileBytes)),
                 ("store", statistics.store),
                 ("store_bytes", String(statistics.storeBytes)),
             ])
@@ -152,6 +154,8 @@ enum AdminLineCodec {
             inbox: InboxUsage(
                 messages: try integer(required("inbox_messages", in: values)),
                 bytes: try integer(required("inbox_bytes", in: values))),
+            fileRecipients: try integer(required("file_recipients", in: values)),
+            fileBytes: try integer(required("file_bytes", in: values)),
             store: try required("store", in: values),
             storeBytes: Int64(try integer(required("store_bytes", in: values))))
     }

@@ -59,6 +59,10 @@ struct ServerStatistics: Equatable, Sendable {
     var inboxes: Int
     /// Waiting messages and their bytes, over every inbox.
     var inbox: InboxUsage
+    /// Users for whom files are held.
+    var fileRecipients: Int
+    /// Bytes of the files held (their declared sizes), over every user.
+    var fileBytes: Int
     /// What the store is, for the operator ("GDBM files in /var/lib/chat").
     var store: String
     /// Its size on disk: the GDBM files, or the PostgreSQL database.

@@ -74,10 +74,12 @@ enum AdminReport {
         let inbox = statistics.inbox
         let messages = inbox.messages == 1 ? "1 message" : "\(inbox.messages) messages"
         let users = statistics.inboxes == 1 ? "1 user" : "\(statistics.inboxes) users"
+        let fileUsers = statistics.fileRecipients == 1 ? "1 user" : "\(statistics.fileRecipients) users"
         return """
             sessions online  \(sessions)
             accounts         \(statistics.accounts) (\(statistics.lockedAccounts) locked)
             inboxes          \(messages), \(bytes(Int64(inbox.bytes))), waiting for \(users)
+            files            \(bytes(Int64(statistics.fileBytes))) held for \(fileUsers)
             store            \(statistics.store): \(bytes(statistics.storeBytes)) on disk
             """
     }

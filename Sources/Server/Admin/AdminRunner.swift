@@ -74,7 +74,7 @@ enum AdminRunner {
             return deleted
         }
         let service = AdminService(
-            accounts: stores.accounts, inbox: stores.inbox, deleteKeys: deleteKeys,
+            accounts: stores.accounts, inbox: stores.inbox, files: stores.files, deleteKeys: deleteKeys,
             footprint: stores.footprint, sessions: sessions, hasher: hasher, logger: logger)
         let reply = await service.perform(request, by: OperatorIdentity.current())
         await stores.close()

@@ -10,6 +10,7 @@ import Shared
 final class AdminService: Sendable {
     private let accounts: any AccountStore
     private let inbox: any InboxStore
+    private let files: any FileStore
     private let removal: AccountRemoval
     private let footprint: @Sendable () async throws -> StoreFootprint
     private let sessions: AdminReach
@@ -20,13 +21,15 @@ final class AdminService: Sendable {
     ///   - deleteKeys: how a deleted user's keys go (see `AccountRemoval`).
     ///   - footprint: the store's size on disk, for `stats`.
     init(
-        accounts: any AccountStore, inbox: any InboxStore, deleteKeys: @escaping @Sendable (String) async throws -> Bool,
+        accounts: any AccountStore, inbox: any InboxStore, files: any FileStore,
+        deleteKeys: @escaping @Sendable (String) async throws -> Bool,
         footprint: @escaping @Sendable () async throws -> StoreFootprint, sessions: AdminReach, hasher: PasswordHasher,
         logger: Logger
     ) {
         self.accounts = accounts
         self.inbox = inbox
-        self.removal = AccountRemoval(accounts: accounts, inbox: inbox, deleteKeys: deleteKeys)
+        self.files = files
+        self.removal = AccountRemoval(accounts: accounts, inbox: inbox, files: files, deleteKeys: deleteKeys)
         self.footprint = footprint
         self.sessions = sessions
         self.hasher = hasher
@@ -86,6 +89,7 @@ final class AdminService: Sendable {
     private func statistics() async throws -> ServerStatistics {
         let all = try await accounts.all()
         let usage = try await inbox.usage()
+        let held = try await files.usage()
         let store = try await footprint()
         let sessionCount: Int
         switch sessions {
@@ -101,6 +105,8 @@ final class AdminService: Sendable {
                 total.messages += inbox.messages
                 total.bytes += inbox.bytes
             },
+            fileRecipients: held.values.count(where: { $0 > 0 }),
+            fileBytes: held.values.reduce(0, +),
             store: store.description,
             storeBytes: store.bytes)
     }
@@ -143,6 +149,9 @@ final class AdminService: Sendable {
         if removed.account { parts.append("account") }
         if removed.keys { parts.append("published keys") }
         parts.append(removed.messages == 1 ? "1 waiting message" : "\(removed.messages) waiting messages")
+        if removed.files > 0 {
+            parts.append(removed.files == 1 ? "1 file sent or held" : "\(removed.files) files sent or held")
+        }
         let what = parts.joined(separator: ", ")
         let summary =
             removed.account

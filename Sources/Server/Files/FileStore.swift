@@ -9,6 +9,11 @@ import Shared
 /// order, and every write that is answered has been made durable first: a chunk answered
 /// "stored" survives a crash. Usernames are the normalised form.
 ///
+/// Order: a write takes its place when the call starts, before its first suspension. So an
+/// uploader's chunks put one after another from one thread (each in a task started with
+/// `Task.immediate`, as a session does) are applied in the order they were sent without
+/// waiting for each other's answers, and a store may make many of them durable at once.
+///
 /// Implementations run their blocking work on threads of their own, never on the
 /// caller's, and are safe to call from several tasks at once (and, for PostgreSQL, from
 /// several servers).

@@ -83,6 +83,23 @@ enum FileRules {
         return nil
     }
 
+    /// The answer to `begin` for `file` when its id is taken by `existing`: the same upload
+    /// resumed (same sender, recipient, size and chunk count, still held) is held as it is
+    /// stored, whatever the caps say now; anything else is a conflict.
+    static func resumption(of existing: HeldFile, by file: HeldFile) -> FileBeginResult {
+        let same = existing.from == file.from && existing.to == file.to && existing.size == file.size
+            && existing.chunkCount == file.chunkCount
+        guard same, existing.isHeld else {
+            return .refused(.conflict("file id \(file.fileID) is already in use"))
+        }
+        return .held(existing)
+    }
+
+    /// The order files are listed in: oldest first, ties by id, so every backend lists alike.
+    static func oldestFirst(_ a: HeldFile, _ b: HeldFile) -> Bool {
+        (a.createdAtMilliseconds, a.fileID) < (b.createdAtMilliseconds, b.fileID)
+    }
+
     /// Whether a file created at `createdAtMilliseconds` is expired at `cutoff`.
     static func isExpired(createdAtMilliseconds: Int64, before cutoff: Date) -> Bool {
         InboxRules.isExpired(sentAtMilliseconds: createdAtMilliseconds, before: cutoff)

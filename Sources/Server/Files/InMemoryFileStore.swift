@@ -18,7 +18,7 @@ final class InMemoryFileStore: FileStore {
     func begin(_ file: HeldFile, limits: FileLimits) async throws(StorageError) -> FileBeginResult {
         try withState { state in
             if let existing = state.files[file.fileID] {
-                return Self.resumption(of: existing, by: file)
+                return FileRules.resumption(of: existing, by: file)
             }
             let held = state.files.values.filter { $0.to == file.to && $0.isHeld }.reduce(0) { $0 + $1.size }
             if let refusal = FileRules.refusal(size: file.size, heldBytes: held, recipient: file.to, limits: limits) {
@@ -31,17 +31,6 @@ final class InMemoryFileStore: FileStore {
             state.chunks[file.fileID] = []
             return .held(fresh)
         }
-    }
-
-    /// The answer to `begin` for an id already in use (shared by every backend's tests
-    /// through `FileStoreParity`; each durable backend decides the same way).
-    static func resumption(of existing: HeldFile, by file: HeldFile) -> FileBeginResult {
-        let same = existing.from == file.from && existing.to == file.to && existing.size == file.size
-            && existing.chunkCount == file.chunkCount
-        guard same, existing.isHeld else {
-            return .refused(.conflict("file id \(file.fileID) is already in use"))
-        }
-        return .held(existing)
     }
 
     func putChunk(fileID: String, sender: String, index: Int, data: [UInt8]) async throws(StorageError) -> ChunkPutResult {
@@ -71,13 +60,13 @@ final class InMemoryFileStore: FileStore {
 
     func files(to recipient: String) async throws(StorageError) -> [HeldFile] {
         try withState { state in
-            state.files.values.filter { $0.to == recipient && $0.isHeld }.sorted(by: Self.oldestFirst)
+            state.files.values.filter { $0.to == recipient && $0.isHeld }.sorted(by: FileRules.oldestFirst)
         }
     }
 
     func outcomes(for sender: String) async throws(StorageError) -> [HeldFile] {
         try withState { state in
-            state.files.values.filter { $0.from == sender && !$0.isHeld }.sorted(by: Self.oldestFirst)
+            state.files.values.filter { $0.from == sender && !$0.isHeld }.sorted(by: FileRules.oldestFirst)
         }
     }
 
@@ -110,7 +99,7 @@ final class InMemoryFileStore: FileStore {
                 state.chunks[id] = nil
                 expired.append(ended)
             }
-            return expired.sorted(by: Self.oldestFirst)
+            return expired.sorted(by: FileRules.oldestFirst)
         }
     }
 
@@ -133,11 +122,6 @@ final class InMemoryFileStore: FileStore {
 
     func close() async {
         state.withLock { $0 = nil }
-    }
-
-    /// Oldest first; ties by id, so every backend lists in the same order.
-    static func oldestFirst(_ a: HeldFile, _ b: HeldFile) -> Bool {
-        (a.createdAtMilliseconds, a.fileID) < (b.createdAtMilliseconds, b.fileID)
     }
 
     private func withState<Value>(_ body: (inout State) -> Value) throws(StorageError) -> Value {

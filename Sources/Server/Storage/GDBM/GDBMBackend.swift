@@ -2,7 +2,8 @@ import Logging
 import NIOPosix
 
 /// Opens the GDBM backend: the data directory (locked against a second server), the
-/// accounts file, the inbox file (its failures and recoveries logged) and the keys file.
+/// accounts file, the inbox file and the held files' file (their failures and recoveries
+/// logged), and the keys file.
 ///
 /// The only entry to `Storage/GDBM/` from outside it (`StorageBackend.open`).
 enum GDBMBackend {
@@ -12,8 +13,8 @@ enum GDBMBackend {
     static func open(directory path: String, inboxLimits: InboxLimits, logger: Logger) async throws -> Stores {
         // Opening reads the whole inbox into memory: blocking work, off the caller's thread.
         // Once, at start-up, so NIO's shared pool serves rather than threads of our own.
-        let (directory, accounts, inbox, keys) = try await NIOThreadPool.singleton.runIfActive {
-            () throws -> (DataDirectory, GDBMAccountStore, GDBMInboxStore, GDBMKeyStore) in
+        let (directory, accounts, inbox, keys, files) = try await NIOThreadPool.singleton.runIfActive {
+            () throws -> (DataDirectory, GDBMAccountStore, GDBMInboxStore, GDBMKeyStore, GDBMFileStore) in
             let directory = try DataDirectory(path: path)
             for note in directory.notes {
                 logger.warning("\(note)")
@@ -23,13 +24,12 @@ enum GDBMBackend {
             let accounts = try GDBMAccountStore(directory: directory)
             let inbox = try GDBMInboxStore(directory: directory, limits: inboxLimits, observer: failureLog(logger))
             let keys = try GDBMKeyStore(directory: directory)
-            return (directory, accounts, inbox, keys)
+            let files = try GDBMFileStore(directory: directory, observer: fileFailureLog(logger))
+            return (directory, accounts, inbox, keys, files)
         }
         let footprint: @Sendable () async throws -> StoreFootprint = {
             try await NIOThreadPool.singleton.runIfActive { directory.footprint() }
         }
-        // TEMPORARY(files): the GDBM file store replaces this before the branch is merged.
-        let files = InMemoryFileStore()
         return Stores(accounts: accounts, inbox: inbox, keys: keys, files: files, footprint: footprint) {
             await files.close()
             await inbox.close()
@@ -52,6 +52,22 @@ enum GDBMBackend {
             case .recovered:
                 logger.notice("inbox store recovered; storing messages again")
             case .stored, .syncing, .synced, .syncFailed:
+                break
+            }
+        }
+    }
+
+    /// Logs the file store's failures and recoveries; ignores its syncs.
+    static func fileFailureLog(_ logger: Logger) -> @Sendable (GDBMFileStore.Event) -> Void {
+        { event in
+            switch event {
+            case .failed(let error):
+                logger.error("file store write failed; reopening the file: \(error)")
+            case .recoveryFailed(let error):
+                logger.error("file store still failing; file uploads are refused until it recovers: \(error)")
+            case .recovered:
+                logger.notice("file store recovered; storing files again")
+            case .syncing, .synced:
                 break
             }
         }

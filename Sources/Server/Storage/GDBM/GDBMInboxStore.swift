@@ -234,7 +234,7 @@ final class GDBMInboxStore: InboxStore {
     ///
     /// Queued before the first suspension: `withCheckedContinuation` runs its body at once.
     private func written<Value: Sendable>(
-        _ operation: (@escaping @Sendable (Result<Value, StorageError>) -> Void) -> InboxWriteQueue.Operation
+        _ operation: (@escaping @Sendable (Result<Value, StorageError>) -> Void) -> InboxWriteOperation
     ) async throws(StorageError) -> Value {
         let path = self.path
         let queue = self.queue
@@ -327,7 +327,7 @@ final class GDBMInboxStore: InboxStore {
     ///
     /// The answers (each resumes a caller's continuation) run after the lock is released,
     /// so readers do not wait while a large batch's callers are resumed.
-    private func write(_ batch: [InboxWriteQueue.Operation]) {
+    private func write(_ batch: [InboxWriteOperation]) {
         let answers = state.withLock { state in apply(batch, to: &state) }
         for answer in answers {
             answer()
@@ -335,7 +335,7 @@ final class GDBMInboxStore: InboxStore {
     }
 
     /// What `write` does under the lock; returns the answers to give.
-    private func apply(_ batch: [InboxWriteQueue.Operation], to state: inout State) -> [@Sendable () -> Void] {
+    private func apply(_ batch: [InboxWriteOperation], to state: inout State) -> [@Sendable () -> Void] {
         var answers: [@Sendable () -> Void] = []
         answers.reserveCapacity(batch.count)
         guard !state.isClosed else {

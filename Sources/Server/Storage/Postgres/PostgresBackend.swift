@@ -2,8 +2,8 @@ import Logging
 import NIOPosix
 
 /// Opens the PostgreSQL backend: connects, brings the schema up to date (or refuses a newer
-/// one), and opens the account, inbox and key stores, the shared presence directory and the
-/// ledger of failed logins on the database.
+/// one), and opens the account, inbox, key and file stores, the shared presence directory
+/// and the ledger of failed logins on the database.
 ///
 /// The only entry to `Storage/Postgres/` from outside it (`StorageBackend.open`). Unlike
 /// GDBM's data directory, the database may be shared by several servers at once.
@@ -14,6 +14,9 @@ enum PostgresBackend {
     /// Threads (each with its connection) for the key store: its calls are few (a publish
     /// per install or top-up, a fetch per new conversation), so fewer than the accounts'.
     static let keyPoolThreads = 2
+    /// Threads (each with its connection) for the file store: an upload's chunks come one
+    /// after another, so two serve an upload and a download at once.
+    static let filePoolThreads = 2
 
     /// Opens the stores in the database at `location`.
     ///
@@ -33,11 +36,12 @@ enum PostgresBackend {
         if outcome.from != outcome.to {
             logger.notice("PostgreSQL database \(database): schema migrated from version \(outcome.from) to \(outcome.to)")
         }
-        logger.info("storing accounts, inboxes and keys in PostgreSQL database \(database) (schema version \(outcome.to))")
+        logger.info("storing accounts, inboxes, keys and files in PostgreSQL database \(database) (schema version \(outcome.to))")
         let accounts = PostgresAccountStore(pool: PostgresPool(location, threads: poolThreads))
         let inbox = PostgresInboxStore(
             location: location, pool: PostgresPool(location, threads: poolThreads), limits: inboxLimits, logger: logger)
         let keys = PostgresKeyStore(pool: PostgresPool(location, threads: keyPoolThreads))
+        let files = PostgresFileStore(pool: PostgresPool(location, threads: filePoolThreads))
         let footprint: @Sendable () async throws -> StoreFootprint = {
             let bytes = try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
                 do {
@@ -51,8 +55,6 @@ enum PostgresBackend {
         }
         let presence = PostgresPresenceDirectory(location: location, logger: logger)
         let loginFailures = PostgresLoginFailures(pool: PostgresPool(location, threads: 1))
-        // TEMPORARY(files): the PostgreSQL file store replaces this before the branch is merged.
-        let files = InMemoryFileStore()
         return Stores(
             accounts: accounts, inbox: inbox, keys: keys, files: files, footprint: footprint, presence: presence,
             loginFailures: loginFailures

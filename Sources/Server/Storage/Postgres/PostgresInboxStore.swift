@@ -142,7 +142,7 @@ final class PostgresInboxStore: InboxStore {
     ///
     /// Queued before the first suspension: `withCheckedContinuation` runs its body at once.
     private func written<Value: Sendable>(
-        _ operation: (@escaping @Sendable (Result<Value, StorageError>) -> Void) -> InboxWriteQueue.Operation
+        _ operation: (@escaping @Sendable (Result<Value, StorageError>) -> Void) -> InboxWriteOperation
     ) async throws(StorageError) -> Value {
         let database = self.database
         let queue = self.queue

@@ -33,7 +33,7 @@ extension PostgresInboxStore {
 
         /// Applies `batch` in one transaction, then answers every operation: with its own
         /// answer once COMMIT has returned, or all with the error if anything failed.
-        func write(_ batch: [InboxWriteQueue.Operation]) {
+        func write(_ batch: [InboxWriteOperation]) {
             var attempt = 1
             while true {
                 do {
@@ -155,7 +155,7 @@ extension PostgresInboxStore {
         /// another server wrote to one of the inboxes meanwhile, or an id is a duplicate, a
         /// check stops the transaction, it is rolled back and nil returned: the caller runs
         /// `commit`, which reads first. Nil too when the batch does not qualify.
-        private func commitExpecting(_ batch: [InboxWriteQueue.Operation]) throws -> [() -> Void]? {
+        private func commitExpecting(_ batch: [InboxWriteOperation]) throws -> [() -> Void]? {
             var appends: [(StoredMessage, InboxSpace, @Sendable (Result<InboxAppendResult, StorageError>) -> Void)] = []
             for operation in batch {
                 guard case .append(let message, let space, let completion) = operation, known[message.to] != nil else {
@@ -238,7 +238,7 @@ extension PostgresInboxStore {
         /// Two round trips for a batch of appends, however large: BEGIN, the usage locks and
         /// the duplicate check in one pipeline; the inserts, the counters and COMMIT in the
         /// other. Each run of removals adds one round trip, each expiry one.
-        private func commit(_ batch: [InboxWriteQueue.Operation]) throws -> [() -> Void] {
+        private func commit(_ batch: [InboxWriteOperation]) throws -> [() -> Void] {
             let connection = try connected()
             let opening = try connection.pipeline([
                 ("BEGIN ISOLATION LEVEL READ COMMITTED", []),
@@ -322,7 +322,7 @@ extension PostgresInboxStore {
         /// creating the missing ones, in one fixed order (every server sorts the same way, so
         /// two batches wanting the same rows queue up instead of deadlocking); it returns
         /// their counters.
-        private func lockUsage(of batch: [InboxWriteQueue.Operation]) -> (sql: String, parameters: [String?]) {
+        private func lockUsage(of batch: [InboxWriteOperation]) -> (sql: String, parameters: [String?]) {
             var recipients = Set<String>()
             for operation in batch {
                 switch operation {
@@ -360,7 +360,7 @@ extension PostgresInboxStore {
         /// The statement finding which of the batch's appended ids are already in their
         /// inbox. It runs after `lockUsage`, so in a snapshot that includes every commit that
         /// held those locks.
-        private func existingIDs(of batch: [InboxWriteQueue.Operation]) -> (sql: String, parameters: [String?]) {
+        private func existingIDs(of batch: [InboxWriteOperation]) -> (sql: String, parameters: [String?]) {
             var recipients: [String] = []
             var ids: [String] = []
             for case .append(let message, _, _) in batch {

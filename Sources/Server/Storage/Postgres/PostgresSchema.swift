@@ -96,6 +96,30 @@ enum PostgresSchema {
             last_failure double precision
         );
         """,
+        // 5: files on their way to their recipients: one row per file, held or done with
+        // (an outcome, kept until its sender has seen it), and one row per stored chunk,
+        // deleted with its file.
+        """
+        CREATE TABLE held_files (
+            file_id text PRIMARY KEY,
+            sender text NOT NULL,
+            recipient text NOT NULL,
+            size bigint NOT NULL,
+            chunk_count integer NOT NULL,
+            created_at_ms bigint NOT NULL,
+            stored_chunks integer NOT NULL DEFAULT 0 CHECK (stored_chunks BETWEEN 0 AND chunk_count),
+            outcome text CHECK (outcome IN ('delivered', 'rejected', 'expired'))
+        );
+        CREATE INDEX held_files_recipient ON held_files (recipient, created_at_ms);
+        CREATE INDEX held_files_sender ON held_files (sender, created_at_ms);
+        CREATE INDEX held_files_created ON held_files (created_at_ms) WHERE outcome IS NULL;
+        CREATE TABLE file_chunks (
+            file_id text NOT NULL REFERENCES held_files (file_id) ON DELETE CASCADE,
+            chunk_index integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (file_id, chunk_index)
+        );
+        """,
     ]
 
     /// The version this server writes and reads.
