@@ -156,6 +156,7 @@ let package = Package(
             dependencies: [
                 "ChatSession",
                 "EndToEnd",
+                "LocalVault",
                 "SecureMessaging",
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),

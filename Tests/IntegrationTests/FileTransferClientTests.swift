@@ -78,43 +78,98 @@ struct FileTransferClientTests {
     }
 
     @Test(
-        "a server killed mid-download: bob's client reconnects and goes on from the last chunk written, not from zero",
-        .timeLimit(.minutes(TestTimeouts.minutes(3))))
-    func resumeAfterKill() async throws {
+        "10 MiB to an offline bob across a kill -9 and an interrupted download: once, whole, and never in the server's files in the clear",
+        .timeLimit(.minutes(TestTimeouts.minutes(4))))
+    func tenMiBAcrossKills() async throws {
         let certificates = try CertificateFixture.shared()
         let work = try TemporaryDirectory(prefix: "files")
         defer { work.remove() }
         let data = work.appending("data")
         var server = try await ServerProcess(certificates: certificates, dataDirectory: data)
         let port = server.port
+        // A marker every 4 KiB, so any stretch of the file on the server's disk would show one.
+        let marker = Array("plaintext-marker-\(UUID().uuidString.prefix(8))".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(10 << 20)
+        while bytes.count < 10 << 20 {
+            bytes += marker
+            bytes += (0..<(4_096 - marker.count)).map { UInt8(truncatingIfNeeded: bytes.count &* 131 &+ $0) }
+        }
+        let content = Data(bytes.prefix(10 << 20))
         let source = work.appending("big.bin")
-        let content = Data((0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 12)) })
         try content.write(to: URL(fileURLWithPath: source))
 
-        let alice = try await client("alice", server, work: work, register: true)
         let bob = try await client("bob", server, work: work, register: true)
+        bob.type("exit")
+        #expect(await bob.waitForExit() == 0)
+        let alice = try await client("alice", server, work: work, register: true)
         alice.type("bob")
-        bob.type("alice")
-        #expect(await alice.waitFor("now chatting with bob"))
+        #expect(await alice.waitFor("offline"))
         alice.type("/send \(source)")
-        #expect(await bob.waitFor("alice sent big.bin (6.0 MiB) - /accept 1"), "\(bob.output)")
+        #expect(await alice.waitFor("you: [file] big.bin (10.0 MiB)", timeout: 60), "\(alice.output)")
         alice.type("exit")
         #expect(await alice.waitForExit() == 0)
 
-        bob.type("/accept 1")
-        #expect(await bob.waitFor("receiving big.bin: 30%", timeout: 60), "\(bob.output)")
+        // The server dies with the file on it, then again in the middle of bob's download.
         server.stop(signal: SIGKILL)
-        #expect(await bob.waitFor("reconnecting"), "\(bob.output)")
+        server = try await ServerProcess(certificates: certificates, dataDirectory: data, arguments: ["--port", String(port)])
+        let bobAgain = try await client("bob", server, work: work, register: false)
+        bobAgain.type("alice")
+        #expect(await bobAgain.waitFor("alice sent big.bin (10.0 MiB) - /accept 1"), "\(bobAgain.output)")
+        bobAgain.type("/accept 1")
+        #expect(await bobAgain.waitFor("receiving big.bin: 30%", timeout: 60), "\(bobAgain.output)")
+        server.stop(signal: SIGKILL)
+        #expect(await bobAgain.waitFor("reconnecting"), "\(bobAgain.output)")
         server = try await ServerProcess(
             certificates: certificates, dataDirectory: data, arguments: ["--port", String(port), "--log-level", "debug"])
         defer { server.stop() }
-        #expect(await bob.waitFor("saved big.bin", timeout: 60), "\(bob.output)")
+        #expect(await bobAgain.waitFor("saved big.bin", timeout: 60), "\(bobAgain.output)")
+        #expect(bobAgain.output.components(separatedBy: "saved big.bin").count == 2, "saved once")
         #expect(FileManager.default.contents(atPath: work.appending("bob-downloads/big.bin")) == content)
         // The restarted server sent only what bob did not have.
         let firstAsked = server.logs.components(separatedBy: "\n").first { $0.contains("file chunks sent") } ?? ""
         #expect(!firstAsked.isEmpty && !firstAsked.contains("from=0 "), "\(firstAsked)")
+        // Nothing of the file in the clear on the server's disk, before or after delivery.
+        let walker = FileManager.default.enumerator(atPath: data)
+        while let item = walker?.nextObject() as? String {
+            let stored = FileManager.default.contents(atPath: data + "/" + item) ?? Data()
+            #expect(stored.range(of: Data(marker)) == nil, "\(item) holds the file in the clear")
+        }
+        bobAgain.type("exit")
+        _ = await bobAgain.waitForExit()
+    }
+
+    @Test("a hostile sender's names (paths, dot files, control characters) are made safe on bob's side")
+    func hostileNames() async throws {
+        let certificates = try CertificateFixture.shared()
+        let work = try TemporaryDirectory(prefix: "files")
+        defer { work.remove() }
+        let server = try await ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let bob = try await client("bob", server, work: work, register: true)
+        // mallory, by hand: the offer's name is whatever she likes.
+        let mallory = try await LineClient.loggedIn("mallory", port: server.port, caFile: certificates.caFile, register: true)
+        let device = try EncryptingPeer("mallory")
+        try await device.publishKeys(on: mallory)
+        try await mallory.chat(with: "bob")
+        bob.type("mallory")
+        #expect(await bob.waitFor("now chatting with mallory"))
+        let names = ["../../etc/passwd", ".bashrc", "x\u{1B}]0;owned\u{07}\u{1B}[2J.txt", "..\\..\\boot.ini"]
+        for (index, name) in names.enumerated() {
+            try await device.sendFile(named: name, content: Array("file \(index)".utf8), to: "bob", id: 50 + index, on: mallory)
+        }
+        for (index, expected) in ["passwd", "bashrc", "x]0;owned[2J.txt", "boot.ini"].enumerated() {
+            #expect(await bob.waitFor("mallory sent \(expected) (6 bytes) - /accept \(index + 1)"), "\(bob.output)")
+            bob.type("/accept \(index + 1)")
+            #expect(await bob.waitFor("saved \(expected) "), "\(bob.output)")
+        }
+        let saved = try FileManager.default.contentsOfDirectory(atPath: work.appending("bob-downloads")).sorted()
+        #expect(saved == ["bashrc", "boot.ini", "passwd", "x]0;owned[2J.txt"], "\(saved)")
+        #expect(!FileManager.default.fileExists(atPath: work.appending("etc/passwd")))
+        #expect(!bob.output.contains("\u{1B}]0;owned"), "no escape sequence reaches bob's screen")
         bob.type("exit")
         _ = await bob.waitForExit()
+        await mallory.close()
     }
 
     @Test("live: bob refuses the file; alice is told at once; nothing is saved")

@@ -210,5 +210,26 @@ struct TerminalTests {
         }
         #expect(!server.logs.contains("Secret"), "no password reaches the logs")
     }
-}
 
+    @Test("/send on a terminal: the progress bar goes away, the file's line takes its ✓✓, and the prompt works on")
+    func sendFile() async throws {
+        let certificates = try CertificateFixture.shared()
+        let server = try await ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let (terminal, bob) = try await aliceChattingWithBob(server: server, certificates: certificates)
+        let source = server.workDirectory.appending("big.bin")
+        try Data(repeating: 0x5A, count: 3 << 20).write(to: URL(fileURLWithPath: source))
+        try terminal.type("/send \(source)")
+        #expect(try await terminal.waitFor("you: [file] big.bin (3.0 MiB)"), "\((try? terminal.screen()) ?? "")")
+        #expect(await bob.waitFor("alice sent big.bin (3.0 MiB) - /accept 1"))
+        #expect(try await terminal.waitFor("✓✓"), "delivered shows on the file's line: \((try? terminal.screen()) ?? "")")
+        let screen = try terminal.screen()
+        #expect(!screen.contains("sending big.bin"), "the progress bar does not stay behind:\n\(screen)")
+        try terminal.type("still here")
+        #expect(await bob.waitFor("alice: still here"))
+        try terminal.type("exit")
+        #expect(try await terminal.waitFor("EXIT=0"))
+        bob.type("exit")
+        _ = await bob.waitForExit()
+    }
+}

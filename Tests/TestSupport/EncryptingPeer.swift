@@ -1,4 +1,6 @@
 import EndToEnd
+import Foundation
+import LocalVault
 import SecureMessaging
 import Shared
 
@@ -29,17 +31,43 @@ public final class EncryptingPeer: @unchecked Sendable {
     /// The body that carries `text` to `partner`; their keys are fetched through `client`
     /// the first time.
     public func body(_ text: String, to partner: String, on client: LineClient) async throws -> String {
+        try await startSessionIfNeeded(with: partner, on: client)
+        return try messenger.encrypt(text, to: partner)
+    }
+
+    private func startSessionIfNeeded(with partner: String, on client: LineClient) async throws {
         if try messenger.needsSession(with: partner) {
             guard case .keys(_, let bundle) = try await request(.fetchKeys(id: nextID, username: partner), on: client)
             else { throw FixtureError("no keys for \(partner)") }
             try messenger.startSession(with: partner, bundle: PreKeyBundle(published: bundle))
         }
-        return try messenger.encrypt(text, to: partner)
     }
 
     /// Sends `text` to the chosen partner as request `id` (not waiting for the receipt).
     public func send(_ text: String, to partner: String, id: Int, on client: LineClient) async throws {
         let body = try await body(text, to: partner, on: client)
+        try await client.send(String(decoding: ClientFrame.send(id: id, body: body).encode(), as: UTF8.self))
+    }
+
+    /// Sends `content` to `partner` as chat-client sends a file (chunks sealed under a fresh
+    /// key, then the offer through the ratchet as `send` request `id`), but under any `name`
+    /// at all: what a hostile sender could offer. Does not wait for the offer's receipt.
+    public func sendFile(named name: String, content: [UInt8], to partner: String, id: Int, on client: LineClient) async throws {
+        let fileID = try FileCipher.newFileID()
+        let cipher = try FileCipher.random()
+        let chunks = FileChunks.count(forSize: content.count)
+        _ = try await request(.upload(id: nextID, file: fileID, to: partner, size: content.count, chunks: chunks), on: client)
+        for index in 0..<chunks {
+            let piece = Array(content[min(content.count, index * FileChunks.plaintextBytes)..<min(content.count, (index + 1) * FileChunks.plaintextBytes)])
+            let sealed = try cipher.seal(piece, fileID: fileID, index: index, of: chunks)
+            _ = try await request(.chunk(id: nextID, file: fileID, index: index, data: Data(sealed).base64EncodedString()), on: client)
+        }
+        let hasher = try SHA256Hasher()
+        try hasher.update(content)
+        let offer = FileOffer(
+            fileID: fileID, name: name, size: content.count, chunks: chunks, sha256: try hasher.hexDigest(), key: cipher.key)
+        try await startSessionIfNeeded(with: partner, on: client)
+        let body = try messenger.encrypt(offer, to: partner)
         try await client.send(String(decoding: ClientFrame.send(id: id, body: body).encode(), as: UTF8.self))
     }
 

@@ -48,6 +48,7 @@ struct FilesScenario {
         guard case .upload = begun else { throw BenchError.unexpectedReply("\(begun.kind.rawValue) to upload") }
         try await Self.upload(sealedTexts, fileID: fileID, through: sender, window: plan.window)
         let uploaded = MonotonicClock.now()
+        let rssUploaded = try server.stats.residentKiB()
 
         let received = try await Self.download(fileID: fileID, chunks: chunks, through: recipient)
         let done = try await recipient.withHandler { $0.request(.fileDone(file: fileID, received: true)) }.get()
@@ -73,6 +74,7 @@ struct FilesScenario {
         result.set("mib_per_s", mebibytes / seconds, digits: 1)
         result.set("server_cpu_ms_per_mib", cpuPerMiB, digits: 2)
         result.set("server_rss_kib_before", rssBefore)
+        result.set("server_rss_kib_uploaded", rssUploaded)
         result.set("server_rss_kib_peak", peak ?? rssBefore)
         result.set("server_rss_kib_after", rssAfter)
         result.addRow(

@@ -75,8 +75,10 @@ struct SessionStateMachine {
     /// A request is running; further frames wait in `queued` until it is answered, so that
     /// replies stay in request order.
     private(set) var busy = false
-    private var queued: [Result<ClientFrame, ProtocolError>] = []
-    private var queueHead = 0
+    /// A ring, so a frame is released as soon as it is taken: a client that keeps a few
+    /// requests in flight (a file's chunks) never lets the queue drain empty, and an array
+    /// emptied only then would hold every frame of the upload.
+    private var queued = CircularBuffer<Result<ClientFrame, ProtocolError>>(initialCapacity: 4)
     /// Reading was paused because the queue was full.
     private var readingPaused = false
     private var consecutiveBadFrames = 0
@@ -110,7 +112,7 @@ struct SessionStateMachine {
         guard state != .closed else { return .none }
         if busy {
             queued.append(decoded)
-            if queued.count - queueHead >= Self.queueLimit, !readingPaused {
+            if queued.count >= Self.queueLimit, !readingPaused {
                 readingPaused = true
                 return .pauseReading
             }
@@ -122,21 +124,15 @@ struct SessionStateMachine {
     /// The next queued frame's action, once no request runs; nil when there is nothing to
     /// take now (the queue is empty, a request is running again, or the session closed).
     mutating func nextQueuedAction(at now: NIODeadline = .now()) -> Action? {
-        guard !busy, state != .closed, queueHead < queued.count else {
-            if queueHead == queued.count, queueHead > 0 {
-                queued.removeAll(keepingCapacity: true)
-                queueHead = 0
-            }
+        guard !busy, state != .closed, let frame = queued.popFirst() else {
             return nil
         }
-        let frame = queued[queueHead]
-        queueHead += 1
         return handle(frame, at: now)
     }
 
     /// True once when reading was paused and the queue has drained: the handler reads again.
     mutating func readingMayResume() -> Bool {
-        guard readingPaused, !busy, queueHead == queued.count || state == .closed else { return false }
+        guard readingPaused, !busy, queued.isEmpty || state == .closed else { return false }
         readingPaused = false
         return true
     }
@@ -300,7 +296,6 @@ struct SessionStateMachine {
         guard state != .closed else { return false }
         state = .closed
         queued.removeAll()
-        queueHead = 0
         return true
     }
 
