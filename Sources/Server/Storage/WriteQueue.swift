@@ -78,6 +78,31 @@ final class WriteQueue<Operation: Sendable>: @unchecked Sendable {
         return pthread_equal(writer, pthread_self()) != 0
     }
 
+    /// Starts the writer: a thread of its own named `name` that takes every batch queued and
+    /// hands it to `write` with `owner`, until the queue is closed and empty. `owner` is held
+    /// strongly only for one batch at a time, so dropping its last outside reference still
+    /// ends it (its deinit closes the queue and the loop ends); batches that come after it
+    /// is gone go to `orphaned`.
+    func startWriter<Owner: AnyObject & Sendable>(
+        named name: String, for owner: Owner,
+        write: @escaping @Sendable (Owner, [Operation]) -> Void,
+        orphaned: @escaping @Sendable ([Operation]) -> Void
+    ) {
+        let thread = Thread { [weak owner, self] in
+            self.writerStarted()
+            while let batch = self.next() {
+                if let owner {
+                    write(owner, batch)
+                } else {
+                    orphaned(batch)
+                }
+            }
+            self.writerStopped()
+        }
+        thread.name = name
+        thread.start()
+    }
+
     /// Refuses new operations; the writer still takes what is queued, then stops.
     func close() {
         condition.lock()

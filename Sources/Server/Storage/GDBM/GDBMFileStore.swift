@@ -326,23 +326,10 @@ final class GDBMFileStore: FileStore {
     // MARK: - The writer
 
     private func startWriter() {
-        let queue = self.queue
         let path = self.path
-        let thread = Thread { [weak self] in
-            queue.writerStarted()
-            while let writes = queue.next() {
-                // Strong only for one batch, so dropping the last outside reference still
-                // ends the store (its deinit closes the queue and this loop ends).
-                if let store = self {
-                    store.write(writes)
-                } else {
-                    writes.forEach { $0.fail(.closed(path)) }
-                }
-            }
-            queue.writerStopped()
-        }
-        thread.name = "file-writer"
-        thread.start()
+        queue.startWriter(
+            named: "file-writer", for: self, write: { store, writes in store.write(writes) },
+            orphaned: { writes in writes.forEach { $0.fail(.closed(path)) } })
     }
 
     /// Applies `writes` as one batch and syncs it under the lock, then answers every write

@@ -304,23 +304,10 @@ final class GDBMInboxStore: InboxStore {
     // MARK: - The writer
 
     private func startWriter() {
-        let queue = self.queue
         let path = self.path
-        let thread = Thread { [weak self] in
-            queue.writerStarted()
-            while let batch = queue.next() {
-                // Strong only for one batch, so dropping the last outside reference still
-                // ends the store (its deinit closes the queue and this loop ends).
-                if let store = self {
-                    store.write(batch)
-                } else {
-                    batch.forEach { $0.fail(.closed(path)) }
-                }
-            }
-            queue.writerStopped()
-        }
-        thread.name = "inbox-writer"
-        thread.start()
+        queue.startWriter(
+            named: "inbox-writer", for: self, write: { store, batch in store.write(batch) },
+            orphaned: { batch in batch.forEach { $0.fail(.closed(path)) } })
     }
 
     /// Applies `batch` and syncs it under the lock, then answers every operation.
