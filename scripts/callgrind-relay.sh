@@ -8,7 +8,8 @@
 # relayed message with its send, receipt, ack and delivered receipt, set-up and shutdown
 # cancelled out. With --profile it also prints the functions that cost the most.
 #
-# Usage: scripts/callgrind-relay.sh [--small N] [--large N] [--size BYTES] [--profile]
+# Usage: scripts/callgrind-relay.sh [--small N] [--large N] [--size BYTES] [--profile] [--keep DIR]
+# --keep copies both callgrind output files to DIR, for callgrind_annotate or self-cost.py.
 # Needs valgrind, python3 and a release build (`swift build -c release --product chat-server`).
 set -euo pipefail
 
@@ -19,13 +20,15 @@ small=1000
 large=3000
 size=64
 profile=0
+keep=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --small) small="$2"; shift 2 ;;
         --large) large="$2"; shift 2 ;;
         --size) size="$2"; shift 2 ;;
         --profile) profile=1; shift ;;
-        *) echo "usage: $0 [--small N] [--large N] [--size BYTES] [--profile]" >&2; exit 2 ;;
+        --keep) keep="$2"; shift 2 ;;
+        *) echo "usage: $0 [--small N] [--large N] [--size BYTES] [--profile] [--keep DIR]" >&2; exit 2 ;;
     esac
 done
 
@@ -68,6 +71,10 @@ run() {
 first="$(run "$small")"
 second="$(run "$large")"
 per_message=$(( (second - first) / (large - small) ))
+if [[ -n "$keep" ]]; then
+    mkdir -p "$keep"
+    cp "$work/callgrind.$small" "$work/callgrind.$large" "$keep/"
+fi
 echo "instructions per relayed message: $per_message ($size-byte bodies; totals $first for $small, $second for $large)"
 if [[ "$profile" == 1 ]]; then
     python3 scripts/valgrind/self-cost.py "$work/callgrind.$large" --minus "$work/callgrind.$small" \

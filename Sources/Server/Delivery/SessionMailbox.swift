@@ -34,8 +34,9 @@ final class SessionMailbox: PresentSession {
         /// Ids of messages refused while stalled, per sender, for the "N new messages"
         /// notice (a set: a stored message is offered again once its store finishes).
         var refusedWhileStalled: [String: Set<String>] = [:]
-        /// Frames offered from other threads, waiting for the channel's event loop.
-        var queued: [ServerFrame] = []
+        /// Frames offered from other threads, encoded as lines, waiting for the channel's
+        /// event loop; nil when there are none.
+        var queued: ByteBuffer?
         /// A task on the channel's event loop will write `queued` and flush.
         var flushScheduled = false
     }
@@ -90,7 +91,7 @@ final class SessionMailbox: PresentSession {
                 ChatMessage(
                     id: message.id, from: message.from, body: message.body,
                     sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
-            return (true, Self.offer(frame, in: &state, onLoop: onLoop))
+            return (true, Self.offer(frame, in: &state, onLoop: onLoop, allocator: channel.allocator))
         }
         if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
@@ -103,7 +104,7 @@ final class SessionMailbox: PresentSession {
         let onLoop = channel.eventLoop.inEventLoop
         let offer = state.withLock { state -> Offer? in
             guard !state.closed else { return nil }
-            return Self.offer(frame, in: &state, onLoop: onLoop)
+            return Self.offer(frame, in: &state, onLoop: onLoop, allocator: channel.allocator)
         }
         guard let offer else { return false }
         carryOut(offer)
@@ -167,26 +168,31 @@ final class SessionMailbox: PresentSession {
 
     /// What to write now and whether to schedule the flush, decided under the lock.
     private struct Offer {
-        /// On the channel's loop: frames other threads queued earlier (usually none), then
-        /// the frame itself, to write at once. Off the loop both are empty: it was queued.
-        var earlier: [ServerFrame] = []
-        var frame: ServerFrame?
+        /// On the channel's loop: lines other threads queued earlier (usually none), then
+        /// the frame's own, to write at once. Off the loop nil: it was queued.
+        var lines: ByteBuffer?
         var scheduleFlush: Bool
     }
 
-    /// Takes `frame` under the lock, so frames leave in the order they were offered
-    /// whichever threads offer them: on the channel's loop it is written at once, after what
-    /// other threads queued before it; from elsewhere it joins the queue.
-    private static func offer(_ frame: ServerFrame, in state: inout State, onLoop: Bool) -> Offer {
-        defer { state.flushScheduled = true }
+    /// Encodes `frame` under the lock into the queued lines, so frames leave in the order
+    /// they were offered whichever threads offer them: on the channel's loop the lines are
+    /// taken to be written at once, after what other threads queued before; from elsewhere
+    /// they wait for the loop. Encoded here, once, into the one buffer that will be written:
+    /// the session handler takes it as it is.
+    private static func offer(
+        _ frame: ServerFrame, in state: inout State, onLoop: Bool, allocator: ByteBufferAllocator
+    ) -> Offer {
         let scheduleFlush = !state.flushScheduled
+        state.flushScheduled = true
+        // Taken out while appending, so the buffer stays uniquely referenced (no copy).
+        var lines = state.queued ?? allocator.buffer(capacity: 1024)
+        state.queued = nil
+        frame.encodeLine(into: &lines)
         guard onLoop else {
-            state.queued.append(frame)
+            state.queued = lines
             return Offer(scheduleFlush: scheduleFlush)
         }
-        var earlier: [ServerFrame] = []
-        if !state.queued.isEmpty { swap(&earlier, &state.queued) }
-        return Offer(earlier: earlier, frame: frame, scheduleFlush: scheduleFlush)
+        return Offer(lines: lines, scheduleFlush: scheduleFlush)
     }
 
     /// Writes what `offer` says; frames offered within one turn of the channel's event loop
@@ -195,8 +201,7 @@ final class SessionMailbox: PresentSession {
     /// opened chat's waiting messages go out before its `ok`); from another thread one task
     /// per batch, not per frame, crosses to the loop.
     private func carryOut(_ offer: Offer) {
-        for frame in offer.earlier { channel.write(frame, promise: nil) }
-        if let frame = offer.frame { channel.write(frame, promise: nil) }
+        if let lines = offer.lines { channel.write(lines, promise: nil) }
         if offer.scheduleFlush { channel.eventLoop.execute { self.flushQueued() } }
     }
 
@@ -204,10 +209,10 @@ final class SessionMailbox: PresentSession {
     private func flushQueued() {
         let queued = state.withLock { state in
             state.flushScheduled = false
-            defer { state.queued.removeAll(keepingCapacity: true) }
+            defer { state.queued = nil }
             return state.queued
         }
-        for frame in queued { channel.write(frame, promise: nil) }
+        if let queued { channel.write(queued, promise: nil) }
         channel.flush()
     }
 }
