@@ -9,7 +9,11 @@
 # cancelled out. With --profile it also prints the functions that cost the most.
 #
 # Usage: scripts/callgrind-relay.sh [--small N] [--large N] [--size BYTES] [--profile] [--keep DIR]
-# --keep copies both callgrind output files to DIR, for callgrind_annotate or self-cost.py.
+#                                   [--binary PATH]
+# --keep copies both callgrind output files to DIR, for callgrind_annotate or self-cost.py;
+# --binary measures another chat-server build (a copy kept from an earlier commit, say).
+# How the client's reads happen to batch the server's frames moves the figure by a few
+# per cent from run to run: compare medians of a few runs.
 # Needs valgrind, python3 and a release build (`swift build -c release --product chat-server`).
 set -euo pipefail
 
@@ -21,6 +25,7 @@ large=3000
 size=64
 profile=0
 keep=""
+binary=.build/release/chat-server
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --small) small="$2"; shift 2 ;;
@@ -28,21 +33,22 @@ while [[ $# -gt 0 ]]; do
         --size) size="$2"; shift 2 ;;
         --profile) profile=1; shift ;;
         --keep) keep="$2"; shift 2 ;;
-        *) echo "usage: $0 [--small N] [--large N] [--size BYTES] [--profile] [--keep DIR]" >&2; exit 2 ;;
+        --binary) binary="$2"; shift 2 ;;
+        *) echo "usage: $0 [--small N] [--large N] [--size BYTES] [--profile] [--keep DIR] [--binary PATH]" >&2; exit 2 ;;
     esac
 done
 
 for tool in valgrind callgrind_control python3 objcopy cc; do
     command -v "$tool" >/dev/null || { echo "callgrind-relay: $tool is needed" >&2; exit 1; }
 done
-[[ -x .build/release/chat-server ]] || { echo "callgrind-relay: build first: swift build -c release --product chat-server" >&2; exit 1; }
+[[ -x "$binary" ]] || { echo "callgrind-relay: build first: swift build -c release --product chat-server" >&2; exit 1; }
 [[ -e certs/ca.pem ]] || scripts/gen-certs.sh >/dev/null
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # valgrind 3.19 cannot read the release binary's DWARF 5 debug information, and dies in
 # libdispatch's sigsuspend without the shim (see the shim's comment).
-objcopy --strip-debug .build/release/chat-server "$work/chat-server"
+objcopy --strip-debug "$binary" "$work/chat-server"
 cc -shared -fPIC -O2 -o "$work/sigsuspend-shim.so" scripts/valgrind/sigsuspend-shim.c
 
 # Prints the instruction total of one run of `messages` messages.

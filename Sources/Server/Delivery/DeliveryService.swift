@@ -343,7 +343,25 @@ final class DeliveryService: SessionDelivery {
     func acknowledge(upTo seq: Int, mailbox: SessionMailbox) {
         let entries = mailbox.acknowledge(upTo: seq)
         guard !entries.isEmpty else { return }
-        let stored = entries.filter(\.fromInbox).map(\.message)
+        // Most often one sender (the partner) and one frame. A live message goes to the
+        // session that sent it unless that has ended since; else, as for stored ones, to
+        // the sender's current session, if any (the registry knows).
+        var bySession: [(session: SessionMailbox?, sender: String, ids: [String])] = []
+        var stored: [StoredMessage] = []
+        // By index: each element read in place, not copied whole (its strings retained).
+        for index in entries.indices {
+            if entries[index].fromInbox { stored.append(entries[index].message) }
+            let session = entries[index].sender
+            let from = entries[index].message.from
+            if let group = bySession.firstIndex(where: { $0.session === session && $0.sender == from }) {
+                bySession[group].ids.append(entries[index].message.id)
+            } else {
+                var ids: [String] = []
+                ids.reserveCapacity(entries.count)
+                ids.append(entries[index].message.id)
+                bySession.append((session, from, ids))
+            }
+        }
         if !stored.isEmpty {
             // Started at once (see `startedNow`), so the removals are queued before this
             // returns, and so before a shutdown closes the store; not synced on their own
@@ -359,18 +377,6 @@ final class DeliveryService: SessionDelivery {
                         logger.warning("acknowledged message not removed: \(error)")
                     }
                 }
-            }
-        }
-        // Most often one sender (the partner) and one frame. A live message goes to the
-        // session that sent it unless that has ended since; else, as for stored ones, to
-        // the sender's current session, if any (the registry knows).
-        var bySession: [(session: SessionMailbox?, sender: String, ids: [String])] = []
-        for entry in entries {
-            let session = entry.sender
-            if let index = bySession.firstIndex(where: { $0.session === session && $0.sender == entry.message.from }) {
-                bySession[index].ids.append(entry.message.id)
-            } else {
-                bySession.append((session, entry.message.from, [entry.message.id]))
             }
         }
         for group in bySession {
