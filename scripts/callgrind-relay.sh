@@ -62,8 +62,10 @@ run() {
     local pid=$!
     local port=""
     for _ in $(seq 600); do
-        port="$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/server.log" | head -1)"
-        [[ -n "$port" ]] && break
+        # Only a finished line: one read mid-write would give the port's first digits.
+        port="$(grep -a 'listening on' "$work/server.log" | head -1 | sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p')"
+        [[ -n "$port" && "$(tail -c 1 "$work/server.log" | od -An -c | tr -d ' ')" == '\n' ]] && break
+        port=""
         kill -0 "$pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
         sleep 0.1
     done

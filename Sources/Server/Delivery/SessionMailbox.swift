@@ -46,6 +46,8 @@ final class SessionMailbox: PresentSession {
     /// How much may be written live and not yet acknowledged (see the type's documentation).
     let liveWindow: InboxLimits
     private let channel: Channel
+    /// The channel's own allocator, taken once: reading it from another thread takes a lock.
+    private let allocator: ByteBufferAllocator
     private let state = Locked(State())
 
     /// The session's event loop (where its channel's work runs).
@@ -56,6 +58,7 @@ final class SessionMailbox: PresentSession {
         self.sessionID = sessionID
         self.liveWindow = liveWindow
         self.channel = channel
+        self.allocator = channel.allocator
     }
 
     /// Writes `message` to the client unless the session has closed or stalled, or, for a
@@ -91,7 +94,7 @@ final class SessionMailbox: PresentSession {
                 ChatMessage(
                     id: message.id, from: message.from, body: message.body,
                     sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
-            return (true, Self.offer(frame, in: &state, onLoop: onLoop, allocator: channel.allocator))
+            return (true, Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator))
         }
         if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
@@ -104,7 +107,7 @@ final class SessionMailbox: PresentSession {
         let onLoop = channel.eventLoop.inEventLoop
         let offer = state.withLock { state -> Offer? in
             guard !state.closed else { return nil }
-            return Self.offer(frame, in: &state, onLoop: onLoop, allocator: channel.allocator)
+            return Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator)
         }
         guard let offer else { return false }
         carryOut(offer)

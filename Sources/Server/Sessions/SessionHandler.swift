@@ -31,6 +31,9 @@ final class SessionHandler: ChannelDuplexHandler {
     private let maximumFrameLength: Int
     /// Lines written since the last flush.
     private var output = GatheredLines()
+    /// The channel's allocator, taken once (the channel's getter costs a lock off its loop
+    /// and a few calls on it).
+    private var allocator = ByteBufferAllocator()
     private var machine: SessionStateMachine
     private let services: SessionServices
     private let sessionID: UInt64
@@ -80,6 +83,7 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         armLoginTimer(context: context)
     }
@@ -471,7 +475,7 @@ final class SessionHandler: ChannelDuplexHandler {
     /// Encodes `frame` as a line into the lines for the next flush.
     private func append(_ frame: ServerFrame, context: ChannelHandlerContext) {
         // Room for a few frames: the buffer lives only until the flush.
-        output.appendLines(allocator: context.channel.allocator, capacity: 1024) {
+        output.appendLines(allocator: allocator, capacity: 1024) {
             frame.encodeLine(into: &$0)
         }
     }

@@ -224,24 +224,39 @@ struct FrameWriter: FrameBuilder {
         return digits
     }
 
-    /// `value` in decimal: the digits come out last first, so they are made in a scratch space
-    /// on the stack and copied once, which spares counting them beforehand.
+    /// "00" to "99", for writing two digits at a time.
+    private static var digitPairs: StaticString {
+        """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    }
+
+    /// `value` in decimal, written from its last digit back into the room its length
+    /// (counted first, as the sizer did) takes: no scratch space, two digits a step.
     private mutating func integer(_ value: Int) {
+        let length = Self.integerBytes(value)
+        precondition(length <= space.count - count, "FrameWriter overflow: FrameSizer undercounted")
+        let start = space.baseAddress! + count
+        if value < 0 { start.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        var end = start + length
         var magnitude = value.magnitude
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: a sign and 19 digits fit
-        withUnsafeMutableBytes(of: &scratch) { scratch in
-            var start = scratch.count
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                start -= 1
-                scratch[start] = UInt8(ascii: "-")
-            }
-            bytes(UnsafeRawBufferPointer(rebasing: scratch[start...]))
+        let pairs = UnsafeRawPointer(Self.digitPairs.utf8Start)
+        while magnitude >= 100 {
+            let pair = Int(magnitude % 100)
+            magnitude /= 100
+            end -= 2
+            end.copyMemory(from: pairs + 2 * pair, byteCount: 2)
         }
+        if magnitude >= 10 {
+            end -= 2
+            end.copyMemory(from: pairs + 2 * Int(magnitude), byteCount: 2)
+        } else {
+            end -= 1
+            end.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude), as: UInt8.self)
+        }
+        count += length
     }
 
     // MARK: - Strings
