@@ -66,7 +66,7 @@ final class DeliveryService: SessionDelivery {
     /// inbox) or an error frame (`not_chatting`, `invalid_message`, `identity_changed`,
     /// `inbox_full`, `not_stored`).
     func send(from outbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
-        let (route, reported) = outbox.sendingRoute
+        let (route, reported, verifiedAt) = outbox.sendingRoute
         guard let recipient = route.choice else {
             return .now(.error(ProtocolError(.notChatting, id: requestID)))
         }
@@ -76,14 +76,18 @@ final class DeliveryService: SessionDelivery {
         // Encrypted for a key the partner no longer holds (they reinstalled): they could not
         // read it. From the directory's copy, not the disk: `chat` put the key there. A copy
         // that has forgotten it (a publish failed) refuses too, and the next `chat` reloads it.
+        // Looked up once, then again only after the copy has changed (its change count moved).
+        let keyChanges = keys.changeCount
         guard let reported, reported.partner == recipient,
-            keys.cachedIdentity(of: recipient) == KeyDirectory.KnownIdentity(key: reported.key)
+            verifiedAt == keyChanges
+                || keys.cachedIdentity(of: recipient) == KeyDirectory.KnownIdentity(key: reported.key)
         else {
             return .now(
                 .error(
                     ProtocolError(
                         .identityChanged, message: "\(recipient)'s identity key changed; open the chat again", id: requestID)))
         }
+        if verifiedAt != keyChanges { outbox.identityVerified(reported, at: keyChanges) }
         // Any text goes: newlines make multi-line messages, and what could rewrite a screen
         // (escape sequences, bidirectional overrides) is the displaying client's to neutralise,
         // as it will have to be once bodies are end-to-end encrypted.

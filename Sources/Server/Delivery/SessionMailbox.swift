@@ -28,6 +28,9 @@ final class SessionMailbox: PresentSession {
         /// The partner's identity key as the last `chat` reported it, which `send` holds the
         /// partner's current key to.
         var reportedIdentity: ReportedIdentity?
+        /// The `KeyDirectory.changeCount` at which `reportedIdentity` was last found to be
+        /// the partner's current key; nil until `send` has checked it.
+        var identityVerifiedAt: UInt64?
         var unacknowledged = UnacknowledgedMessages()
         /// Over the high mark: refusing messages until the client catches up.
         var stalled = false
@@ -123,15 +126,26 @@ final class SessionMailbox: PresentSession {
         state.withLock { $0.route = route }
     }
 
-    /// The route and the identity key `chat` reported for the partner chosen, read together:
-    /// what `send` decides on.
-    var sendingRoute: (route: Route<SessionMailbox>, reportedIdentity: ReportedIdentity?) {
-        state.withLock { ($0.route, $0.reportedIdentity) }
+    /// The route, the identity key `chat` reported for the partner chosen, and when that
+    /// key was last found current, read together: what `send` decides on.
+    var sendingRoute: (route: Route<SessionMailbox>, reportedIdentity: ReportedIdentity?, verifiedAt: UInt64?) {
+        state.withLock { ($0.route, $0.reportedIdentity, $0.identityVerifiedAt) }
     }
 
     /// `chat` is about to report `key` as `partner`'s identity key (nil: they have none).
     func reportIdentity(_ key: [UInt8]?, of partner: String) {
-        state.withLock { $0.reportedIdentity = ReportedIdentity(partner: partner, key: key) }
+        state.withLock {
+            $0.reportedIdentity = ReportedIdentity(partner: partner, key: key)
+            $0.identityVerifiedAt = nil
+        }
+    }
+
+    /// `send` found `identity` (still the one reported) current at the key directory's
+    /// `changeCount` `changes`.
+    func identityVerified(_ identity: ReportedIdentity, at changes: UInt64) {
+        state.withLock {
+            if $0.reportedIdentity == identity { $0.identityVerifiedAt = changes }
+        }
     }
 
     /// The client caught up (its channel is writable again): accept messages again.

@@ -1,4 +1,5 @@
 import Shared
+import Synchronization
 
 /// Users' published keys as the rest of the server sees them: the `KeyStore`, behind an
 /// in-memory copy of every identity key looked up or published through here.
@@ -33,6 +34,10 @@ final class KeyDirectory: Sendable {
     /// The store behind the copy.
     let store: any KeyStore
     private let copy = Locked(Copy())
+    /// Bumped (under the copy's lock) whenever a copied identity changes or is dropped: a
+    /// check that found a key unchanged at one count holds until the count moves, so `send`
+    /// need not look the key up again for every message (see `changeCount`).
+    private let changes = Atomic<UInt64>(0)
     /// Publishes and deletions for one user, one at a time, so the copy ends as the store
     /// does even when two sessions of the user publish at once.
     private let writes = KeyedSerialGate()
@@ -52,6 +57,14 @@ final class KeyDirectory: Sendable {
     /// when it was never looked up.
     func cachedIdentity(of username: String) -> KnownIdentity? {
         copy.withLock { $0.identities[username] }
+    }
+
+    /// How many times a copied identity has changed or been dropped. Read it before
+    /// `cachedIdentity(of:)`: while it stays the same, that answer stays true. (A load of a
+    /// user not copied yet does not count: it changes no answer anyone relied on, since an
+    /// identity not in the copy never matches.)
+    var changeCount: UInt64 {
+        changes.load(ordering: .acquiring)
     }
 
     /// `username`'s identity key (nil when they have published none): from the copy, or
@@ -87,7 +100,10 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let count = try await store.publish(keys, username: username)
-                copy.withLock { $0.identities[username] = KnownIdentity(key: keys.identityKey) }
+                copy.withLock { copy in
+                    copy.identities[username] = KnownIdentity(key: keys.identityKey)
+                    changes.add(1, ordering: .releasing)
+                }
                 announce(username, .key(keys.identityKey))
                 return count
             } catch let error as KeyStoreError {
@@ -110,7 +126,10 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let deleted = try await store.deleteKeys(username: username)
-                copy.withLock { $0.identities[username] = KnownIdentity(key: nil) }
+                copy.withLock { copy in
+                    copy.identities[username] = KnownIdentity(key: nil)
+                    changes.add(1, ordering: .releasing)
+                }
                 announce(username, .none)
                 return deleted
             } catch {
@@ -145,6 +164,7 @@ final class KeyDirectory: Sendable {
             guard copy.identities[username] != known else { return }
             copy.identities[username] = nil
             copy.generation &+= 1
+            changes.add(1, ordering: .releasing)
         }
     }
 
@@ -152,6 +172,7 @@ final class KeyDirectory: Sendable {
         copy.withLock { copy in
             copy.identities[username] = nil
             copy.generation &+= 1
+            changes.add(1, ordering: .releasing)
         }
     }
 
@@ -160,6 +181,7 @@ final class KeyDirectory: Sendable {
         copy.withLock { copy in
             copy.identities.removeAll()
             copy.generation &+= 1
+            changes.add(1, ordering: .releasing)
         }
     }
 }
