@@ -201,8 +201,9 @@ final class SessionMailbox: PresentSession {
     ) -> Offer {
         let scheduleFlush = !state.flushScheduled
         state.flushScheduled = true
-        // Taken out while appending, so the buffer stays uniquely referenced (no copy).
-        var lines = state.queued ?? allocator.buffer(capacity: 1024)
+        // Taken out while appending, so the buffer stays uniquely referenced (no copy). Room
+        // for a burst (a few dozen frames) without regrowing: it lives only until the flush.
+        var lines = state.queued ?? allocator.buffer(capacity: 4096)
         state.queued = nil
         frame.encodeLine(into: &lines)
         guard onLoop else {

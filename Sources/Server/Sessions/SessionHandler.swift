@@ -242,7 +242,7 @@ final class SessionHandler: ChannelDuplexHandler {
 
     // MARK: - Carrying out actions
 
-    private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext) {
+    private func perform(_ action: consuming SessionStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
         case .none:
             break
