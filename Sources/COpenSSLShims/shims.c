@@ -26,8 +26,12 @@ int COpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
     return (int)SSL_CTX_set1_groups_list(ctx, list);
 }
 
-size_t COpenSSLShims_BIO_pending(BIO *bio) {
-    return BIO_pending(bio);
+void COpenSSLShims_BIO_set_retry_read(BIO *bio) {
+    BIO_set_retry_read(bio);
+}
+
+void COpenSSLShims_BIO_clear_retry_flags(BIO *bio) {
+    BIO_clear_retry_flags(bio);
 }
 
 void COpenSSLShims_SSL_CTX_set_hardening_options(SSL_CTX *ctx) {

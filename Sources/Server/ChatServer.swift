@@ -354,13 +354,13 @@ final class ChatServer: Sendable {
             TLSHandler(
                 context: tlsContext, handshakeTimeout: configuration.handshakeTimeout,
                 shutdownTimeout: configuration.closeNotifyTimeout))
-        // Above TLS, below the line decoder: any bytes from the client count as activity,
-        // a bare newline (the protocol's keep-alive) included.
+        // Above TLS, below the session's line splitting: any bytes from the client count as
+        // activity, a bare newline (the protocol's keep-alive) included.
         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
-        try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-        try sync.addHandler(ClientFrameDecoder())
-        try sync.addHandler(ServerFrameEncoder())
-        try sync.addHandler(SessionHandler(services: services, sessionID: id, logger: connectionLogger))
+        try sync.addHandler(
+            SessionHandler(
+                services: services, sessionID: id, logger: connectionLogger,
+                maximumFrameLength: configuration.maximumFrameLength))
         try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
     }
 }

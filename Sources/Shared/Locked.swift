@@ -12,10 +12,14 @@ import Glibc
 public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     // @unchecked: `value` is only touched between lock and unlock.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    /// Behind a pointer rather than a stored `var`: an `inout` access to a class's stored
+    /// property is checked for exclusivity at run time (a thread-local access set), which the
+    /// mutex makes redundant, on every call of the relay's hot path.
+    private let value: UnsafeMutablePointer<Value>
 
     public init(_ value: consuming Value) {
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
         // On the heap: a pthread mutex must not move, and a Swift stored property may.
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -24,6 +28,8 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     /// Runs `body` with the value, holding the lock.
@@ -32,6 +38,6 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     ) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 }

@@ -203,6 +203,39 @@ struct KeyServiceTests {
         #expect(directory.cachedIdentity(of: "bob") == KeyDirectory.KnownIdentity(key: keys.identityKey))
     }
 
+    @Test("the change count moves with every change of a copied identity and with nothing else")
+    func changeCount() async throws {
+        let store = UncertainStore()
+        let directory = KeyDirectory(store: store)
+        var count = directory.changeCount
+        /// True when the count moved since the last call.
+        func moved() -> Bool {
+            defer { count = directory.changeCount }
+            return directory.changeCount != count
+        }
+        _ = try await directory.identityKey(for: "alice")
+        #expect(!moved(), "a first lookup changes no answer: an identity not copied never matched")
+        let first = TestKeys.keys(identity: 1)
+        _ = try await directory.publish(first, username: "alice")
+        #expect(moved(), "a publish")
+        _ = try await directory.identityKey(for: "alice")
+        #expect(!moved(), "a lookup of a copied identity")
+        directory.changedElsewhere("alice", identity: .key(first.identityKey))
+        #expect(!moved(), "another node's top-up under the same identity")
+        directory.changedElsewhere("alice", identity: .key(TestKeys.keys(identity: 2).identityKey))
+        #expect(moved(), "another node's new identity")
+        _ = try await directory.identityKey(for: "alice")
+        directory.changedElsewhere("alice", identity: .unknown)
+        #expect(moved(), "another node's unknown outcome")
+        directory.forgetAll()
+        #expect(moved(), "forgetting everything")
+        #expect(try await directory.deleteKeys(username: "alice"))
+        #expect(moved(), "a deletion")
+        store.failAfterPublishing.withLock { $0 = true }
+        await #expect(throws: StorageError.self) { try await directory.publish(first, username: "alice") }
+        #expect(moved(), "a publish whose outcome is unknown")
+    }
+
     @Test("calls under one key run one at a time, in order; another key does not wait for them")
     func serialGate() async throws {
         let gate = KeyedSerialGate()

@@ -16,7 +16,9 @@ struct MessageIDTests {
         }
         #expect(first.prefix(16) == second.prefix(16), "one prefix per process")
         let counters = [first, second].map { UInt64($0.suffix(16), radix: 16) }
-        #expect(counters[0].map { $0 + 1 } == counters[1], "the counter counts")
+        // Up, not necessarily by one: other tests (the one below, running alongside) take
+        // ids from the same counter meanwhile.
+        #expect(counters[0]! < counters[1]!, "the counter counts up")
     }
 
     @Test("100,000 ids from four threads at once have no duplicate")

@@ -131,7 +131,7 @@ struct SessionMailboxTests {
 
     @Test("delivered messages stay pending until acknowledged; close hands back the rest, in order")
     func pendingUntilAcknowledged() throws {
-        let channel = EmbeddedChannel(handler: FramePerBuffer())
+        let channel = EmbeddedChannel(handler: LinePerBuffer())
         let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         #expect(outbox.deliver(message("1"), fromInbox: false))
         #expect(outbox.deliver(message("2"), fromInbox: true))
@@ -154,7 +154,7 @@ struct SessionMailboxTests {
 
     @Test("live messages past the live window are refused (the sender stores them); acks and inbox messages do not count")
     func liveWindow() throws {
-        let channel = EmbeddedChannel(handler: FramePerBuffer())
+        let channel = EmbeddedChannel(handler: LinePerBuffer())
         let outbox = SessionMailbox(
             username: "bob", sessionID: 1, liveWindow: InboxLimits(maximumMessages: 2), channel: channel)
         #expect(outbox.deliver(message("1"), fromInbox: false))
@@ -170,7 +170,7 @@ struct SessionMailboxTests {
     @Test("frames offered on the channel's loop in one turn are written at once and share one flush")
     func framesOnTheLoopShareOneFlush() throws {
         let counter = FlushCounter()
-        let channel = EmbeddedChannel(handlers: [counter, FramePerBuffer()])
+        let channel = EmbeddedChannel(handlers: [counter, LinePerBuffer()])
         let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         for id in ["1", "2", "3"] {
             #expect(outbox.deliver(message(id), fromInbox: false))
@@ -194,7 +194,7 @@ struct SessionMailboxTests {
     @Test("frames offered from other threads cross to the loop in one task, in order, with one flush")
     func framesFromOtherThreadsShareOneFlush() async throws {
         let counter = FlushCounter()
-        let channel = await NIOAsyncTestingChannel(handlers: [counter, FramePerBuffer()])
+        let channel = await NIOAsyncTestingChannel(handlers: [counter, LinePerBuffer()])
         let outbox = SessionMailbox(username: "bob", sessionID: 1, liveWindow: InboxLimits(), channel: channel)
         // Hold the loop, so every frame below is offered before it can run anything.
         let loopHeld = ConditionLock(value: 0)

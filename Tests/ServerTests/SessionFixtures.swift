@@ -17,14 +17,26 @@ struct TestServices {
     }
 }
 
-/// Encodes each outbound `ServerFrame` into a buffer of its own, without a newline, so a
-/// test reads one frame per outbound buffer (the server's `FrameEncoder` gathers frames
-/// into lines until a flush instead).
-final class FramePerBuffer: ChannelOutboundHandler, Sendable {
-    typealias OutboundIn = ServerFrame
+/// Splits each outbound buffer into one buffer per line, without its newline, so a test
+/// reads one frame per outbound buffer (the session handler and the mailbox gather the
+/// lines of a flush into one buffer instead).
+final class LinePerBuffer: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(wrapOutboundOut(unwrapOutboundIn(data).encode(allocator: context.channel.allocator)), promise: promise)
+        var buffer = unwrapOutboundIn(data)
+        var lines: [ByteBuffer] = []
+        while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(buffer.readSlice(length: newline - buffer.readerIndex)!)
+            buffer.moveReaderIndex(forwardBy: 1)
+        }
+        if buffer.readableBytes > 0 { lines.append(buffer) }
+        guard let last = lines.popLast() else {
+            context.write(wrapOutboundOut(buffer), promise: promise)
+            return
+        }
+        for line in lines { context.write(wrapOutboundOut(line), promise: nil) }
+        context.write(wrapOutboundOut(last), promise: promise)
     }
 }

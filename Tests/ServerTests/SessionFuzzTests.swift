@@ -109,14 +109,11 @@ struct SessionFuzzTests {
             // would otherwise refuse every later session's valid login.
             try await SessionHandlerTests.withServices { services in
                 let channel = try await NIOAsyncTestingChannel { channel in
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maxFrameLength: 4096)))
-                    try channel.pipeline.syncOperations.addHandler(FramePerBuffer())
-                    try channel.pipeline.syncOperations.addHandler(ClientFrameDecoder())
+                    try channel.pipeline.syncOperations.addHandler(LinePerBuffer())
                     try channel.pipeline.syncOperations.addHandler(
                         SessionHandler(
                             services: services.sessionServices, sessionID: UInt64(sequence),
-                            logger: SessionHandlerTests.logger))
+                            logger: SessionHandlerTests.logger, maximumFrameLength: 4096))
                 }
                 try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).get()
                 var lines = [Array(#"{"agent":"fuzz/1","type":"hello","version":2}"#.utf8)]

@@ -7,7 +7,7 @@ import Testing
 @testable import Server
 
 /// `SessionHandler` on an `EmbeddedChannel` with in-memory services that answer when the
-/// test says so: typed frames in, typed frames out, no threads, no timing. Each test ends
+/// test says so: frames in and out as lines, no threads, no timing. Each test ends
 /// with `finish().isClean`: nothing left unread, nothing written that was not expected.
 @Suite("SessionHandler, embedded")
 struct SessionHandlerEmbeddedTests {
@@ -204,8 +204,9 @@ struct SessionHandlerEmbeddedTests {
     init(limits: SessionLimits = SessionLimits()) throws {
         let services = SessionServices(accounts: accounts, delivery: delivery, keys: keys, files: files, limits: limits)
         let handler = SessionHandler(
-            services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        channel = EmbeddedChannel(handler: handler)
+            services: services, sessionID: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            maximumFrameLength: 1024)
+        channel = EmbeddedChannel(handlers: [LinePerBuffer(), handler])
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4000)).wait()
     }
 
@@ -213,14 +214,16 @@ struct SessionHandlerEmbeddedTests {
 
     func receive(_ frames: ClientFrame...) throws {
         for frame in frames {
-            try channel.writeInbound(Result<ClientFrame, ProtocolError>.success(frame))
+            var line = frame.encode(allocator: channel.allocator)
+            line.writeString("\n")
+            try channel.writeInbound(line)
         }
     }
 
     /// Everything the session has written so far.
     func written() throws -> [ServerFrame] {
         var frames: [ServerFrame] = []
-        while let frame = try channel.readOutbound(as: ServerFrame.self) { frames.append(frame) }
+        while let line = try channel.readOutbound(as: ByteBuffer.self) { frames.append(try ServerFrame.decode(line).get()) }
         return frames
     }
 
@@ -356,7 +359,7 @@ struct SessionHandlerEmbeddedTests {
     @Test("an oversize line is answered frame_too_large and the connection closes")
     func oversize() throws {
         try receive(.hello(version: ProtocolVersion.current, agent: "test"))
-        channel.pipeline.fireErrorCaught(ProtocolError.frameTooLarge(limit: 1024))
+        try channel.writeInbound(ByteBuffer(string: String(repeating: "x", count: 1025) + "\n"))
         #expect(try written() == [Self.serverHello, .error(.frameTooLarge(limit: 1024))])
         #expect(!channel.isActive)
         #expect(try channel.finish(acceptAlreadyClosed: true).isClean)

@@ -150,7 +150,7 @@ struct TLSInMemoryTests {
         let client = try TLSContext.client(caFile: certificates.caFile).makeConnection(serverName: "localhost")
         let allocator = ByteBufferAllocator()
         func move(from: TLSConnection, to: TLSConnection) {
-            if let bytes = from.drainDataForNetwork(allocator: allocator) { to.consumeDataFromNetwork(bytes) }
+            if let bytes = from.drainDataForNetwork() { to.consumeDataFromNetwork(bytes) }
         }
         var clientDone = false
         var serverDone = false

@@ -13,7 +13,8 @@ int COpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long COpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int COpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 int COpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
-size_t COpenSSLShims_BIO_pending(BIO *bio);
+void COpenSSLShims_BIO_set_retry_read(BIO *bio);
+void COpenSSLShims_BIO_clear_retry_flags(BIO *bio);
 
 /// Sets the options every context in this package uses: no TLS compression (CRIME),
 /// no renegotiation, server cipher preference, and a fresh ECDHE key per handshake.

@@ -66,7 +66,7 @@ final class DeliveryService: SessionDelivery {
     /// inbox) or an error frame (`not_chatting`, `invalid_message`, `identity_changed`,
     /// `inbox_full`, `not_stored`).
     func send(from outbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
-        let (route, reported) = outbox.sendingRoute
+        let (route, reported, verifiedAt) = outbox.sendingRoute
         guard let recipient = route.choice else {
             return .now(.error(ProtocolError(.notChatting, id: requestID)))
         }
@@ -76,14 +76,18 @@ final class DeliveryService: SessionDelivery {
         // Encrypted for a key the partner no longer holds (they reinstalled): they could not
         // read it. From the directory's copy, not the disk: `chat` put the key there. A copy
         // that has forgotten it (a publish failed) refuses too, and the next `chat` reloads it.
+        // Looked up once, then again only after the copy has changed (its change count moved).
+        let keyChanges = keys.changeCount
         guard let reported, reported.partner == recipient,
-            keys.cachedIdentity(of: recipient) == KeyDirectory.KnownIdentity(key: reported.key)
+            verifiedAt == keyChanges
+                || keys.cachedIdentity(of: recipient) == KeyDirectory.KnownIdentity(key: reported.key)
         else {
             return .now(
                 .error(
                     ProtocolError(
                         .identityChanged, message: "\(recipient)'s identity key changed; open the chat again", id: requestID)))
         }
+        if verifiedAt != keyChanges { outbox.identityVerified(reported, at: keyChanges) }
         // Any text goes: newlines make multi-line messages, and what could rewrite a screen
         // (escape sequences, bidirectional overrides) is the displaying client's to neutralise,
         // as it will have to be once bodies are end-to-end encrypted.
@@ -343,7 +347,25 @@ final class DeliveryService: SessionDelivery {
     func acknowledge(upTo seq: Int, mailbox: SessionMailbox) {
         let entries = mailbox.acknowledge(upTo: seq)
         guard !entries.isEmpty else { return }
-        let stored = entries.filter(\.fromInbox).map(\.message)
+        // Most often one sender (the partner) and one frame. A live message goes to the
+        // session that sent it unless that has ended since; else, as for stored ones, to
+        // the sender's current session, if any (the registry knows).
+        var bySession: [(session: SessionMailbox?, sender: String, ids: [String])] = []
+        var stored: [StoredMessage] = []
+        // By index: each element read in place, not copied whole (its strings retained).
+        for index in entries.indices {
+            if entries[index].fromInbox { stored.append(entries[index].message) }
+            let session = entries[index].sender
+            let from = entries[index].message.from
+            if let group = bySession.firstIndex(where: { $0.session === session && $0.sender == from }) {
+                bySession[group].ids.append(entries[index].message.id)
+            } else {
+                var ids: [String] = []
+                ids.reserveCapacity(entries.count)
+                ids.append(entries[index].message.id)
+                bySession.append((session, from, ids))
+            }
+        }
         if !stored.isEmpty {
             // Started at once (see `startedNow`), so the removals are queued before this
             // returns, and so before a shutdown closes the store; not synced on their own
@@ -359,18 +381,6 @@ final class DeliveryService: SessionDelivery {
                         logger.warning("acknowledged message not removed: \(error)")
                     }
                 }
-            }
-        }
-        // Most often one sender (the partner) and one frame. A live message goes to the
-        // session that sent it unless that has ended since; else, as for stored ones, to
-        // the sender's current session, if any (the registry knows).
-        var bySession: [(session: SessionMailbox?, sender: String, ids: [String])] = []
-        for entry in entries {
-            let session = entry.sender
-            if let index = bySession.firstIndex(where: { $0.session === session && $0.sender == entry.message.from }) {
-                bySession[index].ids.append(entry.message.id)
-            } else {
-                bySession.append((session, entry.message.from, [entry.message.id]))
             }
         }
         for group in bySession {

@@ -28,14 +28,18 @@ final class SessionMailbox: PresentSession {
         /// The partner's identity key as the last `chat` reported it, which `send` holds the
         /// partner's current key to.
         var reportedIdentity: ReportedIdentity?
+        /// The `KeyDirectory.changeCount` at which `reportedIdentity` was last found to be
+        /// the partner's current key; nil until `send` has checked it.
+        var identityVerifiedAt: UInt64?
         var unacknowledged = UnacknowledgedMessages()
         /// Over the high mark: refusing messages until the client catches up.
         var stalled = false
         /// Ids of messages refused while stalled, per sender, for the "N new messages"
         /// notice (a set: a stored message is offered again once its store finishes).
         var refusedWhileStalled: [String: Set<String>] = [:]
-        /// Frames offered from other threads, waiting for the channel's event loop.
-        var queued: [ServerFrame] = []
+        /// Frames offered from other threads, encoded as lines, waiting for the channel's
+        /// event loop; nil when there are none.
+        var queued: ByteBuffer?
         /// A task on the channel's event loop will write `queued` and flush.
         var flushScheduled = false
     }
@@ -45,6 +49,8 @@ final class SessionMailbox: PresentSession {
     /// How much may be written live and not yet acknowledged (see the type's documentation).
     let liveWindow: InboxLimits
     private let channel: Channel
+    /// The channel's own allocator, taken once: reading it from another thread takes a lock.
+    private let allocator: ByteBufferAllocator
     private let state = Locked(State())
 
     /// The session's event loop (where its channel's work runs).
@@ -55,6 +61,7 @@ final class SessionMailbox: PresentSession {
         self.sessionID = sessionID
         self.liveWindow = liveWindow
         self.channel = channel
+        self.allocator = channel.allocator
     }
 
     /// Writes `message` to the client unless the session has closed or stalled, or, for a
@@ -90,7 +97,7 @@ final class SessionMailbox: PresentSession {
                 ChatMessage(
                     id: message.id, from: message.from, body: message.body,
                     sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
-            return (true, Self.offer(frame, in: &state, onLoop: onLoop))
+            return (true, Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator))
         }
         if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
@@ -103,7 +110,7 @@ final class SessionMailbox: PresentSession {
         let onLoop = channel.eventLoop.inEventLoop
         let offer = state.withLock { state -> Offer? in
             guard !state.closed else { return nil }
-            return Self.offer(frame, in: &state, onLoop: onLoop)
+            return Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator)
         }
         guard let offer else { return false }
         carryOut(offer)
@@ -119,15 +126,26 @@ final class SessionMailbox: PresentSession {
         state.withLock { $0.route = route }
     }
 
-    /// The route and the identity key `chat` reported for the partner chosen, read together:
-    /// what `send` decides on.
-    var sendingRoute: (route: Route<SessionMailbox>, reportedIdentity: ReportedIdentity?) {
-        state.withLock { ($0.route, $0.reportedIdentity) }
+    /// The route, the identity key `chat` reported for the partner chosen, and when that
+    /// key was last found current, read together: what `send` decides on.
+    var sendingRoute: (route: Route<SessionMailbox>, reportedIdentity: ReportedIdentity?, verifiedAt: UInt64?) {
+        state.withLock { ($0.route, $0.reportedIdentity, $0.identityVerifiedAt) }
     }
 
     /// `chat` is about to report `key` as `partner`'s identity key (nil: they have none).
     func reportIdentity(_ key: [UInt8]?, of partner: String) {
-        state.withLock { $0.reportedIdentity = ReportedIdentity(partner: partner, key: key) }
+        state.withLock {
+            $0.reportedIdentity = ReportedIdentity(partner: partner, key: key)
+            $0.identityVerifiedAt = nil
+        }
+    }
+
+    /// `send` found `identity` (still the one reported) current at the key directory's
+    /// `changeCount` `changes`.
+    func identityVerified(_ identity: ReportedIdentity, at changes: UInt64) {
+        state.withLock {
+            if $0.reportedIdentity == identity { $0.identityVerifiedAt = changes }
+        }
     }
 
     /// The client caught up (its channel is writable again): accept messages again.
@@ -167,26 +185,32 @@ final class SessionMailbox: PresentSession {
 
     /// What to write now and whether to schedule the flush, decided under the lock.
     private struct Offer {
-        /// On the channel's loop: frames other threads queued earlier (usually none), then
-        /// the frame itself, to write at once. Off the loop both are empty: it was queued.
-        var earlier: [ServerFrame] = []
-        var frame: ServerFrame?
+        /// On the channel's loop: lines other threads queued earlier (usually none), then
+        /// the frame's own, to write at once. Off the loop nil: it was queued.
+        var lines: ByteBuffer?
         var scheduleFlush: Bool
     }
 
-    /// Takes `frame` under the lock, so frames leave in the order they were offered
-    /// whichever threads offer them: on the channel's loop it is written at once, after what
-    /// other threads queued before it; from elsewhere it joins the queue.
-    private static func offer(_ frame: ServerFrame, in state: inout State, onLoop: Bool) -> Offer {
-        defer { state.flushScheduled = true }
+    /// Encodes `frame` under the lock into the queued lines, so frames leave in the order
+    /// they were offered whichever threads offer them: on the channel's loop the lines are
+    /// taken to be written at once, after what other threads queued before; from elsewhere
+    /// they wait for the loop. Encoded here, once, into the one buffer that will be written:
+    /// the session handler takes it as it is.
+    private static func offer(
+        _ frame: ServerFrame, in state: inout State, onLoop: Bool, allocator: ByteBufferAllocator
+    ) -> Offer {
         let scheduleFlush = !state.flushScheduled
+        state.flushScheduled = true
+        // Taken out while appending, so the buffer stays uniquely referenced (no copy). Room
+        // for a burst (a few dozen frames) without regrowing: it lives only until the flush.
+        var lines = state.queued ?? allocator.buffer(capacity: 4096)
+        state.queued = nil
+        frame.encodeLine(into: &lines)
         guard onLoop else {
-            state.queued.append(frame)
+            state.queued = lines
             return Offer(scheduleFlush: scheduleFlush)
         }
-        var earlier: [ServerFrame] = []
-        if !state.queued.isEmpty { swap(&earlier, &state.queued) }
-        return Offer(earlier: earlier, frame: frame, scheduleFlush: scheduleFlush)
+        return Offer(lines: lines, scheduleFlush: scheduleFlush)
     }
 
     /// Writes what `offer` says; frames offered within one turn of the channel's event loop
@@ -195,8 +219,7 @@ final class SessionMailbox: PresentSession {
     /// opened chat's waiting messages go out before its `ok`); from another thread one task
     /// per batch, not per frame, crosses to the loop.
     private func carryOut(_ offer: Offer) {
-        for frame in offer.earlier { channel.write(frame, promise: nil) }
-        if let frame = offer.frame { channel.write(frame, promise: nil) }
+        if let lines = offer.lines { channel.write(lines, promise: nil) }
         if offer.scheduleFlush { channel.eventLoop.execute { self.flushQueued() } }
     }
 
@@ -204,10 +227,10 @@ final class SessionMailbox: PresentSession {
     private func flushQueued() {
         let queued = state.withLock { state in
             state.flushScheduled = false
-            defer { state.queued.removeAll(keepingCapacity: true) }
+            defer { state.queued = nil }
             return state.queued
         }
-        for frame in queued { channel.write(frame, promise: nil) }
+        if let queued { channel.write(queued, promise: nil) }
         channel.flush()
     }
 }

@@ -23,10 +23,14 @@ struct UnacknowledgedMessages: Sendable {
     /// The `seq` the next message written gets.
     private(set) var nextSeq = 1
 
-    /// Oldest first; `entries[head...]` are the pending ones (the acknowledged prefix is
-    /// dropped in one go once it is most of the array, not one by one).
-    private var entries: [Entry] = []
+    /// Oldest first; `entries[head...]` are the pending ones. An acknowledged entry is moved
+    /// out (`take()`), not copied and released later: an ack usually covers a burst, and each
+    /// copy retains the message's strings and sender. The emptied prefix is dropped in one go.
+    private var entries: [Entry?] = []
     private var head = 0
+    /// Slots kept for the next burst once everything is acknowledged; beyond that an idle
+    /// session gives the memory back.
+    private static let keptCapacity = 64
     /// Ids of the pending stored messages, so one offered again is not written twice.
     private var pendingStored: Set<String> = []
     private var acknowledged: Set<String> = []
@@ -55,9 +59,13 @@ struct UnacknowledgedMessages: Sendable {
     /// The client has shown everything up to `seq`: forget those and return them, oldest
     /// first. A `seq` already acknowledged, or not yet written, acknowledges nothing more.
     mutating func acknowledge(upTo seq: Int) -> [Entry] {
-        let start = head
-        while head < entries.count, entries[head].seq <= seq {
-            let entry = entries[head]
+        var done: [Entry] = []
+        // Seqs are consecutive: the last entry's is `nextSeq - 1`, so the oldest pending
+        // one's is known without reading (copying) the entry.
+        let firstPending = nextSeq - (entries.count - head)
+        let end = head + max(0, min(seq - firstPending + 1, entries.count - head))
+        while head < end {
+            let entry = entries[head].take()!
             head += 1
             if entry.fromInbox {
                 pendingStored.remove(entry.message.id)
@@ -66,9 +74,13 @@ struct UnacknowledgedMessages: Sendable {
                 liveUsage.messages -= 1
                 liveUsage.bytes -= entry.message.storageSize
             }
+            if done.isEmpty { done.reserveCapacity(end - head + 1) }
+            done.append(entry)
         }
-        let done = Array(entries[start..<head])
-        if head > 64, head * 2 > entries.count {
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: entries.capacity <= Self.keptCapacity)
+            head = 0
+        } else if head > Self.keptCapacity, head * 2 > entries.count {
             entries.removeFirst(head)
             head = 0
         }
@@ -77,7 +89,7 @@ struct UnacknowledgedMessages: Sendable {
 
     /// Everything still pending, oldest first; forgets it.
     mutating func removeAll() -> [Entry] {
-        let pending = Array(entries[head...])
+        let pending = entries[head...].map { $0! }
         entries.removeAll()
         head = 0
         pendingStored.removeAll()

@@ -1,4 +1,5 @@
 import Shared
+import Synchronization
 
 /// Users' published keys as the rest of the server sees them: the `KeyStore`, behind an
 /// in-memory copy of every identity key looked up or published through here.
@@ -60,6 +61,10 @@ final class KeyDirectory: Sendable {
     /// The store behind the copy.
     let store: any KeyStore
     private let copy = Locked(Copy())
+    /// `copy`'s change count, readable without its lock: a check that found a key unchanged
+    /// at one count holds until the count moves, so `send` need not look the key up again
+    /// for every message (see `changeCount`). Stored under the copy's lock by `change`.
+    private let changes = Atomic<UInt64>(0)
     /// Publishes and deletions for one user, one at a time, so the copy ends as the store
     /// does even when two sessions of the user publish at once.
     private let writes = KeyedSerialGate()
@@ -81,6 +86,22 @@ final class KeyDirectory: Sendable {
         copy.withLock { $0.identities[username] }
     }
 
+    /// Moves whenever a copied identity changes or is dropped. Read it before
+    /// `cachedIdentity(of:)`: while it stays the same, that answer stays true.
+    var changeCount: UInt64 {
+        changes.load(ordering: .acquiring)
+    }
+
+    /// Changes the copy under its lock and publishes its new change count.
+    private func change<Result>(_ body: (inout Copy) -> Result) -> Result {
+        copy.withLock { copy in
+            let before = copy.changes
+            let result = body(&copy)
+            if copy.changes != before { changes.store(copy.changes, ordering: .releasing) }
+            return result
+        }
+    }
+
     /// `username`'s identity key (nil when they have published none), read from the store
     /// into the copy.
     ///
@@ -98,8 +119,18 @@ final class KeyDirectory: Sendable {
             key = try await store.identityKey(username: username)
             let kept = copy.withLock { copy -> KnownIdentity? in
                 guard copy.changed(username, since: started) else {
-                    copy.set(KnownIdentity(key: key), for: username)
-                    return KnownIdentity(key: key)
+                    let known = KnownIdentity(key: key)
+                    if let previous = copy.identities[username] {
+                        if previous != known {
+                            copy.set(known, for: username)
+                            changes.store(copy.changes, ordering: .releasing)
+                        }
+                    } else {
+                        // A first copy changes no answer `send` relied on: an identity not
+                        // copied never matches, so the public count need not move.
+                        copy.set(known, for: username)
+                    }
+                    return known
                 }
                 // A publish that finished meanwhile has put the newer key in: that one counts.
                 return copy.identities[username]
@@ -121,7 +152,7 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let count = try await store.publish(keys, username: username)
-                copy.withLock { $0.set(KnownIdentity(key: keys.identityKey), for: username) }
+                change { $0.set(KnownIdentity(key: keys.identityKey), for: username) }
                 announce(username, .key(keys.identityKey))
                 return count
             } catch let error as KeyStoreError {
@@ -144,7 +175,7 @@ final class KeyDirectory: Sendable {
         try await writes.run(username) {
             do {
                 let deleted = try await store.deleteKeys(username: username)
-                copy.withLock { $0.set(KnownIdentity(key: nil), for: username) }
+                change { $0.set(KnownIdentity(key: nil), for: username) }
                 announce(username, .none)
                 return deleted
             } catch {
@@ -174,7 +205,7 @@ final class KeyDirectory: Sendable {
         case .none: known = KnownIdentity(key: nil)
         case .key(let key): known = KnownIdentity(key: key)
         }
-        copy.withLock { copy in
+        change { copy in
             // Not cached: a load running now may have read the old key, and must not keep it.
             guard copy.identities[username] != known else { return }
             copy.set(nil, for: username)
@@ -182,11 +213,11 @@ final class KeyDirectory: Sendable {
     }
 
     private func forget(_ username: String) {
-        copy.withLock { $0.set(nil, for: username) }
+        change { $0.set(nil, for: username) }
     }
 
     /// Drops every copied key (changes announced meanwhile may have been missed).
     func forgetAll() {
-        copy.withLock { $0.dropAll() }
+        change { $0.dropAll() }
     }
 }

@@ -2,17 +2,38 @@ import Logging
 import NIOCore
 import Shared
 
-/// One client's session above TLS and the frame codec: feeds typed frames to
-/// `SessionStateMachine` and carries out the actions it returns, through the services.
+/// One client's session above TLS: cuts the plaintext into lines, feeds the frames they
+/// hold to `SessionStateMachine` and carries out the actions it returns, through the
+/// services.
 ///
 /// The handler holds no protocol rules of its own: which frame is allowed when, the request
 /// queue, the rate limit and bad-frame counting are the machine's; accounts, presence and
-/// delivery are the services'. What is left here is I/O: timers, flushing, reading on and
-/// off, and the one log line per event.
-final class SessionHandler: ChannelInboundHandler {
-    typealias InboundIn = Result<ClientFrame, ProtocolError>
-    typealias OutboundOut = ServerFrame
+/// delivery are the services'. What is left here is I/O: lines in and out, timers,
+/// flushing, reading on and off, and the one log line per event.
+///
+/// Lines are cut and frames encoded here rather than in handlers of their own: every
+/// handler a frame passes costs a boxed `NIOAny` and a dynamic cast (a `ServerFrame` is too
+/// big to sit in one unboxed), which made a third of the server's instructions per relayed
+/// message (scripts/callgrind-relay.sh). Frames written between two flushes are encoded
+/// into one buffer, which goes down as one write (one TLS record batch below). Lines the
+/// session's `SessionMailbox` writes through the channel (messages and notices from other
+/// sessions) pass through `write` and join that buffer in order.
+final class SessionHandler: ChannelDuplexHandler {
+    /// Plaintext from the TLS handler, in any pieces.
+    typealias InboundIn = ByteBuffer
+    /// Whole lines, terminators included (from `SessionMailbox`).
+    typealias OutboundIn = ByteBuffer
+    /// Whole lines, terminators included.
+    typealias OutboundOut = ByteBuffer
 
+    /// Cuts the client's bytes into lines, holding an unfinished one until the rest comes.
+    private let lines: NIOSingleStepByteToMessageProcessor<LineFrameDecoder>
+    private let maximumFrameLength: Int
+    /// Lines written since the last flush.
+    private var output = GatheredLines()
+    /// The channel's allocator, taken once (the channel's getter costs a lock off its loop
+    /// and a few calls on it).
+    private var allocator = ByteBufferAllocator()
     private var machine: SessionStateMachine
     private let services: SessionServices
     private let sessionID: UInt64
@@ -44,7 +65,14 @@ final class SessionHandler: ChannelInboundHandler {
     /// one each. Far below what a person notices; any other frame flushes them sooner.
     static let receiptDelay: TimeAmount = .milliseconds(10)
 
-    init(services: SessionServices, sessionID: UInt64, logger: Logger) {
+    /// `maximumFrameLength`: the longest line accepted, in bytes; a longer one is answered
+    /// `frame_too_large` and closes the connection.
+    init(
+        services: SessionServices, sessionID: UInt64, logger: Logger,
+        maximumFrameLength: Int = LineFrameDecoder.defaultMaxFrameLength
+    ) {
+        self.lines = NIOSingleStepByteToMessageProcessor(LineFrameDecoder(maxFrameLength: maximumFrameLength))
+        self.maximumFrameLength = maximumFrameLength
         self.services = services
         self.sessionID = sessionID
         self.logger = logger
@@ -55,6 +83,7 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         armLoginTimer(context: context)
     }
@@ -68,19 +97,30 @@ final class SessionHandler: ChannelInboundHandler {
         caughtUpTimer = nil
         receiptFlush?.cancel()
         receiptFlush = nil
+        passLinesOn(context: context)
     }
 
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        if case .failure(let error) = frame {
-            logger.debug("bad frame: \(error.code.rawValue)")
-        }
         // Every frame of one socket read arrives before `channelReadComplete`: answer them
         // all, then flush once there.
         batching = true
-        perform(machine.frameReceived(frame), context: context)
+        do {
+            try lines.process(buffer: unwrapInboundIn(data)) { line in
+                let frame = ClientFrame.decode(line)
+                if case .failure(let error) = frame {
+                    logger.debug("bad frame: \(error.code.rawValue)")
+                }
+                perform(machine.frameReceived(frame), context: context)
+            }
+        } catch {
+            // The line splitter's only error: a line over the limit. Answer, then close
+            // without reading further (the splitter discards everything after it).
+            let error = error as? ProtocolError ?? .frameTooLarge(limit: maximumFrameLength)
+            logger.notice("closing connection: \(error.code.rawValue)")
+            perform(machine.framingFailed(error), context: context)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -89,6 +129,8 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Below, a closed channel fails their promises.
+        passLinesOn(context: context)
         batching = false
         unflushed = false
         endSession()
@@ -107,18 +149,11 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // The line decoder's only error: a frame over the limit. Answer, then close
-        // without reading further.
-        if let error = error as? ProtocolError {
-            logger.notice("closing connection: \(error.code.rawValue)")
-            perform(machine.framingFailed(error), context: context)
-            return
-        }
         if mailbox != nil {
             // A logged-in peer that vanishes (reset, no close_notify) is logged once, as
             // "disconnected: why" when the channel goes, not once here and once there.
             dropReason = ConnectionErrorHandler.describe(error)
-            context.close(promise: nil)
+            close(context: context, mode: .all, promise: nil)
             return
         }
         context.fireErrorCaught(error)
@@ -207,7 +242,7 @@ final class SessionHandler: ChannelInboundHandler {
 
     // MARK: - Carrying out actions
 
-    private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext) {
+    private func perform(_ action: consuming SessionStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
         case .none:
             break
@@ -215,9 +250,9 @@ final class SessionHandler: ChannelInboundHandler {
             send(frame, context: context)
         case .sendAndClose(let frames):
             for frame in frames {
-                context.write(wrapOutboundOut(frame), promise: nil)
+                append(frame, context: context)
             }
-            context.flush()
+            flush(context: context)
             endSession()
             // Through the channel so the TLS handler sends close_notify after the frames;
             // from then on it passes nothing up and waits only briefly for the peer's.
@@ -317,7 +352,12 @@ final class SessionHandler: ChannelInboundHandler {
             let channel = context.channel
             services.files.download(
                 by: username, file: file, from: from, count: count, requestID: id, on: context.eventLoop,
-                write: { frame in channel.writeAndFlush(frame) }
+                write: { frame in
+                    // As the mailbox writes: an encoded line, which this handler passes on.
+                    var line = channel.allocator.buffer(capacity: 0)
+                    frame.encodeLine(into: &line)
+                    return channel.writeAndFlush(line)
+                }
             ).assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .finishFile(let id, let username, let file, let received):
             services.files.done(by: username, file: file, received: received, requestID: id, on: context.eventLoop)
@@ -432,12 +472,12 @@ final class SessionHandler: ChannelInboundHandler {
     /// Writes `frame`; flushes at once unless a batch is open (then its end flushes), or
     /// within `receiptDelay` for a `sent` receipt.
     private func send(_ frame: ServerFrame, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(frame), promise: nil)
+        append(frame, context: context)
         if case .receipt(_, _, .sent) = frame {
             if receiptFlush == nil {
                 receiptFlush = context.eventLoop.assumeIsolated().scheduleTask(in: Self.receiptDelay) { [weak self] in
                     self?.receiptFlush = nil
-                    context.flush()
+                    self?.flush(context: context)
                 }
             }
         } else if batching {
@@ -464,11 +504,38 @@ final class SessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Flushes everything written, receipts waiting for company included.
-    private func flush(context: ChannelHandlerContext) {
+    /// Encodes `frame` as a line into the lines for the next flush.
+    private func append(_ frame: ServerFrame, context: ChannelHandlerContext) {
+        // Room for a few frames: the buffer lives only until the flush.
+        output.appendLines(allocator: allocator, capacity: 1024) {
+            frame.encodeLine(into: &$0)
+        }
+    }
+
+    /// Lines from the mailbox (see the type's documentation), after what was written before.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        output.append(lines: unwrapOutboundIn(data), promise: promise)
+    }
+
+    /// Flushes everything written, receipts waiting for company included: from here and from
+    /// the mailbox, which flushes through the channel.
+    func flush(context: ChannelHandlerContext) {
         receiptFlush?.cancel()
         receiptFlush = nil
+        passLinesOn(context: context)
         context.flush()
+    }
+
+    /// Passes the gathered lines on first, so a close treats them exactly as it treats any
+    /// write the TLS handler holds (they go out before close_notify).
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        passLinesOn(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func passLinesOn(context: ChannelHandlerContext) {
+        guard let (lines, promise) = output.take() else { return }
+        context.write(wrapOutboundOut(lines), promise: promise)
     }
 
     private static func protocolError(_ error: Error, id: Int) -> ProtocolError {

@@ -108,7 +108,7 @@ struct SessionStateMachine {
 
     /// A frame (or a decoding failure) arrived. While a request runs it is queued, and the
     /// answer is `.none`, or `.pauseReading` once the queue is full.
-    mutating func frameReceived(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline = .now()) -> Action {
+    mutating func frameReceived(_ decoded: consuming Result<ClientFrame, ProtocolError>, at now: NIODeadline = .now()) -> Action {
         guard state != .closed else { return .none }
         if busy {
             queued.append(decoded)
@@ -139,14 +139,16 @@ struct SessionStateMachine {
 
     /// Any frame that is not a bad frame resets the count of bad frames in a row, whatever
     /// its answer (an ok, a state error such as `not_logged_in`, or none, like `ack`).
-    private mutating func handle(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
+    private mutating func handle(_ decoded: consuming Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
         let before = consecutiveBadFrames
         let action = decide(decoded, at: now)
         if consecutiveBadFrames == before { consecutiveBadFrames = 0 }
         return action
     }
 
-    private mutating func decide(_ decoded: Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
+    // Consuming along the way, so a frame's strings (a message body) are handed on, not
+    // retained for each step and released after it.
+    private mutating func decide(_ decoded: consuming Result<ClientFrame, ProtocolError>, at now: NIODeadline) -> Action {
         let frame: ClientFrame
         switch decoded {
         case .failure(let error):

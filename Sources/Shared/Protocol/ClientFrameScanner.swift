@@ -14,7 +14,8 @@
 /// - other values go through `JSONParser.parseValue`, the general path's own code, so numbers,
 ///   strings, nesting depth and UTF-8 are judged exactly as there;
 /// - a required field that is absent, null or of the wrong type is left alone, so every
-///   refusal, and its message, still comes from one place.
+///   refusal, and its message, still comes from one place; so is a known member of a type no
+///   frame gives it (an `id` that is a string, say), even where the frame does not need it.
 ///
 /// The price of saying nothing is parsing twice, paid only by unusual or bad frames.
 /// `ClientFrameScannerTests` checks the agreement over the fuzz corpus and its mutations.
@@ -28,15 +29,17 @@ struct ClientFrameScanner {
     private var parser: JSONParser
     private var seen: UInt16 = 0
     private var kind: ClientFrame.Kind?
-    private var id: JSONValue?
-    private var body: JSONValue?
-    private var seq: JSONValue?
-    private var with: JSONValue?
-    private var username: JSONValue?
-    private var password: JSONValue?
-    private var version: JSONValue?
-    private var agent: JSONValue?
-    private var newPassword: JSONValue?
+    // Typed as every frame uses them, rather than kept as `JSONValue`s: the scanner is
+    // made and dropped for every line, and the smaller it is the less that costs.
+    private var id: Int?
+    private var seq: Int?
+    private var version: Int?
+    private var body: String?
+    private var with: String?
+    private var username: String?
+    private var password: String?
+    private var agent: String?
+    private var newPassword: String?
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.parser = JSONParser(bytes: bytes)
@@ -71,18 +74,17 @@ struct ClientFrameScanner {
                 else { return nil }
                 self.kind = kind
             } else {
-                let value = try parser.parseValue()
-                switch member {
-                case .type: return nil  // handled above
-                case .id: id = value
-                case .body: body = value
-                case .seq: seq = value
-                case .with: with = value
-                case .username: username = value
-                case .password: password = value
-                case .version: version = value
-                case .agent: agent = value
-                case .newPassword: newPassword = value
+                switch (member, try parser.parseValue()) {
+                case (.id, .int(let value)): id = value
+                case (.seq, .int(let value)): seq = value
+                case (.version, .int(let value)): version = value
+                case (.body, .string(let value)): body = value
+                case (.with, .string(let value)): with = value
+                case (.username, .string(let value)): username = value
+                case (.password, .string(let value)): password = value
+                case (.agent, .string(let value)): agent = value
+                case (.newPassword, .string(let value)): newPassword = value
+                default: return nil  // `type` (handled above), or a value of another type
                 }
             }
             parser.skipWhitespace()
@@ -106,31 +108,27 @@ struct ClientFrameScanner {
     private func frame(of kind: ClientFrame.Kind) -> ClientFrame? {
         switch kind {
         case .passwd:
-            guard case .int(let id) = id, case .string(let password) = password,
-                case .string(let newPassword) = newPassword
-            else { return nil }
+            guard let id, let password, let newPassword else { return nil }
             return .passwd(id: id, password: password, newPassword: newPassword)
         case .send:
-            guard case .int(let id) = id, case .string(let body) = body else { return nil }
+            guard let id, let body else { return nil }
             return .send(id: id, body: body)
         case .ack:
-            guard case .int(let seq) = seq else { return nil }
+            guard let seq else { return nil }
             return .ack(seq: seq)
         case .hello:
-            guard case .int(let version) = version, case .string(let agent) = agent else { return nil }
+            guard let version, let agent else { return nil }
             return .hello(version: version, agent: agent)
         case .register, .login:
-            guard case .int(let id) = id, case .string(let username) = username,
-                case .string(let password) = password
-            else { return nil }
+            guard let id, let username, let password else { return nil }
             return kind == .register
                 ? .register(id: id, username: username, password: password)
                 : .login(id: id, username: username, password: password)
         case .chat:
-            guard case .int(let id) = id, case .string(let with) = with else { return nil }
+            guard let id, let with else { return nil }
             return .chat(id: id, with: with)
         case .logout, .ping, .leave, .who, .inbox:
-            guard case .int(let id) = id else { return nil }
+            guard let id else { return nil }
             switch kind {
             case .logout: return .logout(id: id)
             case .ping: return .ping(id: id)

@@ -60,16 +60,19 @@ extension EncodableFrame {
         return buffer
     }
 
-    /// Appends the frame's JSON, without a line terminator, to `buffer`: one size pass, one
-    /// reservation, one write in place (the buffer grows at most once).
-    func encodeAppending(to buffer: inout ByteBuffer) {
+    /// Appends the frame's JSON to `buffer`, followed by `"\n"` when `terminated`: one size
+    /// pass, one reservation, one write in place (the buffer grows at most once).
+    func encodeAppending(to buffer: inout ByteBuffer, terminated: Bool = false) {
         var sizer = FrameSizer()
         self.build(into: &sizer)
         let size = sizer.count
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: terminated ? size + 1 : size) { space in
             var writer = FrameWriter(UnsafeMutableRawBufferPointer(rebasing: space[..<size]), isPlain: sizer.isPlain)
             self.build(into: &writer)
-            return writer.finish()
+            let written = writer.finish()
+            guard terminated else { return written }
+            space[written] = UInt8(ascii: "\n")
+            return written + 1
         }
     }
 }

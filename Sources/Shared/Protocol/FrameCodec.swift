@@ -12,4 +12,9 @@ extension ServerFrame {
     public func encode(into buffer: inout ByteBuffer) {
         self.encodeAppending(to: &buffer)
     }
+
+    /// The frame's JSON and its `"\n"` appended to `buffer`, which grows at most once.
+    public func encodeLine(into buffer: inout ByteBuffer) {
+        self.encodeAppending(to: &buffer, terminated: true)
+    }
 }

@@ -12,33 +12,39 @@ struct FrameSizer: FrameBuilder {
     private var isEmpty = true
 
     /// Counts `"name":` (after a comma unless first) and a value of `valueBytes` bytes.
+    @inline(__always)
     private mutating func member(_ name: StaticString, valueBytes: Int) {
         count += (isEmpty ? 3 : 4) + name.utf8CodeUnitCount + valueBytes
         isEmpty = false
     }
 
     /// `FrameWriter.stringBytes`, noting whether the string needs escapes.
+    @inline(__always)
     private mutating func stringBytes(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
         let bytes = FrameWriter.stringBytes(utf8)
         if bytes != utf8.count + 2 { isPlain = false }
         return bytes
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: Int?) {
         guard let value else { return }
         member(name, valueBytes: FrameWriter.integerBytes(value))
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         let bytes = FrameWriter.withUTF8(value) { stringBytes($0) }
         member(name, valueBytes: bytes)
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, constant value: StaticString) {
         member(name, valueBytes: value.utf8CodeUnitCount + 2)
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: Bool?) {
         guard let value else { return }
         member(name, valueBytes: value ? 4 : 5)

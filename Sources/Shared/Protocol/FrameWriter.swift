@@ -18,6 +18,7 @@ struct FrameWriter: FrameBuilder {
     #endif
 
     /// Starts the object at the beginning of `space`; `isPlain` is `FrameSizer.isPlain`.
+    @inline(__always)
     init(_ space: UnsafeMutableRawBufferPointer, isPlain: Bool) {
         self.space = space
         self.isPlain = isPlain
@@ -25,23 +26,27 @@ struct FrameWriter: FrameBuilder {
     }
 
     /// Closes the object; returns the bytes written.
+    @inline(__always)
     mutating func finish() -> Int {
         byte(UInt8(ascii: "}"))
         return count
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: Int?) {
         guard let value else { return }
         member(name)
         integer(value)
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         member(name)
         Self.withUTF8(value) { string($0) }
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, constant value: StaticString) {
         let utf8 = UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount)
         assert(Self.firstByteToEscape(utf8, from: 0) == utf8.count, "constant \(value) needs escaping")
@@ -51,6 +56,7 @@ struct FrameWriter: FrameBuilder {
         byte(UInt8(ascii: "\""))
     }
 
+    @inline(__always)
     mutating func set(_ name: StaticString, _ value: Bool?) {
         guard let value else { return }
         member(name)
@@ -146,6 +152,7 @@ struct FrameWriter: FrameBuilder {
 
     /// Writes `"name":`, after a comma unless first. Member names are code constants: plain
     /// ASCII needing no escapes.
+    @inline(__always)
     private mutating func member(_ name: StaticString) {
         #if DEBUG
         if let lastName {
@@ -156,12 +163,19 @@ struct FrameWriter: FrameBuilder {
         }
         lastName = name
         #endif
-        if !isEmpty { byte(UInt8(ascii: ",")) }
+        // One bounds check and direct stores: inlined, the name's length is a constant.
+        let length = name.utf8CodeUnitCount
+        let comma = isEmpty ? 0 : 1
+        precondition(comma + length + 3 <= space.count - count, "FrameWriter overflow: FrameSizer undercounted")
+        let start = space.baseAddress! + count
+        // Without a branch: for the first member the quote below overwrites the comma.
+        start.storeBytes(of: UInt8(ascii: ","), as: UInt8.self)
+        (start + comma).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+        (start + comma + 1).copyMemory(from: name.utf8Start, byteCount: length)
+        (start + comma + 1 + length).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+        (start + comma + 2 + length).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
+        count += comma + length + 3
         isEmpty = false
-        byte(UInt8(ascii: "\""))
-        staticString(name)
-        byte(UInt8(ascii: "\""))
-        byte(UInt8(ascii: ":"))
     }
 
     // MARK: - Bytes
@@ -173,10 +187,12 @@ struct FrameWriter: FrameBuilder {
         count += 1
     }
 
+    @inline(__always)
     private mutating func bytes(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes(UnsafeRawBufferPointer(bytes))
     }
 
+    @inline(__always)
     private mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         precondition(bytes.count <= space.count - count, "FrameWriter overflow: FrameSizer undercounted")
@@ -192,6 +208,7 @@ struct FrameWriter: FrameBuilder {
     // MARK: - Numbers
 
     /// Bytes `integer(value)` will write.
+    @inline(__always)
     static func integerBytes(_ value: Int) -> Int {
         (value < 0 ? 1 : 0) + digits(value.magnitude)
     }
@@ -207,24 +224,39 @@ struct FrameWriter: FrameBuilder {
         return digits
     }
 
-    /// `value` in decimal: the digits come out last first, so they are made in a scratch space
-    /// on the stack and copied once, which spares counting them beforehand.
+    /// "00" to "99", for writing two digits at a time.
+    private static var digitPairs: StaticString {
+        """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    }
+
+    /// `value` in decimal, written from its last digit back into the room its length
+    /// (counted first, as the sizer did) takes: no scratch space, two digits a step.
     private mutating func integer(_ value: Int) {
+        let length = Self.integerBytes(value)
+        precondition(length <= space.count - count, "FrameWriter overflow: FrameSizer undercounted")
+        let start = space.baseAddress! + count
+        if value < 0 { start.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        var end = start + length
         var magnitude = value.magnitude
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: a sign and 19 digits fit
-        withUnsafeMutableBytes(of: &scratch) { scratch in
-            var start = scratch.count
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                start -= 1
-                scratch[start] = UInt8(ascii: "-")
-            }
-            bytes(UnsafeRawBufferPointer(rebasing: scratch[start...]))
+        let pairs = UnsafeRawPointer(Self.digitPairs.utf8Start)
+        while magnitude >= 100 {
+            let pair = Int(magnitude % 100)
+            magnitude /= 100
+            end -= 2
+            end.copyMemory(from: pairs + 2 * pair, byteCount: 2)
         }
+        if magnitude >= 10 {
+            end -= 2
+            end.copyMemory(from: pairs + 2 * Int(magnitude), byteCount: 2)
+        } else {
+            end -= 1
+            end.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude), as: UInt8.self)
+        }
+        count += length
     }
 
     // MARK: - Strings
@@ -243,6 +275,7 @@ struct FrameWriter: FrameBuilder {
     /// `utf8` as a JSON string: `"` and `\` escaped, the control characters U+0000 to U+001F as
     /// `\b \t \n \f \r` or `\u00xx`, everything else (`/`, DEL, non-ASCII) as is. The output
     /// therefore never holds a raw newline, which would split a frame.
+    @inline(__always)
     private mutating func string(_ utf8: UnsafeBufferPointer<UInt8>) {
         byte(UInt8(ascii: "\""))
         if isPlain {

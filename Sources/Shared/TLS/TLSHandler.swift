@@ -384,7 +384,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         flush: Bool,
         promises: [EventLoopPromise<Void>] = []
     ) {
-        guard let ciphertext = connection.drainDataForNetwork(allocator: context.channel.allocator) else {
+        guard let ciphertext = connection.drainDataForNetwork() else {
             promises.forEach { $0.succeed(()) }
             return
         }
