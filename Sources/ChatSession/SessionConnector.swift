@@ -83,18 +83,22 @@ public struct SessionConnector: Sendable {
     /// yet, on `loop`. The future completes on the channel's loop.
     public func open(on loop: EventLoop? = nil) -> EventLoopFuture<SessionChannel> {
         let configuration = self.configuration
-        let connected = dial(on: loop ?? group.next()) { channel, sync in
+        let eventLoop = loop ?? group.next()
+        // Kept from the initializer rather than looked up in the pipeline afterwards: a
+        // handshake that fails at once (an untrusted certificate) closes the channel and
+        // empties the pipeline, and the lookup's "not found" would hide why.
+        let added = NIOLoopBoundBox.makeEmptyBox(valueType: ClientSessionHandler.self, eventLoop: eventLoop)
+        let connected = dial(on: eventLoop) { channel, sync in
             try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameLength: configuration.maximumFrameLength)))
-            try sync.addHandler(ClientSessionHandler(configuration: configuration, eventLoop: channel.eventLoop))
+            let handler = ClientSessionHandler(configuration: configuration, eventLoop: channel.eventLoop)
+            try sync.addHandler(handler)
+            added.value = handler
         }
         return connected.flatMap { channel in
-            // The connect future completes on the channel's own loop: sync access is safe.
-            let handler: ClientSessionHandler
-            do {
-                handler = try channel.pipeline.syncOperations.handler(type: ClientSessionHandler.self)
-            } catch {
+            // The connect future completes on the channel's own loop, as the initializer ran.
+            guard let handler = added.value else {
                 channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(error)
+                return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
             }
             let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
             return handler.handshakeCompleted.map { handshake in

@@ -63,13 +63,15 @@ public final class PostgresCluster: Sendable {
         try start()
     }
 
-    /// Starts the server (after `stop()`); returns once it accepts connections.
+    /// Starts the server (after `stop()`); returns once it accepts connections. Room for
+    /// 600 connections: the suite runs many servers on it at once, each with a dozen or so
+    /// pooled connections (200 ran out once, as "sorry, too many clients already").
     public func start() throws(FixtureError) {
         try run(
             "pg_ctl",
             [
                 "-D", dataDirectory, "-l", logFile, "-w", "-t", "60",
-                "-o", "-k \(directory) -c listen_addresses='' -c max_connections=200",
+                "-o", "-k \(directory) -c listen_addresses='' -c max_connections=600",
                 "start",
             ])
     }
