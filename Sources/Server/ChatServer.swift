@@ -160,6 +160,11 @@ final class ChatServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // Lets the kernel notice dead peers too; the idle timeout is the real bound.
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            // Each channel keeps its receive buffer between reads, idle ones included: start
+            // at 512 bytes (a frame's record fits) rather than NIO's 2 KiB; a burst that fills
+            // it makes the next reads bigger, up to NIO's usual 64 KiB.
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             // Bounds what one client that stops reading can make us hold: past the high mark
             // the channel turns unwritable and SessionMailbox sends its messages to the inbox.
             .childChannelOption(

@@ -63,7 +63,9 @@ struct UnacknowledgedMessages: Sendable {
         // Seqs are consecutive: the last entry's is `nextSeq - 1`, so the oldest pending
         // one's is known without reading (copying) the entry.
         let firstPending = nextSeq - (entries.count - head)
-        let end = head + max(0, min(seq - firstPending + 1, entries.count - head))
+        // A client's seq may be anything, Int.min included: compared before subtracting.
+        guard seq >= firstPending else { return [] }
+        let end = head + min(seq - firstPending + 1, entries.count - head)
         while head < end {
             let entry = entries[head].take()!
             head += 1

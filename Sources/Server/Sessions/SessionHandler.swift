@@ -37,7 +37,12 @@ final class SessionHandler: ChannelDuplexHandler {
     private var machine: SessionStateMachine
     private let services: SessionServices
     private let sessionID: UInt64
-    private var logger: Logger
+    /// The connection's logger, never changed here: setting metadata on it would copy its
+    /// metadata dictionary and its handler's box for every session (about 600 bytes each,
+    /// held as long as the session is), so the user goes into each line instead (`log`).
+    private let logger: Logger
+    /// The logged-in user, for the metadata of every line logged meanwhile.
+    private var userMetadata: Logger.Metadata?
     private var loginTimer: Scheduled<Void>?
     /// Runs while the client is not reading (channel over its write-buffer high mark).
     private var stalledTimer: Scheduled<Void>?
@@ -110,7 +115,7 @@ final class SessionHandler: ChannelDuplexHandler {
             try lines.process(buffer: unwrapInboundIn(data)) { line in
                 let frame = ClientFrame.decode(line)
                 if case .failure(let error) = frame {
-                    logger.debug("bad frame: \(error.code.rawValue)")
+                    log(.debug, "bad frame: \(error.code.rawValue)")
                 }
                 perform(machine.frameReceived(frame), context: context)
             }
@@ -118,7 +123,7 @@ final class SessionHandler: ChannelDuplexHandler {
             // The line splitter's only error: a line over the limit. Answer, then close
             // without reading further (the splitter discards everything after it).
             let error = error as? ProtocolError ?? .frameTooLarge(limit: maximumFrameLength)
-            logger.notice("closing connection: \(error.code.rawValue)")
+            log(.notice, "closing connection: \(error.code.rawValue)")
             perform(machine.framingFailed(error), context: context)
         }
     }
@@ -145,7 +150,7 @@ final class SessionHandler: ChannelDuplexHandler {
         guard let mailbox else { return }
         self.mailbox = nil
         services.delivery.sessionEnded(mailbox, disconnected: true)
-        logger.info("disconnected\(dropReason.map { ": \($0)" } ?? "")")
+        log(.info, "disconnected\(dropReason.map { ": \($0)" } ?? "")")
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -163,7 +168,7 @@ final class SessionHandler: ChannelDuplexHandler {
         switch event as? SessionEvent {
         case .displaced:
             if machine.displaced() {
-                logger.info("displaced by a newer login")
+                log(.info, "displaced by a newer login")
                 perform(.sendAndClose([.notice(.displaced)]), context: context)
             }
         case .serverShutdown:
@@ -172,18 +177,18 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         case .closedByOperator(let code):
             if machine.displaced() {
-                logger.notice("closed by the operator: \(code)")
+                log(.notice, "closed by the operator: \(code)")
                 perform(.sendAndClose([.notice(code)]), context: context)
             }
         case .dropped:
             if machine.shutdown() {
-                logger.notice("closing connection: this node was counted dead by the others")
+                log(.notice, "closing connection: this node was counted dead by the others")
                 perform(.sendAndClose([]), context: context)
             }
         case nil:
             if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
                 // Silent too long: a vanished peer (half-open TCP) or a client that stopped pinging.
-                logger.notice("closing connection: idle")
+                log(.notice, "closing connection: idle")
                 perform(
                     machine.timedOut(ProtocolError(.timedOut, message: "no frame received for too long, closing the connection")),
                     context: context)
@@ -218,7 +223,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 if self.mailbox != nil {
                     self.dropReason = "stopped reading"
                 } else {
-                    self.logger.notice("closing connection: client stopped reading")
+                    self.log(.notice, "closing connection: client stopped reading")
                 }
                 context.channel.close(promise: nil)
             }
@@ -235,7 +240,7 @@ final class SessionHandler: ChannelDuplexHandler {
             let seconds = timeout.nanoseconds / 1_000_000_000
             let action = self.machine.timedOut(
                 ProtocolError(.timedOut, message: "no login within \(seconds) s, closing the connection"))
-            if action != .none { self.logger.notice("closing connection: no login in time") }
+            if action != .none { self.log(.notice, "closing connection: no login in time") }
             self.perform(action, context: context)
         }
     }
@@ -287,8 +292,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 self.mailbox = nil
                 services.delivery.sessionEnded(mailbox, disconnected: false)
             }
-            logger.info("logged out")
-            logger[metadataKey: "user"] = nil
+            log(.info, "logged out")
+            userMetadata = nil
             send(.ok(id: id), context: context)
             armLoginTimer(context: context)
         case .openChat(let id, let partner):
@@ -384,8 +389,8 @@ final class SessionHandler: ChannelDuplexHandler {
             self.mailbox = nil
             services.delivery.sessionEnded(mailbox, disconnected: false)
         }
-        logger.notice("account deleted")
-        logger[metadataKey: "user"] = nil
+        log(.notice, "account deleted")
+        userMetadata = nil
         finish(.ok(id: id), context: context)
         armLoginTimer(context: context)
     }
@@ -397,15 +402,15 @@ final class SessionHandler: ChannelDuplexHandler {
             machine.loginFinished(username: nil)
             if case .failure(let error) = result {
                 let protocolError = Self.protocolError(error, id: id)
-                logger.info("login refused: \(protocolError.code.rawValue)")
+                log(.info, "login refused: \(protocolError.code.rawValue)")
                 return finish(.error(protocolError), context: context)
             }
             return finish(nil, context: context)
         }
         let name = grant.username
         machine.loginFinished(username: name, mustChangePassword: grant.mustChangePassword)
-        logger[metadataKey: "user"] = "\(name)"
-        logger.info(grant.mustChangePassword ? "logged in with a one-time password" : "logged in")
+        userMetadata = ["user": "\(name)"]
+        log(.info, grant.mustChangePassword ? "logged in with a one-time password" : "logged in")
         loginTimer?.cancel()
         loginTimer = nil
         let mailbox = services.delivery.mailbox(username: name, sessionID: sessionID, channel: context.channel)
@@ -433,7 +438,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 }
             case .failure:
                 // Not online for the other nodes: a session nobody could reach or pair with.
-                self.logger.notice("closing connection: login could not be recorded")
+                self.log(.notice, "closing connection: login could not be recorded")
                 self.perform(
                     self.machine.failed(ProtocolError(.internal, message: "your login could not be recorded; try again")),
                     context: context)
@@ -536,6 +541,11 @@ final class SessionHandler: ChannelDuplexHandler {
     private func passLinesOn(context: ChannelHandlerContext) {
         guard let (lines, promise) = output.take() else { return }
         context.write(wrapOutboundOut(lines), promise: promise)
+    }
+
+    /// Logs `message` with the logged-in user's name, if any, in its metadata.
+    private func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message) {
+        logger.log(level: level, message(), metadata: userMetadata)
     }
 
     private static func protocolError(_ error: Error, id: Int) -> ProtocolError {
