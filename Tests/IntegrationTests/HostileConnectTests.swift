@@ -69,7 +69,7 @@ struct HostileConnectTests {
         }
         for version in ["-tls1", "-tls1_1"] {
             try await attack("a \(version) hello") {
-                let result = try ProcessRunner.run(
+                let result = try await ProcessRunner.run(
                     "/usr/bin/openssl",
                     ["s_client", "-connect", "127.0.0.1:\(server.port)", version, "-cipher", "DEFAULT:@SECLEVEL=0"],
                     input: "")

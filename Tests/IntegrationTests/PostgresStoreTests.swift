@@ -88,14 +88,14 @@ struct PostgresStoreTests {
             ("postgres:host=/nonexistent dbname=chat password=s3cret-pw", "is unavailable"),
         ]
         for (store, expected) in cases {
-            let failure = try Self.startFailure(certificates: certificates, store: store)
+            let failure = try await Self.startFailure(certificates: certificates, store: store)
             #expect(failure.contains(expected), "\(failure)")
         }
         // A database a newer server has migrated.
         let server = try await ServerProcess(certificates: certificates, store: url)
         server.stop()
         try await cluster.query(database, "UPDATE schema_version SET version = version + 1")
-        let failure = try Self.startFailure(certificates: certificates, store: url)
+        let failure = try await Self.startFailure(certificates: certificates, store: url)
         #expect(failure.contains("newer than this chat-server knows"), "\(failure)")
         #expect(!failure.contains("s3cret-pw"))
     }
@@ -103,8 +103,10 @@ struct PostgresStoreTests {
     /// Runs chat-server expecting it to fail at start-up; checks it exits non-zero with the
     /// reason on the first line of standard error (a usage error adds argument-parser's
     /// usage lines below it) and returns that line.
-    static func startFailure(certificates: CertificateFixture, store: String) throws -> String {
-        let result = try ProcessRunner.run(
+    static func startFailure(certificates: CertificateFixture, store: String) async throws -> String {
+        // The async run: waiting for a server that retries an unreachable database must not
+        // hold one of the few cooperative threads every other test needs.
+        let result = try await ProcessRunner.run(
             RepositoryPaths.binary("chat-server"),
             [
                 "--host", "127.0.0.1", "--port", "0", "--cert", certificates.certificateFile,
