@@ -71,7 +71,7 @@ struct GDBMFileStoreTests {
                 record.removeLast()
                 try raw.store(key: GDBMFileStore.recordKey(file.fileID), value: record, replace: true)
             }
-            try Self.expectCorrupt(parent, path: path, naming: file.fileID)
+            try await Self.expectCorrupt(parent, path: path, naming: file.fileID)
             // A record claiming more chunks stored than the file has.
             try Self.edit(path) { raw in
                 var impossible = file
@@ -79,13 +79,13 @@ struct GDBMFileStoreTests {
                 try raw.store(
                     key: GDBMFileStore.recordKey(file.fileID), value: GDBMFileStore.encodeRecord(impossible), replace: true)
             }
-            try Self.expectCorrupt(parent, path: path, naming: file.fileID)
+            try await Self.expectCorrupt(parent, path: path, naming: file.fileID)
             // A directory shard that is not a list of ids.
             try Self.edit(path) { raw in
                 try raw.store(key: GDBMFileStore.recordKey(file.fileID), value: GDBMFileStore.encodeRecord(file), replace: true)
                 try raw.store(key: GDBMFileStore.shardKey(GDBMFileStore.shard(of: file.fileID)), value: [200, 1, 2], replace: true)
             }
-            try Self.expectCorrupt(parent, path: path, naming: "directory record")
+            try await Self.expectCorrupt(parent, path: path, naming: "directory record")
         }
     }
 
@@ -309,8 +309,10 @@ struct GDBMFileStoreTests {
     }
 
     /// Expects opening the store in `parent` to fail as corrupt, naming `path` and `what`.
-    private static func expectCorrupt(_ parent: String, path: String, naming what: String) throws {
-        let directory = try DataDirectory(path: parent + "/data")
+    private static func expectCorrupt(_ parent: String, path: String, naming what: String) async throws {
+        // Reopened as `reopen` does: a child another test is spawning may share the lock
+        // this process has just released, until its exec.
+        let directory = try await StorageTestSupport.reopen(parent + "/data")
         #expect {
             try GDBMFileStore(directory: directory)
         } throws: { error in
