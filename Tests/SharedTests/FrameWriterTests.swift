@@ -95,6 +95,17 @@ import TestSupport
         }
     }
 
+    /// `encodeLine(into:)`, which the server writes with: the same bytes and a newline, after
+    /// what the buffer held, whether the frame's strings are plain (one pass) or need escapes
+    /// (counted and written again: nothing of the first try may stay).
+    @Test func linesAppendTheSameBytes() {
+        let (server, _) = Self.randomFrames(count: 300)
+        var buffer = ByteBufferAllocator().buffer(capacity: 16)
+        for frame in server { frame.encodeLine(into: &buffer) }
+        let legacy = server.flatMap { LegacyFrameEncoding.encode($0) + [UInt8(ascii: "\n")] }
+        #expect(Array(buffer.readableBytesView) == legacy)
+    }
+
     @Test func encoderWritesFoundationsBytes() {
         let (server, client) = Self.randomFrames(count: 100)
         for frame in server {
