@@ -95,6 +95,37 @@ import TestSupport
         }
     }
 
+    /// `encodeLine(into:)`, which the server writes with: the legacy bytes and a newline, after
+    /// what the buffer held, whether a message or receipt takes `HotFrameLines` (plain strings)
+    /// or the general encoder (escapes, every other frame).
+    @Test func linesAppendTheSameBytes() {
+        let (server, _) = Self.randomFrames(count: 300)
+        var buffer = ByteBufferAllocator().buffer(capacity: 16)
+        buffer.writeString("held")
+        var differences = 0
+        for frame in server {
+            let start = buffer.writerIndex
+            frame.encodeLine(into: &buffer)
+            let line = buffer.getBytes(at: start, length: buffer.writerIndex - start)!
+            let expected = LegacyFrameEncoding.encode(frame) + [UInt8(ascii: "\n")]
+            if line != expected {
+                differences += 1
+                Issue.record("\(frame): \(String(decoding: line, as: UTF8.self))")
+                if differences > 10 { return }
+            }
+            // The mailbox writes messages from their fields, without the frame.
+            if case .message(let message) = frame {
+                var fields = ByteBufferAllocator().buffer(capacity: 0)
+                ServerFrame.encodeMessageLine(
+                    id: message.id, from: message.from, body: message.body,
+                    sentAtMilliseconds: message.sentAtMilliseconds, stored: message.stored, seq: message.seq,
+                    into: &fields)
+                #expect(Array(fields.readableBytesView) == expected, "\(frame)")
+            }
+        }
+        #expect(buffer.getString(at: 0, length: 4) == "held", "what the buffer held stays")
+    }
+
     @Test func encoderWritesFoundationsBytes() {
         let (server, client) = Self.randomFrames(count: 100)
         for frame in server {

@@ -93,11 +93,12 @@ final class SessionMailbox: PresentSession {
                 return (false, nil)
             }
             let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
-            let frame = ServerFrame.message(
-                ChatMessage(
+            let offer = Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
+                ServerFrame.encodeMessageLine(
                     id: message.id, from: message.from, body: message.body,
-                    sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq))
-            return (true, Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator))
+                    sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq, into: &lines)
+            }
+            return (true, offer)
         }
         if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
@@ -110,7 +111,7 @@ final class SessionMailbox: PresentSession {
         let onLoop = channel.eventLoop.inEventLoop
         let offer = state.withLock { state -> Offer? in
             guard !state.closed else { return nil }
-            return Self.offer(frame, in: &state, onLoop: onLoop, allocator: allocator)
+            return Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { frame.encodeLine(into: &$0) }
         }
         guard let offer else { return false }
         carryOut(offer)
@@ -191,13 +192,13 @@ final class SessionMailbox: PresentSession {
         var scheduleFlush: Bool
     }
 
-    /// Encodes `frame` under the lock into the queued lines, so frames leave in the order
+    /// Encodes a frame (`encodeLine`) under the lock into the queued lines, so frames leave in the order
     /// they were offered whichever threads offer them: on the channel's loop the lines are
     /// taken to be written at once, after what other threads queued before; from elsewhere
     /// they wait for the loop. Encoded here, once, into the one buffer that will be written:
     /// the session handler takes it as it is.
     private static func offer(
-        _ frame: ServerFrame, in state: inout State, onLoop: Bool, allocator: ByteBufferAllocator
+        in state: inout State, onLoop: Bool, allocator: ByteBufferAllocator, _ encodeLine: (inout ByteBuffer) -> Void
     ) -> Offer {
         let scheduleFlush = !state.flushScheduled
         state.flushScheduled = true
@@ -205,7 +206,7 @@ final class SessionMailbox: PresentSession {
         // for a burst (a few dozen frames) without regrowing: it lives only until the flush.
         var lines = state.queued ?? allocator.buffer(capacity: 4096)
         state.queued = nil
-        frame.encodeLine(into: &lines)
+        encodeLine(&lines)
         guard onLoop else {
             state.queued = lines
             return Offer(scheduleFlush: scheduleFlush)

@@ -15,6 +15,7 @@ extension ServerFrame {
 
     /// The frame's JSON and its `"\n"` appended to `buffer`, which grows at most once.
     public func encodeLine(into buffer: inout ByteBuffer) {
+        if HotFrameLines.append(self, to: &buffer) { return }
         self.encodeAppending(to: &buffer, terminated: true)
     }
 }

@@ -233,12 +233,18 @@ struct FrameWriter: FrameBuilder {
         """
     }
 
-    /// `value` in decimal, written from its last digit back into the room its length
-    /// (counted first, as the sizer did) takes: no scratch space, two digits a step.
+    /// `value` in decimal at the writer's place.
     private mutating func integer(_ value: Int) {
         let length = Self.integerBytes(value)
         precondition(length <= space.count - count, "FrameWriter overflow: FrameSizer undercounted")
-        let start = space.baseAddress! + count
+        Self.writeInteger(value, length: length, at: space.baseAddress! + count)
+        count += length
+    }
+
+    /// `value` in decimal at `start`, where `length` (`integerBytes(value)`) bytes are free:
+    /// written from its last digit back, so no scratch space, two digits a step.
+    @inline(__always)
+    static func writeInteger(_ value: Int, length: Int, at start: UnsafeMutableRawPointer) {
         if value < 0 { start.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
         var end = start + length
         var magnitude = value.magnitude
@@ -256,7 +262,6 @@ struct FrameWriter: FrameBuilder {
             end -= 1
             end.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude), as: UInt8.self)
         }
-        count += length
     }
 
     // MARK: - Strings
@@ -301,7 +306,7 @@ struct FrameWriter: FrameBuilder {
     /// Eight bytes at a time, as `JSONParser.endOfPlainRun` does: bodies rarely hold any, and
     /// both passes scan every string. A borrow only spreads upwards from a byte that really
     /// matches, so the lowest flagged byte is the first match.
-    private static func firstByteToEscape(_ utf8: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+    static func firstByteToEscape(_ utf8: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         var index = start
         if let base = utf8.baseAddress {
             let ones: UInt64 = 0x0101_0101_0101_0101
