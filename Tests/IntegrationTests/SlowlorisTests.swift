@@ -42,8 +42,10 @@ struct SlowlorisTests {
                     "--server-pid", String(server.pid), "--slowloris-sockets", "1000", "--slowloris-seconds", "12",
                 ])
         }
-        let heldByServer = await waitUntil(seconds: 60) { ((try? server.openFileDescriptors()) ?? 0) >= descriptorsBefore + 1_000 }
-        #expect(heldByServer, "the attack never held 1,000 sockets on the server")
+        // Most of the crowd at once on the server (all 1,000 at one sample is rare: the
+        // first ones time out while the last are still connecting on a loaded machine).
+        let heldByServer = await waitUntil(seconds: 60) { ((try? server.openFileDescriptors()) ?? 0) >= descriptorsBefore + 900 }
+        #expect(heldByServer, "the attack never held 900 sockets on the server at once")
 
         // This test's own rounds, at least five and for longer than two handshake timeouts.
         var latencies: [Double] = []
