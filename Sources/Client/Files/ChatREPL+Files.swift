@@ -171,8 +171,7 @@ extension ChatREPL {
 
     /// `/accept N`: fetches the file, checks it, and saves it in the downloads directory.
     func accept(_ argument: String) async throws {
-        guard let local, let (file, book) = try incoming(argument) else { return }
-        _ = book
+        guard let local, let file = try incoming(argument) else { return }
         guard let cipher = FileCipher(key: file.offer.key) else { return }
         let directory = downloadsDirectory(local)
         let partPath = directory + "/.secure-chat-\(file.offer.fileID).part"
@@ -287,7 +286,7 @@ extension ChatREPL {
 
     /// `/reject N`.
     func reject(_ argument: String) async throws {
-        guard let local, let (file, _) = try incoming(argument) else { return }
+        guard let local, let file = try incoming(argument) else { return }
         let answer = try await request(.fileDone(file: file.offer.fileID, received: false))
         if case .error(let error) = answer, error.code != .unknownFile {
             return say(format.notice("not refused: \(error.message)"))
@@ -357,7 +356,7 @@ extension ChatREPL {
 
     // MARK: - Helpers
 
-    private func incoming(_ argument: String) throws -> (IncomingFile, TransferBook)? {
+    private func incoming(_ argument: String) throws -> IncomingFile? {
         guard let local else { return nil }
         let book = try TransferBook.load(from: local.vault)
         guard let number = Int(argument.trimmingCharacters(in: .whitespaces)) else {
@@ -368,7 +367,7 @@ extension ChatREPL {
             say("No file \(number) waits; /files lists them.")
             return nil
         }
-        return (file, book)
+        return file
     }
 
     private func show(_ progress: inout TransferProgress, done: Int) {
