@@ -824,6 +824,53 @@ final class ChatREPL {
         }
     }
 
+    /// Makes the requests `next` gives, up to `window` of them unanswered at a time, and
+    /// hands their answers to `answered` in request order (the server answers in that
+    /// order too); stops when `next` has no more and all are answered, or when `answered`
+    /// returns false (answers still to come are then dropped as they arrive). What arrives
+    /// unasked meanwhile is shown as with `request`.
+    func requests(
+        window: Int, _ next: () throws -> ChatRequest?, answered: (ServerFrame) throws -> Bool
+    ) async throws {
+        var inFlight: [Int] = []
+        var early: [Int: Result<ServerFrame, any Error>] = [:]
+        let deliver = self.deliver
+        while true {
+            while inFlight.count < window, let request = try next() {
+                let number = nextRequest
+                nextRequest += 1
+                inFlight.append(number)
+                connection.request(request) { deliver(.answer(request: number, $0)) }
+            }
+            guard let oldest = inFlight.first else { return }
+            let result: Result<ServerFrame, any Error>
+            if let ready = early.removeValue(forKey: oldest) {
+                result = ready
+            } else {
+                switch try await nextEvent() {
+                case .answer(let number, let answer) where inFlight.contains(number):
+                    if case .failure = answer, !connection.isActive, password != nil {
+                        continue  // failing over: see `request`
+                    }
+                    guard number == oldest else {
+                        early[number] = answer
+                        continue
+                    }
+                    result = answer
+                case .reconnected:
+                    throw RequestInterrupted()
+                case .session(let event):
+                    try await handle(event)
+                    continue
+                default:
+                    continue
+                }
+            }
+            inFlight.removeFirst()
+            guard try answered(result.get()) else { return }
+        }
+    }
+
     /// The next event; the ones that end the session (Ctrl-C, a dropped connection)
     /// throw `Leave` from here, wherever the REPL was waiting.
     private func nextEvent() async throws -> ClientEvent {

@@ -22,7 +22,7 @@ struct SessionFuzzTests {
 
     private static func isSlow(_ action: SessionStateMachine.Action) -> Bool {
         switch action {
-        case .register, .login, .openChat, .leave, .sendMessage, .who, .inbox, .changePassword, .publishKeys, .fetchKeys,
+        case .register, .login, .openChat, .leave, .who, .inbox, .changePassword, .publishKeys, .fetchKeys,
             .deleteAccount: true
         default: false
         }
@@ -78,18 +78,22 @@ struct SessionFuzzTests {
 
                 // Finish slow work the way the handler would, before the next frame.
                 if Self.isSlow(action) { #expect(machine.busy, "slow work without busy: \(context)") }
+                if case .sendMessage = action {
+                    #expect(machine.overlapping == 1, "a send not counted as overlapping: \(context)")
+                }
                 switch action {
                 case .register: machine.registrationFinished()
                 case .login(_, let username, _):
                     let succeeds = mutator.below(2) == 0
                     machine.loginFinished(username: succeeds ? username : nil)
                     if succeeds { everLoggedIn = true }
-                case .openChat, .leave, .sendMessage, .who, .inbox, .changePassword, .publishKeys, .fetchKeys:
+                case .openChat, .leave, .who, .inbox, .changePassword, .publishKeys, .fetchKeys:
                     machine.requestFinished()
+                case .sendMessage: machine.overlappingRequestFinished()
                 case .deleteAccount: machine.accountDeleted()
                 default: break
                 }
-                #expect(!machine.busy, "busy after its work finished: \(context)")
+                #expect(!machine.busy && machine.overlapping == 0, "busy after its work finished: \(context)")
             }
             if machine.state == .closed { closedSessions += 1 }
             if everLoggedIn { loggedInSessions += 1 }

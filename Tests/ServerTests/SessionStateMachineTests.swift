@@ -526,9 +526,9 @@ struct SessionStateMachineTests {
         machine.loginFinished(username: "alice")
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
         #expect(machine.frameReceived(Self.good(.send(id: 2, body: "a")), at: start) == .sendMessage(id: 2, body: "a"))
-        machine.requestFinished()
+        machine.overlappingRequestFinished()
         #expect(machine.frameReceived(Self.good(.send(id: 3, body: "b")), at: start) == .sendMessage(id: 3, body: "b"))
-        machine.requestFinished()
+        machine.overlappingRequestFinished()
         #expect(
             machine.frameReceived(Self.good(.send(id: 4, body: "c")), at: start)
                 == .send(.error(ProtocolError(.rateLimited, id: 4))))
@@ -536,6 +536,58 @@ struct SessionStateMachineTests {
         #expect(
             machine.frameReceived(Self.good(.send(id: 5, body: "d")), at: start + .seconds(1))
                 == .sendMessage(id: 5, body: "d"), "a token back after a second")
+    }
+
+    @Test("sends and chunks overlap up to the limit; the next waits for room, not for all of them")
+    func sendsOverlap() {
+        var machine = Machine(messageRate: 1000, messageBurst: 1000, serverAgent: Self.agent)
+        _ = machine.frameReceived(Self.hello)
+        _ = machine.frameReceived(Self.good(.login(id: 1, username: "alice", password: "password1")))
+        machine.loginFinished(username: "alice")
+        for id in 0..<Machine.overlapLimit {
+            let frame: ClientFrame = id.isMultiple(of: 2)
+                ? .send(id: id, body: "m\(id)") : .chunk(id: id, file: "f", index: id, data: "AAAA")
+            let action = machine.frameReceived(Self.good(frame))
+            #expect(action != .none, "frame \(id) started at once")
+        }
+        #expect(machine.overlapping == Machine.overlapLimit)
+        #expect(!machine.busy)
+        #expect(machine.frameReceived(Self.good(.send(id: 100, body: "over"))) == .none, "no room: queued")
+        #expect(machine.frameReceived(Self.good(.ack(seq: 4))) == .none, "queued behind the waiting send, in order")
+        let early = machine.nextQueuedAction()
+        #expect(early == nil)
+        machine.overlappingRequestFinished()
+        let next = machine.nextQueuedAction()
+        let ack = machine.nextQueuedAction()
+        let nothing = machine.nextQueuedAction()
+        #expect(next == .sendMessage(id: 100, body: "over"))
+        #expect(ack == .acknowledge(upTo: 4))
+        #expect(nothing == nil)
+        #expect(machine.overlapping == Machine.overlapLimit)
+    }
+
+    @Test("a request that does not overlap waits until every running send is answered, and holds what follows")
+    func requestWaitsForSends() {
+        var machine = Self.loggedIn()
+        #expect(machine.frameReceived(Self.good(.send(id: 2, body: "a"))) == .sendMessage(id: 2, body: "a"))
+        #expect(machine.frameReceived(Self.good(.ack(seq: 1))) == .acknowledge(upTo: 1), "an ack answers nothing: at once")
+        #expect(machine.frameReceived(Self.good(.send(id: 3, body: "b"))) == .sendMessage(id: 3, body: "b"))
+        #expect(machine.frameReceived(Self.good(.ping(id: 4))) == .none, "its ok would overtake the receipts")
+        #expect(machine.frameReceived(Self.good(.send(id: 5, body: "c"))) == .none, "behind the ping")
+        machine.overlappingRequestFinished()
+        let stillWaiting = machine.nextQueuedAction()
+        #expect(stillWaiting == nil)
+        machine.overlappingRequestFinished()
+        let ping = machine.nextQueuedAction()
+        let send = machine.nextQueuedAction()
+        #expect(ping == .send(.ok(id: 4)))
+        #expect(send == .sendMessage(id: 5, body: "c"))
+        #expect(machine.frameReceived(Self.good(.who(id: 6))) == .none)
+        machine.overlappingRequestFinished()
+        let who = machine.nextQueuedAction()
+        #expect(who == .who(id: 6))
+        #expect(machine.busy)
+        #expect(machine.frameReceived(Self.good(.send(id: 7, body: "d"))) == .none, "behind the running who")
     }
 
     @Test(

@@ -12,6 +12,8 @@ import Shared
 extension ChatREPL {
     /// Chunks asked for per `download`: what is in flight at most.
     static let chunksPerDownload = 16
+    /// Chunks sent ahead of their answers while uploading.
+    static let chunksInFlight = 8
 
     // MARK: - Sending
 
@@ -121,26 +123,38 @@ extension ChatREPL {
                     return false
                 }
                 show(&progress, done: min(file.size, index * FileChunks.plaintextBytes))
-                while index < file.chunks {
-                    let plain = try source.read(count: FileChunks.plaintextBytes, at: index * FileChunks.plaintextBytes)
-                    let sealed = try cipher.seal(plain, fileID: file.fileID, index: index, of: file.chunks)
-                    let answer = try await request(.chunk(file: file.fileID, index: index, data: Data(sealed).base64EncodedString()))
-                    switch answer {
-                    case .ok:
-                        index += 1
-                        show(&progress, done: min(file.size, index * FileChunks.plaintextBytes))
-                    case .error(let error) where error.code == .chunkOutOfOrder:
-                        continue uploading  // ask again where the server is
-                    case .error(let error):
-                        terminal.showProgress(nil)
-                        say(format.notice("\(file.name) not sent: \(error.message)"))
-                        if error.code == .unknownFile { try forgetOutgoing(file.fileID) }
-                        return false
-                    default:
+                // A window of chunks in flight: the server stores them together (one sync
+                // for several) and answers them in order.
+                var sealing = index
+                var refusal: ServerFrame?
+                try await requests(window: Self.chunksInFlight) { () throws -> ChatRequest? in
+                    guard sealing < file.chunks else { return nil }
+                    defer { sealing += 1 }
+                    let plain = try source.read(count: FileChunks.plaintextBytes, at: sealing * FileChunks.plaintextBytes)
+                    let sealed = try cipher.seal(plain, fileID: file.fileID, index: sealing, of: file.chunks)
+                    return .chunk(file: file.fileID, index: sealing, data: Data(sealed).base64EncodedString())
+                } answered: { answer in
+                    guard case .ok = answer else {
+                        refusal = answer
                         return false
                     }
+                    index += 1
+                    show(&progress, done: min(file.size, index * FileChunks.plaintextBytes))
+                    return true
                 }
-                return true
+                switch refusal {
+                case nil:
+                    return true
+                case .error(let error)? where error.code == .chunkOutOfOrder:
+                    continue uploading  // ask again where the server is
+                case .error(let error)?:
+                    terminal.showProgress(nil)
+                    say(format.notice("\(file.name) not sent: \(error.message)"))
+                    if error.code == .unknownFile { try forgetOutgoing(file.fileID) }
+                    return false
+                default:
+                    return false
+                }
             } catch is RequestInterrupted {
                 continue uploading  // reconnected: ask the (maybe other) server where it is
             }

@@ -26,14 +26,6 @@ final class DeliveryService: SessionDelivery {
     private let now: @Sendable () -> Date
     /// Inbox appends not finished yet; shutdown waits for them so nothing accepted is lost.
     private let storesInFlight = InFlightWork()
-    /// Relays from the inbox running (`storedElsewhere`), and whether another was asked for
-    /// meanwhile.
-    private let relays = Locked<[RelayKey: Bool]>([:])
-
-    private struct RelayKey: Hashable {
-        let sessionID: UInt64
-        let sender: String
-    }
 
     init(
         inbox: InboxStore,
@@ -94,10 +86,14 @@ final class DeliveryService: SessionDelivery {
         let message = StoredMessage(
             id: MessageID.next(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
-        if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
+        // Live only when none of the sender's messages is still being stored: it would
+        // overtake them.
+        if outbox.storing.value.pending == 0, let partner = route.partner,
+            partner.deliver(message, fromInbox: false, sender: outbox)
+        {
             return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
         }
-        return .later(store(message, on: loop).map { result -> ServerFrame in
+        return .later(storeInOrder(message, from: outbox, on: loop).map { result -> ServerFrame in
             switch result {
             case .stored:
                 return .receipt(id: requestID, messageID: message.id, status: .stored)
@@ -109,20 +105,47 @@ final class DeliveryService: SessionDelivery {
         })
     }
 
+    /// `store`, for a message `outbox`'s session sent: its follow-up waits for the one of
+    /// the session's message before it. A session may have several sends running (see
+    /// `SessionStateMachine`), and their appends may finish in any order (a store answers a
+    /// batch from its own thread), but the recipient sees them in the order they were sent.
+    private func storeInOrder(
+        _ message: StoredMessage, from outbox: SessionMailbox, on loop: EventLoop
+    ) -> EventLoopFuture<InboxAppendResult> {
+        let appended = append(message, space: .withinCaps, on: loop)
+        let storing = outbox.storing
+        let previous = storing.value.last
+        let inTurn = previous.map { $0.flatMap { appended } } ?? appended
+        let followedUp = inTurn.map { self.followUp(message, $0) }
+        let last = followedUp.map { _ in }.recover { _ in }
+        storing.value.pending += 1
+        storing.value.last = last
+        last.whenComplete { _ in
+            storing.value.pending -= 1
+            if storing.value.pending == 0 { storing.value.last = nil }
+        }
+        return followedUp
+    }
+
     /// Appends to the inbox (synced), then tells the recipient: live if they have paired with
     /// the sender meanwhile, else a one-line notice if they are online.
-    ///
-    /// The append takes its place in the inbox before this returns (`startedNow`), so one
-    /// session's messages are stored in the order they were sent, while the store commits
-    /// every append that arrives during a sync with the next one.
     private func store(
         _ message: StoredMessage, space: InboxSpace = .withinCaps, on loop: EventLoop
+    ) -> EventLoopFuture<InboxAppendResult> {
+        append(message, space: space, on: loop).map { self.followUp(message, $0) }
+    }
+
+    /// The append alone. It takes its place in the inbox before this returns
+    /// (`makeFutureStartedNow`), so one session's messages are stored in the order they were
+    /// sent, while the store commits every append that arrives during a sync with the next one.
+    private func append(
+        _ message: StoredMessage, space: InboxSpace, on loop: EventLoop
     ) -> EventLoopFuture<InboxAppendResult> {
         let inbox = self.inbox
         let logger = self.logger
         let storesInFlight = self.storesInFlight
         storesInFlight.begin()
-        let appended = Self.startedNow(on: loop) { () async throws -> InboxAppendResult in
+        let appended = loop.makeFutureStartedNow { () async throws -> InboxAppendResult in
             do {
                 return try await inbox.append(message, space: space)
             } catch {
@@ -132,18 +155,22 @@ final class DeliveryService: SessionDelivery {
         }
         // Counted down however it ends.
         appended.whenComplete { _ in storesInFlight.end() }
-        return appended.map { [registry] result in
-            if result == .stored {
-                if let partner = registry.livePartner(from: message.from, to: message.to) {
-                    _ = partner.deliver(message, fromInbox: true)
-                } else if let online = registry.session(for: message.to) {
-                    online.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: message.from)))
-                } else {
-                    registry.announceStored(message)
-                }
+        return appended
+    }
+
+    /// After an append: a stored message goes to the recipient if they are paired with the
+    /// sender now, else they hear of it in one line, on whichever node they are.
+    private func followUp(_ message: StoredMessage, _ result: InboxAppendResult) -> InboxAppendResult {
+        if result == .stored {
+            if let partner = registry.livePartner(from: message.from, to: message.to) {
+                _ = partner.deliver(message, fromInbox: true)
+            } else if let online = registry.session(for: message.to) {
+                online.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: message.from)))
+            } else {
+                registry.announceStored(message)
             }
-            return result
         }
+        return result
     }
 
     /// A message from `sender` was stored for the user of `recipient` on another node (its
@@ -159,38 +186,34 @@ final class DeliveryService: SessionDelivery {
             recipient.send(.notice(code: .newMessage, message: ChatText.newMessages(1, from: sender)))
             return
         }
-        let key = RelayKey(sessionID: recipient.sessionID, sender: sender)
-        let starts = relays.withLock { relays in
-            guard relays[key] == nil else {
-                relays[key] = true
-                return false
-            }
-            relays[key] = false
-            return true
-        }
-        guard starts else { return }
+        guard recipient.beginRelay(from: sender) else { return }
+        relay(to: recipient, from: sender)
+    }
+
+    /// Brings `recipient` the messages waiting from `sender` that it has not had, oldest
+    /// first, once `recipient.beginRelay(from:)` said to: reads the inbox, and again for as
+    /// long as more was asked for meanwhile (by `storedElsewhere`, or a stored message's
+    /// follow-up). While it runs, `sender`'s messages to this session do not go live and
+    /// stored ones wait for it (see `SessionMailbox.deliver`), so none overtakes one still
+    /// waiting. `delivered`: ids this session has had already; `readFirst` false when
+    /// there is nothing to read unless asked meanwhile.
+    private func relay(to recipient: SessionMailbox, from sender: String, delivered: Set<String> = [], readFirst: Bool = true) {
         let inbox = self.inbox
-        let relays = self.relays
         let logger = self.logger
+        guard readFirst || recipient.relayReadDone(from: sender) else { return }
         Task {
+            var delivered = delivered
             repeat {
                 do {
-                    for message in try await inbox.messages(for: recipient.username, from: sender) {
-                        _ = recipient.deliver(message, fromInbox: true)
+                    for message in try await inbox.messages(for: recipient.username, from: sender)
+                    where !delivered.contains(message.id) {
+                        if recipient.deliver(message, fromInbox: true, byRelay: true) { delivered.insert(message.id) }
                     }
                 } catch {
                     // They stay in the inbox: the next chat opened with the sender has them.
-                    logger.warning("messages stored on another node not relayed: \(error)", metadata: ["to": "\(recipient.username)"])
+                    logger.warning("waiting messages not relayed: \(error)", metadata: ["to": "\(recipient.username)"])
                 }
-            } while relays.withLock { relays in
-                // Asked again meanwhile: one more read; otherwise done.
-                if relays[key] == true {
-                    relays[key] = false
-                    return true
-                }
-                relays[key] = nil
-                return false
-            }
+            } while recipient.relayReadDone(from: sender)
         }
     }
 
@@ -235,12 +258,23 @@ final class DeliveryService: SessionDelivery {
             }
             // Before the choice is made, so the choice never stands without its key.
             outbox.reportIdentity(found.identityKey, of: partner)
-            return Self.startedNow(on: loop) {
+            // A message stored after the read above went neither live nor into that read:
+            // a relay from the inbox brings those once the pair stands. It holds from now,
+            // so nothing the partner sends once paired goes live ahead of them.
+            let relayBegun = outbox.beginRelay(from: partner)
+            let chosen = loop.makeFutureStartedNow {
                 try await registry.choose(username: user, partner: partner)
-            }.map { outcome in
-                self.chose(
-                    partner, outcome: outcome, waiting: found.waiting, identityKey: found.identityKey, requestID: requestID,
-                    outbox: outbox, on: loop)
+            }
+            chosen.whenComplete { result in
+                guard relayBegun else { return }
+                // The ones read above are delivered already; some may be acknowledged and
+                // their removal still queued, so "pending in the outbox" alone would send
+                // them twice.
+                let paired = (try? result.get())?.paired == true
+                self.relay(to: outbox, from: partner, delivered: Set(found.waiting.map(\.id)), readFirst: paired)
+            }
+            return chosen.map { outcome in
+                self.chose(partner, outcome: outcome, identityKey: found.identityKey, requestID: requestID, outbox: outbox)
             }
         }.recover { error in
             .error(ProtocolError(.internal, message: "could not open the chat; try again", id: requestID))
@@ -250,20 +284,13 @@ final class DeliveryService: SessionDelivery {
     /// Tells everyone concerned what `outbox`'s user choosing `partner` did, and answers the
     /// `chat` with `ok`.
     private func chose(
-        _ partner: String, outcome: ChoiceOutcome, waiting: [StoredMessage], identityKey: [UInt8]?, requestID: Int,
-        outbox: SessionMailbox, on loop: EventLoop
+        _ partner: String, outcome: ChoiceOutcome, identityKey: [UInt8]?, requestID: Int, outbox: SessionMailbox
     ) -> ServerFrame {
         let user = outbox.username
         outcome.abandoned?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
         if outcome.paired {
             outbox.send(.notice(code: .paired, message: "now chatting with \(partner)"))
             outcome.partner?.send(.notice(code: .paired, message: "now chatting with \(user)"))
-            // A message stored between the read above and the pairing went neither live
-            // nor into that read: look once more, for those only. (The ones read above
-            // are delivered already; some may be acknowledged and their removal still
-            // queued, so "pending in the outbox" alone would send them twice.)
-            let delivered = Set(waiting.map(\.id))
-            deliverWaiting(for: user, from: partner, excluding: delivered, to: outbox, on: loop)
         } else {
             outbox.send(
                 .notice(
@@ -276,26 +303,12 @@ final class DeliveryService: SessionDelivery {
         return .ok(id: requestID, username: partner, identityKey: identityKey)
     }
 
-    private func deliverWaiting(
-        for user: String, from partner: String, excluding delivered: Set<String>, to outbox: SessionMailbox,
-        on loop: EventLoop
-    ) {
-        let inbox = self.inbox
-        loop.makeFutureWithTask {
-            try await inbox.messages(for: user, from: partner)
-        }.whenSuccess { waiting in
-            for message in waiting where !delivered.contains(message.id) {
-                _ = outbox.deliver(message, fromInbox: true)
-            }
-        }
-    }
-
     /// The user of `mailbox` ends their chat; their partner is told. Answers `ok`, or
     /// `internal` when shared presence could not be written.
     func leave(_ mailbox: SessionMailbox, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
         let user = mailbox.username
         let logger = self.logger
-        return Self.startedNow(on: loop) { [registry] in
+        return loop.makeFutureStartedNow { [registry] in
             try await registry.leave(username: user)
         }.map { partner -> ServerFrame in
             partner?.send(.notice(code: .partnerLeft, message: "\(user) left the chat"))
@@ -308,7 +321,7 @@ final class DeliveryService: SessionDelivery {
 
     /// Every other logged-in user, on every node; answers `who` or `internal`.
     func who(except user: String, requestID: Int, on loop: EventLoop) -> EventLoopFuture<ServerFrame> {
-        Self.startedNow(on: loop) { [registry] in
+        loop.makeFutureStartedNow { [registry] in
             try await registry.who(except: user)
         }.map { users in
             .who(id: requestID, users: users)
@@ -324,7 +337,7 @@ final class DeliveryService: SessionDelivery {
     /// be written: the session must end.
     func sessionStarted(_ mailbox: SessionMailbox, on loop: EventLoop) -> EventLoopFuture<[ServerFrame]> {
         let logger = self.logger
-        return Self.startedNow(on: loop) { [registry] in
+        return loop.makeFutureStartedNow { [registry] in
             try await registry.claim(mailbox)
         }.flatMapError { error in
             logger.error("login not recorded in presence: \(error)", metadata: ["user": "\(mailbox.username)"])
@@ -367,7 +380,7 @@ final class DeliveryService: SessionDelivery {
             }
         }
         if !stored.isEmpty {
-            // Started at once (see `startedNow`), so the removals are queued before this
+            // Started at once (see `makeFutureStartedNow`), so the removals are queued before this
             // returns, and so before a shutdown closes the store; not synced on their own
             // (see `InboxStore`).
             let inbox = self.inbox
@@ -414,7 +427,7 @@ final class DeliveryService: SessionDelivery {
         let unacknowledged = outbox.close().filter { !$0.fromInbox }.map(\.message)
         let user = outbox.username
         let logger = self.logger
-        Self.startedNow(on: loop) { [registry] in
+        loop.makeFutureStartedNow { [registry] in
             try await registry.release(username: user, sessionID: outbox.sessionID)
         }.whenComplete { result in
             switch result {
@@ -450,28 +463,6 @@ final class DeliveryService: SessionDelivery {
             await group.next()
             group.cancelAll()
         }
-    }
-
-    /// Runs `body`, which writes to the inbox, in a task started at once on the calling
-    /// thread; the future completes on `loop`.
-    ///
-    /// `Task.immediate` rather than `loop.makeFutureWithTask`, whose task is scheduled and
-    /// may start after one created later: this one runs here until its first suspension,
-    /// so the write takes its place in the store before this returns (see `InboxStore`),
-    /// and a session's messages keep the order it sent them in. Reads need no such order
-    /// and use `makeFutureWithTask`.
-    private static func startedNow<Value: Sendable>(
-        on loop: EventLoop, _ body: @escaping @Sendable () async throws -> Value
-    ) -> EventLoopFuture<Value> {
-        let promise = loop.makePromise(of: Value.self)
-        Task.immediate {
-            do {
-                promise.succeed(try await body())
-            } catch {
-                promise.fail(error)
-            }
-        }
-        return promise.futureResult
     }
 
     /// Names a message for its own sender: recipient and the start of the text.

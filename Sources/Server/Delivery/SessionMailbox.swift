@@ -42,6 +42,9 @@ final class SessionMailbox: PresentSession {
         var queued: ByteBuffer?
         /// A task on the channel's event loop will write `queued` and flush.
         var flushScheduled = false
+        /// Senders whose waiting messages a relay is reading from the inbox for this session
+        /// (see `beginRelay`), and whether it was asked to read once more.
+        var relays: [String: Bool] = [:]
     }
 
     let username: String
@@ -52,6 +55,9 @@ final class SessionMailbox: PresentSession {
     /// The channel's own allocator, taken once: reading it from another thread takes a lock.
     private let allocator: ByteBufferAllocator
     private let state = Locked(State())
+    /// This session's own messages on their way into the inbox, on the session's event loop
+    /// only (see `DeliveryService.send`).
+    let storing: NIOLoopBoundBox<StoresInOrder>
 
     /// The session's event loop (where its channel's work runs).
     var eventLoop: EventLoop { channel.eventLoop }
@@ -62,19 +68,30 @@ final class SessionMailbox: PresentSession {
         self.liveWindow = liveWindow
         self.channel = channel
         self.allocator = channel.allocator
+        self.storing = .makeBoxSendingValue(StoresInOrder(), eventLoop: channel.eventLoop)
     }
 
     /// Writes `message` to the client unless the session has closed or stalled, or, for a
     /// live message, the live window is full. True when the session took it (it is then
     /// unacknowledged until the client says so, or handed back by `close`). `sender` is the
     /// session a live message comes from.
-    func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil) -> Bool {
+    ///
+    /// While a relay from the inbox runs for the message's sender (`beginRelay`), a live
+    /// message is refused (the caller stores it) and a stored one is left to the relay,
+    /// which is asked to read once more (true: it will bring it): either would otherwise
+    /// overtake messages the relay has yet to bring. `byRelay`: the relay's own.
+    func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil, byRelay: Bool = false) -> Bool {
         // The seq is taken and the frame queued under one lock, so frames leave in seq order
         // whichever threads deliver at once, and a cumulative ack never covers a message the
         // client has not had.
         let onLoop = channel.eventLoop.inEventLoop
         let outcome = state.withLock { state -> (accepted: Bool, offer: Offer?) in
             guard !state.closed else { return (false, nil) }
+            if !byRelay, state.relays[message.from] != nil {
+                guard fromInbox else { return (false, nil) }
+                state.relays[message.from] = true
+                return (true, nil)
+            }
             if !fromInbox,
                 InboxRules.refusal(
                     adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
@@ -146,6 +163,33 @@ final class SessionMailbox: PresentSession {
     func identityVerified(_ identity: ReportedIdentity, at changes: UInt64) {
         state.withLock {
             if $0.reportedIdentity == identity { $0.identityVerifiedAt = changes }
+        }
+    }
+
+    /// Starts a relay of `sender`'s waiting messages to this session (see `deliver`): true
+    /// when the caller must run it; false when one runs already, which will read once more.
+    func beginRelay(from sender: String) -> Bool {
+        state.withLock { state in
+            guard state.relays[sender] == nil else {
+                state.relays[sender] = true
+                return false
+            }
+            state.relays[sender] = false
+            return true
+        }
+    }
+
+    /// The relay from `sender` has delivered what its read found: true when it must read
+    /// once more (asked meanwhile); otherwise it has ended, and messages from `sender` go
+    /// straight to the client again.
+    func relayReadDone(from sender: String) -> Bool {
+        state.withLock { state in
+            if state.relays[sender] == true {
+                state.relays[sender] = false
+                return true
+            }
+            state.relays[sender] = nil
+            return false
         }
     }
 
@@ -241,4 +285,14 @@ struct ReportedIdentity: Equatable, Sendable {
     let partner: String
     /// Nil when the partner had published none.
     let key: [UInt8]?
+}
+
+/// A session's messages on their way into the inbox, so that what follows each append
+/// (the recipient told, the sender answered) happens in the order they were sent, and a
+/// later message does not go live ahead of one still being stored.
+struct StoresInOrder {
+    /// Appends not finished yet (their follow-up not done).
+    var pending = 0
+    /// Completes (never fails) once the last append started has been followed up.
+    var last: EventLoopFuture<Void>?
 }

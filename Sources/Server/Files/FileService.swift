@@ -91,7 +91,9 @@ final class FileService: SessionFiles {
                         "data", expected: "1 to \(FileRules.maximumChunkTextBytes) bytes of base64", id: requestID)))
         }
         let (store, logger) = (self.store, self.logger)
-        return loop.makeFutureWithTask { () async -> ServerFrame in
+        // Started at once: a session may have several chunks of a file on their way (see
+        // `SessionStateMachine`), and each must reach the store after the one before it.
+        return loop.makeFutureStartedNow { () async -> ServerFrame in
             do {
                 switch try await store.putChunk(fileID: file, sender: sender, index: index, data: bytes) {
                 case .stored(let record):

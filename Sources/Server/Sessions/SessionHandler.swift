@@ -69,6 +69,18 @@ final class SessionHandler: ChannelDuplexHandler {
     /// gets its receipts a few at a time, in one TLS record and one system call, instead of
     /// one each. Far below what a person notices; any other frame flushes them sooner.
     static let receiptDelay: TimeAmount = .milliseconds(10)
+    /// Answers to overlapping requests (`send`, `chunk`; see `SessionStateMachine`), and to
+    /// anything answered while one of them runs, in request order: an answer that is ready
+    /// waits here until every answer before it has gone.
+    private var answers = CircularBuffer<Answer>(initialCapacity: 8)
+    /// The place (counted since the connection opened) of `answers.first`.
+    private var firstAnswerPlace = 0
+
+    private enum Answer {
+        case awaited
+        /// Nil: the request needs no answer (the session ended under it).
+        case ready(ServerFrame?)
+    }
 
     /// `maximumFrameLength`: the longest line accepted, in bytes; a longer one is answered
     /// `frame_too_large` and closes the connection.
@@ -252,7 +264,7 @@ final class SessionHandler: ChannelDuplexHandler {
         case .none:
             break
         case .send(let frame):
-            send(frame, context: context)
+            answer(frame, context: context)
         case .sendAndClose(let frames):
             for frame in frames {
                 append(frame, context: context)
@@ -305,12 +317,13 @@ final class SessionHandler: ChannelDuplexHandler {
             services.delivery.leave(mailbox, requestID: id, on: context.eventLoop)
                 .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .sendMessage(let id, let body):
-            guard let mailbox else { return requestFinished(nil, context: context) }
+            guard let mailbox else { return overlappingRequestFinished(nil, context: context) }
             switch services.delivery.send(from: mailbox, body: body, requestID: id, on: context.eventLoop) {
             case .now(let frame):
-                requestFinished(frame, context: context)
+                overlappingRequestFinished(frame, context: context)
             case .later(let answer):
-                answer.assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+                let place = awaitAnswer()
+                answer.assumeIsolated().whenSuccess { self.overlappingRequestFinished($0, at: place, context: context) }
             }
         case .acknowledge(let seq):
             if let mailbox { services.delivery.acknowledge(upTo: seq, mailbox: mailbox) }
@@ -349,8 +362,9 @@ final class SessionHandler: ChannelDuplexHandler {
                 from: username, file: file, to: to, size: size, chunks: chunks, requestID: id, on: context.eventLoop
             ).assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
         case .storeChunk(let id, let username, let file, let index, let data):
+            let place = awaitAnswer()
             services.files.chunk(from: username, file: file, index: index, data: data, requestID: id, on: context.eventLoop)
-                .assumeIsolated().whenSuccess { self.requestFinished($0, context: context) }
+                .assumeIsolated().whenSuccess { self.overlappingRequestFinished($0, at: place, context: context) }
         case .downloadFile(let id, let username, let file, let from, let count):
             // Through the channel, from the download's task; each chunk is flushed at once
             // and the next read only when it has gone, so a file streams without piling up.
@@ -459,6 +473,46 @@ final class SessionHandler: ChannelDuplexHandler {
     private func requestFinished(_ frame: ServerFrame?, context: ChannelHandlerContext) {
         machine.requestFinished()
         finish(frame, context: context)
+    }
+
+    /// Answers an overlapping request answered at once: sent now unless earlier answers are
+    /// awaited.
+    private func overlappingRequestFinished(_ frame: ServerFrame?, context: ChannelHandlerContext) {
+        machine.overlappingRequestFinished()
+        batch(context: context) {
+            if let frame { answer(frame, context: context) }
+            drainQueue(context: context)
+        }
+    }
+
+    /// Answers the overlapping request whose answer was awaited at `place`, then every
+    /// answer after it that is ready, then handles what waited.
+    private func overlappingRequestFinished(_ frame: ServerFrame?, at place: Int, context: ChannelHandlerContext) {
+        machine.overlappingRequestFinished()
+        answers[answers.index(answers.startIndex, offsetBy: place - firstAnswerPlace)] = .ready(frame)
+        batch(context: context) {
+            while case .ready(let ready) = answers.first {
+                answers.removeFirst()
+                firstAnswerPlace += 1
+                if let ready { send(ready, context: context) }
+            }
+            drainQueue(context: context)
+        }
+    }
+
+    /// Keeps a place for the answer of an overlapping request that is starting.
+    private func awaitAnswer() -> Int {
+        answers.append(.awaited)
+        return firstAnswerPlace + answers.count - 1
+    }
+
+    /// Sends the answer to a request now, or after the answers still awaited before it.
+    private func answer(_ frame: ServerFrame, context: ChannelHandlerContext) {
+        if answers.isEmpty {
+            send(frame, context: context)
+        } else {
+            answers.append(.ready(frame))
+        }
     }
 
     /// Works through frames that arrived while a request ran, then reads again if reading

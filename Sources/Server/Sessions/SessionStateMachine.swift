@@ -9,6 +9,12 @@ import Shared
 /// Requests are answered in order: while a register, login or chat request runs the session
 /// is `busy`, and frames that arrive meanwhile are queued here; the handler takes them with
 /// `nextQueuedAction()` once the request has finished.
+///
+/// `send` and `chunk` overlap instead: up to `overlapLimit` of them run at once, so a client
+/// that keeps a window of them in flight has them stored together (one sync or one commit
+/// for many), not one after another. Their answers still go out in request order (the
+/// handler holds an early one back), and anything else waits until they have all been
+/// answered. Their stores keep the order they were started in (see `DeliveryService.send`).
 struct SessionStateMachine {
     enum State: Equatable {
         /// Connected; the client's `hello` has not arrived yet.
@@ -62,7 +68,7 @@ struct SessionStateMachine {
         case finishFile(id: Int, username: String, file: String, received: Bool)
         /// The sender has seen a file's outcome (slow: a synced delete).
         case forgetFile(id: Int, username: String, file: String)
-        /// Too many frames wait behind a slow request: stop reading until it is answered.
+        /// Too many frames wait behind slow requests: stop reading until they are answered.
         case pauseReading
         /// Nothing to do.
         case none
@@ -75,6 +81,8 @@ struct SessionStateMachine {
     /// A request is running; further frames wait in `queued` until it is answered, so that
     /// replies stay in request order.
     private(set) var busy = false
+    /// Overlapping requests (`send`, `chunk`) running; see the type's documentation.
+    private(set) var overlapping = 0
     /// A ring, so a frame is released as soon as it is taken: a client that keeps a few
     /// requests in flight (a file's chunks) never lets the queue drain empty, and an array
     /// emptied only then would hold every frame of the upload.
@@ -89,6 +97,9 @@ struct SessionStateMachine {
     /// Frames queued behind a slow request at which reading pauses, so a client that floods
     /// cannot make the queue grow without bound.
     static let queueLimit = 64
+    /// Overlapping requests that may run at once: enough for a client's window of messages
+    /// or file chunks to share one sync; more only queue.
+    static let overlapLimit = 32
 
     init(
         maximumBadFrames: Int = 5,
@@ -106,11 +117,12 @@ struct SessionStateMachine {
         return nil
     }
 
-    /// A frame (or a decoding failure) arrived. While a request runs it is queued, and the
-    /// answer is `.none`, or `.pauseReading` once the queue is full.
+    /// A frame (or a decoding failure) arrived. While it must wait (see the type's
+    /// documentation) it is queued, and the answer is `.none`, or `.pauseReading` once the
+    /// queue is full.
     mutating func frameReceived(_ decoded: consuming Result<ClientFrame, ProtocolError>, at now: NIODeadline = .now()) -> Action {
         guard state != .closed else { return .none }
-        if busy {
+        if !mayStart(decoded) {
             queued.append(decoded)
             if queued.count >= Self.queueLimit, !readingPaused {
                 readingPaused = true
@@ -124,15 +136,34 @@ struct SessionStateMachine {
     /// The next queued frame's action, once no request runs; nil when there is nothing to
     /// take now (the queue is empty, a request is running again, or the session closed).
     mutating func nextQueuedAction(at now: NIODeadline = .now()) -> Action? {
-        guard !busy, state != .closed, let frame = queued.popFirst() else {
+        guard state != .closed, let next = queued.first, mayStart(next, queued: false) else {
             return nil
         }
-        return handle(frame, at: now)
+        return handle(queued.removeFirst(), at: now)
+    }
+
+    /// Whether `frame` may be handled now: no request holds the session, nothing waits
+    /// ahead of it (unless it is that first frame: `queued` false), and either nothing
+    /// overlapping runs, or it may overlap too and there is room.
+    private func mayStart(_ frame: borrowing Result<ClientFrame, ProtocolError>, queued isNew: Bool = true) -> Bool {
+        guard !busy, !(isNew && !queued.isEmpty) else { return false }
+        guard overlapping > 0 else { return true }
+        switch frame {
+        case .success(.send), .success(.chunk):
+            return overlapping < Self.overlapLimit
+        case .success(.ack):
+            // Answered by nothing, so it cannot overtake an answer.
+            return true
+        default:
+            return false
+        }
     }
 
     /// True once when reading was paused and the queue has drained: the handler reads again.
     mutating func readingMayResume() -> Bool {
-        guard readingPaused, !busy, queued.isEmpty || state == .closed else { return false }
+        guard readingPaused, !busy, overlapping < Self.overlapLimit, queued.isEmpty || state == .closed else {
+            return false
+        }
         readingPaused = false
         return true
     }
@@ -199,7 +230,7 @@ struct SessionStateMachine {
             guard messageBucket.take(at: now) else {
                 return .send(.error(ProtocolError(.rateLimited, id: id)))
             }
-            busy = true
+            overlapping += 1
             return .sendMessage(id: id, body: body)
         case (.loggedIn, .ack(let seq)):
             return .acknowledge(upTo: seq)
@@ -225,7 +256,7 @@ struct SessionStateMachine {
             busy = true
             return .uploadFile(id: id, username: username, file: file, to: to, size: size, chunks: chunks)
         case (.loggedIn(let username), .chunk(let id, let file, let index, let data)):
-            busy = true
+            overlapping += 1
             return .storeChunk(id: id, username: username, file: file, index: index, data: data)
         case (.loggedIn(let username), .download(let id, let file, let from, let count)):
             busy = true
@@ -255,10 +286,16 @@ struct SessionStateMachine {
         busy = false
     }
 
-    /// A slow request (open, send, inbox, passwd, the key frames) was answered; the next
-    /// frame may be handled.
+    /// A slow request (open, inbox, passwd, the key frames, files but `chunk`) was
+    /// answered; the next frame may be handled.
     mutating func requestFinished() {
         busy = false
+    }
+
+    /// An overlapping request (`send`, `chunk`) was answered.
+    mutating func overlappingRequestFinished() {
+        precondition(overlapping > 0, "an overlapping request finished that never started")
+        overlapping -= 1
     }
 
     /// A login finished: with the user's name on success, nil on failure;
