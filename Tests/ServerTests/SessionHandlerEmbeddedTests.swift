@@ -69,6 +69,9 @@ struct SessionHandlerEmbeddedTests {
         var calls: [String] = []
         var heldChats: [EventLoopPromise<ServerFrame>] = []
         var storeSends = false
+        /// Sends wait for the test to answer them (as stored sends wait for the disk).
+        var holdSends = false
+        var heldSends: [EventLoopPromise<ServerFrame>] = []
 
         func mailbox(username: String, sessionID: UInt64, channel: Channel) -> SessionMailbox {
             SessionMailbox(username: username, sessionID: sessionID, liveWindow: InboxLimits(), channel: channel)
@@ -99,6 +102,11 @@ struct SessionHandlerEmbeddedTests {
 
         func send(from mailbox: SessionMailbox, body: String, requestID: Int, on loop: EventLoop) -> SendAnswer {
             calls.append("send \(body)")
+            if holdSends {
+                let promise = loop.makePromise(of: ServerFrame.self)
+                heldSends.append(promise)
+                return .later(promise.futureResult)
+            }
             let receipt = ServerFrame.receipt(id: requestID, messageID: "m\(requestID)", status: storeSends ? .stored : .sent)
             return storeSends ? .later(loop.makeSucceededFuture(receipt)) : .now(receipt)
         }
@@ -151,6 +159,9 @@ struct SessionHandlerEmbeddedTests {
         var calls: [String] = []
         var outcomes: [ServerFrame] = []
         var chunksPerDownload = 2
+        /// Chunks wait for the test to answer them.
+        var holdChunks = false
+        var heldChunks: [EventLoopPromise<ServerFrame>] = []
 
         func upload(
             from sender: String, file: String, to recipient: String, size: Int, chunks: Int, requestID: Int,
@@ -164,7 +175,10 @@ struct SessionHandlerEmbeddedTests {
             -> EventLoopFuture<ServerFrame>
         {
             calls.append("chunk \(index)")
-            return loop.makeSucceededFuture(.ok(id: requestID))
+            guard holdChunks else { return loop.makeSucceededFuture(.ok(id: requestID)) }
+            let promise = loop.makePromise(of: ServerFrame.self)
+            heldChunks.append(promise)
+            return promise.futureResult
         }
 
         func download(
@@ -345,6 +359,32 @@ struct SessionHandlerEmbeddedTests {
                 .inbox(id: 7, counts: ["bob": 2], expired: 0),
             ])
         #expect(delivery.calls == ["started alice", "send later", "ack 4", "leave"])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("sends and chunks run together; their answers go out in request order, whichever finishes first")
+    func overlappingAnswersInOrder() throws {
+        try loggedIn()
+        delivery.holdSends = true
+        files.holdChunks = true
+        try receive(
+            .send(id: 5, body: "a"), .chunk(id: 6, file: "f", index: 0, data: "AAAA"), .send(id: 7, body: "b"), .ack(seq: 1),
+            .ping(id: 8), .send(id: 9, body: "c"))
+        #expect(delivery.calls == ["started alice", "send a", "send b", "ack 1"], "all started, the ack taken at once")
+        #expect(files.calls == ["chunk 0"])
+        #expect(try written().isEmpty)
+        delivery.heldSends[1].succeed(.receipt(id: 7, messageID: "m7", status: .stored))
+        files.heldChunks[0].succeed(.ok(id: 6))
+        #expect(try written().isEmpty, "ready, but behind the answer to 5")
+        delivery.heldSends[0].succeed(.receipt(id: 5, messageID: "m5", status: .stored))
+        #expect(
+            try written() == [
+                .receipt(id: 5, messageID: "m5", status: .stored), .ok(id: 6),
+                .receipt(id: 7, messageID: "m7", status: .stored), .ok(id: 8),
+            ], "then the ping, which waited for them all")
+        #expect(delivery.calls.last == "send c", "and the send behind the ping")
+        delivery.heldSends[2].succeed(.receipt(id: 9, messageID: "m9", status: .stored))
+        #expect(try written() == [.receipt(id: 9, messageID: "m9", status: .stored)])
         #expect(try channel.finish().isClean)
     }
 
