@@ -29,9 +29,10 @@ struct SessionStateMachineTests {
         return machine
     }
 
-    /// A machine logged in as `username`.
-    static func loggedIn(as username: String = "alice") -> Machine {
-        var machine = greeted()
+    /// `fresh` (by default, with the default limits) logged in as `username`.
+    static func loggedIn(as username: String = "alice", _ fresh: Machine = Machine(serverAgent: agent)) -> Machine {
+        var machine = fresh
+        _ = machine.frameReceived(hello)
         _ = machine.frameReceived(good(.login(id: 1, username: username, password: "password1")))
         machine.loginFinished(username: username)
         return machine
@@ -520,10 +521,7 @@ struct SessionStateMachineTests {
 
     @Test("sends past the burst are refused rate_limited without making the session busy")
     func rateLimit() {
-        var machine = Machine(messageRate: 1, messageBurst: 2, serverAgent: Self.agent)
-        _ = machine.frameReceived(Self.hello)
-        _ = machine.frameReceived(Self.good(.login(id: 1, username: "alice", password: "password1")))
-        machine.loginFinished(username: "alice")
+        var machine = Self.loggedIn(Machine(messageRate: 1, messageBurst: 2, serverAgent: Self.agent))
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
         #expect(machine.frameReceived(Self.good(.send(id: 2, body: "a")), at: start) == .sendMessage(id: 2, body: "a"))
         machine.overlappingRequestFinished()
@@ -540,10 +538,7 @@ struct SessionStateMachineTests {
 
     @Test("sends and chunks overlap up to the limit; the next waits for room, not for all of them")
     func sendsOverlap() {
-        var machine = Machine(messageRate: 1000, messageBurst: 1000, serverAgent: Self.agent)
-        _ = machine.frameReceived(Self.hello)
-        _ = machine.frameReceived(Self.good(.login(id: 1, username: "alice", password: "password1")))
-        machine.loginFinished(username: "alice")
+        var machine = Self.loggedIn(Machine(messageRate: 1000, messageBurst: 1000, serverAgent: Self.agent))
         for id in 0..<Machine.overlapLimit {
             let frame: ClientFrame = id.isMultiple(of: 2)
                 ? .send(id: id, body: "m\(id)") : .chunk(id: id, file: "f", index: id, data: "AAAA")
