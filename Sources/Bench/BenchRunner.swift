@@ -10,7 +10,9 @@ struct BenchRunner {
     let plan: BenchPlan
 
     func run() async -> Int32 {
-        let fileLimit = FileDescriptorLimit.raiseToHard()
+        // Each session is a socket here and one in a server started here (which inherits
+        // the limit); as root the hard limit is raised too when the plan needs it.
+        let fileLimit = FileDescriptorLimit.raise(toAtLeast: plan.sessions + 2_048)
         let table = ResultTable()
         var managed: ManagedServer?
         var status: Int32 = 0

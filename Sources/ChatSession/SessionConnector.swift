@@ -19,6 +19,8 @@ public struct SessionConnector: Sendable {
     public let group: EventLoopGroup
     /// Where the server was reached; nil until `pinningAddress()`.
     public private(set) var address: SocketAddress?
+    /// The local address connections are made from; nil lets the system choose.
+    public private(set) var sourceAddress: SocketAddress?
 
     /// A connector with `tls` loaded already.
     public init(configuration: SessionConfiguration, tls: TLSContext, group: EventLoopGroup) {
@@ -51,6 +53,14 @@ public struct SessionConnector: Sendable {
 
     /// This connector dialling `address` (one of the host's) for every connection; the
     /// certificate is still checked against the configured host name.
+    /// This connector, making its connections from `source` (a load generator spreading
+    /// many connections over several local addresses: one has about 28,000 ports).
+    public func connecting(from source: SocketAddress) -> SessionConnector {
+        var bound = self
+        bound.sourceAddress = source
+        return bound
+    }
+
     public func connecting(to address: SocketAddress) -> SessionConnector {
         var pinned = self
         pinned.address = address
@@ -120,8 +130,9 @@ public struct SessionConnector: Sendable {
         let host = configuration.host
         let tls = self.tls
         let timeout = configuration.connectTimeout
-        let bootstrap = TLSClientConnector.bootstrap(
+        var bootstrap = TLSClientConnector.bootstrap(
             on: loop, host: host, context: tls, timeout: timeout, handlers: handlers)
+        if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }
         return address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: configuration.port)
     }
 

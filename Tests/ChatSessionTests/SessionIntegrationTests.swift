@@ -1,4 +1,5 @@
 import ChatSession
+import NIOCore
 import Shared
 import Testing
 import TestSupport
@@ -31,6 +32,20 @@ struct SessionIntegrationTests {
         #expect(users == [PresenceEntry(username: "bob", status: .chatting)])
         await alice.close()
         await bob.close()
+    }
+
+    @Test("a connector given a source address connects from it, and the server serves it", .timeLimit(.minutes(TestTimeouts.minutes(2))))
+    func connectsFromSourceAddress() async throws {
+        let server = try await ServerProcess(certificates: try CertificateFixture.shared())
+        defer { server.stop() }
+        let configuration = SessionConfiguration(port: server.port, caFile: server.certificates.caFile, agent: "source-test/1")
+        let connector = try SessionConnector(configuration: configuration)
+            .connecting(from: SocketAddress(ipAddress: "127.0.0.3", port: 0))
+        let session = try await connector.open().get()
+        #expect(session.channel.localAddress?.ipAddress == "127.0.0.3")
+        let agent = try await session.withHandler { $0.hello() }.get()
+        #expect(agent.hasPrefix("chat-server/"))
+        try await session.close().get()
     }
 
     @Test("an unacknowledged stored message comes again in the next session, and is shown once", .timeLimit(.minutes(TestTimeouts.minutes(2))))

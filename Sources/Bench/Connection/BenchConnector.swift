@@ -37,6 +37,11 @@ struct BenchConnector: Sendable {
         BenchConnector(sessions: try await sessions.pinningAddress())
     }
 
+    /// This connector, connecting from `source`.
+    func connecting(from source: SocketAddress) -> BenchConnector {
+        BenchConnector(sessions: sessions.connecting(from: source))
+    }
+
     /// The password of every bench account.
     static let password = "bench-password-1"
 

@@ -8,6 +8,18 @@ struct SessionsScenario {
     /// The bench's open-file limit after raising it.
     let benchFileLimit: Int
 
+    /// Local ports one source address is given for connections (Linux's ephemeral range
+    /// is about 28,000), with room to spare for the bench's other connections.
+    static let sessionsPerSourceAddress = 20_000
+
+    /// Connectors for `sessions` connections: more than one address's worth to a loopback
+    /// server come from 127.0.0.2, 127.0.0.3, ... (all of 127/8 is the machine's own).
+    static func spread(_ connector: BenchConnector, host: String, sessions: Int) throws -> [BenchConnector] {
+        guard sessions > sessionsPerSourceAddress, host.hasPrefix("127.") else { return [connector] }
+        let addresses = (sessions + sessionsPerSourceAddress - 1) / sessionsPerSourceAddress
+        return try (0..<addresses).map { try connector.connecting(from: SocketAddress(ipAddress: "127.0.0.\(2 + $0)", port: 0)) }
+    }
+
     func run() async throws -> ScenarioResult {
         let plan = context.plan
         let server = context.server
@@ -35,13 +47,13 @@ struct SessionsScenario {
 
         let rssBefore = try server.stats.residentKiB()
         let cpuBefore = try server.stats.cpuSeconds()
-        let connector = context.connector
+        let connectors = try Self.spread(context.connector, host: server.nodes[0].host, sessions: attempted)
         let opened = Counter()
         let start = MonotonicClock.now()
         let ticker = Progress.every(1) { "sessions: \(opened.value)/\(attempted) logged in" }
         let outcomes = await Concurrently.run(count: attempted, limit: plan.connectConcurrency) { index in
             let started = MonotonicClock.now()
-            return connector.session(username: names[index]).map { connection in
+            return connectors[index % connectors.count].session(username: names[index]).map { connection in
                 opened.increment()
                 return (connection, (MonotonicClock.now() - started) / 1_000)
             }
