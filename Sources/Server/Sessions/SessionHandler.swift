@@ -41,8 +41,10 @@ final class SessionHandler: ChannelDuplexHandler {
     /// metadata dictionary and its handler's box for every session (about 600 bytes each,
     /// held as long as the session is), so the user goes into each line instead (`log`).
     private let logger: Logger
-    /// The logged-in user, for the metadata of every line logged meanwhile.
-    private var userMetadata: Logger.Metadata?
+    /// The logged-in user, for the metadata of every line logged meanwhile; kept as the name
+    /// and made into metadata only for a line that is logged (a dictionary held for every
+    /// session cost each idle one a few hundred bytes).
+    private var userName: String?
     private var loginTimer: Scheduled<Void>?
     /// Runs while the client is not reading (channel over its write-buffer high mark).
     private var stalledTimer: Scheduled<Void>?
@@ -72,7 +74,7 @@ final class SessionHandler: ChannelDuplexHandler {
     /// Answers to overlapping requests (`send`, `chunk`; see `SessionStateMachine`), and to
     /// anything answered while one of them runs, in request order: an answer that is ready
     /// waits here until every answer before it has gone.
-    private var answers = CircularBuffer<Answer>(initialCapacity: 8)
+    private var answers = SparseRing<Answer>()
     /// The place (counted since the connection opened) of `answers.first`.
     private var firstAnswerPlace = 0
 
@@ -305,7 +307,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 services.delivery.sessionEnded(mailbox, disconnected: false)
             }
             log(.info, "logged out")
-            userMetadata = nil
+            userName = nil
             send(.ok(id: id), context: context)
             armLoginTimer(context: context)
         case .openChat(let id, let partner):
@@ -404,7 +406,7 @@ final class SessionHandler: ChannelDuplexHandler {
             services.delivery.sessionEnded(mailbox, disconnected: false)
         }
         log(.notice, "account deleted")
-        userMetadata = nil
+        userName = nil
         finish(.ok(id: id), context: context)
         armLoginTimer(context: context)
     }
@@ -423,7 +425,7 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         let name = grant.username
         machine.loginFinished(username: name, mustChangePassword: grant.mustChangePassword)
-        userMetadata = ["user": "\(name)"]
+        userName = name
         log(.info, grant.mustChangePassword ? "logged in with a one-time password" : "logged in")
         loginTimer?.cancel()
         loginTimer = nil
@@ -489,10 +491,10 @@ final class SessionHandler: ChannelDuplexHandler {
     /// answer after it that is ready, then handles what waited.
     private func overlappingRequestFinished(_ frame: ServerFrame?, at place: Int, context: ChannelHandlerContext) {
         machine.overlappingRequestFinished()
-        answers[answers.index(answers.startIndex, offsetBy: place - firstAnswerPlace)] = .ready(frame)
+        answers[place - firstAnswerPlace] = .ready(frame)
         batch(context: context) {
             while case .ready(let ready) = answers.first {
-                answers.removeFirst()
+                _ = answers.removeFirst()
                 firstAnswerPlace += 1
                 if let ready { send(ready, context: context) }
             }
@@ -599,7 +601,7 @@ final class SessionHandler: ChannelDuplexHandler {
 
     /// Logs `message` with the logged-in user's name, if any, in its metadata.
     private func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message) {
-        logger.log(level: level, message(), metadata: userMetadata)
+        logger.log(level: level, message(), metadata: userName.map { ["user": "\($0)"] })
     }
 
     private static func protocolError(_ error: Error, id: Int) -> ProtocolError {

@@ -85,8 +85,9 @@ struct SessionStateMachine {
     private(set) var overlapping = 0
     /// A ring, so a frame is released as soon as it is taken: a client that keeps a few
     /// requests in flight (a file's chunks) never lets the queue drain empty, and an array
-    /// emptied only then would hold every frame of the upload.
-    private var queued = CircularBuffer<Result<ClientFrame, ProtocolError>>(initialCapacity: 4)
+    /// emptied only then would hold every frame of the upload. Sparse: no storage while
+    /// empty, which an idle session's queue always is.
+    private var queued = SparseRing<Result<ClientFrame, ProtocolError>>()
     /// Reading was paused because the queue was full.
     private var readingPaused = false
     private var consecutiveBadFrames = 0
