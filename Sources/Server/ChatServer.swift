@@ -350,10 +350,7 @@ final class ChatServer: Sendable {
         if let label = nodeLabel.withLock({ $0 }) {
             connectionLogger[metadataKey: "node"] = "\(label)"
         }
-        connectionLogger[metadataKey: "connection.id"] = "\(id)"
-        if let remote = channel.remoteAddress {
-            connectionLogger[metadataKey: "peer"] = "\(remote.ipAddress ?? "?"):\(remote.port ?? 0)"
-        }
+        // The connection's id and peer go into each line it logs (`ConnectionLabel`).
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(
             TLSHandler(
@@ -366,7 +363,7 @@ final class ChatServer: Sendable {
             SessionHandler(
                 services: services, sessionID: id, logger: connectionLogger,
                 maximumFrameLength: configuration.maximumFrameLength))
-        try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger))
+        try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger, connectionID: id))
     }
 }
 

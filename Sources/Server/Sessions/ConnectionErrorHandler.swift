@@ -12,20 +12,28 @@ final class ConnectionErrorHandler: ChannelInboundHandler {
     typealias InboundIn = Any
 
     private let logger: Logger
+    private let connectionID: UInt64
+    private var label: ConnectionLabel?
     private var logged = false
 
-    init(logger: Logger) {
+    init(logger: Logger, connectionID: UInt64) {
         self.logger = logger
+        self.connectionID = connectionID
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        label = ConnectionLabel(id: connectionID, remote: context.channel.remoteAddress)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if !logged {
             logged = true
             // A vanished peer is ordinary on the internet; everything else is worth a notice.
+            let metadata = label?.metadata()
             if case TLSError.uncleanShutdown = error {
-                logger.info("\(Self.describe(error))")
+                logger.info("\(Self.describe(error))", metadata: metadata)
             } else {
-                logger.notice("\(Self.describe(error))")
+                logger.notice("\(Self.describe(error))", metadata: metadata)
             }
         }
         context.close(promise: nil)

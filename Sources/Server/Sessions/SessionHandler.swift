@@ -55,6 +55,8 @@ final class SessionHandler: ChannelDuplexHandler {
     /// total, not one per catch-up.
     static let caughtUpDelay: TimeAmount = .milliseconds(200)
     private var peerAddress = "unknown"
+    /// What each line this session logs names (set when the handler is added).
+    private var label: ConnectionLabel?
     /// The logged-in user's way in for other sessions; nil while logged out.
     private var mailbox: SessionMailbox?
     /// Why a logged-in session's connection failed, for its one "disconnected" log line.
@@ -104,6 +106,7 @@ final class SessionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator
         peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        label = ConnectionLabel(id: sessionID, remote: context.channel.remoteAddress)
         armLoginTimer(context: context)
     }
 
@@ -284,7 +287,7 @@ final class SessionHandler: ChannelDuplexHandler {
                     self.machine.registrationFinished()
                     switch result {
                     case .success(let name):
-                        self.logger.info("registered", metadata: ["user": "\(name)"])
+                        self.logger.info("registered", metadata: self.label?.metadata(user: name))
                         self.finish(.ok(id: id, username: name), context: context)
                     case .failure(let error):
                         self.finish(.error(Self.protocolError(error, id: id)), context: context)
@@ -601,7 +604,7 @@ final class SessionHandler: ChannelDuplexHandler {
 
     /// Logs `message` with the logged-in user's name, if any, in its metadata.
     private func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message) {
-        logger.log(level: level, message(), metadata: userName.map { ["user": "\($0)"] })
+        logger.log(level: level, message(), metadata: label?.metadata(user: userName))
     }
 
     private static func protocolError(_ error: Error, id: Int) -> ProtocolError {
