@@ -154,6 +154,38 @@ struct SessionMailboxTests {
         _ = try? channel.finish()
     }
 
+    @Test("while a relay runs, live messages wait for it and stored ones are left to it; close hands back what waited")
+    func relayHoldsTheSendersMessages() throws {
+        let channel = EmbeddedChannel(handler: LinePerBuffer())
+        let outbox = SessionMailbox(
+            username: "bob", sessionID: 1, liveWindow: InboxLimits(maximumMessages: 3), channel: channel)
+        #expect(outbox.beginRelay(from: "alice"))
+        #expect(!outbox.beginRelay(from: "alice"), "one relay at a time; asked to read again")
+        #expect(outbox.deliver(message("live1"), fromInbox: false), "accepted, to be written after the relay")
+        #expect(outbox.deliver(message("stored2"), fromInbox: true), "left to the relay")
+        channel.embeddedEventLoop.run()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing written while the relay runs")
+        #expect(outbox.relayReadDone(from: "alice"), "asked again: one more read")
+        #expect(outbox.deliver(message("stored1"), fromInbox: true, byRelay: true))
+        #expect(outbox.deliver(message("live2"), fromInbox: false))
+        #expect(outbox.deliver(message("live3"), fromInbox: false))
+        #expect(!outbox.deliver(message("live4"), fromInbox: false), "the waiting ones count against the live window")
+        #expect(!outbox.relayReadDone(from: "alice"), "nothing asked meanwhile: the relay ends")
+        channel.embeddedEventLoop.run()
+        var seen: [(String, Int)] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            if case .message(let message) = try ServerFrame.decode(buffer).get() { seen.append((message.id, message.seq)) }
+        }
+        #expect(seen.map(\.0) == ["stored1", "live1", "live2", "live3"], "the relay's first, then the waiting ones in order")
+        #expect(seen.map(\.1) == [1, 2, 3, 4], "seqs in the order written")
+        #expect(outbox.deliver(message("live5"), fromInbox: false) == false, "window full until acknowledged")
+        #expect(outbox.acknowledge(upTo: 2).map(\.message.id) == ["stored1", "live1"])
+        #expect(outbox.beginRelay(from: "alice"))
+        #expect(outbox.deliver(message("live5"), fromInbox: false))
+        #expect(outbox.close().map(\.message.id) == ["live2", "live3", "live5"], "written or waiting, all handed back")
+        _ = try? channel.finish()
+    }
+
     @Test("live messages past the live window are refused (the sender stores them); acks and inbox messages do not count")
     func liveWindow() throws {
         let channel = EmbeddedChannel(handler: LinePerBuffer())

@@ -193,9 +193,9 @@ final class DeliveryService: SessionDelivery {
     /// Brings `recipient` the messages waiting from `sender` that it has not had, oldest
     /// first, once `recipient.beginRelay(from:)` said to: reads the inbox, and again for as
     /// long as more was asked for meanwhile (by `storedElsewhere`, or a stored message's
-    /// follow-up). While it runs, `sender`'s messages to this session do not go live and
-    /// stored ones wait for it (see `SessionMailbox.deliver`), so none overtakes one still
-    /// waiting. `delivered`: ids this session has had already; `readFirst` false when
+    /// follow-up). While it runs, `sender`'s live messages to this session are parked until
+    /// it ends and stored ones wait for it (see `SessionMailbox.deliver`), so none overtakes
+    /// one still waiting. `delivered`: ids this session has had already; `readFirst` false when
     /// there is nothing to read unless asked meanwhile.
     private func relay(to recipient: SessionMailbox, from sender: String, delivered: Set<String> = [], readFirst: Bool = true) {
         let inbox = self.inbox
@@ -260,7 +260,7 @@ final class DeliveryService: SessionDelivery {
             outbox.reportIdentity(found.identityKey, of: partner)
             // A message stored after the read above went neither live nor into that read:
             // a relay from the inbox brings those once the pair stands. It holds from now,
-            // so nothing the partner sends once paired goes live ahead of them.
+            // so nothing the partner sends once paired is written ahead of them.
             let relayBegun = outbox.beginRelay(from: partner)
             let chosen = loop.makeFutureStartedNow {
                 try await registry.choose(username: user, partner: partner)

@@ -45,6 +45,18 @@ final class SessionMailbox: PresentSession {
         /// Senders whose waiting messages a relay is reading from the inbox for this session
         /// (see `beginRelay`), and whether it was asked to read once more.
         var relays: [String: Bool] = [:]
+        /// Live messages accepted while a relay from their sender ran, per sender, oldest
+        /// first: written (and given their seq) when it ends, handed back by `close`.
+        var parked: [String: [UnacknowledgedMessages.Entry]] = [:]
+        /// What `parked` holds, counted against the live window like unacknowledged messages.
+        var parkedUsage = InboxUsage()
+
+        /// Live messages accepted and not acknowledged, written or parked.
+        var liveUsage: InboxUsage {
+            InboxUsage(
+                messages: unacknowledged.liveUsage.messages + parkedUsage.messages,
+                bytes: unacknowledged.liveUsage.bytes + parkedUsage.bytes)
+        }
     }
 
     let username: String
@@ -77,9 +89,10 @@ final class SessionMailbox: PresentSession {
     /// session a live message comes from.
     ///
     /// While a relay from the inbox runs for the message's sender (`beginRelay`), a live
-    /// message is refused (the caller stores it) and a stored one is left to the relay,
-    /// which is asked to read once more (true: it will bring it): either would otherwise
-    /// overtake messages the relay has yet to bring. `byRelay`: the relay's own.
+    /// message is parked (accepted, and written when the relay ends) and a stored one is
+    /// left to the relay, which is asked to read once more (true: it will bring it): either
+    /// would otherwise overtake messages the relay has yet to bring. `byRelay`: the relay's
+    /// own.
     func deliver(_ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox? = nil, byRelay: Bool = false) -> Bool {
         // The seq is taken and the frame queued under one lock, so frames leave in seq order
         // whichever threads deliver at once, and a cumulative ack never covers a message the
@@ -87,14 +100,12 @@ final class SessionMailbox: PresentSession {
         let onLoop = channel.eventLoop.inEventLoop
         let outcome = state.withLock { state -> (accepted: Bool, offer: Offer?) in
             guard !state.closed else { return (false, nil) }
-            if !byRelay, state.relays[message.from] != nil {
-                guard fromInbox else { return (false, nil) }
+            if !byRelay, fromInbox, state.relays[message.from] != nil {
                 state.relays[message.from] = true
                 return (true, nil)
             }
             if !fromInbox,
-                InboxRules.refusal(
-                    adding: message.storageSize, to: state.unacknowledged.liveUsage, of: message.to, limits: liveWindow)
+                InboxRules.refusal(adding: message.storageSize, to: state.liveUsage, of: message.to, limits: liveWindow)
                     != nil
             {
                 return (false, nil)
@@ -108,6 +119,13 @@ final class SessionMailbox: PresentSession {
                 state.stalled = true
                 state.refusedWhileStalled[message.from, default: []].insert(message.id)
                 return (false, nil)
+            }
+            if !fromInbox, state.relays[message.from] != nil {
+                state.parked[message.from, default: []].append(
+                    UnacknowledgedMessages.Entry(message: message, seq: 0, fromInbox: false, sender: sender))
+                state.parkedUsage.messages += 1
+                state.parkedUsage.bytes += message.storageSize
+                return (true, nil)
             }
             let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
             let offer = Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
@@ -180,17 +198,35 @@ final class SessionMailbox: PresentSession {
     }
 
     /// The relay from `sender` has delivered what its read found: true when it must read
-    /// once more (asked meanwhile); otherwise it has ended, and messages from `sender` go
-    /// straight to the client again.
+    /// once more (asked meanwhile); otherwise it has ended: the messages parked meanwhile
+    /// are written, and messages from `sender` go straight to the client again.
     func relayReadDone(from sender: String) -> Bool {
-        state.withLock { state in
+        let onLoop = channel.eventLoop.inEventLoop
+        let outcome = state.withLock { state -> (readAgain: Bool, offers: [Offer]) in
             if state.relays[sender] == true {
                 state.relays[sender] = false
-                return true
+                return (true, [])
             }
             state.relays[sender] = nil
-            return false
+            guard let parked = state.parked.removeValue(forKey: sender) else { return (false, []) }
+            var offers: [Offer] = []
+            for entry in parked {
+                let message = entry.message
+                state.parkedUsage.messages -= 1
+                state.parkedUsage.bytes -= message.storageSize
+                // Accepted already: written even if the client has fallen behind since.
+                let seq = state.unacknowledged.add(message, fromInbox: false, sender: entry.sender)
+                offers.append(
+                    Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
+                        ServerFrame.encodeMessageLine(
+                            id: message.id, from: message.from, body: message.body,
+                            sentAtMilliseconds: message.sentAtMilliseconds, stored: false, seq: seq, into: &lines)
+                    })
+            }
+            return (false, offers)
         }
+        for offer in outcome.offers { carryOut(offer) }
+        return outcome.readAgain
     }
 
     /// The client caught up (its channel is writable again): accept messages again.
@@ -219,7 +255,10 @@ final class SessionMailbox: PresentSession {
             state.closed = true
             // No cycle through a partner's session outlives this one.
             state.route = Route()
-            return state.unacknowledged.removeAll()
+            let parked = state.parked.values.joined()
+            state.parked.removeAll()
+            state.parkedUsage = InboxUsage()
+            return state.unacknowledged.removeAll() + parked
         }
     }
 
