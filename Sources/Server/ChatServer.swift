@@ -363,7 +363,8 @@ final class ChatServer: Sendable {
             SessionHandler(
                 services: services, sessionID: id, logger: connectionLogger,
                 maximumFrameLength: configuration.maximumFrameLength))
-        try sync.addHandler(ConnectionErrorHandler(logger: connectionLogger, connectionID: id))
+        try sync.addHandler(
+            ConnectionErrorHandler(logger: connectionLogger, label: ConnectionLabel(id: id, remote: channel.remoteAddress)))
     }
 }
 

@@ -88,7 +88,7 @@ final class DeliveryService: SessionDelivery {
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
         // Live only when none of the sender's messages is still being stored: it would
         // overtake them.
-        if outbox.storing.value.pending == 0, let partner = route.partner,
+        if outbox.storing.value.last == nil, let partner = route.partner,
             partner.deliver(message, fromInbox: false, sender: outbox)
         {
             return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
@@ -118,11 +118,10 @@ final class DeliveryService: SessionDelivery {
         let inTurn = previous.map { $0.flatMap { appended } } ?? appended
         let followedUp = inTurn.map { self.followUp(message, $0) }
         let last = followedUp.map { _ in }.recover { _ in }
-        storing.value.pending += 1
         storing.value.last = last
         last.whenComplete { _ in
-            storing.value.pending -= 1
-            if storing.value.pending == 0 { storing.value.last = nil }
+            // The newest one done: so is every one before it (each waited for the one before).
+            if storing.value.last === last { storing.value.last = nil }
         }
         return followedUp
     }

@@ -127,13 +127,7 @@ final class SessionMailbox: PresentSession {
                 state.parkedUsage.bytes += message.storageSize
                 return (true, nil)
             }
-            let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
-            let offer = Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
-                ServerFrame.encodeMessageLine(
-                    id: message.id, from: message.from, body: message.body,
-                    sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq, into: &lines)
-            }
-            return (true, offer)
+            return (true, write(message, fromInbox: fromInbox, sender: sender, in: &state, onLoop: onLoop))
         }
         if let offer = outcome.offer { carryOut(offer) }
         return outcome.accepted
@@ -211,17 +205,10 @@ final class SessionMailbox: PresentSession {
             guard let parked = state.parked.removeValue(forKey: sender) else { return (false, []) }
             var offers: [Offer] = []
             for entry in parked {
-                let message = entry.message
                 state.parkedUsage.messages -= 1
-                state.parkedUsage.bytes -= message.storageSize
+                state.parkedUsage.bytes -= entry.message.storageSize
                 // Accepted already: written even if the client has fallen behind since.
-                let seq = state.unacknowledged.add(message, fromInbox: false, sender: entry.sender)
-                offers.append(
-                    Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
-                        ServerFrame.encodeMessageLine(
-                            id: message.id, from: message.from, body: message.body,
-                            sentAtMilliseconds: message.sentAtMilliseconds, stored: false, seq: seq, into: &lines)
-                    })
+                offers.append(write(entry.message, fromInbox: false, sender: entry.sender, in: &state, onLoop: onLoop))
             }
             return (false, offers)
         }
@@ -265,6 +252,19 @@ final class SessionMailbox: PresentSession {
     /// Asks the session's own handler to act (displaced, shutdown).
     func fire(_ event: SessionEvent) {
         channel.pipeline.fireUserInboundEventTriggered(event)
+    }
+
+    /// Under the lock: gives `message` the next seq, records it as unacknowledged and
+    /// encodes its `message` line (see `offer`).
+    private func write(
+        _ message: StoredMessage, fromInbox: Bool, sender: SessionMailbox?, in state: inout State, onLoop: Bool
+    ) -> Offer {
+        let seq = state.unacknowledged.add(message, fromInbox: fromInbox, sender: sender)
+        return Self.offer(in: &state, onLoop: onLoop, allocator: allocator) { lines in
+            ServerFrame.encodeMessageLine(
+                id: message.id, from: message.from, body: message.body,
+                sentAtMilliseconds: message.sentAtMilliseconds, stored: fromInbox, seq: seq, into: &lines)
+        }
     }
 
     /// What to write now and whether to schedule the flush, decided under the lock.
@@ -330,8 +330,7 @@ struct ReportedIdentity: Equatable, Sendable {
 /// (the recipient told, the sender answered) happens in the order they were sent, and a
 /// later message does not go live ahead of one still being stored.
 struct StoresInOrder {
-    /// Appends not finished yet (their follow-up not done).
-    var pending = 0
-    /// Completes (never fails) once the last append started has been followed up.
+    /// Completes (never fails) once the last append started has been followed up; nil when
+    /// every one has been, so none is pending.
     var last: EventLoopFuture<Void>?
 }

@@ -12,24 +12,19 @@ final class ConnectionErrorHandler: ChannelInboundHandler {
     typealias InboundIn = Any
 
     private let logger: Logger
-    private let connectionID: UInt64
-    private var label: ConnectionLabel?
+    private let label: ConnectionLabel
     private var logged = false
 
-    init(logger: Logger, connectionID: UInt64) {
+    init(logger: Logger, label: ConnectionLabel) {
         self.logger = logger
-        self.connectionID = connectionID
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        label = ConnectionLabel(id: connectionID, remote: context.channel.remoteAddress)
+        self.label = label
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if !logged {
             logged = true
             // A vanished peer is ordinary on the internet; everything else is worth a notice.
-            let metadata = label?.metadata()
+            let metadata = label.metadata()
             if case TLSError.uncleanShutdown = error {
                 logger.info("\(Self.describe(error))", metadata: metadata)
             } else {

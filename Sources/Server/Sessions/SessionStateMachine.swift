@@ -123,7 +123,8 @@ struct SessionStateMachine {
     /// queue is full.
     mutating func frameReceived(_ decoded: consuming Result<ClientFrame, ProtocolError>, at now: NIODeadline = .now()) -> Action {
         guard state != .closed else { return .none }
-        if !mayStart(decoded) {
+        // Behind a frame already waiting it waits too, so frames are handled in order.
+        if !queued.isEmpty || !mayStart(decoded) {
             queued.append(decoded)
             if queued.count >= Self.queueLimit, !readingPaused {
                 readingPaused = true
@@ -137,17 +138,16 @@ struct SessionStateMachine {
     /// The next queued frame's action, once no request runs; nil when there is nothing to
     /// take now (the queue is empty, a request is running again, or the session closed).
     mutating func nextQueuedAction(at now: NIODeadline = .now()) -> Action? {
-        guard state != .closed, let next = queued.first, mayStart(next, queued: false) else {
+        guard state != .closed, let next = queued.first, mayStart(next) else {
             return nil
         }
         return handle(queued.removeFirst(), at: now)
     }
 
-    /// Whether `frame` may be handled now: no request holds the session, nothing waits
-    /// ahead of it (unless it is that first frame: `queued` false), and either nothing
-    /// overlapping runs, or it may overlap too and there is room.
-    private func mayStart(_ frame: borrowing Result<ClientFrame, ProtocolError>, queued isNew: Bool = true) -> Bool {
-        guard !busy, !(isNew && !queued.isEmpty) else { return false }
+    /// Whether `frame`, next in line, may be handled now: no request holds the session, and
+    /// either nothing overlapping runs, or it may overlap too and there is room.
+    private func mayStart(_ frame: borrowing Result<ClientFrame, ProtocolError>) -> Bool {
+        guard !busy else { return false }
         guard overlapping > 0 else { return true }
         switch frame {
         case .success(.send), .success(.chunk):
