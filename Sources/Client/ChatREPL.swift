@@ -801,34 +801,24 @@ final class ChatREPL {
     /// order the server sent it: what came before it is shown first, and what came after
     /// it (the login's inbox summary) is still there for the caller.
     func request(_ request: ChatRequest) async throws -> ServerFrame {
-        let number = nextRequest
-        nextRequest += 1
-        let deliver = self.deliver
-        connection.request(request) { deliver(.answer(request: number, $0)) }
-        while true {
-            switch try await nextEvent() {
-            case .answer(number, let result):
-                if case .failure = result, !connection.isActive, password != nil {
-                    // The connection went with the answer: fail over (at its `closed`
-                    // event), then say the request may not have been done.
-                    continue
-                }
-                return try result.get()
-            case .reconnected:
-                throw RequestInterrupted()
-            case .session(let event):
-                try await handle(event)
-            default:
-                continue
-            }
+        var unsent: ChatRequest? = request
+        var answer: ServerFrame?
+        try await requests(window: 1) {
+            defer { unsent = nil }
+            return unsent
+        } answered: {
+            answer = $0
+            return true
         }
+        // `requests` returns without an answer only by throwing.
+        return answer!
     }
 
     /// Makes the requests `next` gives, up to `window` of them unanswered at a time, and
     /// hands their answers to `answered` in request order (the server answers in that
     /// order too); stops when `next` has no more and all are answered, or when `answered`
     /// returns false (answers still to come are then dropped as they arrive). What arrives
-    /// unasked meanwhile is shown as with `request`.
+    /// unasked meanwhile is shown as it arrives (`handle`).
     func requests(
         window: Int, _ next: () throws -> ChatRequest?, answered: (ServerFrame) throws -> Bool
     ) async throws {
@@ -850,7 +840,9 @@ final class ChatREPL {
                 switch try await nextEvent() {
                 case .answer(let number, let answer) where inFlight.contains(number):
                     if case .failure = answer, !connection.isActive, password != nil {
-                        continue  // failing over: see `request`
+                        // The connection went with the answer: fail over (at its `closed`
+                        // event), then say the request may not have been done.
+                        continue
                     }
                     guard number == oldest else {
                         early[number] = answer
