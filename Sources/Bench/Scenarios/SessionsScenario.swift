@@ -13,11 +13,12 @@ struct SessionsScenario {
     static let sessionsPerSourceAddress = 20_000
 
     /// Connectors for `sessions` connections: more than one address's worth to a loopback
-    /// server come from 127.0.0.2, 127.0.0.3, ... (all of 127/8 is the machine's own).
+    /// server come from 127.0.0.2, 127.0.0.3, ... (`LoopbackSources`).
     static func spread(_ connector: BenchConnector, host: String, sessions: Int) throws -> [BenchConnector] {
-        guard sessions > sessionsPerSourceAddress, host.hasPrefix("127.") else { return [connector] }
-        let addresses = (sessions + sessionsPerSourceAddress - 1) / sessionsPerSourceAddress
-        return try (0..<addresses).map { try connector.connecting(from: SocketAddress(ipAddress: "127.0.0.\(2 + $0)", port: 0)) }
+        guard sessions > sessionsPerSourceAddress, LoopbackSources.canSpread(toward: host) else { return [connector] }
+        return try stride(from: 0, to: sessions, by: sessionsPerSourceAddress).map { first in
+            try connector.connecting(from: LoopbackSources.address(for: first, perAddress: sessionsPerSourceAddress))
+        }
     }
 
     func run() async throws -> ScenarioResult {

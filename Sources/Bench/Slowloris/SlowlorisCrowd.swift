@@ -30,8 +30,8 @@ final class SlowlorisCrowd: Sendable {
         self.perAddress = perAddress
     }
 
-    /// Whether source addresses can be spread: only on loopback, where all of 127/8 is ours.
-    var spreadsAddresses: Bool { host.hasPrefix("127.") }
+    /// Whether source addresses can be spread (see `LoopbackSources`).
+    var spreadsAddresses: Bool { LoopbackSources.canSpread(toward: host) }
 
     /// Opens `silent` quiet connections and `dribbling` slow ones (not waiting for them).
     func start(silent: Int, dribbling: Int) {
@@ -57,7 +57,7 @@ final class SlowlorisCrowd: Sendable {
                         HeldConnectionHandler(crowd: self, index: index, dribbles: dribbles))
                 }
             }
-        if spreadsAddresses, let source = try? SocketAddress(ipAddress: "127.0.0.\(2 + index / perAddress)", port: 0) {
+        if spreadsAddresses, let source = try? LoopbackSources.address(for: index, perAddress: perAddress) {
             bootstrap = bootstrap.bind(to: source)
         }
         bootstrap.connect(host: host, port: port).whenComplete { [self] result in
