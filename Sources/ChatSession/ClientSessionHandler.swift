@@ -37,7 +37,7 @@ public final class ClientSessionHandler: ChannelInboundHandler {
     private var helloTimeout: Scheduled<Void>?
     private var keepAlive: Scheduled<Void>?
     /// Sends the ack for what was shown, `ClientAcknowledgement.delay` after the first
-    /// message it covers, so one ack covers a burst.
+    /// message it covers, so one ack covers a burst (sooner past `promptAfter` messages).
     private var acknowledgementTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     /// Frames encoded since the last flush, as lines; nil when there are none.
@@ -184,6 +184,10 @@ public final class ClientSessionHandler: ChannelInboundHandler {
     }
 
     private func scheduleAcknowledgement() {
+        if machine.shownUnacknowledged >= ClientAcknowledgement.promptAfter {
+            acknowledgeNow()
+            return
+        }
         guard acknowledgementTimer == nil, let context else { return }
         acknowledgementTimer = context.eventLoop.assumeIsolated().scheduleTask(in: ClientAcknowledgement.delay) {
             self.acknowledgementTimer = nil

@@ -106,6 +106,9 @@ public struct ClientSessionStateMachine<Waiter> {
         return markShown(seq)
     }
 
+    /// Messages shown and not yet acknowledged (gaps aside).
+    public var shownUnacknowledged: Int { shownUpTo - acknowledgedUpTo }
+
     /// The `seq` an `ack` should name now, or nil when everything shown is acknowledged;
     /// taken as sent.
     public mutating func acknowledgementDue() -> Int? {

@@ -143,6 +143,17 @@ struct ClientSessionHandlerTests {
         #expect(try fixture.channel.finish().isClean)
     }
 
+    @Test("a long burst is acknowledged at once every promptAfter messages, the rest after the delay")
+    func promptAck() throws {
+        let fixture = try greeted { $0.acknowledgement = .automatic }
+        let prompt = ClientAcknowledgement.promptAfter
+        for seq in 1...(2 * prompt + 3) { try fixture.receive(message("m\(seq)", seq: seq)) }
+        #expect(try fixture.written() == [.ack(seq: prompt), .ack(seq: 2 * prompt)], "no time has passed")
+        fixture.loop.advanceTime(by: ClientAcknowledgement.delay)
+        #expect(try fixture.written() == [.ack(seq: 2 * prompt + 3)])
+        #expect(try fixture.channel.finish().isClean)
+    }
+
     @Test("closing acknowledges what was shown first")
     func ackBeforeClose() throws {
         let fixture = try greeted()

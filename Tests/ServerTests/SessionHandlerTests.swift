@@ -21,14 +21,18 @@ struct SessionHandlerTests {
 
     /// Runs `body` with fresh services (in-memory accounts, a started thread pool) and shuts
     /// the pool down afterwards.
+    /// `liveWindow`: what a session may hold live and unacknowledged; `inbox`: the inbox
+    /// store (a fresh in-memory one unless given).
     static func withServices(
         maximumBadFrames: Int = 5,
+        liveWindow: InboxLimits = InboxLimits(),
+        inbox: (any InboxStore)? = nil,
         _ body: (TestServices) async throws -> Void
     ) async throws {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         let accountStore = InMemoryAccountStore()
-        let inboxStore = InMemoryInboxStore()
+        let inboxStore = inbox ?? InMemoryInboxStore()
         let keyDirectory = KeyDirectory(store: InMemoryKeyStore())
         let accounts = AccountService(
             store: accountStore, inbox: inboxStore, files: InMemoryFileStore(),
@@ -38,7 +42,7 @@ struct SessionHandlerTests {
         let registry = InProcessPresence<SessionMailbox>()
         let messages = DeliveryService(
             inbox: inboxStore, accounts: accountStore, keys: keyDirectory, registry: registry,
-            expiry: 3_600, liveWindow: InboxLimits(), logger: logger)
+            expiry: 3_600, liveWindow: liveWindow, logger: logger)
         let keys = KeyService(
             directory: keyDirectory, accounts: accountStore,
             notify: { username, frame in registry.reach(username)?.send(frame) }, logger: logger)
@@ -169,6 +173,32 @@ struct SessionHandlerTests {
         try await send(.login(id: 2, username: username, password: "password1"), to: channel)
         #expect(try await nextFrame(channel) == .ok(id: 2, username: username))
         try await inboxSummary(channel)
+    }
+
+    /// `first` and `second` logged in (registered unless told) and chatting with each other.
+    static func pair(
+        _ services: TestServices, _ first: (String, UInt64), _ second: (String, UInt64), register: Bool = true
+    ) async throws -> (NIOAsyncTestingChannel, NIOAsyncTestingChannel) {
+        let a = try await greetedChannel(services, sessionID: first.1)
+        try await logIn(a, as: first.0, register: register)
+        let b = try await greetedChannel(services, sessionID: second.1)
+        try await logIn(b, as: second.0, register: register)
+        try await send(.chat(id: 3, with: second.0), to: a)
+        try await send(.chat(id: 3, with: first.0), to: b)
+        for channel in [a, b] {
+            while true {
+                if case .ok(3, _, _, _, _) = try await nextFrame(channel) { break }
+            }
+        }
+        return (a, b)
+    }
+
+    /// Skips frames until one satisfies `match` (notices such as "paired" come and go).
+    static func next(_ channel: NIOAsyncTestingChannel, _ match: (ServerFrame) -> Bool) async throws -> ServerFrame {
+        while true {
+            let frame = try await nextFrame(channel)
+            if match(frame) { return frame }
+        }
     }
 
     /// Waits for the summary a login is followed by, so it cannot be left unread.

@@ -12,30 +12,6 @@ import TestSupport
 struct StalledReaderTests {
     typealias Support = SessionHandlerTests
 
-    /// alice and bob logged in and chatting with each other.
-    private func pair(_ services: TestServices) async throws -> (alice: NIOAsyncTestingChannel, bob: NIOAsyncTestingChannel) {
-        let alice = try await Support.greetedChannel(services, sessionID: 1)
-        try await Support.logIn(alice, as: "alice")
-        let bob = try await Support.greetedChannel(services, sessionID: 2)
-        try await Support.logIn(bob, as: "bob")
-        try await Support.send(.chat(id: 3, with: "bob"), to: alice)
-        try await Support.send(.chat(id: 3, with: "alice"), to: bob)
-        for channel in [alice, bob] {
-            while true {
-                if case .ok(3, _, _, _, _) = try await Support.nextFrame(channel) { break }
-            }
-        }
-        return (alice, bob)
-    }
-
-    /// Skips frames until one satisfies `match` (notices such as "paired" come and go).
-    private func next(_ channel: NIOAsyncTestingChannel, _ match: (ServerFrame) -> Bool) async throws -> ServerFrame {
-        while true {
-            let frame = try await Support.nextFrame(channel)
-            if match(frame) { return frame }
-        }
-    }
-
     /// Every frame written to `channel` so far.
     private func written(_ channel: NIOAsyncTestingChannel) async throws -> [ServerFrame] {
         var frames: [ServerFrame] = []
@@ -69,9 +45,9 @@ struct StalledReaderTests {
     @Test("over the mark, messages go to the inbox; caught up, the client is told and live delivery resumes")
     func spillAndResume() async throws {
         try await Support.withServices { services in
-            let (alice, bob) = try await pair(services)
+            let (alice, bob) = try await Support.pair(services, ("alice", 1), ("bob", 2))
             #expect(try await send("live one", id: 10, from: alice) == "sent")
-            _ = try await next(bob) { $0.isMessage(body: "live one") }
+            _ = try await Support.next(bob) { $0.isMessage(body: "live one") }
             while try await bob.readOutbound(as: ByteBuffer.self) != nil {}
 
             bob.isWritable = false
@@ -87,7 +63,7 @@ struct StalledReaderTests {
                 try await Support.nextFrame(bob)
                     == .notice(code: .newMessage, message: "2 new messages from alice - /chat alice to read"))
             #expect(try await send("live again", id: 13, from: alice) == "sent")
-            _ = try await next(bob) { $0.isMessage(body: "live again") }
+            _ = try await Support.next(bob) { $0.isMessage(body: "live again") }
             _ = try await alice.finish(acceptAlreadyClosed: true)
             _ = try await bob.finish(acceptAlreadyClosed: true)
         }
@@ -96,7 +72,7 @@ struct StalledReaderTests {
     @Test("a reader that catches up and falls behind again gets one notice with the total")
     func oneNoticeForFlappingReader() async throws {
         try await Support.withServices { services in
-            let (alice, bob) = try await pair(services)
+            let (alice, bob) = try await Support.pair(services, ("alice", 1), ("bob", 2))
             bob.isWritable = false
             bob.pipeline.fireChannelWritabilityChanged()
             #expect(try await send("one", id: 11, from: alice) == "stored")
@@ -126,7 +102,7 @@ struct StalledReaderTests {
         try await Support.withServices { base in
             var services = base
             services.stalledReaderTimeout = .seconds(30)
-            let (alice, bob) = try await pair(services)
+            let (alice, bob) = try await Support.pair(services, ("alice", 1), ("bob", 2))
             bob.isWritable = false
             bob.pipeline.fireChannelWritabilityChanged()
             await bob.testingEventLoop.advanceTime(by: .seconds(29))

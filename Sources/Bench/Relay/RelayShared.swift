@@ -13,6 +13,10 @@ final class RelayShared: Sendable {
     let received = Counter()
     /// Sends the server refused with an `error` frame.
     let failures = Counter()
+    /// Sends answered `stored` while the pair stood: the partner's live window was full (or
+    /// the partner had stopped reading), so the message went through the inbox. It still
+    /// arrives, and counts in `received` then.
+    let stored = Counter()
     /// Rate mode only: sends skipped because that peer already had too many in flight
     /// (the server or the bench could not keep up with the offered rate).
     let skipped = Counter()

@@ -64,6 +64,7 @@ struct RelayScenario {
         result.set("rate_skipped", shared.skipped.value)
         result.set("rate_saturated", .bool(rate.messagesPerSecond < 0.95 * Double(plan.rate)))
         result.set("failures", failures)
+        result.set("stored", shared.stored.value)
         result.set("unfinished", lost)
         result.set("server_rss_kib", rssKiB)
 
@@ -73,6 +74,9 @@ struct RelayScenario {
             notes.append("database \(Format.decimal(database, digits: 2)) µs/msg")
         }
         if failures > 0 { notes.append("\(failures) refused (\(shared.firstFailureReason ?? "?"))") }
+        if shared.stored.value > 0 {
+            notes.append("\(shared.stored.value) answered stored, not sent (the partner's live window was full)")
+        }
         if floodStuck > 0 { notes.append("\(floodStuck) still in flight 10 s after stopping") }
         result.addRow(
             .init(

@@ -86,23 +86,69 @@ final class DeliveryService: SessionDelivery {
         let message = StoredMessage(
             id: MessageID.next(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
-        // Live only when none of the sender's messages is still being stored: it would
-        // overtake them.
-        if outbox.storing.value.last == nil, let partner = route.partner,
-            partner.deliver(message, fromInbox: false, sender: outbox)
-        {
-            return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
+        let routed: EventLoopFuture<Routed>
+        let storing = outbox.storing.value
+        if storing.last == nil {
+            if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
+                return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
+            }
+            routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
+        } else if route.partner != nil || storing.waiting > 0 {
+            // Going live now would overtake the session's messages still being stored:
+            // it waits for them instead, then goes live if it can. So one message that had
+            // to be stored (the live window was full, say) holds up only those sent while it
+            // was stored, not every message after it while the sender keeps sending.
+            routed = afterStores(message, from: outbox, on: loop)
+        } else {
+            routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
         }
-        return .later(storeInOrder(message, from: outbox, on: loop).map { result -> ServerFrame in
-            switch result {
-            case .stored:
+        return .later(routed.map { routed -> ServerFrame in
+            switch routed {
+            case .live:
+                return .receipt(id: requestID, messageID: message.id, status: .sent)
+            case .appended(.stored):
                 return .receipt(id: requestID, messageID: message.id, status: .stored)
-            case .full(let reason):
+            case .appended(.full(let reason)):
                 return .error(ProtocolError(.inboxFull, message: "\(reason); message not stored", id: requestID))
             }
         }.recover { error in
             .error(ProtocolError(.notStored, id: requestID))
         })
+    }
+
+    /// Where a message sent went: live to the partner, or into the inbox.
+    private enum Routed {
+        case live
+        case appended(InboxAppendResult)
+    }
+
+    /// Routes `message` once the session's messages before it have been stored and followed
+    /// up: live if its recipient is still the sender's partner and takes it (room in the live
+    /// window, reading), else into the inbox, in turn like `storeInOrder`. Its append, if
+    /// any, starts only then, so messages sent while it waits wait too (`waiting`): they
+    /// would otherwise be stored ahead of it.
+    private func afterStores(
+        _ message: StoredMessage, from outbox: SessionMailbox, on loop: EventLoop
+    ) -> EventLoopFuture<Routed> {
+        let storing = outbox.storing
+        guard let previous = storing.value.last else { preconditionFailure("afterStores without stores pending") }
+        storing.value.waiting += 1
+        let routed = previous.flatMap { () -> EventLoopFuture<Routed> in
+            storing.value.waiting -= 1
+            let route = outbox.route
+            if route.choice == message.to, let partner = route.partner,
+                partner.deliver(message, fromInbox: false, sender: outbox)
+            {
+                return loop.makeSucceededFuture(.live)
+            }
+            return self.store(message, on: loop).map { .appended($0) }
+        }
+        let last = routed.map { _ in }.recover { _ in }
+        storing.value.last = last
+        last.whenComplete { _ in
+            if storing.value.last === last { storing.value.last = nil }
+        }
+        return routed
     }
 
     /// `store`, for a message `outbox`'s session sent: its follow-up waits for the one of

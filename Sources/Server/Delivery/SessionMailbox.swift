@@ -333,4 +333,7 @@ struct StoresInOrder {
     /// Completes (never fails) once the last append started has been followed up; nil when
     /// every one has been, so none is pending.
     var last: EventLoopFuture<Void>?
+    /// Messages waiting for the appends before them before they are routed
+    /// (`DeliveryService.afterStores`).
+    var waiting = 0
 }

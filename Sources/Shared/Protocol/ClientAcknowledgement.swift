@@ -6,4 +6,10 @@ public enum ClientAcknowledgement {
     /// (and one `delivered` to each sender) covers everything shown meanwhile. Short enough
     /// that the sender sees "delivered" well within a glance (the protocol asks for 50 ms).
     public static let delay: TimeAmount = .milliseconds(20)
+
+    /// Shown messages after which a client acks at once instead of waiting out `delay`: a
+    /// fast stream (tens of thousands a second) would otherwise fill the server's live
+    /// window (the inbox cap, 1000 messages by default) within one delay, and the server
+    /// would store what it could have sent live. A quarter of that default.
+    public static let promptAfter = 256
 }
