@@ -1,41 +1,40 @@
 /// The ids of the messages received lately, to drop a message the server delivers again
 /// (after a crash, or when an unacknowledged message is redelivered).
 ///
-/// Bounded: once `capacity` ids are held, each new one pushes out the oldest, so a session
-/// that runs for days holds a fixed amount of memory.
+/// Bounded: it remembers at least the last `capacity` ids and at most twice that many, so a
+/// session that runs for days holds a fixed amount of memory. Kept as two generations of
+/// `capacity` ids each, the older dropped whole when the newer fills, rather than one set
+/// that forgets its oldest id on every insert: removing from a hash set costs more than the
+/// insert and the lookup together, and this runs for every message.
 public struct ReceivedMessages: Sendable {
-    /// How many ids are remembered.
+    /// How many ids are remembered at least.
     public let capacity: Int
-    private var ids: Set<String>
-    /// The remembered ids in arrival order, as a ring: `oldest` is the next to go.
-    private var order: [String]
-    private var oldest = 0
+    /// The newest ids, up to `capacity`.
+    private var recent: Set<String>
+    /// The generation before `recent`.
+    private var older: Set<String> = []
 
-    /// Remembers up to `capacity` ids (at least one).
+    /// Remembers at least the last `capacity` ids (at least one).
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
-        ids = Set(minimumCapacity: min(self.capacity, 1_024))
-        order = []
+        recent = Set(minimumCapacity: min(self.capacity, 1_024))
     }
 
     /// Records `id`; false when it was already there (a duplicate).
     public mutating func insert(_ id: String) -> Bool {
-        guard ids.insert(id).inserted else { return false }
-        if order.count < capacity {
-            order.append(id)
-        } else {
-            ids.remove(order[oldest])
-            order[oldest] = id
-            oldest = (oldest + 1) % capacity
+        guard !older.contains(id), recent.insert(id).inserted else { return false }
+        if recent.count == capacity {
+            older = recent
+            recent = Set(minimumCapacity: min(capacity, 1_024))
         }
         return true
     }
 
     /// True when `id` is remembered.
     public func contains(_ id: String) -> Bool {
-        ids.contains(id)
+        recent.contains(id) || older.contains(id)
     }
 
     /// How many ids are remembered now.
-    public var count: Int { ids.count }
+    public var count: Int { recent.count + older.count }
 }

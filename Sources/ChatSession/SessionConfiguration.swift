@@ -28,8 +28,9 @@ public struct SessionConfiguration: Sendable {
     /// Longest server line accepted; a longer one closes the connection. Server frames may
     /// grow with later protocol versions, so this is well above today's largest.
     public var maximumFrameLength: Int
-    /// How many message ids are remembered to drop duplicates: the oldest is forgotten
-    /// first, so memory stays bounded however long the session runs.
+    /// How many message ids are remembered at least to drop duplicates (at most twice as
+    /// many): the oldest are forgotten first, so memory stays bounded however long the
+    /// session runs.
     public var rememberedMessages: Int
 
     /// A configuration with the documented defaults.

@@ -227,20 +227,34 @@ struct ClientSessionStateMachineTests {
 
 @Suite("Received message ids")
 struct ReceivedMessagesTests {
-    @Test("duplicates are found; the oldest id goes first once full")
+    @Test("duplicates are found; the last capacity ids are always remembered, at most twice that")
     func bounded() {
         var received = ReceivedMessages(capacity: 3)
         let fresh = ["a", "b", "c"].map { received.insert($0) }
         #expect(fresh == [true, true, true])
         let duplicate = received.insert("b")
         #expect(!duplicate)
-        let fourth = received.insert("d")
-        #expect(fourth, "a fourth id pushes out the oldest")
+        for id in ["d", "e"] {
+            let inserted = received.insert(id)
+            #expect(inserted)
+        }
+        #expect(received.count == 5)
+        #expect(["a", "b", "c", "d", "e"].allSatisfy { received.contains($0) })
+        let sixth = received.insert("f")
+        #expect(sixth, "the newer generation is full: the older one (a, b, c) goes")
         #expect(received.count == 3)
-        #expect(!received.contains("a"))
-        #expect(received.contains("b") && received.contains("c") && received.contains("d"))
+        #expect(!received.contains("a") && !received.contains("c"))
+        #expect(["d", "e", "f"].allSatisfy { received.contains($0) })
         let forgotten = received.insert("a")
         #expect(forgotten, "a forgotten id is new again")
-        #expect(!received.contains("b"))
+        let again = received.insert("d")
+        #expect(!again, "found in the older generation")
+        // Over many ids: never more than twice the capacity, never fewer than the last three.
+        var many = ReceivedMessages(capacity: 3)
+        for index in 0..<50 {
+            _ = many.insert("id\(index)")
+            #expect(many.count <= 6)
+            #expect((max(0, index - 2)...index).allSatisfy { many.contains("id\($0)") })
+        }
     }
 }

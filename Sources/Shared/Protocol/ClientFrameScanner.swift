@@ -159,7 +159,7 @@ struct ClientFrameScanner {
         case UInt8(ascii: "n"): candidate = (.newPassword, "new_password")
         default: return nil
         }
-        return matches(name, candidate.1) ? candidate.0 : nil
+        return parser.bytes(in: name, equal: candidate.1) ? candidate.0 : nil
     }
 
     private func kind(named name: Range<Int>) -> ClientFrame.Kind? {
@@ -172,7 +172,7 @@ struct ClientFrameScanner {
         case UInt8(ascii: "r"): candidate = (.register, "register")
         case UInt8(ascii: "l"):
             // login, logout and leave share their first letter.
-            if matches(name, "login") { return .login }
+            if parser.bytes(in: name, equal: "login") { return .login }
             candidate = name.count == 6 ? (.logout, "logout") : (.leave, "leave")
         case UInt8(ascii: "p"): candidate = name.count == 4 ? (.ping, "ping") : (.passwd, "passwd")
         case UInt8(ascii: "c"): candidate = (.chat, "chat")
@@ -180,32 +180,6 @@ struct ClientFrameScanner {
         case UInt8(ascii: "i"): candidate = (.inbox, "inbox")
         default: return nil
         }
-        return matches(name, candidate.1) ? candidate.0 : nil
-    }
-
-    /// True when the bytes in `range` are exactly `literal` (at most 16 bytes, as every name
-    /// here is): two overlapping word loads a side instead of a loop.
-    private func matches(_ range: Range<Int>, _ literal: StaticString) -> Bool {
-        let count = literal.utf8CodeUnitCount
-        guard range.count == count, let base = parser.bytes.baseAddress else { return false }
-        let actual = UnsafeRawPointer(base + range.lowerBound)
-        let expected = UnsafeRawPointer(literal.utf8Start)
-        switch count {
-        case 8...16:
-            return Self.load(UInt64.self, actual, expected, at: 0) && Self.load(UInt64.self, actual, expected, at: count - 8)
-        case 4..<8:
-            return Self.load(UInt32.self, actual, expected, at: 0) && Self.load(UInt32.self, actual, expected, at: count - 4)
-        case 2..<4:
-            return Self.load(UInt16.self, actual, expected, at: 0) && Self.load(UInt16.self, actual, expected, at: count - 2)
-        default:
-            precondition(count < 2, "names here are at most 16 bytes")
-            return count == 0 || actual.load(as: UInt8.self) == expected.load(as: UInt8.self)
-        }
-    }
-
-    /// True when `a` and `b` hold the same `T` at `offset`.
-    @inline(__always)
-    private static func load<T: FixedWidthInteger>(_: T.Type, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, at offset: Int) -> Bool {
-        a.loadUnaligned(fromByteOffset: offset, as: T.self) == b.loadUnaligned(fromByteOffset: offset, as: T.self)
+        return parser.bytes(in: name, equal: candidate.1) ? candidate.0 : nil
     }
 }

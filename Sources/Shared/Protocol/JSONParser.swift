@@ -473,3 +473,31 @@ struct JSONParser {
         return value == Int.min ? nil : -value
     }
 }
+
+extension JSONParser {
+    /// True when the bytes in `range` are exactly `literal` (at most 16 bytes, as every name
+    /// the frame scanners use is): two overlapping word loads a side instead of a loop.
+    func bytes(in range: Range<Int>, equal literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard range.count == count, let base = bytes.baseAddress else { return false }
+        let actual = UnsafeRawPointer(base + range.lowerBound)
+        let expected = UnsafeRawPointer(literal.utf8Start)
+        switch count {
+        case 8...16:
+            return Self.load(UInt64.self, actual, expected, at: 0) && Self.load(UInt64.self, actual, expected, at: count - 8)
+        case 4..<8:
+            return Self.load(UInt32.self, actual, expected, at: 0) && Self.load(UInt32.self, actual, expected, at: count - 4)
+        case 2..<4:
+            return Self.load(UInt16.self, actual, expected, at: 0) && Self.load(UInt16.self, actual, expected, at: count - 2)
+        default:
+            precondition(count < 2, "names here are at most 16 bytes")
+            return count == 0 || actual.load(as: UInt8.self) == expected.load(as: UInt8.self)
+        }
+    }
+
+    /// True when `a` and `b` hold the same `T` at `offset`.
+    @inline(__always)
+    private static func load<T: FixedWidthInteger>(_: T.Type, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, at offset: Int) -> Bool {
+        a.loadUnaligned(fromByteOffset: offset, as: T.self) == b.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+}

@@ -6,15 +6,33 @@ extension ServerFrame {
     /// Same checks and error reporting as `ClientFrame.decode(_:)`. A client should skip frames that
     /// fail with `unknownType` rather than disconnect, so a newer server can add frames. Error and
     /// notice codes this build does not know decode to `.unknown(_)`.
+    ///
+    /// The frames of a conversation (`message`, `receipt`, `delivered`) take a fast path
+    /// (`ServerFrameScanner`) that leaves everything else, and every refusal, to the general one.
     public static func decode(_ line: some Collection<UInt8>) -> Result<ServerFrame, ProtocolError> {
-        FrameFields.parse(line).flatMap { fields in
-            Result { () throws(ProtocolError) in try ServerFrame(fields) }
+        if let frame = line.withContiguousStorageIfAvailable(ServerFrameScanner.frame(in:)) ?? nil {
+            return .success(frame)
         }
+        return self.decodeInGeneral(line)
     }
 
     /// Decodes one line held in a `ByteBuffer`, as `LineFrameDecoder` produces it.
     public static func decode(_ line: ByteBuffer) -> Result<ServerFrame, ProtocolError> {
-        self.decode(line.readableBytesView)
+        // ByteBuffer storage is bound to UInt8 (NIO binds it when allocating).
+        let fast = line.withUnsafeReadableBytes { ServerFrameScanner.frame(in: $0.assumingMemoryBound(to: UInt8.self)) }
+        if let fast {
+            return .success(fast)
+        }
+        return self.decodeInGeneral(line.readableBytesView)
+    }
+
+    /// The general path: the whole line parsed to a `JSONValue`, then the fields read from it.
+    /// Decides every line `ServerFrameScanner` leaves alone; internal so tests can hold the two
+    /// paths against each other.
+    static func decodeInGeneral(_ line: some Collection<UInt8>) -> Result<ServerFrame, ProtocolError> {
+        FrameFields.parse(line).flatMap { fields in
+            Result { () throws(ProtocolError) in try ServerFrame(fields) }
+        }
     }
 
     private init(_ fields: FrameFields) throws(ProtocolError) {
