@@ -26,7 +26,6 @@ struct ClientFrameScanner {
             agent = 256, newPassword = 512
     }
 
-    private var parser: JSONParser
     private var seen: UInt16 = 0
     private var kind: ClientFrame.Kind?
     // Typed as every frame uses them, rather than kept as `JSONValue`s: the scanner is
@@ -41,67 +40,43 @@ struct ClientFrameScanner {
     private var agent: String?
     private var newPassword: String?
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
-        self.parser = JSONParser(bytes: bytes)
-    }
-
     /// The frame in `line` when it is certainly what the general path decodes; nil when the
     /// general path must decide.
     static func frame(in line: UnsafeBufferPointer<UInt8>) -> ClientFrame? {
-        var scanner = ClientFrameScanner(line)
+        var parser = JSONParser(bytes: line)
+        var scanner = ClientFrameScanner()
         // A parse error here is a refusal the general path words (invalid_json or invalid_utf8).
-        return try? scanner.scan()
+        let walked = try? parser.walkPlainObject { (parser, name) throws(JSONParseError) in
+            try scanner.take(name, from: &parser)
+        }
+        guard walked == true, let kind = scanner.kind else { return nil }
+        return scanner.frame(of: kind)
     }
 
-    private mutating func scan() throws(JSONParseError) -> ClientFrame? {
-        parser.skipWhitespace()
-        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "{") else { return nil }
-        try parser.enterContainer()  // so nested values count their depth as in the general path
-        parser.index += 1
-        parser.skipWhitespace()
-        members: while true {
-            guard try parser.peek() == UInt8(ascii: "\""), let name = parser.parsePlainASCIIString(),
-                let member = self.member(named: name), seen & member.rawValue == 0
-            else { return nil }
-            seen |= member.rawValue
-            parser.skipWhitespace()
-            guard try parser.peek() == UInt8(ascii: ":") else { return nil }
-            parser.index += 1
-            parser.skipWhitespace()
-            if member == .type {
-                guard try parser.peek() == UInt8(ascii: "\""), let text = parser.parsePlainASCIIString(),
-                    let kind = self.kind(named: text)
-                else { return nil }
-                self.kind = kind
-            } else {
-                switch (member, try parser.parseValue()) {
-                case (.id, .int(let value)): id = value
-                case (.seq, .int(let value)): seq = value
-                case (.version, .int(let value)): version = value
-                case (.body, .string(let value)): body = value
-                case (.with, .string(let value)): with = value
-                case (.username, .string(let value)): username = value
-                case (.password, .string(let value)): password = value
-                case (.agent, .string(let value)): agent = value
-                case (.newPassword, .string(let value)): newPassword = value
-                default: return nil  // `type` (handled above), or a value of another type
-                }
-            }
-            parser.skipWhitespace()
-            switch try parser.peek() {
-            case UInt8(ascii: ","):
-                parser.index += 1
-                parser.skipWhitespace()
-            case UInt8(ascii: "}"):
-                parser.index += 1
-                break members
-            default:
-                return nil
-            }
+    /// Reads the member `name` from `parser`, which sits on its value; false to give up.
+    private mutating func take(_ name: Range<Int>, from parser: inout JSONParser) throws(JSONParseError) -> Bool {
+        guard let member = Self.member(named: name, in: parser), seen & member.rawValue == 0 else { return false }
+        seen |= member.rawValue
+        if member == .type {
+            guard try parser.peek() == UInt8(ascii: "\""), let text = parser.parsePlainASCIIString(),
+                let kind = Self.kind(named: text, in: parser)
+            else { return false }
+            self.kind = kind
+            return true
         }
-        parser.skipWhitespace()
-        guard parser.index == parser.bytes.count, let kind else { return nil }
-        return frame(of: kind)
+        switch (member, try parser.parseValue()) {
+        case (.id, .int(let value)): id = value
+        case (.seq, .int(let value)): seq = value
+        case (.version, .int(let value)): version = value
+        case (.body, .string(let value)): body = value
+        case (.with, .string(let value)): with = value
+        case (.username, .string(let value)): username = value
+        case (.password, .string(let value)): password = value
+        case (.agent, .string(let value)): agent = value
+        case (.newPassword, .string(let value)): newPassword = value
+        default: return false  // `type` (handled above), or a value of another type
+        }
+        return true
     }
 
     /// The frame, when every field `kind` requires is present with the right type.
@@ -143,7 +118,7 @@ struct ClientFrameScanner {
         }
     }
 
-    private func member(named name: Range<Int>) -> Member? {
+    private static func member(named name: Range<Int>, in parser: JSONParser) -> Member? {
         guard !name.isEmpty else { return nil }
         let candidate: (Member, StaticString)
         switch parser.bytes[name.lowerBound] {
@@ -162,7 +137,7 @@ struct ClientFrameScanner {
         return parser.bytes(in: name, equal: candidate.1) ? candidate.0 : nil
     }
 
-    private func kind(named name: Range<Int>) -> ClientFrame.Kind? {
+    private static func kind(named name: Range<Int>, in parser: JSONParser) -> ClientFrame.Kind? {
         guard !name.isEmpty else { return nil }
         let candidate: (ClientFrame.Kind, StaticString)
         switch parser.bytes[name.lowerBound] {

@@ -221,7 +221,7 @@ struct JSONParser {
         }
     }
 
-    /// For `ClientFrameScanner`: the bytes of the string starting at the opening quote when they
+    /// For the frame scanners: the bytes of the string starting at the opening quote when they
     /// are plain ASCII without escapes, nil (with `index` anywhere) for any other string, valid
     /// or not, which the caller must then leave to the full parser.
     mutating func parsePlainASCIIString() -> Range<Int>? {
@@ -475,6 +475,42 @@ struct JSONParser {
 }
 
 extension JSONParser {
+    /// The walk both frame scanners (`ClientFrameScanner`, `ServerFrameScanner`) make over a
+    /// line: one top-level object whose member names are plain ASCII, each name handed to
+    /// `member` with the parser on its value. `member` reads the value and answers false to
+    /// give the line up (to the general path). True when the whole line is such an object and
+    /// `member` took every member; parse errors are thrown as the general path would meet them.
+    @inline(__always)
+    mutating func walkPlainObject(
+        _ member: (inout JSONParser, Range<Int>) throws(JSONParseError) -> Bool
+    ) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return false }
+        try enterContainer()  // so nested values count their depth as in the general path
+        index += 1
+        skipWhitespace()
+        while true {
+            guard try peek() == UInt8(ascii: "\""), let name = parsePlainASCIIString() else { return false }
+            skipWhitespace()
+            guard try peek() == UInt8(ascii: ":") else { return false }
+            index += 1
+            skipWhitespace()
+            guard try member(&self, name) else { return false }
+            skipWhitespace()
+            switch try peek() {
+            case UInt8(ascii: ","):
+                index += 1
+                skipWhitespace()
+            case UInt8(ascii: "}"):
+                index += 1
+                skipWhitespace()
+                return index == bytes.count
+            default:
+                return false
+            }
+        }
+    }
+
     /// True when the bytes in `range` are exactly `literal` (at most 16 bytes, as every name
     /// the frame scanners use is): two overlapping word loads a side instead of a loop.
     func bytes(in range: Range<Int>, equal literal: StaticString) -> Bool {

@@ -15,7 +15,6 @@ struct ServerFrameScanner {
             status = 256, messageIDs = 512
     }
 
-    private var parser: JSONParser
     private var seen: UInt16 = 0
     private var kind: ServerFrame.Kind?
     private var id: Int?
@@ -28,75 +27,51 @@ struct ServerFrameScanner {
     private var status: ReceiptStatus?
     private var messageIDs: [String]?
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
-        self.parser = JSONParser(bytes: bytes)
-    }
-
     /// The frame in `line` when it is certainly what the general path decodes; nil when the
     /// general path must decide.
     static func frame(in line: UnsafeBufferPointer<UInt8>) -> ServerFrame? {
-        var scanner = ServerFrameScanner(line)
-        return try? scanner.scan()
+        var parser = JSONParser(bytes: line)
+        var scanner = ServerFrameScanner()
+        let walked = try? parser.walkPlainObject { (parser, name) throws(JSONParseError) in
+            try scanner.take(name, from: &parser)
+        }
+        guard walked == true, let kind = scanner.kind else { return nil }
+        return scanner.frame(of: kind)
     }
 
-    private mutating func scan() throws(JSONParseError) -> ServerFrame? {
-        parser.skipWhitespace()
-        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "{") else { return nil }
-        try parser.enterContainer()
-        parser.index += 1
-        parser.skipWhitespace()
-        members: while true {
-            guard try parser.peek() == UInt8(ascii: "\""), let name = parser.parsePlainASCIIString(),
-                let member = self.member(named: name), seen & member.rawValue == 0
-            else { return nil }
-            seen |= member.rawValue
-            parser.skipWhitespace()
-            guard try parser.peek() == UInt8(ascii: ":") else { return nil }
-            parser.index += 1
-            parser.skipWhitespace()
-            if member == .type {
-                guard try parser.peek() == UInt8(ascii: "\""), let text = parser.parsePlainASCIIString(),
-                    let kind = self.kind(named: text)
-                else { return nil }
-                self.kind = kind
-            } else {
-                switch (member, try parser.parseValue()) {
-                case (.id, .int(let value)): id = value
-                case (.messageID, .string(let value)): messageID = value
-                case (.from, .string(let value)): from = value
-                case (.body, .string(let value)): body = value
-                case (.sentAt, .int(let value)): sentAt = value
-                case (.seq, .int(let value)): seq = value
-                case (.stored, .bool(let value)): stored = value
-                case (.status, .string(let value)):
-                    guard let known = ReceiptStatus(rawValue: value) else { return nil }
-                    status = known
-                case (.messageIDs, .array(let items)):
-                    var ids: [String] = []
-                    ids.reserveCapacity(items.count)
-                    for item in items {
-                        guard case .string(let text) = item else { return nil }
-                        ids.append(text)
-                    }
-                    messageIDs = ids
-                default: return nil  // `type` (handled above), or a value of another type
-                }
-            }
-            parser.skipWhitespace()
-            switch try parser.peek() {
-            case UInt8(ascii: ","):
-                parser.index += 1
-                parser.skipWhitespace()
-            case UInt8(ascii: "}"):
-                parser.index += 1
-                break members
-            default:
-                return nil
-            }
+    /// Reads the member `name` from `parser`, which sits on its value; false to give up.
+    private mutating func take(_ name: Range<Int>, from parser: inout JSONParser) throws(JSONParseError) -> Bool {
+        guard let member = Self.member(named: name, in: parser), seen & member.rawValue == 0 else { return false }
+        seen |= member.rawValue
+        if member == .type {
+            guard try parser.peek() == UInt8(ascii: "\""), let text = parser.parsePlainASCIIString(),
+                let kind = Self.kind(named: text, in: parser)
+            else { return false }
+            self.kind = kind
+            return true
         }
-        parser.skipWhitespace()
-        guard parser.index == parser.bytes.count, let kind else { return nil }
-        return frame(of: kind)
+        switch (member, try parser.parseValue()) {
+        case (.id, .int(let value)): id = value
+        case (.messageID, .string(let value)): messageID = value
+        case (.from, .string(let value)): from = value
+        case (.body, .string(let value)): body = value
+        case (.sentAt, .int(let value)): sentAt = value
+        case (.seq, .int(let value)): seq = value
+        case (.stored, .bool(let value)): stored = value
+        case (.status, .string(let value)):
+            guard let known = ReceiptStatus(rawValue: value) else { return false }
+            status = known
+        case (.messageIDs, .array(let items)):
+            var ids: [String] = []
+            ids.reserveCapacity(items.count)
+            for item in items {
+                guard case .string(let text) = item else { return false }
+                ids.append(text)
+            }
+            messageIDs = ids
+        default: return false  // `type` (handled above), or a value of another type
+        }
+        return true
     }
 
     /// The frame, when every field `kind` requires is present with the right type.
@@ -119,7 +94,7 @@ struct ServerFrameScanner {
         }
     }
 
-    private func member(named name: Range<Int>) -> Member? {
+    private static func member(named name: Range<Int>, in parser: JSONParser) -> Member? {
         guard !name.isEmpty else { return nil }
         let candidate: (Member, StaticString)
         switch parser.bytes[name.lowerBound] {
@@ -132,7 +107,9 @@ struct ServerFrameScanner {
         case UInt8(ascii: "s"):
             switch name.count {
             case 3: candidate = (.seq, "seq")
-            case 6: return parser.bytes(in: name, equal: "stored") ? .stored : parser.bytes(in: name, equal: "status") ? .status : nil
+            case 6:
+                if parser.bytes(in: name, equal: "stored") { return .stored }
+                return parser.bytes(in: name, equal: "status") ? .status : nil
             default: candidate = (.sentAt, "sent_at")
             }
         default: return nil
@@ -140,7 +117,7 @@ struct ServerFrameScanner {
         return parser.bytes(in: name, equal: candidate.1) ? candidate.0 : nil
     }
 
-    private func kind(named name: Range<Int>) -> ServerFrame.Kind? {
+    private static func kind(named name: Range<Int>, in parser: JSONParser) -> ServerFrame.Kind? {
         guard !name.isEmpty else { return nil }
         let candidate: (ServerFrame.Kind, StaticString)
         switch parser.bytes[name.lowerBound] {
