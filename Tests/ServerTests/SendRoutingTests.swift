@@ -50,6 +50,66 @@ struct SendRoutingTests {
             _ = try await bob.finish(acceptAlreadyClosed: true)
         }
     }
+
+    @Test("a message the partner could not take live anyway is stored at once, beside the one before it")
+    func storedBesideWhenNoRoom() async throws {
+        let inbox = HeldInboxStore()
+        try await Support.withServices(liveWindow: InboxLimits(maximumMessages: 1), inbox: inbox) { services in
+            let (alice, bob) = try await Support.pair(services, ("alice", 1), ("bob", 2))
+            try await Support.send(.send(id: 11, body: "one"), to: alice)
+            #expect(try await Support.next(alice) { $0.answers(11) }.status == .sent)
+            inbox.hold()
+            // bob has not acknowledged "one": the window stays full, so both go to the inbox,
+            // and the second does not wait for the first's sync to start its own.
+            try await Support.send(.send(id: 12, body: "two"), to: alice)
+            try await Support.send(.send(id: 13, body: "three"), to: alice)
+            try await Support.eventually("both appends under way") { inbox.held == 2 ? () : nil }
+            inbox.release()
+            #expect(try await Support.next(alice) { $0.answers(12) }.status == .stored)
+            #expect(try await Support.next(alice) { $0.answers(13) }.status == .stored)
+            var shown: [String] = []
+            while shown.count < 3 {
+                shown.append(try await Support.next(bob) { $0.messageBody != nil }.messageBody!)
+            }
+            #expect(shown == ["one", "two", "three"])
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
+
+    @Test("waiting for stores at shutdown includes a message still waiting behind one")
+    func shutdownWaitsForWaitingSends() async throws {
+        let inbox = HeldInboxStore()
+        try await Support.withServices(liveWindow: InboxLimits(maximumMessages: 1), inbox: inbox) { services in
+            let (alice, bob) = try await Support.pair(services, ("alice", 1), ("bob", 2))
+            try await Support.send(.send(id: 11, body: "one"), to: alice)
+            #expect(try await Support.next(alice) { $0.answers(11) }.status == .sent)
+            inbox.hold()
+            try await Support.send(.send(id: 12, body: "two"), to: alice)
+            try await Support.eventually("the append of two") { inbox.held == 1 ? () : nil }
+            // Room again ("one" is bob's first message: seq 1): "three" waits for "two"; by
+            // its turn bob has stopped reading, so it is stored then, its append held too.
+            try await Support.send(.ack(seq: 1), to: bob)
+            try await Support.send(.send(id: 13, body: "three"), to: alice)
+            bob.isWritable = false
+            bob.pipeline.fireChannelWritabilityChanged()
+            let done = Locked(false)
+            let waiter = Task {
+                await services.delivery.waitForStores(upTo: .seconds(30))
+                done.withLock { $0 = true }
+            }
+            inbox.releaseHeld()
+            try await Support.eventually("the append of three") { inbox.held == 1 ? () : nil }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(!done.withLock { $0 }, "three was accepted and is not stored yet")
+            inbox.release()
+            await waiter.value
+            #expect(inbox.appended == ["two", "three"])
+            #expect(try await Support.next(alice) { $0.answers(13) }.status == .stored)
+            _ = try await alice.finish(acceptAlreadyClosed: true)
+            _ = try await bob.finish(acceptAlreadyClosed: true)
+        }
+    }
 }
 
 /// An in-memory inbox whose appends can be held back, as a slow sync would hold them.
@@ -70,6 +130,15 @@ final class HeldInboxStore: InboxStore {
     func release() {
         let waiters = state.withLock { state in
             state.holding = false
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Lets the appends held now through; later ones are held still.
+    func releaseHeld() {
+        let waiters = state.withLock { state in
             defer { state.waiters.removeAll() }
             return state.waiters
         }

@@ -241,6 +241,118 @@ struct TLSInMemoryTests {
         }
         try pair.finish()
     }
+
+    @Test("a client connection must name the host it dials, or any certificate the CA signed would do")
+    func clientNeedsTheHost() throws {
+        let certificates = try CertificateFixture.shared()
+        let context = try TLSContext.client(caFile: certificates.caFile)
+        #expect(throws: TLSError.self) { try context.makeConnection(serverName: nil) }
+        #expect(throws: TLSError.self) { try TLSHandler(context: context) }
+    }
+
+    @Test("closing while the socket's write fails completes the close promise")
+    func closeWhileTheSocketFails() throws {
+        let pair = try Pair()
+        try pair.connect()
+        try pair.server.pipeline.syncOperations.addHandler(BrokenSocket(), position: .first)
+        pair.server.write(ByteBuffer(string: "last words"), promise: nil)
+        var closed = false
+        pair.server.close().whenComplete { _ in closed = true }
+        #expect(closed, "the flush closed the channel; the close asked for is done")
+        #expect(!pair.server.isActive)
+        try pair.finish()
+    }
+
+    @Test("answering a close_notify the peer never reads still closes, after the shutdown timeout")
+    func replyToCloseNotifyIsBounded() throws {
+        let pair = try Pair()
+        try pair.connect()
+        try pair.server.pipeline.syncOperations.addHandler(HeldWrites(), position: .first)
+        pair.client.close(promise: nil)
+        try pair.pump()
+        #expect(pair.server.isActive, "waiting for its close_notify to be written")
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!pair.server.isActive)
+        try pair.finish()
+    }
+
+    @Test("a connection closed when its handshake completes hands on no data that came with it")
+    func closedAtHandshakeReadsNoMore() throws {
+        let certificates = try CertificateFixture.shared()
+        let server = EmbeddedChannel()
+        let client = EmbeddedChannel()
+        let recorder = Recorder()
+        try server.pipeline.syncOperations.addHandler(
+            TLSHandler(
+                context: try TLSContext.server(
+                    certificateChainFile: certificates.certificateFile, privateKeyFile: certificates.privateKeyFile)))
+        try server.pipeline.syncOperations.addHandler(CloseOnHandshake())
+        try server.pipeline.syncOperations.addHandler(recorder)
+        try client.pipeline.syncOperations.addHandler(
+            TLSHandler(context: try TLSContext.client(caFile: certificates.caFile), serverHostname: "localhost"))
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+        // ClientHello to the server, its flight back: the client is done and sends Finished.
+        while let bytes = try client.readOutbound(as: ByteBuffer.self) { try server.writeInbound(bytes) }
+        while let bytes = try server.readOutbound(as: ByteBuffer.self) { try client.writeInbound(bytes) }
+        // Data right behind the client's Finished, in the same read on the server.
+        client.writeAndFlush(ByteBuffer(string: "early"), promise: nil)
+        var flight = ByteBuffer()
+        while var bytes = try client.readOutbound(as: ByteBuffer.self) { flight.writeBuffer(&bytes) }
+        try server.writeInbound(flight)
+        #expect(recorder.handshakes.count == 1)
+        #expect(recorder.received == "", "closed on the handshake event: nothing more goes up")
+        // The client's close waits for a close_notify that will not come: its timeout ends it.
+        client.close(promise: nil)
+        client.embeddedEventLoop.advanceTime(by: .seconds(3))
+        _ = try? server.finish(acceptAlreadyClosed: true)
+        _ = try? client.finish(acceptAlreadyClosed: true)
+    }
+}
+
+/// Below TLS: fails every write and closes the channel on flush, as NIO does when the
+/// socket's write fails (the peer reset): from inside the flush.
+private final class BrokenSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.close(promise: nil)
+    }
+}
+
+/// Below TLS: takes writes and never completes them, as a socket whose peer stopped reading.
+private final class HeldWrites: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    private var held: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let promise { held.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        let held = self.held
+        self.held.removeAll()
+        held.forEach { $0.fail(ChannelError.ioOnClosedChannel) }
+        context.close(mode: mode, promise: promise)
+    }
+}
+
+/// Closes the connection when it hears the handshake completed.
+private final class CloseOnHandshake: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+        if event is TLSHandshakeCompleted { context.close(promise: nil) }
+    }
 }
 
 @Suite("TLS state machine")

@@ -93,11 +93,13 @@ final class DeliveryService: SessionDelivery {
                 return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
             }
             routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
-        } else if route.partner != nil || storing.waiting > 0 {
+        } else if storing.waiting > 0 || route.partner?.wouldTakeLive(message) == true {
             // Going live now would overtake the session's messages still being stored:
             // it waits for them instead, then goes live if it can. So one message that had
             // to be stored (the live window was full, say) holds up only those sent while it
-            // was stored, not every message after it while the sender keeps sending.
+            // was stored, not every message after it while the sender keeps sending. One
+            // the partner could not take now anyway (stalled, window still full) is stored
+            // at once below, beside the others, in one sync.
             routed = afterStores(message, from: outbox, on: loop)
         } else {
             routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
@@ -133,6 +135,8 @@ final class DeliveryService: SessionDelivery {
         let storing = outbox.storing
         guard let previous = storing.value.last else { preconditionFailure("afterStores without stores pending") }
         storing.value.waiting += 1
+        // Counted as a store from now on: shutdown waits for it as for an append started.
+        storesInFlight.begin()
         let routed = previous.flatMap { () -> EventLoopFuture<Routed> in
             storing.value.waiting -= 1
             let route = outbox.route
@@ -145,7 +149,9 @@ final class DeliveryService: SessionDelivery {
         }
         let last = routed.map { _ in }.recover { _ in }
         storing.value.last = last
+        let storesInFlight = self.storesInFlight
         last.whenComplete { _ in
+            storesInFlight.end()
             if storing.value.last === last { storing.value.last = nil }
         }
         return routed

@@ -133,6 +133,17 @@ final class SessionMailbox: PresentSession {
         return outcome.accepted
     }
 
+    /// Whether `deliver` would take `message` live now (open, reading, room in the live
+    /// window), without taking it. A hint for choosing a path: the answer may be stale by
+    /// the time the message is offered.
+    func wouldTakeLive(_ message: StoredMessage) -> Bool {
+        state.withLock { state in
+            !state.closed && !state.stalled && channel.isWritable
+                && InboxRules.refusal(adding: message.storageSize, to: state.liveUsage, of: message.to, limits: liveWindow)
+                    == nil
+        }
+    }
+
     /// Sends a control frame (notice, receipt) if the session is still open; best effort.
     /// False when it has closed.
     @discardableResult

@@ -9,7 +9,8 @@ public enum ClientAcknowledgement {
 
     /// Shown messages after which a client acks at once instead of waiting out `delay`: a
     /// fast stream (tens of thousands a second) would otherwise fill the server's live
-    /// window (the inbox cap, 1000 messages by default) within one delay, and the server
-    /// would store what it could have sent live. A quarter of that default.
+    /// window (the inbox caps, 1000 messages or 1 MiB by default) within one delay, and the
+    /// server would store what it could have sent live. A quarter of the message cap (large
+    /// bodies can still reach the byte cap first; the server then stores, losing nothing).
     public static let promptAfter = 256
 }

@@ -58,8 +58,13 @@ public enum TLSClientConnector {
             channel.close(promise: nil)
             throw error
         }
-        let output = try await channel.eventLoop.submit { try configure(channel) }.get()
-        return (output, info)
+        do {
+            let output = try await channel.eventLoop.submit { try configure(channel) }.get()
+            return (output, info)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
     }
 }
 

@@ -76,9 +76,11 @@ final class TLSConnection {
             SSL_set_accept_state(ssl)
         case .client:
             SSL_set_connect_state(ssl)
-            if let serverName {
-                try configureHostVerification(serverName)
+            // Without the name dialled, any certificate the CA signed would do: refused.
+            guard let serverName else {
+                throw TLSError.configuration("a client connection needs the host it dials, to check the certificate")
             }
+            try configureHostVerification(serverName)
         }
     }
 

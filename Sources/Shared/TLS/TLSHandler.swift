@@ -80,6 +80,11 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
         failPendingWrites(ChannelError.ioOnClosedChannel)
+        // Removed with the pipeline once the channel has closed: the close asked for is done.
+        if let promise = closePromise {
+            closePromise = nil
+            promise.succeed(())
+        }
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -111,8 +116,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         let action = machine.bytesReceived()
         guard action != .discard else { return }
         connection.consumeDataFromNetwork(unwrapInboundIn(data))
-        // The bytes that finish a handshake may carry the first application data too.
-        if action == .continueHandshake, !advanceHandshake(context: context) {
+        // The bytes that finish a handshake may carry the first application data too, unless
+        // whoever heard of the handshake closed the connection meanwhile.
+        if action == .continueHandshake, !advanceHandshake(context: context) || machine.state != .active {
             return
         }
         if action == .awaitCloseNotify {
@@ -171,9 +177,12 @@ public final class TLSHandler: ChannelDuplexHandler {
                 }
             }
         case .sendCloseNotify:
+            // Held before the flush: a write error in it closes the channel at once (NIO fires
+            // channelInactive from inside the flush), and channelInactive completes it.
+            closePromise = promise
             // What the application wrote before closing still goes out, ahead of close_notify.
             flushPendingWrites(context: context)
-            closePromise = promise
+            guard machine.state == .closing else { return }
             switch connection.doShutdown() {
             case .complete:
                 writeCiphertextThenClose(context: context)
@@ -399,8 +408,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         if flush { context.flush() }
     }
 
+    /// Sends what OpenSSL has (our close_notify), then closes the socket: once it is written,
+    /// or after `shutdownTimeout` if the peer does not read it.
     private func writeCiphertextThenClose(context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
+        shutdownTimer?.cancel()
+        shutdownTimer = context.eventLoop.assumeIsolated().scheduleTask(in: shutdownTimeout) { [weak self] in
+            self?.closeSocket(context: context)
+        }
         writeCiphertext(context: context, flush: true, promises: [written])
         written.futureResult.assumeIsolated().whenComplete { [weak self] _ in
             if let self {
