@@ -44,10 +44,31 @@ public final class SessionClient {
         }
     }
 
-    /// The next event; throws once the stream has ended (after `closed`).
+    /// How long `nextEvent` waits before it gives up: far beyond anything a test waits for,
+    /// so a hang fails with where it hung rather than at the test's time limit.
+    public static let eventTimeout = TestTimeouts.scaled(60)
+
+    /// The next event; throws once the stream has ended (after `closed`), or when none has
+    /// come within `eventTimeout` (the connection is then closed, to end the wait).
     public func nextEvent() async throws -> SessionEvent {
-        guard let event = await events.next() else { throw FixtureError("the session's events have ended") }
+        let timedOut = Locked(false)
+        let watchdog = Self.watchdog(closing: connection, flag: timedOut)
+        defer { watchdog.cancel() }
+        let event = await events.next()
+        if timedOut.withLock({ $0 }) {
+            throw FixtureError("no event from the server within \(Int(Self.eventTimeout)) s")
+        }
+        guard let event else { throw FixtureError("the session's events have ended") }
         return event
+    }
+
+    /// Closes `connection` after `eventTimeout` unless cancelled first, setting `flag`.
+    private static func watchdog(closing connection: ChatConnection, flag: Locked<Bool>) -> Task<Void, any Error> {
+        Task {
+            try await Task.sleep(for: .seconds(eventTimeout))
+            flag.withLock { $0 = true }
+            await connection.close()
+        }
     }
 
     /// Events up to and including the next message, which it returns; throws if the
