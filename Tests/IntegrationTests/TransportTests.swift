@@ -149,6 +149,28 @@ struct TransportTests {
         #expect(settled, "descriptors grew from \(before) to \(after)")
     }
 
+    @Test("a connection whose configure step throws is closed, not left open")
+    func configureFailureCloses() async throws {
+        struct Refused: Error {}
+        let certificates = try CertificateFixture.shared()
+        let server = try await ServerProcess(certificates: certificates)
+        defer { server.stop() }
+        let context = try TLSContext.client(caFile: certificates.caFile)
+        #expect(try await waitUntil { try server.openFileDescriptors() < 64 })
+        let before = try server.openFileDescriptors()
+        for _ in 0..<100 {
+            await #expect(throws: Refused.self) {
+                _ = try await TLSClientConnector.connect(host: "127.0.0.1", port: server.port, context: context) {
+                    (_: Channel) throws -> Int in throw Refused()
+                }
+            }
+        }
+        // Left open, each would hold a server descriptor until the 60 s login timeout.
+        let settled = try await waitUntil(seconds: 20) { try server.openFileDescriptors() <= before }
+        let after = try server.openFileDescriptors()
+        #expect(settled, "descriptors grew from \(before) to \(after)")
+    }
+
     @Test("start-up fails before listening, naming the bad file")
     func startupErrors() async throws {
         let certificates = try CertificateFixture.shared()
