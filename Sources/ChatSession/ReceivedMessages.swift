@@ -17,7 +17,12 @@ public struct ReceivedMessages: Sendable {
     /// Remembers at least the last `capacity` ids (at least one).
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
-        recent = Set(minimumCapacity: min(self.capacity, 1_024))
+        recent = Self.generation(capacity: self.capacity)
+    }
+
+    /// An empty generation, with room for its first ids.
+    private static func generation(capacity: Int) -> Set<String> {
+        Set(minimumCapacity: min(capacity, 1_024))
     }
 
     /// Records `id`; false when it was already there (a duplicate).
@@ -25,7 +30,7 @@ public struct ReceivedMessages: Sendable {
         guard !older.contains(id), recent.insert(id).inserted else { return false }
         if recent.count == capacity {
             older = recent
-            recent = Set(minimumCapacity: min(capacity, 1_024))
+            recent = Self.generation(capacity: capacity)
         }
         return true
     }

@@ -51,8 +51,6 @@ public struct SessionConnector: Sendable {
         return pinned
     }
 
-    /// This connector dialling `address` (one of the host's) for every connection; the
-    /// certificate is still checked against the configured host name.
     /// This connector, making its connections from `source` (a load generator spreading
     /// many connections over several local addresses: one has about 28,000 ports).
     public func connecting(from source: SocketAddress) -> SessionConnector {
@@ -61,6 +59,8 @@ public struct SessionConnector: Sendable {
         return bound
     }
 
+    /// This connector dialling `address` (one of the host's) for every connection; the
+    /// certificate is still checked against the configured host name.
     public func connecting(to address: SocketAddress) -> SessionConnector {
         var pinned = self
         pinned.address = address

@@ -86,24 +86,21 @@ final class DeliveryService: SessionDelivery {
         let message = StoredMessage(
             id: MessageID.next(), from: outbox.username, to: recipient, body: body,
             sentAtMilliseconds: Int64((now().timeIntervalSince1970 * 1000).rounded(.down)))
-        let routed: EventLoopFuture<Routed>
         let storing = outbox.storing.value
-        if storing.last == nil {
-            if let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
-                return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
-            }
-            routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
-        } else if storing.waiting > 0 || route.partner?.wouldTakeLive(message) == true {
-            // Going live now would overtake the session's messages still being stored:
-            // it waits for them instead, then goes live if it can. So one message that had
-            // to be stored (the live window was full, say) holds up only those sent while it
-            // was stored, not every message after it while the sender keeps sending. One
-            // the partner could not take now anyway (stalled, window still full) is stored
-            // at once below, beside the others, in one sync.
-            routed = afterStores(message, from: outbox, on: loop)
-        } else {
-            routed = storeInOrder(message, from: outbox, on: loop).map { .appended($0) }
+        if storing.last == nil, let partner = route.partner, partner.deliver(message, fromInbox: false, sender: outbox) {
+            return .now(.receipt(id: requestID, messageID: message.id, status: .sent))
         }
+        // Going live now would overtake the session's messages still being stored: it
+        // waits for them instead, then goes live if it can. So one message that had to be
+        // stored (the live window was full, say) holds up only those sent while it was
+        // stored, not every message after it while the sender keeps sending. One the partner
+        // could not take now anyway (stalled, window still full) is stored at once, beside
+        // the others, in one sync.
+        let waits = storing.last != nil && (storing.waiting > 0 || route.partner?.wouldTakeLive(message) == true)
+        let routed =
+            waits
+            ? afterStores(message, from: outbox, on: loop)
+            : storeInOrder(message, from: outbox, on: loop).map { Routed.appended($0) }
         return .later(routed.map { routed -> ServerFrame in
             switch routed {
             case .live:
@@ -147,14 +144,23 @@ final class DeliveryService: SessionDelivery {
             }
             return self.store(message, on: loop).map { .appended($0) }
         }
-        let last = routed.map { _ in }.recover { _ in }
-        storing.value.last = last
         let storesInFlight = self.storesInFlight
+        Self.takeTurn(routed, in: storing).whenComplete { _ in storesInFlight.end() }
+        return routed
+    }
+
+    /// Makes `step` the last of the session's messages in turn (`StoresInOrder.last`), until
+    /// it is done; returns it as a future that never fails.
+    private static func takeTurn(
+        _ step: EventLoopFuture<some Any>, in storing: NIOLoopBoundBox<StoresInOrder>
+    ) -> EventLoopFuture<Void> {
+        let last = step.map { _ in }.recover { _ in }
+        storing.value.last = last
         last.whenComplete { _ in
-            storesInFlight.end()
+            // The newest one done: so is every one before it (each waited for the one before).
             if storing.value.last === last { storing.value.last = nil }
         }
-        return routed
+        return last
     }
 
     /// `store`, for a message `outbox`'s session sent: its follow-up waits for the one of
@@ -169,12 +175,7 @@ final class DeliveryService: SessionDelivery {
         let previous = storing.value.last
         let inTurn = previous.map { $0.flatMap { appended } } ?? appended
         let followedUp = inTurn.map { self.followUp(message, $0) }
-        let last = followedUp.map { _ in }.recover { _ in }
-        storing.value.last = last
-        last.whenComplete { _ in
-            // The newest one done: so is every one before it (each waited for the one before).
-            if storing.value.last === last { storing.value.last = nil }
-        }
+        _ = Self.takeTurn(followedUp, in: storing)
         return followedUp
     }
 

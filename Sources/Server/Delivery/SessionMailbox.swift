@@ -104,12 +104,7 @@ final class SessionMailbox: PresentSession {
                 state.relays[message.from] = true
                 return (true, nil)
             }
-            if !fromInbox,
-                InboxRules.refusal(adding: message.storageSize, to: state.liveUsage, of: message.to, limits: liveWindow)
-                    != nil
-            {
-                return (false, nil)
-            }
+            if !fromInbox, !hasLiveRoom(for: message, in: state) { return (false, nil) }
             // A stored message may already be on its way, or already shown; a live one is
             // new by construction.
             if fromInbox, state.unacknowledged.knows(storedID: message.id) { return (true, nil) }
@@ -138,10 +133,14 @@ final class SessionMailbox: PresentSession {
     /// the time the message is offered.
     func wouldTakeLive(_ message: StoredMessage) -> Bool {
         state.withLock { state in
-            !state.closed && !state.stalled && channel.isWritable
-                && InboxRules.refusal(adding: message.storageSize, to: state.liveUsage, of: message.to, limits: liveWindow)
-                    == nil
+            !state.closed && !state.stalled && channel.isWritable && hasLiveRoom(for: message, in: state)
         }
+    }
+
+    /// Under the lock: whether the live window has room for `message` beside what is live
+    /// and unacknowledged, written or parked.
+    private func hasLiveRoom(for message: StoredMessage, in state: State) -> Bool {
+        InboxRules.refusal(adding: message.storageSize, to: state.liveUsage, of: message.to, limits: liveWindow) == nil
     }
 
     /// Sends a control frame (notice, receipt) if the session is still open; best effort.
