@@ -128,12 +128,8 @@ final class HeldInboxStore: InboxStore {
 
     /// Lets the held appends (and every later one) through.
     func release() {
-        let waiters = state.withLock { state in
-            state.holding = false
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
+        state.withLock { $0.holding = false }
+        releaseHeld()
     }
 
     /// Lets the appends held now through; later ones are held still.

@@ -8,26 +8,13 @@ import TestSupport
 /// general decoder (the whole line parsed to a dictionary, then `FrameFields`), which stays the
 /// reference. Any difference, in what is accepted or in how it is refused, is a bug.
 @Suite struct ServerFrameScannerTests {
+    private static let paths = ScannerAgreement<ServerFrame>(
+        general: { ServerFrame.decodeInGeneral($0) }, scanner: { ServerFrameScanner.frame(in: $0) },
+        decode: { ServerFrame.decode($0) }, decodeBuffer: { ServerFrame.decode($0) })
+
     /// Both paths on one line; nil when they agree, else what differs.
     private static func disagreement(_ input: [UInt8]) -> String? {
-        let general = ServerFrame.decodeInGeneral(input)
-        let fast = input.withUnsafeBufferPointer { ServerFrameScanner.frame(in: $0) }
-        if let fast, general != .success(fast) {
-            return "scanner read \(fast), the general path \(general)"
-        }
-        let decoded = ServerFrame.decode(input)
-        if decoded != general {
-            return "decode gave \(decoded), the general path \(general)"
-        }
-        var buffer = ByteBufferAllocator().buffer(capacity: input.count + 8)
-        buffer.writeString("xx")  // a reader index past 0, as LineFrameDecoder's slices have
-        buffer.moveReaderIndex(forwardBy: 2)
-        buffer.writeBytes(input)
-        let fromBuffer = ServerFrame.decode(buffer)
-        if fromBuffer != general {
-            return "decode(ByteBuffer) gave \(fromBuffer), the general path \(general)"
-        }
-        return nil
+        paths.disagreement(input)
     }
 
     @Test func scannerTakesTheConversationFramesOfTheCorpusAndAgrees() throws {

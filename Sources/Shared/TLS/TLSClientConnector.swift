@@ -51,14 +51,8 @@ public enum TLSClientConnector {
             handshake.fail(error)
             throw error
         }
-        let info: TLSHandshakeCompleted
         do {
-            info = try await handshake.futureResult.get()
-        } catch {
-            channel.close(promise: nil)
-            throw error
-        }
-        do {
+            let info = try await handshake.futureResult.get()
             let output = try await channel.eventLoop.submit { try configure(channel) }.get()
             return (output, info)
         } catch {

@@ -188,11 +188,8 @@ public final class TLSHandler: ChannelDuplexHandler {
                 writeCiphertextThenClose(context: context)
             case .incomplete:
                 writeCiphertext(context: context, flush: true)
-                let loop = context.eventLoop.assumeIsolated()
-                shutdownTimer = loop.scheduleTask(in: shutdownTimeout) { [weak self] in
-                    // The peer never answered; TLS allows closing without its close_notify.
-                    self?.closeSocket(context: context)
-                }
+                // The peer may never answer; TLS allows closing without its close_notify.
+                armShutdownTimer(context: context)
             case .failed:
                 closeSocket(context: context)
             }
@@ -412,10 +409,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// or after `shutdownTimeout` if the peer does not read it.
     private func writeCiphertextThenClose(context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
-        shutdownTimer?.cancel()
-        shutdownTimer = context.eventLoop.assumeIsolated().scheduleTask(in: shutdownTimeout) { [weak self] in
-            self?.closeSocket(context: context)
-        }
+        armShutdownTimer(context: context)
         writeCiphertext(context: context, flush: true, promises: [written])
         written.futureResult.assumeIsolated().whenComplete { [weak self] _ in
             if let self {
@@ -427,6 +421,14 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     // MARK: - Ending
+
+    /// Closes the socket after `shutdownTimeout` unless it is closed before.
+    private func armShutdownTimer(context: ChannelHandlerContext) {
+        shutdownTimer?.cancel()
+        shutdownTimer = context.eventLoop.assumeIsolated().scheduleTask(in: shutdownTimeout) { [weak self] in
+            self?.closeSocket(context: context)
+        }
+    }
 
     /// Closes the socket directly (skipping this handler's own `close`, which would try
     /// to send close_notify again) and hands over the application's close promise.
